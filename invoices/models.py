@@ -1,0 +1,173 @@
+from decimal import Decimal
+
+from django.db import models
+from django.db.models.functions import Lower
+
+from accounts.models import Account
+from qbsync.core.money import MoneyField, money_sum
+from qbsync.firms.models import Firm
+from qbsync.firms.querysets import FirmScopedQuerySet
+
+ZERO = Decimal("0.00")
+
+
+class Service(models.Model):
+    """Something the firm bills for (bookkeeping, payroll, tax return); invoice lines may name one."""
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="services")
+    name = models.CharField(max_length=100)
+    default_rate = MoneyField(default=ZERO)
+    is_active = models.BooleanField("active", default=True)
+
+    objects = FirmScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint("firm", Lower("name"), name="service_name_unique_per_firm_ci"),
+            models.CheckConstraint(condition=models.Q(default_rate__gte=0), name="service_rate_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Invoice(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SENT = "sent", "Sent"
+        PARTIALLY_PAID = "partially_paid", "Partially paid"
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+
+    # Issued invoices are the ones a client owes on; drafts and voids take no payment.
+    PAYABLE_STATUSES = (Status.SENT, Status.PARTIALLY_PAID, Status.PAID)
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="invoices")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="invoices")
+    number = models.CharField(max_length=30)
+    issue_date = models.DateField()
+    due_date = models.DateField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    memo = models.TextField(blank=True)
+    # Kept equal to the sum of the lines by the invoice services, in the same transaction as the lines.
+    total = MoneyField(default=ZERO, editable=False)
+    amount_paid = MoneyField(default=ZERO, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FirmScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-issue_date", "-id"]
+        constraints = [
+            models.UniqueConstraint("firm", Lower("number"), name="invoice_number_unique_per_firm_ci"),
+            models.CheckConstraint(condition=~models.Q(number=""), name="invoice_number_not_empty"),
+            models.CheckConstraint(condition=models.Q(due_date__gte=models.F("issue_date")),
+                                   name="invoice_due_not_before_issue"),
+            models.CheckConstraint(condition=models.Q(total__gte=0), name="invoice_total_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(amount_paid__gte=0) & models.Q(amount_paid__lte=models.F("total")),
+                name="invoice_paid_within_total",
+            ),
+        ]
+        indexes = [models.Index(fields=["firm", "status", "issue_date"], name="invoice_firm_status_date")]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def balance(self) -> Decimal:
+        return self.total - self.amount_paid
+
+    @property
+    def is_payable(self) -> bool:
+        return self.status in self.PAYABLE_STATUSES
+
+    def computed_total(self) -> Decimal:
+        return money_sum(line.amount for line in self.lines.all())
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField(default=0)
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    description = models.CharField(max_length=4000, blank=True)
+    quantity = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("1.00"))
+    rate = MoneyField()
+    # quantity x rate, rounded half up to the cent; set by the invoice services.
+    amount = MoneyField()
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="invoice_line_quantity_positive"),
+            models.CheckConstraint(condition=models.Q(rate__gte=0), name="invoice_line_rate_not_negative"),
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="invoice_line_amount_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(service__isnull=False) | ~models.Q(description=""),
+                name="invoice_line_has_service_or_description",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.description or str(self.service)
+
+
+class Payment(models.Model):
+    class Method(models.TextChoices):
+        CHECK = "check", "Check"
+        CASH = "cash", "Cash"
+        CREDIT_CARD = "credit_card", "Credit card"
+        BANK_TRANSFER = "bank_transfer", "Bank transfer (ACH)"
+        OTHER = "other", "Other"
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="payments")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="payments")
+    date = models.DateField()
+    amount = MoneyField()
+    method = models.CharField(max_length=20, choices=Method.choices, default=Method.CHECK)
+    reference = models.CharField(max_length=100, blank=True, help_text="Check number, transfer id, ...")
+    memo = models.TextField(blank=True)
+    # Sum of the allocations, kept by the payment services.
+    amount_allocated = MoneyField(default=ZERO, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FirmScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-date", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(amount_allocated__gte=0) & models.Q(amount_allocated__lte=models.F("amount")),
+                name="payment_allocated_within_amount",
+            ),
+        ]
+        indexes = [models.Index(fields=["firm", "date"], name="payment_firm_date")]
+
+    def __str__(self) -> str:
+        return f"{self.amount} on {self.date}"
+
+    @property
+    def unapplied(self) -> Decimal:
+        return self.amount - self.amount_allocated
+
+
+class PaymentAllocation(models.Model):
+    """The part of a payment applied to one invoice of the same account."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="allocations")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
+    amount = MoneyField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint("payment", "invoice", name="allocation_one_per_payment_invoice"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="allocation_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} to {self.invoice}"

@@ -1,0 +1,32 @@
+"""Money is Decimal with two places in the firm's currency, never a float."""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.db import models
+
+CENT = Decimal("0.01")
+MONEY_MAX_DIGITS = 14
+
+
+def to_money(value: Decimal | int | str) -> Decimal:
+    """Quantize to cents, rounding half up as invoices do. Floats are refused: they are not exact."""
+    if isinstance(value, float):
+        raise TypeError("Money must not be a float; pass a Decimal, int or str.")
+    try:
+        return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation as exc:
+        raise ValueError(f"Not an amount of money: {value!r}") from exc
+
+
+def money_sum(values) -> Decimal:
+    return to_money(sum((Decimal(v) for v in values), Decimal("0")))
+
+
+class MoneyField(models.DecimalField):
+    """A DecimalField with our money shape (12 digits before the point, 2 after)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_digits", MONEY_MAX_DIGITS)
+        kwargs.setdefault("decimal_places", 2)
+        super().__init__(*args, **kwargs)
+

@@ -1,0 +1,81 @@
+"""Shared fixtures. Tests that need the real PostgreSQL or Redis ask for them through `require_*`:
+locally they skip with a reason when the service is not configured; with CI=true they fail instead."""
+
+import os
+
+import pytest
+
+from qbsync.firms.models import User
+from tests.factories import TEST_PASSWORD, FirmFactory, UserFactory
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _missing(reason: str):
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: infrastructure tests may not skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def require_postgres(settings):
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        _missing("needs PostgreSQL: set DATABASE_URL=postgres://...")
+
+
+@pytest.fixture
+def require_redis(settings):
+    if not settings.REDIS_URL:
+        _missing("needs Redis: set REDIS_URL=redis://...")
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"REDIS_URL is set but Redis does not answer: {exc}")
+    return settings.REDIS_URL
+
+
+@pytest.fixture
+def firm(db):
+    return FirmFactory()
+
+
+@pytest.fixture
+def other_firm(db):
+    return FirmFactory()
+
+
+@pytest.fixture
+def owner(firm):
+    return UserFactory(firm=firm, role=User.Role.OWNER)
+
+
+@pytest.fixture
+def admin_user(firm):
+    return UserFactory(firm=firm, role=User.Role.ADMIN)
+
+
+@pytest.fixture
+def staff_user(firm):
+    return UserFactory(firm=firm, role=User.Role.STAFF)
+
+
+def _client_for(client, user):
+    assert client.login(username=user.username, password=TEST_PASSWORD)
+    return client
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    return _client_for(client, owner)
+
+
+@pytest.fixture
+def firm_admin_client(client, admin_user):
+    return _client_for(client, admin_user)
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    return _client_for(client, staff_user)

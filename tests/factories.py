@@ -1,0 +1,80 @@
+from datetime import date, timedelta
+from decimal import Decimal
+
+import factory
+from factory.django import DjangoModelFactory
+
+from accounts.models import Account
+from invoices.models import Invoice, Service
+from invoices.services import InvoiceData, InvoiceLineData, invoice_create
+from qbsync.firms.models import Firm, User
+
+TEST_PASSWORD = "correct-horse-battery-staple"
+
+
+class FirmFactory(DjangoModelFactory[Firm]):
+    class Meta:
+        model = Firm
+
+    name = factory.Sequence(lambda n: f"Firm {n}")
+    slug = factory.Sequence(lambda n: f"firm-{n}")
+
+
+class UserFactory(DjangoModelFactory[User]):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
+    firm = factory.SubFactory(FirmFactory)
+    role = User.Role.STAFF
+    password = factory.PostGenerationMethodCall("set_password", TEST_PASSWORD)
+
+    @factory.post_generation
+    def _save_password(obj, create, extracted, **kwargs):  # noqa: N805
+        if create:
+            obj.save(update_fields=["password"])
+
+
+class AccountFactory(DjangoModelFactory[Account]):
+    class Meta:
+        model = Account
+
+    firm = factory.SubFactory(FirmFactory)
+    name = factory.Sequence(lambda n: f"Client {n}")
+    kind = Account.Kind.COMPANY
+    email = factory.LazyAttribute(lambda a: f"billing{a.firm.pk}-{abs(hash(a.name)) % 10**6}@example.test")
+
+
+class ServiceFactory(DjangoModelFactory[Service]):
+    class Meta:
+        model = Service
+
+    firm = factory.SubFactory(FirmFactory)
+    name = factory.Sequence(lambda n: f"Service {n}")
+    default_rate = Decimal("100.00")
+
+
+def make_invoice(
+    *,
+    account: Account,
+    number: str | None = None,
+    amounts: tuple[str, ...] = ("100.00",),
+    status: str = Invoice.Status.SENT,
+    issue_date: date | None = None,
+) -> Invoice:
+    """An invoice built through the real service, one line per amount (quantity 1)."""
+    issued = issue_date or date(2026, 1, 15)
+    firm = account.firm
+    return invoice_create(
+        firm=firm,
+        status=status,
+        data=InvoiceData(
+            account=account,
+            number=number or f"T-{Invoice.objects.for_firm(firm).count() + 1:05d}",
+            issue_date=issued,
+            due_date=issued + timedelta(days=30),
+            lines=[InvoiceLineData(description=f"Work {i}", rate=Decimal(a)) for i, a in enumerate(amounts, 1)],
+        ),
+    )
