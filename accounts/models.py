@@ -27,7 +27,9 @@ class Account(models.Model):
     region = models.CharField("state or region", max_length=100, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
     country = models.CharField(max_length=100, blank=True)
-    is_active = models.BooleanField("active", default=True, help_text="Archived accounts are kept but hidden.")
+    is_active = models.BooleanField(
+        "active", default=True, help_text="Archived accounts are kept but hidden."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -36,10 +38,16 @@ class Account(models.Model):
     class Meta:
         ordering = ["name", "id"]
         constraints = [
-            models.UniqueConstraint("firm", Lower("name"), name="account_name_unique_per_firm_ci"),
+            models.UniqueConstraint(
+                "firm",
+                Lower("name"),
+                name="account_name_unique_per_firm_ci",
+                violation_error_message="Another account of this firm already has this name (names ignore case).",
+            ),
             models.CheckConstraint(
                 condition=~models.Q(name="") & models.Q(name=Trim("name")),
                 name="account_name_trimmed_not_empty",
+                violation_error_message="The name must not be empty or start or end with spaces.",
             ),
         ]
         indexes = [models.Index(fields=["firm", "is_active", "name"], name="account_firm_active_name")]

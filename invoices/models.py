@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -9,6 +10,9 @@ from qbsync.firms.models import Firm
 from qbsync.firms.querysets import FirmScopedQuerySet
 
 ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+not_negative = MinValueValidator(ZERO, message="Enter an amount that is not negative.")
+positive = MinValueValidator(CENT, message="Enter an amount greater than zero.")
 
 
 class Service(models.Model):
@@ -16,7 +20,7 @@ class Service(models.Model):
 
     firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="services")
     name = models.CharField(max_length=100)
-    default_rate = MoneyField(default=ZERO)
+    default_rate = MoneyField(default=ZERO, validators=[not_negative])
     is_active = models.BooleanField("active", default=True)
 
     objects = FirmScopedQuerySet.as_manager()
@@ -24,7 +28,12 @@ class Service(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint("firm", Lower("name"), name="service_name_unique_per_firm_ci"),
+            models.UniqueConstraint(
+                "firm",
+                Lower("name"),
+                name="service_name_unique_per_firm_ci",
+                violation_error_message="Another service of this firm already has this name.",
+            ),
             models.CheckConstraint(condition=models.Q(default_rate__gte=0), name="service_rate_not_negative"),
         ]
 
@@ -61,10 +70,18 @@ class Invoice(models.Model):
     class Meta:
         ordering = ["-issue_date", "-id"]
         constraints = [
-            models.UniqueConstraint("firm", Lower("number"), name="invoice_number_unique_per_firm_ci"),
+            models.UniqueConstraint(
+                "firm",
+                Lower("number"),
+                name="invoice_number_unique_per_firm_ci",
+                violation_error_message="Another invoice of this firm already has this number.",
+            ),
             models.CheckConstraint(condition=~models.Q(number=""), name="invoice_number_not_empty"),
-            models.CheckConstraint(condition=models.Q(due_date__gte=models.F("issue_date")),
-                                   name="invoice_due_not_before_issue"),
+            models.CheckConstraint(
+                condition=models.Q(due_date__gte=models.F("issue_date")),
+                name="invoice_due_not_before_issue",
+                violation_error_message="The due date cannot be before the issue date.",
+            ),
             models.CheckConstraint(condition=models.Q(total__gte=0), name="invoice_total_not_negative"),
             models.CheckConstraint(
                 condition=models.Q(amount_paid__gte=0) & models.Q(amount_paid__lte=models.F("total")),
@@ -93,17 +110,24 @@ class InvoiceLine(models.Model):
     position = models.PositiveIntegerField(default=0)
     service = models.ForeignKey(Service, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     description = models.CharField(max_length=4000, blank=True)
-    quantity = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("1.00"))
-    rate = MoneyField()
+    quantity = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("1.00"),
+        validators=[MinValueValidator(CENT, message="Enter a quantity greater than zero.")],
+    )
+    rate = MoneyField(validators=[not_negative])
     # quantity x rate, rounded half up to the cent; set by the invoice services.
-    amount = MoneyField()
+    amount = MoneyField(editable=False)
 
     class Meta:
         ordering = ["position", "id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(quantity__gt=0), name="invoice_line_quantity_positive"),
             models.CheckConstraint(condition=models.Q(rate__gte=0), name="invoice_line_rate_not_negative"),
-            models.CheckConstraint(condition=models.Q(amount__gte=0), name="invoice_line_amount_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="invoice_line_amount_not_negative"
+            ),
             models.CheckConstraint(
                 condition=models.Q(service__isnull=False) | ~models.Q(description=""),
                 name="invoice_line_has_service_or_description",
@@ -125,7 +149,7 @@ class Payment(models.Model):
     firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="payments")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="payments")
     date = models.DateField()
-    amount = MoneyField()
+    amount = MoneyField(validators=[positive])
     method = models.CharField(max_length=20, choices=Method.choices, default=Method.CHECK)
     reference = models.CharField(max_length=100, blank=True, help_text="Check number, transfer id, ...")
     memo = models.TextField(blank=True)
@@ -141,7 +165,8 @@ class Payment(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(
-                condition=models.Q(amount_allocated__gte=0) & models.Q(amount_allocated__lte=models.F("amount")),
+                condition=models.Q(amount_allocated__gte=0)
+                & models.Q(amount_allocated__lte=models.F("amount")),
                 name="payment_allocated_within_amount",
             ),
         ]
@@ -160,12 +185,17 @@ class PaymentAllocation(models.Model):
 
     payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="allocations")
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
-    amount = MoneyField()
+    amount = MoneyField(validators=[positive])
 
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint("payment", "invoice", name="allocation_one_per_payment_invoice"),
+            models.UniqueConstraint(
+                "payment",
+                "invoice",
+                name="allocation_one_per_payment_invoice",
+                violation_error_message="This invoice is listed twice; put its whole amount on one line.",
+            ),
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="allocation_amount_positive"),
         ]
 

@@ -80,7 +80,9 @@ def invoice_next_number(*, firm: Firm) -> str:
 # Invoices ----------------------------------------------------------------------------------------
 
 
-def _invoice_validate(*, firm: Firm, data: InvoiceData, exclude_id: int | None = None) -> str:
+def invoice_validate(*, firm: Firm, data: InvoiceData, invoice: Invoice | None = None) -> str:
+    """Check an invoice's header and lines; returns the cleaned number. Forms and admin call it too."""
+    exclude_id = invoice.pk if invoice else None
     errors: dict[str, list[str]] = {}
     number = (data.number or "").strip()
     if not number:
@@ -99,11 +101,19 @@ def _invoice_validate(*, firm: Firm, data: InvoiceData, exclude_id: int | None =
         if line.service is not None and line.service.firm_id != firm.pk:
             errors.setdefault("lines", []).append(f"Line {position}: choose a service of this firm.")
         if line.service is None and not line.description.strip():
-            errors.setdefault("lines", []).append(f"Line {position}: choose a service or write a description.")
+            errors.setdefault("lines", []).append(
+                f"Line {position}: choose a service or write a description."
+            )
         if Decimal(line.quantity) <= 0:
             errors.setdefault("lines", []).append(f"Line {position}: the quantity must be greater than zero.")
         if Decimal(line.rate) < 0:
             errors.setdefault("lines", []).append(f"Line {position}: the rate cannot be negative.")
+    if invoice is not None and not errors:
+        new_total = money_sum(line_amount(quantity=ln.quantity, rate=ln.rate) for ln in data.lines)
+        if new_total < invoice.amount_paid:
+            errors["lines"] = [INVOICE_TOTAL_BELOW_PAID.format(total=new_total, paid=invoice.amount_paid)]
+        if data.account.pk != invoice.account_id and invoice.allocations.exists():
+            errors["account"] = [INVOICE_HAS_PAYMENTS.format(number=invoice.number)]
     if errors:
         raise ValidationError(errors)
     return number
@@ -136,7 +146,7 @@ def invoice_create(*, firm: Firm, data: InvoiceData, status: str = Invoice.Statu
     """Create an invoice with its lines in one transaction. ``status`` is draft or sent."""
     if status not in (Invoice.Status.DRAFT, Invoice.Status.SENT):
         raise ValidationError({"status": "A new invoice is a draft or sent."})
-    number = _invoice_validate(firm=firm, data=data)
+    number = invoice_validate(firm=firm, data=data)
     try:
         with transaction.atomic():
             invoice = Invoice.objects.create(
@@ -157,19 +167,12 @@ def invoice_create(*, firm: Firm, data: InvoiceData, status: str = Invoice.Statu
 
 def invoice_update(*, invoice: Invoice, data: InvoiceData) -> Invoice:
     """Replace an invoice's header and lines. A paid amount never ends up above the new total."""
-    number = _invoice_validate(firm=invoice.firm, data=data, exclude_id=invoice.pk)
     try:
         with transaction.atomic():
             locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
             if locked.status == Invoice.Status.VOID:
                 raise ValidationError(INVOICE_VOID_LOCKED)
-            if data.account.pk != locked.account_id and locked.allocations.exists():
-                raise ValidationError({"account": INVOICE_HAS_PAYMENTS.format(number=locked.number)})
-            new_total = money_sum(line_amount(quantity=ln.quantity, rate=ln.rate) for ln in data.lines)
-            if new_total < locked.amount_paid:
-                raise ValidationError(
-                    {"lines": INVOICE_TOTAL_BELOW_PAID.format(total=new_total, paid=locked.amount_paid)}
-                )
+            number = invoice_validate(firm=locked.firm, data=data, invoice=locked)
             locked.account = data.account
             locked.number = number
             locked.issue_date = data.issue_date
@@ -236,8 +239,14 @@ def _invoices_refresh_paid(invoice_ids: set[int]) -> None:
 # Payments ----------------------------------------------------------------------------------------
 
 
-def _payment_validate(*, firm: Firm, data: PaymentData, payment_id: int | None) -> tuple[Decimal, list]:
-    """Check a payment against invoices locked by the caller; returns the amount and clean allocations."""
+def payment_validate(
+    *, firm: Firm, data: PaymentData, payment: Payment | None = None
+) -> tuple[Decimal, list[AllocationData]]:
+    """Check a payment and its allocations; returns the amount and the non-zero allocations.
+
+    Inside a transaction the invoices are locked, so the balances checked stay true until commit.
+    """
+    payment_id = payment.pk if payment else None
     errors: dict[str, list[str]] = {}
     if data.account.firm_id != firm.pk:
         errors.setdefault("account", []).append("Choose an account of this firm.")
@@ -246,10 +255,10 @@ def _payment_validate(*, firm: Firm, data: PaymentData, payment_id: int | None) 
         errors.setdefault("amount", []).append(AMOUNT_NOT_POSITIVE)
     allocations = [a for a in data.allocations if a.amount is not None and to_money(a.amount) != ZERO]
     invoice_ids = [a.invoice.pk for a in allocations]
-    invoices = {
-        inv.pk: inv
-        for inv in Invoice.objects.select_for_update().filter(pk__in=invoice_ids).order_by("pk")
-    }
+    candidates = Invoice.objects.filter(pk__in=invoice_ids).order_by("pk")
+    if transaction.get_connection().in_atomic_block:
+        candidates = candidates.select_for_update()
+    invoices = {inv.pk: inv for inv in candidates}
     already_paid_elsewhere = {
         inv_id: money_sum(
             PaymentAllocation.objects.filter(invoice_id=inv_id)
@@ -270,13 +279,17 @@ def _payment_validate(*, firm: Firm, data: PaymentData, payment_id: int | None) 
             problems.append(ALLOCATION_WRONG_ACCOUNT.format(number=invoice.number))
         elif not invoice.is_payable:
             problems.append(
-                ALLOCATION_NOT_PAYABLE.format(number=invoice.number, status=invoice.get_status_display().lower())
+                ALLOCATION_NOT_PAYABLE.format(
+                    number=invoice.number, status=invoice.get_status_display().lower()
+                )
             )
         if share < ZERO:
             problems.append(f"Invoice {invoice.number}: {AMOUNT_NOT_POSITIVE.lower()}")
         balance = invoice.total - already_paid_elsewhere[invoice.pk]
         if share > balance:
-            problems.append(ALLOCATION_OVER_BALANCE.format(number=invoice.number, balance=balance, amount=share))
+            problems.append(
+                ALLOCATION_OVER_BALANCE.format(number=invoice.number, balance=balance, amount=share)
+            )
     allocated = money_sum(to_money(a.amount) for a in allocations)
     if allocated > amount > ZERO:
         errors.setdefault("allocations", []).append(
@@ -301,7 +314,7 @@ def _payment_write_allocations(payment: Payment, allocations: list) -> set[int]:
 def payment_create(*, firm: Firm, data: PaymentData) -> Payment:
     """Record a payment and apply it to invoices of the same account; any rest stays unapplied."""
     with transaction.atomic():
-        amount, allocations = _payment_validate(firm=firm, data=data, payment_id=None)
+        amount, allocations = payment_validate(firm=firm, data=data)
         payment = Payment.objects.create(
             firm=firm,
             account=data.account,
@@ -320,7 +333,7 @@ def payment_create(*, firm: Firm, data: PaymentData) -> Payment:
 def payment_update(*, payment: Payment, data: PaymentData) -> Payment:
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
-        amount, allocations = _payment_validate(firm=locked.firm, data=data, payment_id=locked.pk)
+        amount, allocations = payment_validate(firm=locked.firm, data=data, payment=locked)
         locked.account = data.account
         locked.date = data.date
         locked.amount = amount

@@ -32,7 +32,7 @@ class UserFactory(DjangoModelFactory[User]):
     password = factory.PostGenerationMethodCall("set_password", TEST_PASSWORD)
 
     @factory.post_generation
-    def _save_password(obj, create, extracted, **kwargs):  # noqa: N805
+    def _save_password(obj, create, extracted, **kwargs):
         if create:
             obj.save(update_fields=["password"])
 
@@ -75,6 +75,8 @@ def make_invoice(
             number=number or f"T-{Invoice.objects.for_firm(firm).count() + 1:05d}",
             issue_date=issued,
             due_date=issued + timedelta(days=30),
-            lines=[InvoiceLineData(description=f"Work {i}", rate=Decimal(a)) for i, a in enumerate(amounts, 1)],
+            lines=[
+                InvoiceLineData(description=f"Work {i}", rate=Decimal(a)) for i, a in enumerate(amounts, 1)
+            ],
         ),
     )

@@ -29,4 +29,3 @@ class MoneyField(models.DecimalField):
         kwargs.setdefault("max_digits", MONEY_MAX_DIGITS)
         kwargs.setdefault("decimal_places", 2)
         super().__init__(*args, **kwargs)
-

@@ -34,7 +34,9 @@ class User(AbstractUser):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="user_email_unique_ci", condition=~models.Q(email="")),
+            models.UniqueConstraint(
+                Lower("email"), name="user_email_unique_ci", condition=~models.Q(email="")
+            ),
         ]
 
     @property
