@@ -1,6 +1,11 @@
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models.functions import Lower
+
+
+def default_currency() -> str:
+    return settings.DEFAULT_FIRM_CURRENCY
 
 
 class Firm(models.Model):
@@ -9,7 +14,7 @@ class Firm(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     currency = models.CharField(
-        max_length=3, default="USD", help_text="ISO 4217 code; every amount of this firm is in it."
+        max_length=3, default=default_currency, help_text="ISO 4217 code; every amount of this firm is in it."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

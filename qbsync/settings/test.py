@@ -1,10 +1,13 @@
 """Test settings: base settings from the same environment, plus speed-ups that change no behaviour."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_DEBUG", "false")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-only-for-the-test-suite-0123456789abcdef")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+# Keep the test suite's filesystem queue apart from a demo worker's.
+os.environ.setdefault("CELERY_FILESYSTEM_BROKER_DIR", str(Path(__file__).resolve().parents[2] / "var" / "test-celery"))
 
 from .base import *  # noqa: F403
 from .base import DATABASES, VAR_DIR

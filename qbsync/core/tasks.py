@@ -1,0 +1,13 @@
+"""Tasks that check the plumbing itself: the broker, a worker process and its database connection."""
+
+from celery import shared_task
+from django.db import connection
+
+
+@shared_task(name="qbsync.core.ping", ignore_result=False)
+def ping() -> dict:
+    """Answer from a worker, after touching the database it is configured with."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        (one,) = cursor.fetchone()
+    return {"pong": one == 1, "vendor": connection.vendor, "database": str(connection.settings_dict["NAME"])}
