@@ -158,12 +158,13 @@ else:
     # Zero-setup: kombu's filesystem transport lets a real, separate worker process consume the
     # queue without Redis. Not for production (no visibility timeout, one machine only).
     CELERY_BROKER_URL = "filesystem://"
-    for _folder in ("queue", "processed", "results"):
+    for _folder in ("queue", "processed", "control", "results"):
         (CELERY_FILESYSTEM_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_FILESYSTEM_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_FILESYSTEM_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_FILESYSTEM_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_FILESYSTEM_BROKER_DIR / "control"),
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = f"file://{CELERY_FILESYSTEM_BROKER_DIR / 'results'}"

@@ -7,14 +7,16 @@ os.environ.setdefault("DJANGO_DEBUG", "false")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-only-for-the-test-suite-0123456789abcdef")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 # Keep the test suite's filesystem queue apart from a demo worker's.
-os.environ.setdefault("CELERY_FILESYSTEM_BROKER_DIR", str(Path(__file__).resolve().parents[2] / "var" / "test-celery"))
+_ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("CELERY_FILESYSTEM_BROKER_DIR", str(_ROOT / "var" / "test-celery"))
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import DATABASES, VAR_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A file, not :memory:, so that worker processes started by tests see the same database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    # A file, not :memory:, so that worker processes started by tests see the same database; one per
+    # test run, so that two runs side by side do not delete each other's.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}

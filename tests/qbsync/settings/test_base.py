@@ -1,8 +1,8 @@
 """Settings come from the environment alone. Each case loads them in a fresh interpreter."""
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
