@@ -42,7 +42,7 @@ class Account(models.Model):
                 "firm",
                 Lower("name"),
                 name="account_name_unique_per_firm_ci",
-                violation_error_message="Another account of this firm already has this name (names ignore case).",
+                violation_error_message="Another account of this firm already has this name (ignoring case).",
             ),
             models.CheckConstraint(
                 condition=~models.Q(name="") & models.Q(name=Trim("name")),

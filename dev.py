@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Developer entry point; needs only Python 3.11.
+
+python3 dev.py up      set up .venv, migrate, seed the demo firm, and run web + worker + QBO sandbox
+python3 dev.py test    run the whole test suite (extra arguments go to pytest)
+"""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / "bin" / "python"
+STAMP = VENV / ".qbsync-installed"
+WEB_ADDR = os.environ.get("QBSYNC_WEB_ADDR", "127.0.0.1:8000")
+SANDBOX_PORT = os.environ.get("QBSYNC_SANDBOX_PORT", "8765")
+
+
+def say(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def run(*args: str, env: dict | None = None) -> None:
+    subprocess.run(args, cwd=ROOT, env=env, check=True)
+
+
+def ensure_venv() -> None:
+    """Create .venv with Python 3.11 and install the pinned dependencies when pyproject.toml changed."""
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(
+            f"qbsync needs Python 3.11; this is {sys.version.split()[0]}. Run it as: python3.11 dev.py ..."
+        )
+    if not PYTHON.exists():
+        say("creating .venv")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    pyproject = (ROOT / "pyproject.toml").read_bytes()
+    digest = hashlib.sha256(pyproject).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == digest:
+        return
+    project = tomllib.loads(pyproject.decode())["project"]
+    requirements = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    say(f"installing {len(requirements)} pinned packages into .venv")
+    run(str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements)
+    STAMP.write_text(digest)
+
+
+def dev_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "qbsync.settings.base")
+    env.setdefault("DJANGO_DEBUG", "true")
+    return env
+
+
+def up() -> int:
+    ensure_venv()
+    env = dev_env()
+    (ROOT / "var").mkdir(exist_ok=True)
+    run(str(PYTHON), "manage.py", "migrate", "--no-input", "-v", "0", env=env)
+    run(str(PYTHON), "manage.py", "seed_demo", env=env)
+    processes: dict[str, subprocess.Popen] = {}
+    commands = {
+        "worker": [
+            str(PYTHON),
+            "-m",
+            "celery",
+            "-A",
+            "qbsync",
+            "worker",
+            "-Q",
+            "default,qbo",
+            "-c",
+            "2",
+            "-n",
+            "dev@%h",
+            "--loglevel",
+            "INFO",
+        ],
+        "web": [str(PYTHON), "manage.py", "runserver", WEB_ADDR, "--noreload"],
+    }
+    if (ROOT / "qbsync" / "sandbox" / "__main__.py").exists():
+        commands["sandbox"] = [
+            str(PYTHON),
+            "-m",
+            "qbsync.sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            SANDBOX_PORT,
+            "--seed",
+            "demo",
+            "--data",
+            str(ROOT / "var" / "sandbox.json"),
+        ]
+    for name, command in commands.items():
+        processes[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    time.sleep(3)
+    broker = "Redis" if env.get("REDIS_URL") else "the filesystem queue in var/celery"
+    database = (
+        "PostgreSQL" if env.get("DATABASE_URL", "").startswith("postgres") else "SQLite (var/db.sqlite3)"
+    )
+    print(
+        f"\n  qbsync is running at http://{WEB_ADDR}/  (database: {database}; worker broker: {broker})\n"
+        + (f"  QBO sandbox: http://127.0.0.1:{SANDBOX_PORT}/\n" if "sandbox" in processes else "")
+        + "  Sign in as owner / demo-owner-2026, admin / demo-admin-2026 or staff / demo-staff-2026.\n"
+        "  Press Ctrl-C to stop everything.\n",
+        flush=True,
+    )
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                say(f"{name} exited with {process.returncode}; stopping the rest")
+                exit_code, stopping = 1, True
+        time.sleep(0.5)
+    for process in processes.values():
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes.values():
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    return exit_code
+
+
+def test(pytest_args: list[str]) -> int:
+    ensure_venv()
+    env = dict(os.environ)
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # pytest uses qbsync.settings.test (pyproject.toml)
+    code = subprocess.run([str(PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
+    if code == 5:
+        print("[dev] pytest collected no tests: that counts as a failure.", file=sys.stderr)
+        return 1
+    return code
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("up", "test"):
+        print(__doc__)
+        return 2
+    if argv[0] == "up":
+        return up()
+    return test(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
