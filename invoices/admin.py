@@ -47,11 +47,24 @@ class ServiceBackedAdmin(admin.ModelAdmin):
     def _create_formsets(self, request, obj, change):
         formsets, inline_instances = super()._create_formsets(request, obj, change)
         for formset in formsets:
-            formset.parent_form = getattr(request, "qbsync_admin_form", None)
+            # The formsets are built before the parent form is validated and validated after it.
+            formset.admin_request = request
         return formsets, inline_instances
 
     def save_model(self, request, obj, form, change):
         """Saved in save_related, together with the inlines, through the services."""
+
+    def save_related(self, request, form, formsets, change):
+        saved = self.save_through_services(form, formsets, change)
+        form.instance.pk = saved.pk
+        form.instance._state.adding = False
+        for formset in formsets:
+            # The change message reads what formset.save() would have recorded; the rows were
+            # written by the service, so the history says "changed" without a per-row breakdown.
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    def save_through_services(self, form, formsets, change):
+        raise NotImplementedError
 
     def get_readonly_fields(self, request, obj=None):
         # A record never moves between firms.
@@ -88,9 +101,15 @@ def _invoice_data(form, formset) -> InvoiceData:
     )
 
 
-class InvoiceLineFormSet(forms.BaseInlineFormSet):
-    parent_form = None  # set by InvoiceAdmin.get_formsets_with_inlines
+class ParentAwareFormSet(forms.BaseInlineFormSet):
+    admin_request = None  # set by ServiceBackedAdmin._create_formsets
 
+    @property
+    def parent_form(self):
+        return getattr(self.admin_request, "qbsync_admin_form", None)
+
+
+class InvoiceLineFormSet(ParentAwareFormSet):
     def clean(self):
         super().clean()
         if any(self.errors) or self.parent_form is None or not self.parent_form.is_valid():
@@ -149,16 +168,11 @@ class InvoiceAdmin(ServiceBackedAdmin):
         fields = super().get_readonly_fields(request, obj)
         return [*fields, "status"] if obj else fields
 
-    def save_related(self, request, form, formsets, change):
+    def save_through_services(self, form, formsets, change):
         data = _invoice_data(form, formsets[0])
         if change:
-            saved = invoice_update(invoice=Invoice.objects.get(pk=form.instance.pk), data=data)
-        else:
-            saved = invoice_create(
-                firm=form.cleaned_data["firm"], data=data, status=form.cleaned_data["status"]
-            )
-        form.instance.pk = saved.pk
-        form.instance._state.adding = False
+            return invoice_update(invoice=Invoice.objects.get(pk=form.instance.pk), data=data)
+        return invoice_create(firm=form.cleaned_data["firm"], data=data, status=form.cleaned_data["status"])
 
     def delete_model(self, request, obj):
         invoice_delete(invoice=obj)
@@ -205,9 +219,7 @@ def _payment_data(form, formset) -> PaymentData:
     )
 
 
-class AllocationFormSet(forms.BaseInlineFormSet):
-    parent_form = None
-
+class AllocationFormSet(ParentAwareFormSet):
     def clean(self):
         super().clean()
         if any(self.errors) or self.parent_form is None or not self.parent_form.is_valid():
@@ -256,14 +268,11 @@ class PaymentAdmin(ServiceBackedAdmin):
     readonly_fields = ["amount_allocated", "created_at", "updated_at"]
     date_hierarchy = "date"
 
-    def save_related(self, request, form, formsets, change):
+    def save_through_services(self, form, formsets, change):
         data = _payment_data(form, formsets[0])
         if change:
-            saved = payment_update(payment=Payment.objects.get(pk=form.instance.pk), data=data)
-        else:
-            saved = payment_create(firm=form.cleaned_data["firm"], data=data)
-        form.instance.pk = saved.pk
-        form.instance._state.adding = False
+            return payment_update(payment=Payment.objects.get(pk=form.instance.pk), data=data)
+        return payment_create(firm=form.cleaned_data["firm"], data=data)
 
     def delete_model(self, request, obj):
         payment_delete(payment=obj)

@@ -52,7 +52,7 @@ def owner(firm):
 
 
 @pytest.fixture
-def admin_user(firm):
+def firm_admin(firm):
     return UserFactory(firm=firm, role=User.Role.ADMIN)
 
 
@@ -72,8 +72,8 @@ def owner_client(client, owner):
 
 
 @pytest.fixture
-def firm_admin_client(client, admin_user):
-    return _client_for(client, admin_user)
+def firm_admin_client(client, firm_admin):
+    return _client_for(client, firm_admin)
 
 
 @pytest.fixture
