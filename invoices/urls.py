@@ -1,4 +1,18 @@
 from django.urls import path
 
+from . import views
+
 app_name = "invoices"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.invoice_list_view, name="list"),
+    path("new/", views.invoice_create_view, name="create"),
+    path("<int:pk>/", views.invoice_detail_view, name="detail"),
+    path("<int:pk>/edit/", views.invoice_edit_view, name="edit"),
+    path("<int:pk>/send/", views.invoice_send_view, name="send"),
+    path("<int:pk>/void/", views.invoice_void_view, name="void"),
+    path("<int:pk>/delete/", views.invoice_delete_view, name="delete"),
+    path("payments/new/", views.payment_create_view, name="payment_create"),
+    path("payments/<int:pk>/", views.payment_detail_view, name="payment_detail"),
+    path("payments/<int:pk>/edit/", views.payment_edit_view, name="payment_edit"),
+    path("payments/<int:pk>/delete/", views.payment_delete_view, name="payment_delete"),
+]

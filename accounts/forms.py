@@ -1,0 +1,40 @@
+"""Forms parse and shape input; the services decide what is allowed and raise the errors we show."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .models import Account
+from .services import ACCOUNT_NAME_EMPTY, AccountData
+
+
+def add_service_errors(form: forms.BaseForm, error: ValidationError) -> None:
+    """Show a service's ValidationError on ``form``: keys naming a field go next to it, the rest on top.
+
+    ``form.add_error(None, error)`` alone raises for a key the form has no field for.
+    """
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for key, errors in error.error_dict.items():
+        form.add_error(key if key in form.fields else None, errors)
+
+
+class AccountForm(forms.Form):
+    # Not stripped here: the service trims and explains an empty name in its own words.
+    name = forms.CharField(strip=False, error_messages={"required": ACCOUNT_NAME_EMPTY})
+    kind = forms.ChoiceField(choices=Account.Kind.choices, initial=Account.Kind.COMPANY)
+    email = forms.EmailField(required=False)
+    phone = forms.CharField(required=False, max_length=40)
+    address_line1 = forms.CharField(label="Address", required=False, max_length=200)
+    address_line2 = forms.CharField(label="Address line 2", required=False, max_length=200)
+    city = forms.CharField(required=False, max_length=100)
+    region = forms.CharField(label="State or region", required=False, max_length=100)
+    postal_code = forms.CharField(required=False, max_length=20)
+    country = forms.CharField(required=False, max_length=100)
+
+    @classmethod
+    def initial_for(cls, account: Account) -> dict:
+        return {name: getattr(account, name) for name in cls.base_fields}
+
+    def to_data(self) -> AccountData:
+        return AccountData(**self.cleaned_data)

@@ -1,0 +1,51 @@
+"""Reads of client accounts for pages. Every query starts from ``for_firm`` so tenants never mix."""
+
+from decimal import Decimal
+
+from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from invoices.models import Invoice
+from qbsync.core.money import MONEY_MAX_DIGITS
+from qbsync.firms.models import Firm
+
+from .models import Account
+
+_MONEY = DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=2)
+
+
+def _open_balance() -> Coalesce:
+    """What the client still owes: issued invoices' total minus what was paid on them."""
+    owed = (
+        Invoice.objects.filter(account=OuterRef("pk"), status__in=Invoice.PAYABLE_STATUSES)
+        .order_by()
+        .values("account")
+        .annotate(owed=Sum(F("total") - F("amount_paid"), output_field=_MONEY))
+        .values("owed")
+    )
+    return Coalesce(Subquery(owed, output_field=_MONEY), Value(Decimal("0.00")), output_field=_MONEY)
+
+
+def account_list(*, firm: Firm, search: str = "", archived: bool | None = False) -> QuerySet[Account]:
+    """Accounts matching ``search`` on name, email or phone, each annotated with ``open_balance``.
+
+    ``archived`` False lists the active accounts, True the archived ones, None both (the account page).
+    One query per page of the list, whatever its size.
+    """
+    accounts = Account.objects.for_firm(firm)
+    if archived is not None:
+        accounts = accounts.filter(is_active=not archived)
+    search = search.strip()
+    if search:
+        accounts = accounts.filter(
+            Q(name__icontains=search) | Q(email__icontains=search) | Q(phone__icontains=search)
+        )
+    return accounts.annotate(open_balance=_open_balance()).order_by("name", "id")
+
+
+def account_choices(*, firm: Firm, include: Account | None = None) -> QuerySet[Account]:
+    """Accounts to pick on an invoice: the active ones, plus ``include`` even when it is archived."""
+    condition = Q(is_active=True)
+    if include is not None:
+        condition |= Q(pk=include.pk)
+    return Account.objects.for_firm(firm).filter(condition).order_by("name", "id")

@@ -1,0 +1,220 @@
+"""Invoice and payment forms. They parse input (amounts as Decimal, never float) and hand dataclasses
+to the services, which own the rules; the views map the services' errors back onto fields and rows."""
+
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from accounts.forms import add_service_errors
+from accounts.models import Account
+from qbsync.core.money import MONEY_MAX_DIGITS
+
+from .models import Invoice, Payment, Service
+from .services import AllocationData, InvoiceData, InvoiceLineData, PaymentData
+
+# The services name the line or invoice an error is about at the start of its message.
+_LINE_ERROR = re.compile(r"^Line (?P<position>\d+): (?P<message>.+)$", re.DOTALL)
+
+
+def _money_field(**kwargs) -> forms.DecimalField:
+    return forms.DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=2, **kwargs)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+# Invoices ----------------------------------------------------------------------------------------
+
+
+class InvoiceForm(forms.Form):
+    account = forms.ModelChoiceField(queryset=Account.objects.none(), empty_label="Choose an account")
+    number = forms.CharField(max_length=30)
+    issue_date = forms.DateField(widget=DateInput())
+    due_date = forms.DateField(widget=DateInput())
+    memo = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, accounts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = accounts
+
+
+class InvoiceLineForm(forms.Form):
+    service = forms.ModelChoiceField(queryset=Service.objects.none(), required=False, empty_label="—")
+    description = forms.CharField(required=False, max_length=4000)
+    quantity = forms.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        initial=Decimal("1"),
+        min_value=Decimal("0.01"),
+        error_messages={"min_value": "Enter a quantity greater than zero."},
+    )
+    rate = _money_field(
+        required=False,
+        min_value=Decimal("0"),
+        error_messages={"min_value": "The rate cannot be negative."},
+    )
+
+    def __init__(self, *args, services, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["service"].queryset = services
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("rate") is None and "rate" not in self.errors:
+            service = cleaned.get("service")
+            if service is None:
+                self.add_error("rate", "Enter a rate.")
+            else:
+                cleaned["rate"] = service.default_rate
+        return cleaned
+
+    def to_data(self) -> InvoiceLineData:
+        return InvoiceLineData(
+            service=self.cleaned_data["service"],
+            description=self.cleaned_data["description"],
+            quantity=self.cleaned_data["quantity"],
+            rate=self.cleaned_data["rate"],
+        )
+
+
+class BaseInvoiceLineFormSet(forms.BaseFormSet):
+    def kept_forms(self) -> list[InvoiceLineForm]:
+        """The filled-in lines the user did not mark for deletion, in page order."""
+        # Lines already on the invoice count even when untouched; blank extra rows do not.
+        return [
+            form
+            for i, form in enumerate(self.forms)
+            if (i < self.initial_form_count() or form.has_changed())
+            and not (self.can_delete and self._should_delete_form(form))
+        ]
+
+    def to_data(self) -> list[InvoiceLineData]:
+        return [form.to_data() for form in self.kept_forms()]
+
+
+InvoiceLineFormSet = forms.formset_factory(
+    InvoiceLineForm, formset=BaseInvoiceLineFormSet, extra=2, can_delete=True
+)
+
+
+def invoice_data(form: InvoiceForm, lines: BaseInvoiceLineFormSet) -> InvoiceData:
+    return InvoiceData(
+        account=form.cleaned_data["account"],
+        number=form.cleaned_data["number"],
+        issue_date=form.cleaned_data["issue_date"],
+        due_date=form.cleaned_data["due_date"],
+        memo=form.cleaned_data["memo"],
+        lines=lines.to_data(),
+    )
+
+
+def invoice_lines_initial(lines: Iterable) -> list[dict]:
+    return [
+        {"service": ln.service_id, "description": ln.description, "quantity": ln.quantity, "rate": ln.rate}
+        for ln in lines
+    ]
+
+
+def add_invoice_errors(form: InvoiceForm, lines: BaseInvoiceLineFormSet, error: ValidationError) -> None:
+    """Header errors go onto the invoice form; "Line N: ..." errors onto the Nth kept line's row."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    errors = dict(error.error_dict)
+    kept = lines.kept_forms()
+    for message in ValidationError(errors.pop("lines", [])).messages:
+        match = _LINE_ERROR.match(message)
+        position = int(match["position"]) if match else 0
+        if 1 <= position <= len(kept):
+            kept[position - 1].add_error(None, match["message"][:1].upper() + match["message"][1:])
+        else:
+            lines.non_form_errors().append(message)
+    if errors:
+        add_service_errors(form, ValidationError(errors))
+
+
+# Payments ----------------------------------------------------------------------------------------
+
+
+class PaymentForm(forms.Form):
+    date = forms.DateField(widget=DateInput())
+    # No minimum here: the service says why a payment must be positive, next to this field.
+    amount = _money_field()
+    method = forms.ChoiceField(choices=Payment.Method.choices, initial=Payment.Method.CHECK)
+    reference = forms.CharField(required=False, max_length=100, help_text="Check number, transfer id, ...")
+    memo = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AllocationForm(forms.Form):
+    """One row per payable invoice of the account. The invoice is carried as a hidden id, checked
+    against the invoices offered, so a row can never point at another account's or firm's invoice."""
+
+    invoice = forms.TypedChoiceField(coerce=int, widget=forms.HiddenInput)
+    amount = _money_field(required=False, label="Amount to apply")
+
+    def __init__(self, *args, invoices: dict[int, Invoice], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.invoices = invoices
+        self.fields["invoice"].choices = [(pk, str(inv)) for pk, inv in invoices.items()]
+
+    @property
+    def offered_invoice(self) -> Invoice | None:
+        """The invoice of this row, for display, also when the form is bound and invalid."""
+        raw = self["invoice"].value()
+        try:
+            return self.invoices.get(int(raw))
+        except (TypeError, ValueError):
+            return None
+
+
+class BaseAllocationFormSet(forms.BaseFormSet):
+    def to_data(self) -> list[AllocationData]:
+        return [
+            AllocationData(invoice=form.offered_invoice, amount=form.cleaned_data["amount"])
+            for form in self.forms
+            if form.cleaned_data.get("amount") is not None
+        ]
+
+
+AllocationFormSet = forms.formset_factory(AllocationForm, formset=BaseAllocationFormSet, extra=0)
+
+
+def payment_data(form: PaymentForm, allocations: BaseAllocationFormSet, *, account: Account) -> PaymentData:
+    return PaymentData(
+        account=account,
+        date=form.cleaned_data["date"],
+        amount=form.cleaned_data["amount"],
+        method=form.cleaned_data["method"],
+        reference=form.cleaned_data["reference"],
+        memo=form.cleaned_data["memo"],
+        allocations=allocations.to_data(),
+    )
+
+
+def _names_invoice(message: str, invoice: Invoice) -> bool:
+    return message.startswith((f"Invoice {invoice.number} ", f"Invoice {invoice.number}:"))
+
+
+def add_payment_errors(form: PaymentForm, allocations: BaseAllocationFormSet, error: ValidationError) -> None:
+    """Errors naming an invoice ("Invoice INV-00012 has ...") go onto that invoice's row; the rest of
+    the allocation errors (e.g. more allocated than paid) above the allocations table."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    errors = dict(error.error_dict)
+    rows = [f for f in allocations.forms if f.offered_invoice is not None]
+    for message in ValidationError(errors.pop("allocations", [])).messages:
+        row = next((f for f in rows if _names_invoice(message, f.offered_invoice)), None)
+        if row is not None:
+            row.add_error("amount", message)
+        else:
+            allocations.non_form_errors().append(message)
+    if errors:
+        add_service_errors(form, ValidationError(errors))

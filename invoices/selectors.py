@@ -1,0 +1,80 @@
+"""Reads of invoices and payments for pages. Every query starts from ``for_firm`` so tenants never mix."""
+
+from decimal import Decimal
+
+from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from accounts.models import Account
+from qbsync.core.money import MONEY_MAX_DIGITS
+from qbsync.firms.models import Firm
+
+from .models import Invoice, InvoiceLine, Payment, PaymentAllocation, Service
+
+_MONEY = DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=2)
+
+
+def invoice_list(
+    *, firm: Firm, search: str = "", status: str = "", account: Account | None = None
+) -> QuerySet[Invoice]:
+    """Invoices with their account, newest first; ``search`` matches the number or the account's name."""
+    invoices = Invoice.objects.for_firm(firm).select_related("account")
+    search = search.strip()
+    if search:
+        invoices = invoices.filter(Q(number__icontains=search) | Q(account__name__icontains=search))
+    if status:
+        invoices = invoices.filter(status=status)
+    if account is not None:
+        invoices = invoices.filter(account=account)
+    return invoices.order_by("-issue_date", "-id")
+
+
+def invoice_line_list(*, invoice: Invoice) -> QuerySet[InvoiceLine]:
+    return invoice.lines.select_related("service").order_by("position", "id")
+
+
+def invoice_allocation_list(*, invoice: Invoice) -> QuerySet[PaymentAllocation]:
+    """The payments applied to an invoice, oldest first."""
+    return invoice.allocations.select_related("payment").order_by("payment__date", "payment_id")
+
+
+def payment_list(*, firm: Firm, account: Account | None = None) -> QuerySet[Payment]:
+    payments = Payment.objects.for_firm(firm).select_related("account")
+    if account is not None:
+        payments = payments.filter(account=account)
+    return payments.order_by("-date", "-id")
+
+
+def payment_allocation_list(*, payment: Payment) -> QuerySet[PaymentAllocation]:
+    return payment.allocations.select_related("invoice").order_by("invoice__issue_date", "invoice_id")
+
+
+def payment_allocation_candidates(*, account: Account, payment: Payment | None = None) -> list[Invoice]:
+    """The invoices a payment of ``account`` can be applied to, oldest first.
+
+    Each carries ``allocated_here`` (what ``payment`` already puts on it) and ``open_for_payment``
+    (its balance if ``payment`` did not exist): the most the payment may apply to it.
+    """
+    here = Value(Decimal("0.00"), output_field=_MONEY)
+    invoices = Invoice.objects.for_firm(account.firm).filter(
+        account=account, status__in=Invoice.PAYABLE_STATUSES
+    )
+    if payment is not None:
+        here = Coalesce(
+            Subquery(
+                PaymentAllocation.objects.filter(payment=payment, invoice=OuterRef("pk")).values("amount"),
+                output_field=_MONEY,
+            ),
+            here,
+            output_field=_MONEY,
+        )
+    invoices = invoices.annotate(
+        allocated_here=here,
+        open_for_payment=F("total") - F("amount_paid") + here,
+    )
+    return list(invoices.filter(open_for_payment__gt=0).order_by("issue_date", "id"))
+
+
+def service_choices(*, firm: Firm, include_ids: tuple[int, ...] = ()) -> QuerySet[Service]:
+    """Services to pick on an invoice line: the active ones, plus those the invoice already uses."""
+    return Service.objects.for_firm(firm).filter(Q(is_active=True) | Q(pk__in=include_ids)).order_by("name")
