@@ -5,8 +5,15 @@ import factory
 from factory.django import DjangoModelFactory
 
 from accounts.models import Account
-from invoices.models import Invoice, Service
-from invoices.services import InvoiceData, InvoiceLineData, invoice_create
+from invoices.models import Invoice, Payment, Service
+from invoices.services import (
+    AllocationData,
+    InvoiceData,
+    InvoiceLineData,
+    PaymentData,
+    invoice_create,
+    payment_create,
+)
 from qbsync.firms.models import Firm, User
 
 TEST_PASSWORD = "correct-horse-battery-staple"
@@ -77,6 +84,30 @@ def make_invoice(
             due_date=issued + timedelta(days=30),
             lines=[
                 InvoiceLineData(description=f"Work {i}", rate=Decimal(a)) for i, a in enumerate(amounts, 1)
+            ],
+        ),
+    )
+
+
+def make_payment(
+    *,
+    account: Account,
+    amount: str = "100.00",
+    allocations: dict[Invoice, str] | None = None,
+    paid_on: date | None = None,
+    reference: str = "",
+) -> Payment:
+    """A payment recorded through the real service, applied as ``{invoice: amount}``."""
+    return payment_create(
+        firm=account.firm,
+        data=PaymentData(
+            account=account,
+            date=paid_on or date(2026, 2, 1),
+            amount=Decimal(amount),
+            reference=reference,
+            allocations=[
+                AllocationData(invoice=invoice, amount=Decimal(share))
+                for invoice, share in (allocations or {}).items()
             ],
         ),
     )
