@@ -33,7 +33,9 @@ class QBO:
         self.tokens = tokens
         self.http = requests.Session()
         self.http.trust_env = False
-        self.http.headers.update({"Accept": "application/json", "Authorization": f"Bearer {tokens['access_token']}"})
+        self.http.headers.update(
+            {"Accept": "application/json", "Authorization": f"Bearer {tokens['access_token']}"}
+        )
 
     @property
     def control(self):
@@ -52,8 +54,12 @@ class QBO:
 
     def query(self, text: str, post: bool = False) -> requests.Response:
         if post:
-            return self.http.post(self.url("query"), data=text.encode(),
-                                  headers={"Content-Type": "application/text"}, timeout=10)
+            return self.http.post(
+                self.url("query"),
+                data=text.encode(),
+                headers={"Content-Type": "application/text"},
+                timeout=10,
+            )
         return self.http.get(self.url("query"), params={"query": text}, timeout=10)
 
     def rows(self, text: str, entity: str) -> list[dict]:
@@ -75,9 +81,17 @@ class QBO:
         return self.create("Customer", {"DisplayName": name or f"Cust {uuid.uuid4().hex[:8]}", **extra})
 
     def invoice(self, customer_id: str, amount: float = 100.0, **extra) -> dict:
-        body = {"CustomerRef": {"value": customer_id},
-                "Line": [{"Amount": amount, "DetailType": "SalesItemLineDetail",
-                          "SalesItemLineDetail": {"ItemRef": {"value": "1", "name": "Services"}}}], **extra}
+        body = {
+            "CustomerRef": {"value": customer_id},
+            "Line": [
+                {
+                    "Amount": amount,
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemRef": {"value": "1", "name": "Services"}},
+                }
+            ],
+            **extra,
+        }
         return self.create("Invoice", body)
 
 
@@ -85,7 +99,9 @@ class QBO:
 def new_company(sandbox):
     def make(**kwargs) -> QBO:
         kwargs.setdefault("customer_types", ["Individual", "Business"])
-        realm = sandbox.control.create_company(kwargs.pop("name", f"Test Co {uuid.uuid4().hex[:6]}"), **kwargs)
+        realm = sandbox.control.create_company(
+            kwargs.pop("name", f"Test Co {uuid.uuid4().hex[:6]}"), **kwargs
+        )
         return QBO(sandbox, realm, sandbox.control.tokens(realm))
 
     return make

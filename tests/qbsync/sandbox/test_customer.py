@@ -1,5 +1,6 @@
 """Customer, Vendor, Employee, CustomerType and Item rules over HTTP."""
 
+
 def test_create_fills_recorded_defaults(qbo):
     resp = qbo.post("customer", {"DisplayName": "Doe5, Jane"}, params={"minorversion": "75"})
     assert resp.status_code == 200
@@ -8,11 +9,15 @@ def test_create_fills_recorded_defaults(qbo):
     c = body["Customer"]
     assert c["DisplayName"] == c["FullyQualifiedName"] == c["PrintOnCheckName"] == "Doe5, Jane"
     assert (c["Taxable"], c["Job"], c["BillWithParent"], c["Active"]) == (True, False, False, True)
-    assert c["Balance"] == 0 and c["BalanceWithJobs"] == 0
+    assert c["Balance"] == 0
+    assert c["BalanceWithJobs"] == 0
     assert c["CurrencyRef"] == {"value": "USD", "name": "United States Dollar"}
-    assert c["PreferredDeliveryMethod"] == "Print" and c["DefaultTaxCodeRef"] == {"value": "2"}
-    assert c["domain"] == "QBO" and c["sparse"] is False
-    assert isinstance(c["Id"], str) and c["SyncToken"] == "0"
+    assert c["PreferredDeliveryMethod"] == "Print"
+    assert c["DefaultTaxCodeRef"] == {"value": "2"}
+    assert c["domain"] == "QBO"
+    assert c["sparse"] is False
+    assert isinstance(c["Id"], str)
+    assert c["SyncToken"] == "0"
     assert c["MetaData"]["CreateTime"].endswith("-07:00")
     assert "CustomerTypeRef" not in c
     assert resp.headers["intuit_tid"]
@@ -28,29 +33,65 @@ def test_display_name_built_from_name_parts(qbo):
     c = qbo.create("Customer", {"GivenName": "Ada", "FamilyName": "Lovelace", "Title": ""})
     assert c["DisplayName"] == "Ada Lovelace"
     resp = qbo.post("customer", {"Notes": "no name at all"})
-    assert resp.status_code == 400 and qbo.code(resp) == "6080"
+    assert resp.status_code == 400
+    assert qbo.code(resp) == "6080"
 
 
 def test_accepts_python_quickbooks_blank_fields(qbo):
-    body = {"Active": True, "Balance": 0, "BalanceWithJobs": 0, "BillWithParent": False, "CompanyName": "",
-            "DisplayName": "Blank Fields Ltd", "FamilyName": "", "FullyQualifiedName": "", "GivenName": "",
-            "IsProject": False, "Job": False, "Level": 0, "MiddleName": "", "Notes": "", "OpenBalanceDate": "",
-            "PreferredDeliveryMethod": "", "PrimaryTaxIdentifier": "", "PrintOnCheckName": "", "ResaleNum": "",
-            "Suffix": "", "SyncToken": 0, "Taxable": True, "Title": "", "domain": "QBO", "sparse": False}
+    body = {
+        "Active": True,
+        "Balance": 0,
+        "BalanceWithJobs": 0,
+        "BillWithParent": False,
+        "CompanyName": "",
+        "DisplayName": "Blank Fields Ltd",
+        "FamilyName": "",
+        "FullyQualifiedName": "",
+        "GivenName": "",
+        "IsProject": False,
+        "Job": False,
+        "Level": 0,
+        "MiddleName": "",
+        "Notes": "",
+        "OpenBalanceDate": "",
+        "PreferredDeliveryMethod": "",
+        "PrimaryTaxIdentifier": "",
+        "PrintOnCheckName": "",
+        "ResaleNum": "",
+        "Suffix": "",
+        "SyncToken": 0,
+        "Taxable": True,
+        "Title": "",
+        "domain": "QBO",
+        "sparse": False,
+    }
     c = qbo.create("Customer", body)
-    assert c["DisplayName"] == "Blank Fields Ltd" and c["SyncToken"] == "0"
-    assert "Title" not in c and c["PreferredDeliveryMethod"] == "Print"
+    assert c["DisplayName"] == "Blank Fields Ltd"
+    assert c["SyncToken"] == "0"
+    assert "Title" not in c
+    assert c["PreferredDeliveryMethod"] == "Print"
 
 
 def test_full_update_clears_omitted_fields_and_sparse_keeps_them(qbo):
     c = qbo.customer("Doe2, Jane", PrimaryEmailAddr={"Address": "jane@example.com"}, Notes="vip")
-    full = qbo.create("Customer", {"DisplayName": "Jack Moe", "PrimaryPhone": {"FreeFormNumber": "(415) 444-1234"},
-                                   "Id": c["Id"], "SyncToken": c["SyncToken"]})
-    assert full["SyncToken"] == "1" and full["DisplayName"] == full["FullyQualifiedName"] == "Jack Moe"
-    assert "PrimaryEmailAddr" not in full and "Notes" not in full
-    assert full["Taxable"] is True and full["MetaData"]["CreateTime"] == c["MetaData"]["CreateTime"]
+    full = qbo.create(
+        "Customer",
+        {
+            "DisplayName": "Jack Moe",
+            "PrimaryPhone": {"FreeFormNumber": "(415) 444-1234"},
+            "Id": c["Id"],
+            "SyncToken": c["SyncToken"],
+        },
+    )
+    assert full["SyncToken"] == "1"
+    assert full["DisplayName"] == full["FullyQualifiedName"] == "Jack Moe"
+    assert "PrimaryEmailAddr" not in full
+    assert "Notes" not in full
+    assert full["Taxable"] is True
+    assert full["MetaData"]["CreateTime"] == c["MetaData"]["CreateTime"]
     sparse = qbo.create("Customer", {"Id": c["Id"], "SyncToken": "1", "sparse": True, "Notes": "again"})
-    assert sparse["SyncToken"] == "2" and sparse["Notes"] == "again"
+    assert sparse["SyncToken"] == "2"
+    assert sparse["Notes"] == "again"
     assert sparse["PrimaryPhone"] == {"FreeFormNumber": "(415) 444-1234"}
 
 
@@ -58,14 +99,16 @@ def test_stale_sync_token_is_5010(qbo):
     c = qbo.customer()
     qbo.create("Customer", {"Id": c["Id"], "SyncToken": "0", "sparse": True, "Notes": "first"})
     resp = qbo.post("customer", {"Id": c["Id"], "SyncToken": "0", "sparse": True, "Notes": "second"})
-    assert resp.status_code == 400 and qbo.code(resp) == "5010"
+    assert resp.status_code == 400
+    assert qbo.code(resp) == "5010"
     assert resp.json()["Fault"]["type"] == "ValidationFault"
 
 
 def test_display_name_length_and_characters(qbo):
     assert qbo.customer("x" * 500)["DisplayName"] == "x" * 500
     resp = qbo.post("customer", {"DisplayName": "y" * 501})
-    assert resp.status_code == 400 and qbo.code(resp) == "2050"
+    assert resp.status_code == 400
+    assert qbo.code(resp) == "2050"
     for bad in ("Parent:Child", "Tab\there", "New\nline"):
         resp = qbo.post("customer", {"DisplayName": bad})
         assert resp.status_code == 400, bad
@@ -84,7 +127,9 @@ def test_duplicate_names_across_customer_vendor_employee(qbo):
     resp = qbo.post("vendor", {"DisplayName": "Weiskopf CONSULTING"})
     assert qbo.code(resp) == "6240"
     other = qbo.customer("Other")
-    resp = qbo.post("customer", {"Id": other["Id"], "SyncToken": "0", "sparse": True, "DisplayName": "staples"})
+    resp = qbo.post(
+        "customer", {"Id": other["Id"], "SyncToken": "0", "sparse": True, "DisplayName": "staples"}
+    )
     assert qbo.code(resp) == "6240"
 
 
@@ -97,8 +142,11 @@ def test_case_sensitive_name_matching_is_a_company_setting(new_company):
 
 def test_inactive_customer_gets_deleted_suffix_and_frees_the_name(qbo):
     c = qbo.customer("Old Mill Cafe")
-    off = qbo.create("Customer", {"Id": c["Id"], "SyncToken": c["SyncToken"], "sparse": True, "Active": False})
-    assert off["Active"] is False and off["SyncToken"] == "1"
+    off = qbo.create(
+        "Customer", {"Id": c["Id"], "SyncToken": c["SyncToken"], "sparse": True, "Active": False}
+    )
+    assert off["Active"] is False
+    assert off["SyncToken"] == "1"
     assert off["DisplayName"] == off["FullyQualifiedName"] == "Old Mill Cafe (deleted)"
     assert off["PrintOnCheckName"] == "Old Mill Cafe"
     again = qbo.create("Customer", {"Id": c["Id"], "SyncToken": "1", "sparse": True, "Active": False})
@@ -107,8 +155,9 @@ def test_inactive_customer_gets_deleted_suffix_and_frees_the_name(qbo):
     assert fresh["Id"] != c["Id"]
     plain = qbo.rows("SELECT * FROM Customer WHERE DisplayName LIKE 'Old Mill%'", "Customer")
     assert [r["Id"] for r in plain] == [fresh["Id"]]
-    both = qbo.rows("SELECT * FROM Customer WHERE Active IN (true, false) AND DisplayName LIKE 'Old Mill%'",
-                    "Customer")
+    both = qbo.rows(
+        "SELECT * FROM Customer WHERE Active IN (true, false) AND DisplayName LIKE 'Old Mill%'", "Customer"
+    )
     assert {r["Id"] for r in both} == {c["Id"], fresh["Id"]}
     only = qbo.rows("SELECT * FROM Customer WHERE Active = false", "Customer")
     assert [r["Id"] for r in only] == [c["Id"]]
@@ -125,8 +174,11 @@ def test_inactive_customer_gets_deleted_suffix_and_frees_the_name(qbo):
 def test_reactivation_restores_bare_name(qbo):
     c = qbo.customer("Phoenix")
     off = qbo.create("Customer", {"Id": c["Id"], "SyncToken": "0", "sparse": True, "Active": False})
-    on = qbo.create("Customer", {"Id": c["Id"], "SyncToken": off["SyncToken"], "sparse": True, "Active": True})
-    assert on["DisplayName"] == "Phoenix" and on["Active"] is True
+    on = qbo.create(
+        "Customer", {"Id": c["Id"], "SyncToken": off["SyncToken"], "sparse": True, "Active": True}
+    )
+    assert on["DisplayName"] == "Phoenix"
+    assert on["Active"] is True
 
 
 def test_customer_type_ref_is_honoured(qbo):
@@ -139,62 +191,83 @@ def test_customer_type_ref_is_honoured(qbo):
     resp = qbo.post("customer", {"DisplayName": "Bad Type", "CustomerTypeRef": {"value": "999"}})
     assert qbo.code(resp) == "2500"
     resp = qbo.post("customertype", {"Name": "New Type"})
-    assert resp.status_code == 400 and qbo.code(resp) == "500"
+    assert resp.status_code == 400
+    assert qbo.code(resp) == "500"
 
 
 def test_sub_customer_fully_qualified_name(qbo):
     parent = qbo.customer("Freeman Sporting Goods")
     job = qbo.customer("55 Twin Lane", ParentRef={"value": parent["Id"]}, Job=True)
     assert job["FullyQualifiedName"] == "Freeman Sporting Goods:55 Twin Lane"
-    assert job["Level"] == 1 and job["Job"] is True
+    assert job["Level"] == 1
+    assert job["Job"] is True
 
 
 def test_unknown_property_missing_and_invalid_ids(qbo):
     resp = qbo.post("customer", {"DisplayName": "X", "BadJson": True})
-    assert resp.status_code == 400 and qbo.code(resp) == "2010"
+    assert resp.status_code == 400
+    assert qbo.code(resp) == "2010"
     assert "BadJson" in resp.json()["Fault"]["Error"][0]["Detail"]
     resp = qbo.get("customer/1.5")
-    assert resp.status_code == 400 and qbo.code(resp) == "2030"
+    assert resp.status_code == 400
+    assert qbo.code(resp) == "2030"
     assert resp.json()["Fault"]["Error"][0]["element"] == "Id"
     resp = qbo.get("customer/99999")
-    assert resp.status_code == 400 and qbo.code(resp) == "610"
+    assert resp.status_code == 400
+    assert qbo.code(resp) == "610"
     resp = qbo.get("customer/1/5")
-    assert resp.status_code == 400 and qbo.code(resp) == "500"
+    assert resp.status_code == 400
+    assert qbo.code(resp) == "500"
     resp = qbo.post("customer", {"Id": "abc", "SyncToken": "0", "DisplayName": "X"})
     assert qbo.code(resp) == "2030"
     resp = qbo.post("customer", {"Id": qbo.customer()["Id"], "DisplayName": "No token"})
-    assert resp.status_code == 400 and qbo.code(resp) == "2020"
+    assert resp.status_code == 400
+    assert qbo.code(resp) == "2020"
     resp = qbo.post("customer", data=b"{not json", headers={"Content-Type": "application/json"})
-    assert resp.status_code == 400 and qbo.code(resp) == "2010"
+    assert resp.status_code == 400
+    assert qbo.code(resp) == "2010"
 
 
 def test_vendor_and_employee_queries_and_deactivation(qbo):
     v = qbo.create("Vendor", {"DisplayName": "Quill Office Supply"})
-    assert v["Vendor1099"] is False and v["Balance"] == 0
+    assert v["Vendor1099"] is False
+    assert v["Balance"] == 0
     e = qbo.create("Employee", {"GivenName": "Emily", "FamilyName": "Platt"})
-    assert e["DisplayName"] == "Emily Platt" and e["BillableTime"] is False
+    assert e["DisplayName"] == "Emily Platt"
+    assert e["BillableTime"] is False
     off = qbo.create("Employee", {"Id": e["Id"], "SyncToken": "0", "sparse": True, "Active": False})
-    assert off["DisplayName"] == "Emily Platt (deleted)" and off["PrintOnCheckName"] == "Emily Platt"
+    assert off["DisplayName"] == "Emily Platt (deleted)"
+    assert off["PrintOnCheckName"] == "Emily Platt"
     assert qbo.rows("SELECT * FROM Employee", "Employee") == []
     assert len(qbo.rows("SELECT * FROM Employee WHERE Active IN (true, false)", "Employee")) == 1
-    assert qbo.rows("SELECT * FROM Vendor WHERE DisplayName = 'quill office supply'", "Vendor")[0]["Id"] == v["Id"]
+    assert (
+        qbo.rows("SELECT * FROM Vendor WHERE DisplayName = 'quill office supply'", "Vendor")[0]["Id"]
+        == v["Id"]
+    )
     count = qbo.query("SELECT COUNT(*) FROM Vendor").json()
     assert count["QueryResponse"] == {"totalCount": 1}
 
 
 def test_items_read_query_and_references(qbo):
     services = qbo.rows("SELECT * FROM Item WHERE Name = 'Services'", "Item")[0]
-    assert services["Id"] == "1" and services["Type"] == "Service"
+    assert services["Id"] == "1"
+    assert services["Type"] == "Service"
     assert qbo.read("Item", "1")["Name"] == "Services"
-    item = qbo.create("Item", {"Name": "Design", "Type": "Service", "IncomeAccountRef": {"value": "1"},
-                               "UnitPrice": 75})
+    item = qbo.create(
+        "Item", {"Name": "Design", "Type": "Service", "IncomeAccountRef": {"value": "1"}, "UnitPrice": 75}
+    )
     off = qbo.create("Item", {"Id": item["Id"], "SyncToken": "0", "sparse": True, "Active": False})
     assert off["Name"] == "Design (deleted)"
     assert [i["Name"] for i in qbo.rows("SELECT * FROM Item", "Item")] == ["Services"]
     cust = qbo.customer()
-    line = {"Amount": 75, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": {"value": "x"}}}
+    line = {
+        "Amount": 75,
+        "DetailType": "SalesItemLineDetail",
+        "SalesItemLineDetail": {"ItemRef": {"value": "x"}},
+    }
     for ref, code in ((item["Id"], "610"), ("999", "2500")):
         line["SalesItemLineDetail"]["ItemRef"]["value"] = ref
         resp = qbo.post("invoice", {"CustomerRef": {"value": cust["Id"]}, "Line": [line]})
-        assert resp.status_code == 400 and qbo.code(resp) == code
+        assert resp.status_code == 400
+        assert qbo.code(resp) == code
     assert qbo.code(qbo.post("item", {"Name": "services", "IncomeAccountRef": {"value": "1"}})) == "6240"
