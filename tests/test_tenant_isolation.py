@@ -1,0 +1,177 @@
+"""Another firm's objects are a 404 on every URL that takes an id, and nothing of theirs changes.
+
+The URLs are discovered from the resolver, so a new URL with an id and no case here fails the test."""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.models import Account
+from invoices.models import Invoice, InvoiceLine, Payment, PaymentAllocation
+from tests.factories import AccountFactory, UserFactory, make_invoice, make_payment
+
+pytestmark = pytest.mark.django_db
+
+# Namespaces that are not firm pages: Django's admin has its own staff-only permission model.
+SKIPPED_NAMESPACES = {"admin"}
+POST_ONLY = {
+    "accounts:archive",
+    "accounts:restore",
+    "invoices:send",
+    "invoices:void",
+    "invoices:delete",
+    "invoices:payment_delete",
+}
+
+
+def discover_urls(resolver=None, namespace: str = ""):
+    """Yield (qualified name, URL argument names) for every named URL outside the skipped namespaces."""
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = entry.namespace or ""
+            if inner in SKIPPED_NAMESPACES:
+                continue
+            qualified = ":".join(part for part in (namespace, inner) if part)
+            yield from discover_urls(entry, qualified)
+        elif isinstance(entry, URLPattern) and entry.name:
+            name = f"{namespace}:{entry.name}" if namespace else entry.name
+            yield name, sorted(entry.pattern.converters)
+
+
+@pytest.fixture
+def theirs(other_firm):
+    """A complete set of the other firm's practice data."""
+    account = AccountFactory(firm=other_firm, name="Their Client")
+    draft = make_invoice(account=account, number="THEIR-DRAFT", status=Invoice.Status.DRAFT)
+    sent = make_invoice(account=account, number="THEIR-SENT", amounts=("100.00",))
+    payment = make_payment(account=account, amount="40.00", allocations={sent: "40.00"})
+    return {"account": account, "draft": draft, "sent": sent, "payment": payment}
+
+
+def their_object_for(name: str, theirs: dict):
+    """The other firm's object that URL ``name`` is about."""
+    if name.startswith("accounts:"):
+        return theirs["account"]
+    if name == "invoices:send":
+        return theirs["draft"]
+    if name.startswith("invoices:payment_"):
+        return theirs["payment"]
+    if name.startswith("invoices:"):
+        return theirs["sent"]
+    raise AssertionError(f"No tenant-isolation case for URL {name!r}: add one to their_object_for().")
+
+
+def post_body_for(name: str, theirs: dict) -> dict:
+    """A POST that would change their object if the view ever found it."""
+    account = theirs["account"]
+    if name == "accounts:edit":
+        return {"name": "Taken over", "kind": Account.Kind.INDIVIDUAL}
+    if name == "invoices:edit":
+        return {
+            "account": account.pk,
+            "number": "TAKEN-OVER",
+            "issue_date": "2026-01-01",
+            "due_date": "2026-01-31",
+            "lines-TOTAL_FORMS": "1",
+            "lines-INITIAL_FORMS": "0",
+            "lines-0-description": "Taken over",
+            "lines-0-quantity": "1",
+            "lines-0-rate": "999.00",
+        }
+    if name == "invoices:payment_edit":
+        return {
+            "date": "2026-01-01",
+            "amount": "1.00",
+            "method": Payment.Method.CASH,
+            "allocations-TOTAL_FORMS": "0",
+            "allocations-INITIAL_FORMS": "0",
+        }
+    return {}
+
+
+def snapshot() -> dict:
+    """Every row of practice data, of every firm, as plain values."""
+    models = (Account, Invoice, InvoiceLine, Payment, PaymentAllocation)
+    return {model.__name__: list(model.objects.order_by("pk").values()) for model in models}
+
+
+def urls_with_ids() -> list[str]:
+    return sorted(name for name, arguments in discover_urls() if arguments)
+
+
+def test_discovery_finds_the_pages_that_take_an_id():
+    found = urls_with_ids()
+
+    assert "accounts:detail" in found
+    assert "invoices:payment_edit" in found
+    assert set(found) >= POST_ONLY
+    # Every URL argument is a primary key; another kind would need its own case here.
+    assert all(arguments == ["pk"] for _, arguments in discover_urls() if arguments)
+
+
+@pytest.mark.parametrize("name", urls_with_ids())
+def test_another_firms_object_is_404_and_untouched(staff_client, theirs, name):
+    target = their_object_for(name, theirs)
+    url = reverse(name, kwargs={"pk": target.pk})
+    before = snapshot()
+
+    got = staff_client.get(url)
+    posted = staff_client.post(url, post_body_for(name, theirs))
+
+    # A POST-only URL answers 405 to any GET, whoever's the id; it never looks the object up.
+    assert got.status_code == (405 if name in POST_ONLY else 404)
+    assert posted.status_code == 404
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("name", urls_with_ids())
+def test_the_same_url_works_for_the_firms_own_object(staff_client, firm, name):
+    # The counterpart of the 404 test: proves the URLs and ids above are real, not 404 for any id.
+    account = AccountFactory(firm=firm)
+    draft = make_invoice(account=account, status=Invoice.Status.DRAFT, number="MINE-DRAFT")
+    sent = make_invoice(account=account, number="MINE-SENT")
+    payment = make_payment(account=account, amount="10.00", allocations={sent: "10.00"})
+    mine = their_object_for(name, {"account": account, "draft": draft, "sent": sent, "payment": payment})
+
+    url = reverse(name, kwargs={"pk": mine.pk})
+    response = staff_client.post(url) if name in POST_ONLY else staff_client.get(url)
+
+    assert response.status_code in (200, 302)
+
+
+def test_query_string_ids_of_another_firm_are_404(staff_client, firm, theirs):
+    mine = AccountFactory(firm=firm)
+    before = snapshot()
+
+    assert staff_client.get(reverse("invoices:create"), {"account": theirs["account"].pk}).status_code == 404
+    assert (
+        staff_client.get(reverse("invoices:payment_create"), {"account": theirs["account"].pk}).status_code
+        == 404
+    )
+    assert (
+        staff_client.get(
+            reverse("invoices:payment_create"), {"account": mine.pk, "invoice": theirs["sent"].pk}
+        ).status_code
+        == 404
+    )
+    posted = staff_client.post(
+        f"{reverse('invoices:payment_create')}?account={theirs['account'].pk}",
+        {"date": "2026-01-01", "amount": "5.00", "method": "cash"},
+    )
+    assert posted.status_code == 404
+    assert snapshot() == before
+
+
+def test_lists_never_show_another_firms_data(staff_client, theirs):
+    for url in (reverse("accounts:list"), reverse("invoices:list"), reverse("settings")):
+        html = staff_client.get(url).content.decode()
+        assert "Their Client" not in html
+        assert "THEIR-SENT" not in html
+
+
+def test_settings_lists_only_the_firms_members(staff_client, other_firm):
+    stranger = UserFactory(firm=other_firm, username="stranger-at-other-firm")
+
+    html = staff_client.get(reverse("settings")).content.decode()
+
+    assert stranger.username not in html
