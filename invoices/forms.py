@@ -61,9 +61,13 @@ class InvoiceLineForm(forms.Form):
         error_messages={"min_value": "The rate cannot be negative."},
     )
 
-    def __init__(self, *args, services, **kwargs):
+    def __init__(self, *args, services, service_options=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["service"].queryset = services
+        field = self.fields["service"]
+        field.queryset = services
+        if service_options is not None:
+            # Rendered from a list the formset built once, not one services query per row.
+            field.choices = service_options
 
     def clean(self):
         cleaned = super().clean()
@@ -85,6 +89,14 @@ class InvoiceLineForm(forms.Form):
 
 
 class BaseInvoiceLineFormSet(forms.BaseFormSet):
+    def __init__(self, *args, form_kwargs=None, **kwargs):
+        form_kwargs = dict(form_kwargs or {})
+        services = form_kwargs.get("services")
+        if services is not None:
+            empty = InvoiceLineForm.base_fields["service"].empty_label
+            form_kwargs["service_options"] = [("", empty), *((s.pk, str(s)) for s in services)]
+        super().__init__(*args, form_kwargs=form_kwargs, **kwargs)
+
     def kept_forms(self) -> list[InvoiceLineForm]:
         """The filled-in lines the user did not mark for deletion, in page order."""
         # Lines already on the invoice count even when untouched; blank extra rows do not.

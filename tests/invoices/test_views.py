@@ -610,3 +610,16 @@ def test_payment_detail_shows_allocations(staff_client, account):
     assert "PD-1" in html
     assert "75.00&nbsp;" in html
     assert 'data-unapplied><span class="money">25.00&nbsp;' in html
+
+
+@pytest.mark.parametrize("line_count", [1, 8])
+def test_edit_page_queries_do_not_grow_with_the_lines(
+    staff_client, account, line_count, django_assert_num_queries
+):
+    ServiceFactory(firm=account.firm)
+    invoice = make_invoice(account=account, amounts=("1.00",) * line_count)
+
+    # session, user, firm, invoice, lines, services (once for every row's select), accounts
+    with django_assert_num_queries(7):
+        response = staff_client.get(reverse("invoices:edit", args=[invoice.pk]))
+    assert len(response.context["lines"].forms) == line_count + 2
