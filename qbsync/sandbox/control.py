@@ -251,7 +251,7 @@ def route(sb: Sandbox, req: Request) -> tuple[int, object]:
             body = _body(req)
             return 200, {"expired": sb.oauth.expire_realm_tokens(realm_id, bool(body.get("refresh")))}
         body = _body(req)
-        tokens = sb.oauth.issue_direct(realm_id, body.get("client_id") or "sandbox-client")
+        tokens = sb.oauth.issue_direct(realm_id, body.get("client_id") or None)
         sb.store.mark_dirty()
         return 201, tokens
     if sub == "entities":

@@ -19,7 +19,6 @@ from .clock import Clock
 from .store import Company, Store
 
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
-DEFAULT_CLIENT_ID = "sandbox-client"
 
 
 class AuthFailure(Exception):
@@ -175,8 +174,9 @@ class OAuth:
             for token in [t for t, r in self.refresh.items() if r["expires"] < now]:
                 del self.refresh[token]
 
-    def issue_direct(self, realm_id: str, client_id: str = DEFAULT_CLIENT_ID) -> dict:
-        """Control API: a fresh token pair without the consent page."""
+    def issue_direct(self, realm_id: str, client_id: str | None = None) -> dict:
+        """Control API: a fresh token pair without the consent page. Without a client id, the grant binds to
+        the first client that refreshes it."""
         with self.lock:
             grant = self.new_grant(realm_id, client_id)
             body = self.issue(grant)
@@ -228,6 +228,10 @@ class OAuth:
                 if rt is None:
                     raise TokenError(400, "invalid_grant")
                 grant = self.grants.get(rt["grant"])
+                if grant is not None and grant["client_id"] is None:
+                    grant["client_id"] = (
+                        client_id  # control-API tokens bind to the first client that refreshes
+                    )
                 if grant is None or grant["revoked"] or grant["client_id"] != client_id:
                     raise TokenError(400, "invalid_grant")
                 co = self.store.get(grant["realm_id"])
