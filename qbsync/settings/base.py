@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "qbsync.core",
     "qbsync.firms",
+    "qbsync.sync",
     "accounts",
     "invoices",
 ]
@@ -204,6 +205,31 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# QuickBooks Online
+# ------------------------------------------------------------------------------
+# The same code talks to Intuit or to the local sandbox (python -m qbsync.sandbox); only these differ.
+QBO_API_BASE_URL = env("QBO_API_BASE_URL", default="http://127.0.0.1:8765/v3")
+QBO_OAUTH_DISCOVERY_URL = env(
+    "QBO_OAUTH_DISCOVERY_URL", default="http://127.0.0.1:8765/.well-known/openid_configuration"
+)
+QBO_CLIENT_ID = env("QBO_CLIENT_ID", default="qbsync-local" if DEBUG else "")
+QBO_CLIENT_SECRET = env("QBO_CLIENT_SECRET", default="qbsync-local-secret" if DEBUG else "")
+QBO_REDIRECT_URI = env(
+    "QBO_REDIRECT_URI", default="http://127.0.0.1:8000/settings/integrations/quickbooks/callback/"
+)
+QBO_CONNECT_TIMEOUT = env.float("QBO_CONNECT_TIMEOUT", default=5.0)
+QBO_READ_TIMEOUT = env.float("QBO_READ_TIMEOUT", default=30.0)
+QBO_MINOR_VERSION = env.int("QBO_MINOR_VERSION", default=75)
+# Refresh the access token when it has less than this many seconds left.
+QBO_TOKEN_REFRESH_MARGIN = env.int("QBO_TOKEN_REFRESH_MARGIN", default=300)
+
+# Secrets at rest
+# ------------------------------------------------------------------------------
+# Fernet keys, newest first (qbsync.core.crypto). Required in production; development derives one.
+QBSYNC_ENCRYPTION_KEYS = env.list("QBSYNC_ENCRYPTION_KEYS", default=[])
+if not DEBUG and not QBSYNC_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("Set QBSYNC_ENCRYPTION_KEYS (see .env.example) to encrypt QuickBooks tokens.")
 
 # Firm defaults
 # ------------------------------------------------------------------------------

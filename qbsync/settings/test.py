@@ -6,6 +6,8 @@ from pathlib import Path
 os.environ.setdefault("DJANGO_DEBUG", "false")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-only-for-the-test-suite-0123456789abcdef")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+# A fixed test key (Fernet format); never used outside the test suite.
+os.environ.setdefault("QBSYNC_ENCRYPTION_KEYS", "dGVzdC1rZXktZm9yLXRoZS10ZXN0LXN1aXRlLW9ubHk=")
 # Keep the test suite's filesystem queue apart from a demo worker's.
 _ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("CELERY_FILESYSTEM_BROKER_DIR", str(_ROOT / "var" / "test-celery"))

@@ -15,6 +15,7 @@ PRODUCTION_ENV = {
     "DJANGO_ALLOWED_HOSTS": "qbsync.example.com",
     "DATABASE_URL": "postgres://qbsync:secret@db.internal:5432/qbsync",
     "REDIS_URL": "redis://redis.internal:6379/0",
+    "QBSYNC_ENCRYPTION_KEYS": "c2V0dGluZ3MtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE=",
 }
 
 
