@@ -23,7 +23,8 @@ NASTY_NAMES = [
 
 def unquote(literal: str) -> str:
     """What a QBO parser reads from a literal: \\x is x, for any x."""
-    assert literal.startswith("'") and literal.endswith("'")
+    assert literal.startswith("'")
+    assert literal.endswith("'")
     body = literal[1:-1]
     out, i = [], 0
     while i < len(body):
