@@ -308,6 +308,8 @@ class Generic(Entity):
     def __init__(self, name: str, deletable: bool = False):
         self.name = name
         self.deletable = deletable
+        if deletable:  # transactions: newest first, as the recorded SalesReceipt query shows
+            self.default_order = (("TxnDate", True), ("Id", True))
 
     def delete(self, co: Company, body: dict, ctx: Ctx) -> dict:
         if not self.deletable:

@@ -364,7 +364,7 @@ class Evaluator:
         n = _as_number(v)
         if n is not None and not isinstance(v, bool):
             return (1, n, "")
-        return (2, 0, self._norm(str(v)))
+        return (2, 0, str(v))  # binary order: the recordings sort "PG&E" before "Pam Seitz"
 
 
 def validate_fields(q: Query, known: frozenset[str] | None) -> None:

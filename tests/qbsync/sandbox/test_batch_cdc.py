@@ -84,11 +84,11 @@ def test_query_paging_count_and_ordering(qbo):
     for name in ("Charlie", "alpha", "Bravo", "delta"):
         qbo.customer(name)
     names = [c["DisplayName"] for c in qbo.rows("SELECT * FROM Customer", "Customer")]
-    assert names == ["alpha", "Bravo", "Charlie", "delta"]
+    assert names == ["Bravo", "Charlie", "alpha", "delta"]  # case-sensitive, as the recordings show
     page = qbo.query("SELECT * FROM Customer ORDERBY DisplayName DESC STARTPOSITION 2 MAXRESULTS 2").json()
     assert page["QueryResponse"]["startPosition"] == 2
     assert page["QueryResponse"]["maxResults"] == 2
-    assert [c["DisplayName"] for c in page["QueryResponse"]["Customer"]] == ["Charlie", "Bravo"]
+    assert [c["DisplayName"] for c in page["QueryResponse"]["Customer"]] == ["alpha", "Charlie"]
     empty = qbo.query("SELECT * FROM Customer STARTPOSITION 10").json()
     assert empty["QueryResponse"] == {}
     assert set(empty) == {"QueryResponse", "time"}
