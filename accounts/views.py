@@ -8,9 +8,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from invoices.selectors import invoice_list, payment_list
+from qbsync.core.forms import add_service_errors
 from qbsync.firms.permissions import can_edit_practice_data, firm_member_required, permission_required
 
-from .forms import AccountForm, add_service_errors
+from .forms import AccountForm
 from .models import Account
 from .selectors import account_list
 from .services import account_archive, account_create, account_restore, account_update

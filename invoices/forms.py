@@ -8,8 +8,8 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import ValidationError
 
-from accounts.forms import add_service_errors
 from accounts.models import Account
+from qbsync.core.forms import add_service_errors
 from qbsync.core.money import MONEY_MAX_DIGITS
 
 from .models import Invoice, Payment, Service

@@ -27,6 +27,7 @@ ALLOCATION_WRONG_ACCOUNT = "Invoice {number} belongs to another account."
 ALLOCATION_NOT_PAYABLE = "Invoice {number} is {status}; only sent invoices can take payments."
 ALLOCATION_DUPLICATE = "Invoice {number} is listed twice; put its whole amount on one line."
 AMOUNT_NOT_POSITIVE = "Enter an amount greater than zero."
+ALLOCATION_GONE = "Invoice {number} no longer exists; reload the page."
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -269,9 +270,12 @@ def payment_validate(
     }
     seen: set[int] = set()
     for allocation in allocations:
-        invoice = invoices[allocation.invoice.pk]
         share = to_money(allocation.amount)
         problems = errors.setdefault("allocations", [])
+        invoice = invoices.get(allocation.invoice.pk)
+        if invoice is None:
+            problems.append(ALLOCATION_GONE.format(number=allocation.invoice.number))
+            continue
         if invoice.pk in seen:
             problems.append(ALLOCATION_DUPLICATE.format(number=invoice.number))
         seen.add(invoice.pk)

@@ -1,9 +1,10 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from accounts.forms import AccountForm, add_service_errors
+from accounts.forms import AccountForm
 from accounts.models import Account
 from accounts.services import ACCOUNT_NAME_EMPTY, AccountData
+from qbsync.core.forms import add_service_errors
 from tests.factories import AccountFactory
 
 

@@ -322,3 +322,11 @@ def test_two_concurrent_payments_cannot_overpay_an_invoice(require_postgres, fir
     invoice.refresh_from_db()
     assert sorted(outcomes) == ["paid", "refused"]
     assert invoice.amount_paid == D("70.00")
+
+
+def test_an_allocation_to_a_deleted_invoice_is_a_clear_error(firm, account):
+    gone = make_invoice(account=account, number="GONE-1")
+    invoice_delete(invoice=Invoice.objects.get(pk=gone.pk))
+    with pytest.raises(ValidationError) as exc:
+        _pay(account, "10.00", (gone, "10.00"))
+    assert "GONE-1 no longer exists" in exc.value.message_dict["allocations"][0]
