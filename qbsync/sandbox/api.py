@@ -4,12 +4,12 @@ Every function here runs with `Store.lock` held and returns (HTTP status, JSON p
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from . import errors as E
-from .clock import fmt_datetime, fmt_time, parse_datetime
+from .clock import fmt_datetime, parse_datetime
 from .entities import BY_LOWER, BY_PATH, ENTITIES, ID_RE, Ctx, is_namelist
-from .query import Evaluator, get_path, parse, validate_fields
+from .query import Evaluator, parse, validate_fields
 from .store import NAME_LIST, Company
 
 
@@ -30,10 +30,6 @@ def classify(method: str, rest: str, params: dict, body: object) -> str:
     if isinstance(body, dict) and body.get("Id") not in (None, ""):
         return "update"
     return "create"
-
-
-def envelope(key: str, value: object, co: Company, clock_now) -> dict:
-    return {key: value, "time": fmt_time(clock_now.astimezone(co.tz))}
 
 
 # --- query ---------------------------------------------------------------------------------------
@@ -218,9 +214,7 @@ def preferences(co: Company) -> dict:
     }
 
 
-def parse_datetime_epoch(co: Company):
-    from datetime import datetime
-
+def parse_datetime_epoch(co: Company) -> datetime:
     return datetime.fromtimestamp(co.created_epoch, co.tz)
 
 
@@ -389,7 +383,3 @@ def dispatch(
         key, record = entity_write(co, head, params, body, ctx)
         return 200, {key: record}
     raise E.unsupported_operation(f"Could not find resource for relative : /{rest}")
-
-
-def query_field_value(record: dict, path: str) -> object:
-    return get_path(record, path)

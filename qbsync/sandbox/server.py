@@ -47,6 +47,7 @@ class SandboxConfig:
     redirect_uris: list[str] = field(default_factory=list)
     log_size: int = 10_000  # request-log entries kept
     idempotency_size: int = 10_000  # requestids remembered per realm
+    idempotency_bytes: int = 32 << 20  # and at most this many bytes of stored responses per realm
     public_url: str | None = None  # base URL written into the discovery document (default: Host header)
     verbose: bool = False
 
@@ -94,6 +95,7 @@ class Sandbox:
         self.webhooks = Webhooks(self.clock)
         self.request_log: deque = deque(maxlen=self.config.log_size)
         self.idempotency: dict[str, OrderedDict] = {}
+        self.idempotency_bytes: dict[str, int] = {}
         self.stopping = threading.Event()
         self.store.on_change = self._on_change
         self.store.extra_state["oauth"] = self.oauth.dump
@@ -140,6 +142,7 @@ class Sandbox:
             self.webhooks.deliveries.clear()
             self.request_log.clear()
             self.idempotency.clear()
+            self.idempotency_bytes.clear()
 
     # --- logging --------------------------------------------------------------------------------
     def log(self, **entry) -> None:
@@ -318,8 +321,14 @@ class Sandbox:
             data = json.dumps(payload).encode()
             if requestid and mode != "off":
                 cache[requestid] = (status, data, fault_code)
-                if len(cache) > self.config.idempotency_size:
-                    cache.popitem(last=False)
+                sizes = self.idempotency_bytes
+                sizes[co.realm_id] = sizes.get(co.realm_id, 0) + len(data)
+                while (
+                    len(cache) > self.config.idempotency_size
+                    or sizes[co.realm_id] > self.config.idempotency_bytes
+                ):
+                    _, (_, old, _) = cache.popitem(last=False)
+                    sizes[co.realm_id] -= len(old)
             return status, data, False, fault_code
 
     def gateway(self, status: int, code: str, detail: str | None) -> Response:
