@@ -243,3 +243,21 @@ def test_request_log_fields(qbo):
         "look-1",
     )
     assert "minorversion=75" in entry["query"]
+
+
+def test_serves_at_least_ten_requests_at_once(qbo):
+    qbo.control.settings(qbo.realm, limits=None, latency_ms=400)
+    statuses = []
+
+    def call():
+        statuses.append(requests.get(qbo.url("item/1"), headers=qbo.http.headers, timeout=5).status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(12)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 12
+    assert time.monotonic() - started < 1.5  # 12 x 400 ms in parallel, not 4.8 s in series
+    assert qbo.control.company(qbo.realm)["limits_stats"]["max_in_flight"] >= 10
