@@ -12,6 +12,7 @@ urlpatterns = [
     path("clients/accounts/", include("accounts.urls")),
     path("invoices/", include("invoices.urls")),
     path("settings/", firm_views.settings_view, name="settings"),
+    path("settings/integrations/quickbooks/", include("qbsync.sync.urls")),
     path("healthz", firm_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -79,3 +79,50 @@ def firm_admin_client(client, firm_admin):
 @pytest.fixture
 def staff_client(client, staff_user):
     return _client_for(client, staff_user)
+
+
+# QuickBooks Online sandbox ---------------------------------------------------------------------------
+
+QBO_TEST_CLIENT_ID = "qbsync-tests"
+QBO_TEST_CLIENT_SECRET = "qbsync-tests-secret"
+QBO_TEST_REDIRECT_URI = "http://testserver/settings/integrations/quickbooks/callback/"
+
+
+@pytest.fixture(scope="session")
+def qbo_sandbox():
+    """One in-process QBO sandbox over real HTTP on a free loopback port, for the whole run."""
+    from qbsync.sandbox.testing import running_sandbox
+
+    with running_sandbox() as sandbox:
+        sandbox.control.register_client(QBO_TEST_CLIENT_ID, QBO_TEST_CLIENT_SECRET, [QBO_TEST_REDIRECT_URI])
+        yield sandbox
+
+
+@pytest.fixture
+def qbo(settings, qbo_sandbox):
+    """Point the app at the sandbox, as production points it at Intuit: by settings alone."""
+    settings.QBO_API_BASE_URL = qbo_sandbox.api_base
+    settings.QBO_OAUTH_DISCOVERY_URL = qbo_sandbox.discovery_url
+    settings.QBO_CLIENT_ID = QBO_TEST_CLIENT_ID
+    settings.QBO_CLIENT_SECRET = QBO_TEST_CLIENT_SECRET
+    settings.QBO_REDIRECT_URI = QBO_TEST_REDIRECT_URI
+    settings.QBO_READ_TIMEOUT = 5.0
+    return qbo_sandbox
+
+
+@pytest.fixture
+def qbo_realm(qbo):
+    """A fresh sandbox company for one test."""
+    import uuid
+
+    return qbo.control.create_company(
+        f"Test Company {uuid.uuid4().hex[:6]}", customer_types=["Individual", "Business"]
+    )
+
+
+@pytest.fixture
+def qbo_connection(firm, owner, qbo, qbo_realm):
+    """The firm connected to its sandbox company with a fresh token pair (no consent page)."""
+    from tests.factories import connection_for_realm
+
+    return connection_for_realm(firm=firm, user=owner, sandbox=qbo, realm_id=qbo_realm)

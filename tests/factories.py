@@ -111,3 +111,26 @@ def make_payment(
             ],
         ),
     )
+
+
+def connection_for_realm(*, firm, user, sandbox, realm_id: str):
+    """A QuickBooksConnection holding a real token pair the sandbox issued for ``realm_id``."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from qbsync.sync.models import QuickBooksConnection
+
+    tokens = sandbox.control.tokens(realm_id, client_id="qbsync-tests")
+    now = timezone.now()
+    return QuickBooksConnection.objects.create(
+        firm=firm,
+        realm_id=realm_id,
+        company_name=sandbox.control.company(realm_id).get("name", ""),
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
+        access_token_expires_at=now + timedelta(seconds=int(tokens["expires_in"])),
+        refresh_token_expires_at=now + timedelta(seconds=int(tokens["x_refresh_token_expires_in"])),
+        connected_by=user,
+        connected_at=now,
+    )

@@ -17,6 +17,8 @@ KINDS = {
     "drop_after_commit": "apply the request (and remember its requestid), then close the connection "
     "unanswered",
     "expired_token": "expire the presented access token and answer the gateway 401 (3200)",
+    "auth_3100": "answer the gateway 403 (3100 AuthorizationFailed): app revoked, wrong scope or environment",
+    "auth_120": "answer 401 with Fault 120 (the connecting user is no longer a company admin)",
 }
 ALIASES = {
     "500": "http_500",

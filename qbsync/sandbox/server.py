@@ -349,9 +349,14 @@ class Sandbox:
 
     @staticmethod
     def _fault_code(fault) -> str | None:
-        return {"http_500": "10000", "throttle": "3001", "throttle_xml": "3001", "expired_token": "3200"}.get(
-            fault.kind
-        )
+        return {
+            "http_500": "10000",
+            "throttle": "3001",
+            "throttle_xml": "3001",
+            "expired_token": "3200",
+            "auth_3100": "3100",
+            "auth_120": "120",
+        }.get(fault.kind)
 
     def injected(self, fault, token: str | None, co) -> Response:
         kind = fault.kind
@@ -375,6 +380,24 @@ class Sandbox:
             if token:
                 self.oauth.expire_access_token(token)
             return self.gateway(401, "3200", f"Token expired: {(token or '')[:50]}")
+        if kind == "auth_3100":
+            return self.gateway(403, "3100", "The access token does not have sufficient scope")
+        if kind == "auth_120":
+            body = {
+                "Fault": {
+                    "Error": [
+                        {
+                            "Message": "AuthorizationFailure",
+                            "Detail": "-11014-You do not have access to use QuickBooks Online Plus",
+                            "code": "120",
+                            "element": "",
+                        }
+                    ],
+                    "type": "AuthorizationFault",
+                },
+                "time": fmt_time(self.clock.now(co.tz)),
+            }
+            return json_response(401, body)
         if kind == "hang":
             self.stopping.wait(fault.hang_seconds)
             return Response(0, drop=True)

@@ -75,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "qbsync.firms.context_processors.firm",
+                "qbsync.sync.context_processors.quickbooks_banner",
             ],
         },
     },

@@ -261,3 +261,14 @@ def test_serves_at_least_ten_requests_at_once(qbo):
     assert statuses == [200] * 12
     assert time.monotonic() - started < 1.5  # 12 x 400 ms in parallel, not 4.8 s in series
     assert qbo.control.company(qbo.realm)["limits_stats"]["max_in_flight"] >= 10
+
+
+@pytest.mark.parametrize(("kind", "status", "code"), [("auth_3100", 403, "3100"), ("auth_120", 401, "120")])
+def test_authorization_faults_have_qbos_shapes(qbo, kind, status, code):
+    qbo.control.fault(qbo.realm, kind)
+    resp = qbo.get(f"companyinfo/{qbo.realm}")
+    assert resp.status_code == status
+    body = resp.json()
+    errors = (body.get("fault") or {}).get("error") or body["Fault"]["Error"]
+    assert errors[0]["code"] == code
+    assert qbo.get(f"companyinfo/{qbo.realm}").status_code == 200  # armed for one request only

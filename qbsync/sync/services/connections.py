@@ -1,0 +1,399 @@
+"""The firm's QuickBooks connection: connect, reconnect, disconnect, token refresh and the QBO client.
+
+Tokens change only here, under a row lock on the connection, and a rotated refresh token is committed
+in the same transaction that received it, before anything uses the new access token.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from qbsync.firms.models import Firm, User
+from qbsync.quickbooks import oauth
+from qbsync.quickbooks.client import QboClient
+from qbsync.quickbooks.errors import QboError, QboReconnectRequiredError
+from qbsync.quickbooks.governor import governor_from_settings
+from qbsync.quickbooks.records import CompanyProfile, NamedRef
+
+from ..models import QuickBooksConnection
+
+logger = logging.getLogger(__name__)
+
+RECONNECT_OTHER_COMPANY = (
+    'This firm is linked to the QuickBooks company "{linked}" (company id {linked_realm}), but you signed in '
+    'to "{new}" (company id {new_realm}). Reconnect to "{linked}" to keep every account link, or choose '
+    '"Start over with another company" to clear the links and connect the new company.'
+)
+REALM_TAKEN = (
+    "This QuickBooks company is already connected to another firm in qbsync. Disconnect it there first."
+)
+NOT_CONNECTED = "QuickBooks Online is not connected for this firm."
+
+
+class ConnectionRealmMismatch(Exception):
+    """A reconnect signed in to a different company than the one the firm's links belong to."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PickLists:
+    customer_types: list[NamedRef]
+    items: list[NamedRef]
+
+
+def oauth_config() -> oauth.OAuthConfig:
+    return oauth.OAuthConfig(
+        client_id=settings.QBO_CLIENT_ID,
+        client_secret=settings.QBO_CLIENT_SECRET,
+        redirect_uri=settings.QBO_REDIRECT_URI,
+        discovery_url=settings.QBO_OAUTH_DISCOVERY_URL,
+        timeout=(settings.QBO_CONNECT_TIMEOUT, settings.QBO_READ_TIMEOUT),
+    )
+
+
+def connection_authorization_url(*, state: str) -> str:
+    return oauth.authorization_url(oauth_config(), state=state)
+
+
+def _expiry(seconds: int | None):
+    return timezone.now() + timedelta(seconds=seconds) if seconds else None
+
+
+def _store_grant(connection: QuickBooksConnection, grant: oauth.TokenGrant) -> list[str]:
+    connection.access_token = grant.access_token
+    connection.refresh_token = grant.refresh_token
+    connection.access_token_expires_at = _expiry(grant.access_expires_in)
+    connection.refresh_token_expires_at = _expiry(grant.refresh_expires_in)
+    if grant.refresh_hard_expires_in:
+        connection.refresh_token_hard_expires_at = _expiry(grant.refresh_hard_expires_in)
+    connection.token_version += 1
+    return [
+        "access_token",
+        "refresh_token",
+        "access_token_expires_at",
+        "refresh_token_expires_at",
+        "refresh_token_hard_expires_at",
+        "token_version",
+        "updated_at",
+    ]
+
+
+def _set_status(connection: QuickBooksConnection, status: str, reason: str = "") -> list[str]:
+    connection.status = status
+    connection.status_reason = reason
+    connection.status_changed_at = timezone.now()
+    return ["status", "status_reason", "status_changed_at", "updated_at"]
+
+
+def _revoke_quietly(token: str) -> bool:
+    try:
+        oauth.revoke_token(oauth_config(), token=token)
+        return True
+    except QboError as exc:
+        logger.warning("QuickBooks token revocation failed: %s", exc.__class__.__name__)
+        return False
+
+
+def connection_connect(
+    *, firm: Firm, user: User, code: str, realm_id: str, start_over: bool = False
+) -> QuickBooksConnection:
+    """Finish the authorize flow: trade the code for tokens and link (or re-link) the firm's company.
+
+    Reconnecting to the same company keeps every link. A different company is refused with
+    ConnectionRealmMismatch (and the new grant revoked) unless ``start_over``, which clears the links.
+    """
+    grant = oauth.exchange_code(oauth_config(), code=code, realm_id=realm_id)
+    existing = QuickBooksConnection.objects.filter(firm=firm).first()
+    if (
+        existing is not None
+        and existing.realm_id != realm_id
+        and existing.status != QuickBooksConnection.Status.DISCONNECTED
+        and not start_over
+    ):
+        new_name = _company_name_or_blank(realm_id=realm_id, access_token=grant.access_token)
+        _revoke_quietly(grant.refresh_token)
+        raise ConnectionRealmMismatch(
+            RECONNECT_OTHER_COMPANY.format(
+                linked=existing.company_name or existing.realm_id,
+                linked_realm=existing.realm_id,
+                new=new_name or realm_id,
+                new_realm=realm_id,
+            )
+        )
+    if (
+        QuickBooksConnection.objects.exclude(firm=firm)
+        .filter(realm_id=realm_id)
+        .exclude(status=QuickBooksConnection.Status.DISCONNECTED)
+        .exists()
+    ):
+        _revoke_quietly(grant.refresh_token)
+        raise ConnectionRealmMismatch(REALM_TAKEN)
+
+    with transaction.atomic():
+        connection, created = QuickBooksConnection.objects.select_for_update().get_or_create(
+            firm=firm, defaults={"realm_id": realm_id}
+        )
+        company_changed = not created and connection.realm_id != realm_id
+        if company_changed:
+            # Ids of customer types and items belong to the old company.
+            connection_clear_links(connection=connection)
+            connection.default_customer_type_id = connection.default_customer_type_name = ""
+            connection.default_item_id = connection.default_item_name = ""
+        connection.realm_id = realm_id
+        connection.refresh_token_hard_expires_at = None
+        _store_grant(connection, grant)
+        _set_status(connection, QuickBooksConnection.Status.CONNECTED)
+        connection.connected_by = user
+        connection.connected_at = timezone.now()
+        connection.save()
+    connection_refresh_company(connection=connection)
+    if created or company_changed:
+        connection_apply_first_defaults(connection=connection)
+    return connection
+
+
+def connection_apply_first_defaults(*, connection: QuickBooksConnection) -> None:
+    """New customers get the "Individual" type when the company has one, and none otherwise."""
+    try:
+        pick_lists = connection_pick_lists(connection=connection)
+    except QboError as exc:
+        logger.warning("Could not read QuickBooks pick lists after connecting: %s", exc)
+        return
+    customer_type = connection_default_customer_type(pick_lists=pick_lists)
+    QuickBooksConnection.objects.filter(pk=connection.pk).update(
+        default_customer_type_id=customer_type.id if customer_type else "",
+        default_customer_type_name=customer_type.name if customer_type else "",
+    )
+    connection.refresh_from_db()
+
+
+def _company_name_or_blank(*, realm_id: str, access_token: str) -> str:
+    class _Fixed:
+        def access_token(self) -> str:
+            return access_token
+
+        def refresh_after_rejection(self, rejected_token: str) -> str:
+            raise QboReconnectRequiredError("The new authorization was not accepted")
+
+    try:
+        return _client(realm_id=realm_id, token_source=_Fixed()).company_info().get("CompanyName", "")
+    except QboError:
+        return ""
+
+
+def connection_clear_links(*, connection: QuickBooksConnection) -> None:
+    """Forget every record's link to the old company. Nothing is deleted in QuickBooks."""
+    # The sync links arrive with account, invoice and payment sync; this is their one reset point.
+    from qbsync.sync import links
+
+    links.clear_all_links(firm_id=connection.firm_id)
+
+
+def connection_refresh_company(*, connection: QuickBooksConnection) -> CompanyProfile | None:
+    """Read the company's name (and preferences) after connecting; a failure here is not fatal."""
+    try:
+        profile = connection_check(connection_id=connection.pk)
+    except QboError as exc:
+        logger.warning("Could not read QuickBooks company info after connecting: %s", exc)
+        return None
+    connection.company_name = profile.name[:255]
+    return profile
+
+
+def connection_check(*, connection_id: int) -> CompanyProfile:
+    """Prove the connection works end to end (token, refresh if due, API) and keep the company name fresh."""
+    connection = QuickBooksConnection.objects.get(pk=connection_id)
+    profile = connection_client(connection).company_profile()
+    QuickBooksConnection.objects.filter(pk=connection_id).update(company_name=profile.name[:255])
+    return profile
+
+
+def connection_disconnect(*, connection: QuickBooksConnection) -> bool:
+    """Revoke the tokens at Intuit and forget them; links stay for a later reconnect.
+
+    Returns whether Intuit confirmed the revocation (the local tokens are erased either way).
+    """
+    with transaction.atomic():
+        locked = QuickBooksConnection.objects.select_for_update().get(pk=connection.pk)
+        refresh_token = locked.refresh_token
+        locked.access_token = locked.refresh_token = ""
+        locked.access_token_expires_at = locked.refresh_token_expires_at = None
+        locked.token_version += 1
+        _set_status(locked, QuickBooksConnection.Status.DISCONNECTED, "Disconnected by the firm.")
+        locked.save()
+    return _revoke_quietly(refresh_token) if refresh_token else True
+
+
+def connection_mark_needs_reconnect(*, connection_id: int, reason: str) -> None:
+    """Stop all calls for the firm until the owner reconnects. Idempotent."""
+    QuickBooksConnection.objects.filter(
+        pk=connection_id, status=QuickBooksConnection.Status.CONNECTED
+    ).update(
+        status=QuickBooksConnection.Status.NEEDS_RECONNECT,
+        status_reason=reason,
+        status_changed_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    logger.warning("QuickBooks connection %s needs reconnect: %s", connection_id, reason)
+
+
+def _needs_refresh(connection: QuickBooksConnection) -> bool:
+    if not connection.access_token or connection.access_token_expires_at is None:
+        return True
+    margin = timedelta(seconds=settings.QBO_TOKEN_REFRESH_MARGIN)
+    return connection.access_token_expires_at - margin <= timezone.now()
+
+
+def _usable_or_raise(connection: QuickBooksConnection) -> None:
+    if connection.status != QuickBooksConnection.Status.CONNECTED:
+        raise QboReconnectRequiredError(connection.status_reason or NOT_CONNECTED, code="not_connected")
+
+
+def connection_access_token(*, connection_id: int) -> str:
+    """A valid access token: the stored one, or a fresh one when it has expired or is about to."""
+    connection = QuickBooksConnection.objects.get(pk=connection_id)
+    _usable_or_raise(connection)
+    if not _needs_refresh(connection):
+        return connection.access_token
+    return connection_refresh_tokens(connection_id=connection_id)
+
+
+def connection_refresh_tokens(*, connection_id: int, rejected_token: str | None = None) -> str:
+    """Single-flight refresh: whoever holds the row lock refreshes; the others then find a fresh token.
+
+    ``rejected_token`` is the token QBO just refused: if the stored token differs, someone else already
+    refreshed and theirs is returned. invalid_grant marks the connection as needing reconnect.
+    """
+    reconnect_error: QboReconnectRequiredError | None = None
+    with transaction.atomic():
+        connection = QuickBooksConnection.objects.select_for_update().get(pk=connection_id)
+        _usable_or_raise(connection)
+        already_refreshed = rejected_token is not None and connection.access_token != rejected_token
+        if not _needs_refresh(connection) and (rejected_token is None or already_refreshed):
+            return connection.access_token
+        try:
+            grant = oauth.refresh_tokens(oauth_config(), refresh_token=connection.refresh_token)
+        except QboReconnectRequiredError as exc:
+            reconnect_error = exc
+            connection.save(
+                update_fields=_set_status(
+                    connection,
+                    QuickBooksConnection.Status.NEEDS_RECONNECT,
+                    "QuickBooks no longer accepts this connection (it was revoked, expired or replaced). "
+                    "The owner needs to reconnect.",
+                )
+            )
+        else:
+            connection.save(update_fields=_store_grant(connection, grant))
+            return connection.access_token
+    logger.warning("QuickBooks refresh refused for connection %s: connection needs reconnect", connection_id)
+    raise reconnect_error
+
+
+class ConnectionTokenSource:
+    def __init__(self, connection_id: int):
+        self.connection_id = connection_id
+
+    def access_token(self) -> str:
+        return connection_access_token(connection_id=self.connection_id)
+
+    def refresh_after_rejection(self, rejected_token: str) -> str:
+        return connection_refresh_tokens(connection_id=self.connection_id, rejected_token=rejected_token)
+
+
+class ConnectionClient(QboClient):
+    """A firm's client: an authorisation QBO refuses for good marks the connection at once."""
+
+    def __init__(self, connection: QuickBooksConnection):
+        super().__init__(
+            realm_id=connection.realm_id,
+            base_url=settings.QBO_API_BASE_URL,
+            token_source=ConnectionTokenSource(connection.pk),
+            governor=governor_from_settings(),
+            timeout=(settings.QBO_CONNECT_TIMEOUT, settings.QBO_READ_TIMEOUT),
+            minor_version=settings.QBO_MINOR_VERSION,
+        )
+        self.connection_id = connection.pk
+
+    def request(self, *args, **kwargs):
+        try:
+            return super().request(*args, **kwargs)
+        except QboReconnectRequiredError as exc:
+            if exc.code != "not_connected":
+                connection_mark_needs_reconnect(
+                    connection_id=self.connection_id,
+                    reason=f"QuickBooks refused access ({exc.code or 'authorization'}): {exc.message}. "
+                    "The owner needs to reconnect; the connecting user may have lost admin rights.",
+                )
+            raise
+
+
+def _client(*, realm_id: str, token_source) -> QboClient:
+    return QboClient(
+        realm_id=realm_id,
+        base_url=settings.QBO_API_BASE_URL,
+        token_source=token_source,
+        governor=governor_from_settings(),
+        timeout=(settings.QBO_CONNECT_TIMEOUT, settings.QBO_READ_TIMEOUT),
+        minor_version=settings.QBO_MINOR_VERSION,
+    )
+
+
+def connection_client(connection: QuickBooksConnection) -> ConnectionClient:
+    return ConnectionClient(connection)
+
+
+def connection_pick_lists(*, connection: QuickBooksConnection) -> PickLists:
+    client = connection_client(connection)
+    return PickLists(customer_types=client.customer_types(), items=client.active_items())
+
+
+def connection_update_defaults(
+    *,
+    connection: QuickBooksConnection,
+    auto_sync_scope: str,
+    customer_type_id: str,
+    item_id: str,
+    sync_start_date: date | None,
+    pick_lists: PickLists,
+) -> QuickBooksConnection:
+    """Save the integration defaults; ids must come from the connected company's own pick lists."""
+    errors: dict[str, str] = {}
+    if auto_sync_scope not in QuickBooksConnection.AutoSyncScope.values:
+        errors["auto_sync_scope"] = "Choose which accounts sync automatically."
+    types = {t.id: t.name for t in pick_lists.customer_types}
+    items = {i.id: i.name for i in pick_lists.items}
+    if customer_type_id and customer_type_id not in types:
+        errors["default_customer_type"] = "That customer type is not in the connected company (any more)."
+    if item_id and item_id not in items:
+        errors["default_item"] = "That item is not an active item of the connected company."
+    if errors:
+        raise ValidationError(errors)
+    QuickBooksConnection.objects.filter(pk=connection.pk).update(
+        auto_sync_scope=auto_sync_scope,
+        default_customer_type_id=customer_type_id,
+        default_customer_type_name=types.get(customer_type_id, ""),
+        default_item_id=item_id,
+        default_item_name=items.get(item_id, ""),
+        sync_start_date=sync_start_date,
+        updated_at=timezone.now(),
+    )
+    connection.refresh_from_db()
+    return connection
+
+
+def connection_default_customer_type(
+    *, pick_lists: PickLists, preferred: str = "Individual"
+) -> NamedRef | None:
+    """The type new customers get by default: "Individual" when the company has it, else none."""
+    return next((t for t in pick_lists.customer_types if t.name.casefold() == preferred.casefold()), None)

@@ -1,0 +1,16 @@
+"""Celery tasks of the QuickBooks integration. Each takes ids and calls one service."""
+
+from celery import shared_task
+
+from qbsync.quickbooks.errors import QboTransientError
+
+
+@shared_task(name="qbsync.qbo.connection_check", bind=True, max_retries=5, ignore_result=False)
+def connection_check(self, connection_id: int) -> dict:
+    from qbsync.sync.services.connections import connection_check as check
+
+    try:
+        profile = check(connection_id=connection_id)
+    except QboTransientError as exc:
+        raise self.retry(exc=exc, countdown=exc.retry_after or 2**self.request.retries) from exc
+    return {"realm_id": profile.realm_id, "company_name": profile.name}
