@@ -56,9 +56,16 @@ AWKWARD_ACCOUNTS = [
     ("Back\\slash Partners", Account.Kind.COMPANY),
     ("100% Organic Farms", Account.Kind.COMPANY),
     ("Żółć Gęślą Sp. z o.o.", Account.Kind.COMPANY),
+    # The sandbox's demo company (python -m qbsync.sandbox --seed demo) has vendors with these names,
+    # a customer "Sunrise yoga studio", an inactive "Old Mill Cafe (deleted)", and customers "Amy's Bird
+    # Sanctuary" and "Cool Cars" to match.
     ("Staples", Account.Kind.COMPANY),
     ("Quill Office Supply", Account.Kind.COMPANY),
+    ("Harbor Freight Tools", Account.Kind.COMPANY),
+    ("Sunrise Yoga Studio", Account.Kind.COMPANY),
+    ("Old Mill Cafe", Account.Kind.COMPANY),
     ("Amy's Bird Sanctuary", Account.Kind.COMPANY),
+    ("Cool Cars", Account.Kind.COMPANY),
     (LONG_NAME, Account.Kind.COMPANY),
 ]
 FIRST_NAMES = [
@@ -150,7 +157,7 @@ COMPANY_SUFFIXES = [
     "Family Farm",
     "Logistics Ltd",
 ]
-PLAIN_ACCOUNT_COUNT = 46
+PLAIN_ACCOUNT_COUNT = 42
 DEMO_START = date(2025, 12, 1)
 
 
