@@ -163,16 +163,20 @@ def connection_connect(
 
 
 def connection_apply_first_defaults(*, connection: QuickBooksConnection) -> None:
-    """New customers get the "Individual" type when the company has one, and none otherwise."""
+    """New customers get the "Individual" type when the company has one, and none otherwise; invoice
+    lines get the company's "Services" item when it has one."""
     try:
         pick_lists = connection_pick_lists(connection=connection)
     except QboError as exc:
         logger.warning("Could not read QuickBooks pick lists after connecting: %s", exc)
         return
     customer_type = connection_default_customer_type(pick_lists=pick_lists)
+    item = next((i for i in pick_lists.items if i.name.casefold() == "services"), None)
     QuickBooksConnection.objects.filter(pk=connection.pk).update(
         default_customer_type_id=customer_type.id if customer_type else "",
         default_customer_type_name=customer_type.name if customer_type else "",
+        default_item_id=item.id if item else "",
+        default_item_name=item.name if item else "",
     )
     connection.refresh_from_db()
 

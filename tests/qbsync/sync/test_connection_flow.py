@@ -66,6 +66,8 @@ def test_owner_connects_through_the_real_authorize_flow(owner_client, firm, owne
     assert connection.refresh_token
     assert connection.access_token_expires_at
     assert connection.refresh_token_expires_at
+    # First-connect defaults: the "Individual" customer type and the "Services" item.
+    assert (connection.default_customer_type_name, connection.default_item_name) == ("Individual", "Services")
 
     page = owner_client.get(SETTINGS_URL).content.decode()
     assert connection.company_name in page
@@ -168,7 +170,8 @@ def test_reconnect_to_another_company_is_refused_unless_starting_over(owner_clie
     assert follow_back(owner_client, consent(qbo, authorize_url, realm_id=other_realm)).status_code == 302
     moved = QuickBooksConnection.objects.get()
     assert moved.realm_id == other_realm
-    assert moved.default_item_id == ""
+    # The old company's default item is gone; the new company's own "Services" item replaced it.
+    assert moved.default_item_name == "Services"
 
 
 def test_disconnect_revokes_the_tokens(owner_client, qbo, qbo_connection):
