@@ -61,3 +61,15 @@ def sign_in(browser, live_server, username: str, password: str | None = None) ->
     browser.find_element(By.NAME, "password").send_keys(password or TEST_PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     WebDriverWait(browser, 10).until(lambda b: "/login/" not in b.current_url)
+
+
+def wait_for_url(browser, prefix: str, timeout: float = 10) -> None:
+    """A click starts a navigation but does not wait for it; wait until the browser has arrived."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, timeout).until(
+        lambda b: b.current_url.startswith(prefix), f"never reached {prefix} (at {browser.current_url})"
+    )
+    WebDriverWait(browser, timeout).until(
+        lambda b: b.execute_script("return document.readyState") == "complete"
+    )

@@ -4,7 +4,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from qbsync.sync.models import QuickBooksConnection
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import sign_in, wait_for_url
 
 
 @pytest.fixture
@@ -23,11 +23,11 @@ def test_owner_connects_in_the_browser(browser, live_server, live_qbo, qbo_realm
     browser.get(f"{live_server.url}/settings/integrations/quickbooks/")
     browser.screenshot("1-not-connected")
     browser.find_element(By.XPATH, "//button[contains(., 'Connect to QuickBooks')]").click()
-    assert browser.current_url.startswith(f"{live_qbo.base_url}/connect/oauth2")
+    wait_for_url(browser, f"{live_qbo.base_url}/connect/oauth2")
     browser.find_element(By.CSS_SELECTOR, f"input[name=realmId][value='{qbo_realm}']").click()
     browser.screenshot("2-consent")
     browser.find_element(By.CSS_SELECTOR, "button.go").click()
-    assert browser.current_url == f"{live_server.url}/settings/integrations/quickbooks/"
+    wait_for_url(browser, f"{live_server.url}/settings/integrations/quickbooks/")
     body = browser.find_element(By.TAG_NAME, "body").text
     browser.screenshot("3-connected")
     assert "Connected to QuickBooks Online company" in body
