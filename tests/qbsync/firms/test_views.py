@@ -43,7 +43,7 @@ def test_settings_has_the_quickbooks_card_for_everyone(staff_client):
     assert "Integrations" in html
     assert "QuickBooks Online" in html
     assert "Not connected" in html
-    assert "connecting comes with the QuickBooks integration" in html
+    assert 'href="/settings/integrations/quickbooks/"' in html
 
 
 def test_settings_is_for_firm_members(client):
