@@ -50,11 +50,6 @@ def decrypt(stored: str) -> str:
         ) from exc
 
 
-def rotate(stored: str) -> str:
-    """The same secret, encrypted with the newest key."""
-    return ENCRYPTED_PREFIX + _fernet().rotate(stored[len(ENCRYPTED_PREFIX) :].encode()).decode()
-
-
 class EncryptedTextField(models.TextField):
     """Stores ciphertext; Python code sees plaintext. Empty stays empty. Never shown by default forms."""
 

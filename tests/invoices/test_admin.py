@@ -127,7 +127,7 @@ def test_every_model_is_in_the_admin(admin_client):
     from django.apps import apps
     from django.contrib import admin
 
-    ours = [m for m in apps.get_models() if m._meta.app_label in {"firms", "accounts", "invoices"}]
+    ours = [m for m in apps.get_models() if m._meta.app_label in {"firms", "accounts", "invoices", "sync"}]
     missing = [
         m.__name__
         for m in ours

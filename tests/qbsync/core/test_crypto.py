@@ -27,7 +27,7 @@ def test_rotation_keeps_old_values_readable_and_rewrites_them(keys):
     settings.QBSYNC_ENCRYPTION_KEYS = [new, old]
     crypto.reset_key_cache()
     assert crypto.decrypt(stored_with_old) == "s3cret"
-    rotated = crypto.rotate(stored_with_old)
+    rotated = crypto.encrypt(crypto.decrypt(stored_with_old))
     settings.QBSYNC_ENCRYPTION_KEYS = [new]
     crypto.reset_key_cache()
     assert crypto.decrypt(rotated) == "s3cret"
