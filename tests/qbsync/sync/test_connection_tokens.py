@@ -168,3 +168,15 @@ def test_a_removed_admin_marks_the_connection(qbo, qbo_connection):
     stored = QuickBooksConnection.objects.get(pk=qbo_connection.pk)
     assert stored.status == "needs_reconnect"
     assert "admin" in stored.status_reason
+
+
+def test_the_five_year_hard_expiry_is_stored_when_intuit_sends_it(qbo, qbo_connection):
+    import time
+
+    hard_expiry = time.time() + 1000 * 24 * 3600
+    qbo.control.settings(qbo_connection.realm_id, refresh_token_hard_expires_at=hard_expiry)
+    expire_locally(qbo_connection)
+    connection_access_token(connection_id=qbo_connection.pk)
+    stored = QuickBooksConnection.objects.get(pk=qbo_connection.pk)
+    assert stored.refresh_token_hard_expires_at is not None
+    assert abs(stored.refresh_token_hard_expires_at.timestamp() - hard_expiry) < 120
