@@ -66,21 +66,12 @@ def up() -> int:
     run(str(PYTHON), "manage.py", "seed_demo", env=env)
     processes: dict[str, subprocess.Popen] = {}
     commands = {
+        # One worker process with threads and an embedded beat: without Redis the rate governor counts
+        # in-process, so all QBO calls must come from one process to stay under QBO's limits.
         "worker": [
-            str(PYTHON),
-            "-m",
-            "celery",
-            "-A",
-            "qbsync",
-            "worker",
-            "-Q",
-            "default,qbo",
-            "-c",
-            "2",
-            "-n",
-            "dev@%h",
-            "--loglevel",
-            "INFO",
+            str(PYTHON), "-m", "celery", "-A", "qbsync", "worker", "-B", "-Q", "default,qbo",
+            "--pool", "threads", "-c", "4", "-n", "dev@%h", "--loglevel", "INFO",
+            "-s", str(ROOT / "var" / "celerybeat-schedule"),
         ],
         "web": [str(PYTHON), "manage.py", "runserver", WEB_ADDR, "--noreload"],
     }

@@ -68,10 +68,16 @@ def _save(account: Account, *, update_fields: list[str] | None = None) -> Accoun
 
 
 def account_create(*, firm: Firm, data: AccountData) -> Account:
+    """Create an account; with the firm's "All accounts" rule it starts syncing to QuickBooks."""
+    from qbsync.sync.services.accounts import account_sync_auto_safely
+
     name = account_name_clean(data.name)
     account_name_check_unique(firm=firm, name=name)
     values = {f.name: getattr(data, f.name) for f in fields(data)} | {"name": name}
-    return _save(Account(firm=firm, **values))
+    with transaction.atomic():
+        account = _save(Account(firm=firm, **values))
+        account_sync_auto_safely(account=account, event="created")
+    return account
 
 
 def account_update(*, account: Account, data: AccountData) -> Account:

@@ -78,6 +78,13 @@ def invoice_next_number(*, firm: Firm) -> str:
     return f"INV-{n:05d}"
 
 
+def _account_activity(account: Account) -> None:
+    """An issued invoice or a payment is the activity that starts an account's sync (the firm's rule)."""
+    from qbsync.sync.services.accounts import account_sync_auto_safely
+
+    account_sync_auto_safely(account=account, event="activity")
+
+
 # Invoices ----------------------------------------------------------------------------------------
 
 
@@ -161,6 +168,8 @@ def invoice_create(*, firm: Firm, data: InvoiceData, status: str = Invoice.Statu
             )
             invoice.total = _invoice_write_lines(invoice, data.lines)
             invoice.save(update_fields=["total", "updated_at"])
+            if status == Invoice.Status.SENT:
+                _account_activity(invoice.account)
     except IntegrityError as exc:
         raise _number_taken(number) from exc
     return invoice
@@ -195,6 +204,7 @@ def invoice_send(*, invoice: Invoice) -> Invoice:
     if not updated:
         raise ValidationError("Only a draft invoice can be sent.")
     invoice.refresh_from_db()
+    _account_activity(invoice.account)
     return invoice
 
 
@@ -331,6 +341,7 @@ def payment_create(*, firm: Firm, data: PaymentData) -> Payment:
         touched = _payment_write_allocations(payment, allocations)
         payment.save(update_fields=["amount_allocated", "updated_at"])
         _invoices_refresh_paid(touched)
+        _account_activity(payment.account)
     return payment
 
 

@@ -134,3 +134,18 @@ def connection_for_realm(*, firm, user, sandbox, realm_id: str):
         connected_by=user,
         connected_at=now,
     )
+
+
+def sandbox_create(sandbox, realm_id: str, entity: str, body: dict) -> dict:
+    """Create a record in a sandbox company through its data API, as a QBO user or another app would."""
+    import requests
+
+    token = sandbox.control.tokens(realm_id)["access_token"]
+    response = requests.post(
+        f"{sandbox.api_base}/company/{realm_id}/{entity.lower()}",
+        json=body,
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()[entity]

@@ -20,6 +20,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, get_args
 
+from .errors import QboTransientError, QboUnavailableError
+
+try:
+    from redis import RedisError as _RedisError
+
+    GOVERNOR_BACKEND_ERRORS: tuple[type[Exception], ...] = (_RedisError, ConnectionError, TimeoutError)
+except ImportError:  # pragma: no cover - redis is a pinned dependency
+    GOVERNOR_BACKEND_ERRORS = (ConnectionError, TimeoutError)
+
 if TYPE_CHECKING:
     from redis import Redis
 
@@ -35,16 +44,19 @@ IN_FLIGHT_RETRY_AFTER_SECONDS = 1.0
 MIN_SLEEP_SECONDS = 0.001
 
 
-class RealmThrottled(Exception):
+class RealmThrottled(QboTransientError):
     """The realm has no capacity now and will not within the caller's max_wait.
 
     Raised by the governor, never by QBO: nothing was sent. Retry after `retry_after` seconds.
     """
 
     def __init__(self, realm_id: str, *, retry_after: float, reason: ThrottleReason):
-        super().__init__(realm_id, retry_after, reason)
+        super().__init__(
+            f"QuickBooks Online's limit for this company is reached ({reason}); nothing was sent",
+            retry_after=retry_after,
+            code="throttled_locally",
+        )
         self.realm_id = realm_id
-        self.retry_after = retry_after
         self.reason = reason
 
     def __str__(self) -> str:
@@ -142,7 +154,13 @@ class RateGovernor(ABC):
         Waits up to `max_wait` seconds for capacity, but raises `RealmThrottled` at once when the wait
         needed is known to be longer, so the caller can free its worker for other realms.
         """
-        granted = self._acquire(realm_id=realm_id, batch=batch, max_wait=max_wait)
+        try:
+            granted = self._acquire(realm_id=realm_id, batch=batch, max_wait=max_wait)
+        except RealmThrottled:
+            raise
+        except GOVERNOR_BACKEND_ERRORS as exc:
+            # Without its shared counters the governor cannot promise QBO's limits: nothing is sent.
+            raise QboUnavailableError("The rate governor's Redis is unreachable; nothing was sent") from exc
         try:
             yield granted
         finally:

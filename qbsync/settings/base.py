@@ -197,6 +197,10 @@ if REDIS_URL:
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"qbsync.qbo.*": {"queue": "qbo"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Beat (exactly one): the sweep re-enqueues sync work a lost broker message or a dead worker left behind.
+CELERY_BEAT_SCHEDULE = {
+    "sync-sweep": {"task": "qbsync.sync_sweep", "schedule": env.float("QBSYNC_SWEEP_SECONDS", default=30.0)},
+}
 
 # Logging
 # ------------------------------------------------------------------------------
@@ -226,6 +230,14 @@ QBO_READ_TIMEOUT = env.float("QBO_READ_TIMEOUT", default=30.0)
 QBO_MINOR_VERSION = env.int("QBO_MINOR_VERSION", default=75)
 # Refresh the access token when it has less than this many seconds left.
 QBO_TOKEN_REFRESH_MARGIN = env.int("QBO_TOKEN_REFRESH_MARGIN", default=300)
+# The per-company rate governor shared by every worker (qbsync.quickbooks.governor): QBO's limits, with
+# headroom kept in reserve. The window shrinks only against a time-scaled sandbox.
+QBO_MAX_IN_FLIGHT = env.int("QBO_MAX_IN_FLIGHT", default=10)
+QBO_MAX_PER_MINUTE = env.int("QBO_MAX_PER_MINUTE", default=500)
+QBO_MAX_BATCH_PER_MINUTE = env.int("QBO_MAX_BATCH_PER_MINUTE", default=40)
+QBO_MAX_PER_SECOND = env.int("QBO_MAX_PER_SECOND", default=10)
+QBO_RATE_HEADROOM = env.float("QBO_RATE_HEADROOM", default=0.1)
+QBO_RATE_WINDOW_SECONDS = env.float("QBO_RATE_WINDOW_SECONDS", default=60.0)
 
 # Secrets at rest
 # ------------------------------------------------------------------------------

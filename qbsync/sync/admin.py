@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import QuickBooksConnection
+from .models import AccountSyncLink, QuickBooksConnection, SyncEvent
 
 
 @admin.register(QuickBooksConnection)
@@ -40,6 +40,46 @@ class QuickBooksConnectionAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AccountSyncLink)
+class AccountSyncLinkAdmin(admin.ModelAdmin):
+    """Read-only: links change only through the sync services (and the account's Info tab)."""
+
+    list_display = [
+        "account",
+        "firm",
+        "state",
+        "qbo_customer_id",
+        "qbo_display_name",
+        "link_method",
+        "error_cause",
+        "state_changed_at",
+    ]
+    list_filter = ["state", "link_method", "error_cause", "firm"]
+    list_select_related = ["account", "firm"]
+    search_fields = ["account__name", "qbo_customer_id", "qbo_display_name"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SyncEvent)
+class SyncEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "firm", "account", "kind", "outcome", "trigger", "intuit_tid"]
+    list_filter = ["outcome", "kind", "trigger", "firm"]
+    list_select_related = ["account", "firm"]
+    search_fields = ["account__name", "message", "intuit_tid"]
+    date_hierarchy = "created_at"
 
     def has_add_permission(self, request):
         return False

@@ -5,6 +5,9 @@ from django.utils import timezone
 from qbsync.core.crypto import EncryptedTextField
 from qbsync.firms.models import Firm
 from qbsync.firms.querysets import FirmScopedQuerySet
+from qbsync.quickbooks.customers import normalize_name
+
+from .status import SyncState, account_tooltip, display_status
 
 
 class QuickBooksConnection(models.Model):
@@ -74,3 +77,124 @@ class QuickBooksConnection(models.Model):
     @property
     def is_usable(self) -> bool:
         return self.status == self.Status.CONNECTED
+
+
+class AccountSyncLink(models.Model):
+    """One per client account: its QBO customer, or why it has none. Changed only by the sync services."""
+
+    class Method(models.TextChoices):
+        MATCHED = "matched", "Matched by name"
+        PICKED = "picked", "Picked"
+        CREATED = "created", "Created"
+
+    class RequestMode(models.TextChoices):
+        AUTO = "auto", "Match by name, or create"
+        PICK = "pick", "Link a chosen customer"
+        CREATE = "create", "Create a new customer"
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="account_links")
+    account = models.OneToOneField("accounts.Account", on_delete=models.CASCADE, related_name="sync_link")
+    state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.NOT_SYNCED)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+
+    qbo_customer_id = models.CharField(max_length=32, blank=True)
+    qbo_display_name = models.CharField("QBO name when linked", max_length=600, blank=True)
+    qbo_current_name = models.CharField("QBO name last seen", max_length=600, blank=True)
+    link_method = models.CharField(max_length=10, choices=Method.choices, blank=True)
+    linked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    linked_at = models.DateTimeField(null=True, blank=True)
+    # The customer of an earlier link (before an unsync), tried first when syncing again.
+    previous_customer_id = models.CharField(max_length=32, blank=True)
+
+    # What the last request asked for.
+    request_mode = models.CharField(max_length=8, choices=RequestMode.choices, default=RequestMode.AUTO)
+    requested_customer_id = models.CharField(max_length=32, blank=True)
+    requested_display_name = models.CharField(max_length=600, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Bumped by every request: part of the QBO requestid, so retries of one request reuse it.
+    request_epoch = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField("QBO's message", blank=True)
+    error_explanation = models.TextField("what it means and what to do", blank=True)
+    error_cause = models.CharField(max_length=40, blank=True)
+    error_proposed_name = models.CharField(max_length=600, blank=True)
+    error_intuit_tid = models.CharField(max_length=100, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FirmScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["firm", "state"], name="account_link_firm_state"),
+            models.Index(fields=["state", "state_changed_at"], name="account_link_state_age"),
+        ]
+        constraints = [
+            # One account per QBO customer within a firm: never two accounts posting to one customer.
+            models.UniqueConstraint(
+                "firm",
+                "qbo_customer_id",
+                condition=~models.Q(qbo_customer_id=""),
+                name="account_link_one_account_per_customer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} → {self.qbo_customer_id or '-'} ({self.state})"
+
+    @property
+    def display_status(self) -> str:
+        return display_status(self.state)
+
+    @property
+    def tooltip(self) -> str:
+        return account_tooltip(self.state, self.error_explanation)
+
+    @property
+    def name_differs(self) -> bool:
+        """The local account was renamed, or the customer was renamed in QBO, since linking."""
+        if self.state != SyncState.SYNCED or not self.qbo_current_name:
+            return False
+        return normalize_name(self.qbo_current_name) != normalize_name(self.account.name)
+
+
+class SyncEvent(models.Model):
+    """The history of every sync step for a record: who or what triggered it and what QBO answered."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Succeeded"
+        FAILURE = "failure", "Failed"
+        INFO = "info", "Info"
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="sync_events")
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.CASCADE, null=True, blank=True, related_name="sync_events"
+    )
+    kind = models.CharField(max_length=40)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.INFO)
+    message = models.TextField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    trigger = models.CharField(max_length=20, default="user")  # user | auto | worker | sweep | bulk | qbo
+    sent = models.JSONField(default=dict, blank=True)  # what we sent (never secrets)
+    received = models.JSONField(default=dict, blank=True)  # what QBO answered
+    intuit_tid = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = FirmScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at"], name="sync_event_account_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message[:60]}"

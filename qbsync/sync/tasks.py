@@ -1,4 +1,5 @@
-"""Celery tasks of the QuickBooks integration. Each takes ids and calls one service."""
+"""Celery tasks of the QuickBooks integration. Each takes ids and calls one service; retry timing of sync
+work lives in the database (the services schedule it), so these tasks never retry blindly."""
 
 from celery import shared_task
 
@@ -14,3 +15,17 @@ def connection_check(self, connection_id: int) -> dict:
     except QboTransientError as exc:
         raise self.retry(exc=exc, countdown=exc.retry_after or 2**self.request.retries) from exc
     return {"realm_id": profile.realm_id, "company_name": profile.name}
+
+
+@shared_task(name="qbsync.qbo.account_push")
+def account_push(link_id: int) -> str:
+    from qbsync.sync.services.accounts import account_push as push
+
+    return push(link_id=link_id)
+
+
+@shared_task(name="qbsync.sync_sweep")
+def sync_sweep() -> dict:
+    from qbsync.sync.services.accounts import account_sync_sweep
+
+    return account_sync_sweep()

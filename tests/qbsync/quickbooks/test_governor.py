@@ -482,3 +482,18 @@ def test_governor_from_settings_with_redis_url_is_redis(settings, require_redis,
     governor = governor_from_settings()
     assert isinstance(governor, RedisRateGovernor)
     assert governor.state(REALM).in_flight >= 0
+
+
+def test_an_unreachable_redis_is_a_transient_error_and_nothing_is_sent():
+    import redis
+
+    from qbsync.quickbooks.errors import QboTransientError, QboUnavailableError
+    from qbsync.quickbooks.governor import RateLimits, RealmThrottled, RedisRateGovernor
+
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2)
+    governor = RedisRateGovernor(dead, RateLimits())
+    sent = []
+    with pytest.raises(QboUnavailableError, match="Redis is unreachable"), governor.permit("123"):
+        sent.append("request")
+    assert sent == []
+    assert issubclass(RealmThrottled, QboTransientError)

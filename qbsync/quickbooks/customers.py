@@ -1,0 +1,238 @@
+"""QBO customers: reading, finding by name, creating (one or a batch), and the DisplayName rules.
+
+Names are compared the way a person would: case-insensitively, trimmed, with runs of whitespace as one.
+QBO's own case and whitespace behaviour is UNCONFIRMED, so nothing here depends on it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .client import QboClient
+from .errors import FaultDetail, QboError, error_from_fault
+from .queries import MAX_RESULTS, qbo_literal, qbo_select
+
+DISPLAY_NAME_MAX_LENGTH = 500
+DELETED_SUFFIX = " (deleted)"
+BATCH_MAX_ITEMS = 30
+_FORBIDDEN = re.compile(r"[:\t\n\r]")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalize_name(name: str) -> str:
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", name)).strip().casefold()
+
+
+def bare_name(display_name: str) -> str:
+    """The name without the " (deleted)" QBO appends to inactive records."""
+    return display_name[: -len(DELETED_SUFFIX)] if display_name.endswith(DELETED_SUFFIX) else display_name
+
+
+@dataclass(frozen=True)
+class NameProblem:
+    reason: str  # "characters" | "too_long" | "empty"
+    proposed: str
+
+
+def display_name_problem(name: str) -> NameProblem | None:
+    """Why QBO would refuse this DisplayName, with a cleaned proposal; None when it is acceptable."""
+    if not name.strip():
+        return NameProblem("empty", "")
+    if _FORBIDDEN.search(name):
+        cleaned = _WHITESPACE.sub(
+            " ", _FORBIDDEN.sub(lambda m: " - " if m.group() == ":" else " ", name)
+        ).strip()
+        return NameProblem("characters", cleaned[:DISPLAY_NAME_MAX_LENGTH].rstrip())
+    if len(name.strip()) > DISPLAY_NAME_MAX_LENGTH:
+        return NameProblem("too_long", name.strip()[:DISPLAY_NAME_MAX_LENGTH].rstrip())
+    return None
+
+
+@dataclass(frozen=True)
+class QboCustomer:
+    id: str
+    sync_token: str
+    display_name: str
+    active: bool
+
+    @property
+    def name_key(self) -> str:
+        return normalize_name(bare_name(self.display_name) if not self.active else self.display_name)
+
+
+@dataclass(frozen=True)
+class CustomerDraft:
+    display_name: str
+    email: str = ""
+    phone: str = ""
+    customer_type_id: str = ""
+    company_name: str = ""
+
+    def payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"DisplayName": self.display_name}
+        if self.email:
+            body["PrimaryEmailAddr"] = {"Address": self.email}
+        if self.phone:
+            body["PrimaryPhone"] = {"FreeFormNumber": self.phone[:30]}
+        if self.company_name:
+            body["CompanyName"] = self.company_name[:100]
+        if self.customer_type_id:
+            body["CustomerTypeRef"] = {"value": self.customer_type_id}
+        return body
+
+
+@dataclass(frozen=True)
+class NameHolder:
+    entity: str  # Customer | Vendor | Employee
+    id: str
+    display_name: str
+    active: bool
+
+
+def customer_from_json(row: dict[str, Any]) -> QboCustomer:
+    return QboCustomer(
+        id=str(row["Id"]),
+        sync_token=str(row.get("SyncToken", "0")),
+        display_name=row.get("DisplayName", ""),
+        active=bool(row.get("Active", True)),
+    )
+
+
+def _needle(name: str) -> str:
+    """The longest word of the name without LIKE's wildcard, to narrow a query to a few candidates."""
+    words = [w for w in re.split(r"\s+", name.strip()) if w and "%" not in w]
+    return max(words, key=len) if words else ""
+
+
+def find_customers_named(client: QboClient, name: str) -> list[QboCustomer]:
+    """Active and inactive customers whose name equals ``name`` as a person compares names.
+
+    One narrow LIKE query; use scan_customers_named when QBO's LIKE may be case-sensitive.
+    """
+    needle = _needle(name)
+    where = ["Active IN (true, false)"]
+    if needle:
+        where.append(f"DisplayName LIKE {qbo_literal('%' + needle + '%')}")
+    key = normalize_name(name)
+    return [
+        c
+        for c in map(customer_from_json, client.query_all("Customer", where=tuple(where)))
+        if c.name_key == key
+    ]
+
+
+def iter_customers(client: QboClient, *, include_inactive: bool = True) -> Iterator[QboCustomer]:
+    where = ("Active IN (true, false)",) if include_inactive else ()
+    for page in client.query_pages("Customer", where=where):
+        yield from map(customer_from_json, page)
+
+
+def scan_customers_named(client: QboClient, name: str) -> list[QboCustomer]:
+    """The thorough version of find_customers_named: reads every customer (a page per 1000)."""
+    key = normalize_name(name)
+    return [c for c in iter_customers(client) if c.name_key == key]
+
+
+def find_name_holders(client: QboClient, name: str) -> list[NameHolder]:
+    """Vendors and employees whose DisplayName equals ``name`` (QBO's names are unique across all three)."""
+    key = normalize_name(name)
+    needle = _needle(name)
+    holders = []
+    for entity in ("Vendor", "Employee"):
+        where = ["Active IN (true, false)"] + (
+            [f"DisplayName LIKE {qbo_literal('%' + needle + '%')}"] if needle else []
+        )
+        for row in client.query_all(entity, where=tuple(where)):
+            active = bool(row.get("Active", True))
+            shown = row.get("DisplayName", "")
+            if normalize_name(shown if active else bare_name(shown)) == key:
+                holders.append(
+                    NameHolder(entity=entity, id=str(row["Id"]), display_name=shown, active=active)
+                )
+    return holders
+
+
+def read_customer(client: QboClient, customer_id: str) -> QboCustomer:
+    return customer_from_json(client.read("Customer", customer_id))
+
+
+def create_customer(client: QboClient, draft: CustomerDraft, *, request_id: str) -> QboCustomer:
+    return customer_from_json(client.create("Customer", draft.payload(), request_id=request_id))
+
+
+def search_customers(
+    client: QboClient, *, term: str, start_position: int = 1, page_size: int = 25
+) -> tuple[list[QboCustomer], bool]:
+    """Active customers whose name contains ``term``, a page at a time; returns (page, has_more)."""
+    where = [f"DisplayName LIKE {qbo_literal('%' + term.strip() + '%')}"] if term.strip() else []
+    rows = client.query(
+        qbo_select(
+            "Customer",
+            where=tuple(where),
+            order_by="DisplayName",
+            start_position=start_position,
+            max_results=page_size + 1,
+        )
+    ).get("Customer", [])
+    customers = [customer_from_json(r) for r in rows]
+    return customers[:page_size], len(customers) > page_size
+
+
+def batch_create_customers(
+    client: QboClient, drafts: Iterable[tuple[str, CustomerDraft]], *, request_id: str
+) -> dict[str, QboCustomer | QboError]:
+    """Create up to 30 customers in one batch request. Keys are our batch ids; a failed item fails alone.
+
+    The batch request carries a requestid, so a retry of the same batch replays where QBO honours it.
+    """
+    items = list(drafts)
+    if not 0 < len(items) <= BATCH_MAX_ITEMS:
+        raise ValueError(f"A batch holds 1 to {BATCH_MAX_ITEMS} items, not {len(items)}")
+    body = {
+        "BatchItemRequest": [
+            {"bId": bid, "operation": "create", "Customer": draft.payload()} for bid, draft in items
+        ]
+    }
+    response = client.request("POST", "batch", body=body, request_id=request_id)
+    results: dict[str, QboCustomer | QboError] = {}
+    for item in response.get("BatchItemResponse", []):
+        bid = str(item.get("bId"))
+        if "Customer" in item:
+            results[bid] = customer_from_json(item["Customer"])
+        else:
+            fault = (item.get("Fault") or {}).get("Error") or [{}]
+            detail = FaultDetail(
+                code=str(fault[0].get("code", "")),
+                message=str(fault[0].get("Message", "QuickBooks Online refused this customer")),
+                detail=str(fault[0].get("Detail", "")),
+                element=str(fault[0].get("element", "") or ""),
+            )
+            results[bid] = error_from_fault(detail, status=200, intuit_tid=client.last_intuit_tid)
+    return results
+
+
+__all__ = [
+    "BATCH_MAX_ITEMS",
+    "DELETED_SUFFIX",
+    "DISPLAY_NAME_MAX_LENGTH",
+    "MAX_RESULTS",
+    "CustomerDraft",
+    "NameHolder",
+    "NameProblem",
+    "QboCustomer",
+    "bare_name",
+    "batch_create_customers",
+    "create_customer",
+    "display_name_problem",
+    "find_customers_named",
+    "find_name_holders",
+    "iter_customers",
+    "normalize_name",
+    "read_customer",
+    "scan_customers_named",
+    "search_customers",
+]

@@ -1,0 +1,75 @@
+"""Plain-language explanations of sync failures, each with what the firm admin can do about it."""
+
+from qbsync.quickbooks.customers import DISPLAY_NAME_MAX_LENGTH
+
+SYNC_MENU = 'Use "Sync Account to QuickBooks" in the account\'s Info tab'
+SYNC_MENU_MID = 'use "Sync Account to QuickBooks" in the account\'s Info tab'
+
+NAME_USED_BY_OTHER = (
+    'QuickBooks Online already uses the name "{name}" for a {entity}. A customer cannot share a name with a '
+    "vendor or employee. Rename the account, or {menu} to pick an existing customer or to create one under "
+    'another name (for example "{name} (client)").'
+)
+NAME_LINKED_ELSEWHERE = (
+    'The QuickBooks customer "{name}" is already linked to the account "{other}". {menu} to pick another '
+    "customer or to create a new one under another name."
+)
+SEVERAL_CUSTOMERS = (
+    'QuickBooks Online has {count} customers named like "{name}" ({names}). {menu} to pick the right one.'
+)
+BAD_CHARACTERS = (
+    "QuickBooks Online does not allow colons, tabs or line breaks in customer names. {menu} and create the "
+    'customer as "{proposed}", or rename the account.'
+)
+TOO_LONG = (
+    "QuickBooks Online allows at most {limit} characters in a customer name; this one has {length}. "
+    '{menu} and create the customer under a shorter name (suggested: "{proposed}"), or rename the account.'
+)
+PICKED_INACTIVE = (
+    'The chosen QuickBooks customer "{name}" is inactive (deleted) in QuickBooks Online. '
+    "Make it active there, or pick or create another customer."
+)
+PICKED_MISSING = "The chosen QuickBooks customer no longer exists. Pick or create another customer."
+CREATE_WOULD_DUPLICATE = (
+    'A QuickBooks customer named "{name}" already exists. Pick it instead of creating a second one, or '
+    "create the new customer under another name."
+)
+CONNECTION = (
+    "QuickBooks Online needs to be reconnected by the firm's owner (Settings > Integrations > QuickBooks). "
+    "This account syncs again by itself after reconnecting."
+)
+NOT_CONNECTED = "QuickBooks Online is not connected. The firm's owner can connect it in Settings."
+GAVE_UP = (
+    "QuickBooks Online did not answer successfully after {attempts} tries (last: {error}). Nothing was "
+    'duplicated. Try again later with "Sync Account to QuickBooks".'
+)
+REFUSED = (
+    "QuickBooks Online refused the customer: {message}{detail}. Correct the account's details and sync again."
+)
+DELETED_IN_QBO = "The linked customer was deleted or made inactive in QuickBooks Online."
+
+
+def name_used_by_other(*, name: str, entity: str) -> str:
+    return NAME_USED_BY_OTHER.format(name=name, entity=entity.lower(), menu=SYNC_MENU_MID)
+
+
+def name_linked_elsewhere(*, name: str, other: str) -> str:
+    return NAME_LINKED_ELSEWHERE.format(name=name, other=other, menu=SYNC_MENU)
+
+
+def several_customers(*, name: str, names: list[str]) -> str:
+    return SEVERAL_CUSTOMERS.format(
+        count=len(names), name=name, names=", ".join(f'"{n}"' for n in names[:5]), menu=SYNC_MENU
+    )
+
+
+def bad_characters(*, proposed: str) -> str:
+    return BAD_CHARACTERS.format(proposed=proposed, menu=SYNC_MENU)
+
+
+def too_long(*, length: int, proposed: str) -> str:
+    return TOO_LONG.format(limit=DISPLAY_NAME_MAX_LENGTH, length=length, proposed=proposed, menu=SYNC_MENU)
+
+
+def refused(*, message: str, detail: str) -> str:
+    return REFUSED.format(message=message.rstrip("."), detail=f" ({detail})" if detail else "")
