@@ -172,9 +172,14 @@ def test_a_removed_admin_marks_the_connection(qbo, qbo_connection):
 
 def test_the_five_year_hard_expiry_is_stored_when_intuit_sends_it(qbo, qbo_connection):
     import time
+    from datetime import datetime
 
+    # The session's sandbox clock may run ahead of ours (other tests advance it); Intuit sends seconds left.
+    sandbox_now = datetime.fromisoformat(qbo.control.advance_clock(0)["now"]).timestamp()
     hard_expiry = time.time() + 1000 * 24 * 3600
-    qbo.control.settings(qbo_connection.realm_id, refresh_token_hard_expires_at=hard_expiry)
+    qbo.control.settings(
+        qbo_connection.realm_id, refresh_token_hard_expires_at=sandbox_now + 1000 * 24 * 3600
+    )
     expire_locally(qbo_connection)
     connection_access_token(connection_id=qbo_connection.pk)
     stored = QuickBooksConnection.objects.get(pk=qbo_connection.pk)
