@@ -1,6 +1,13 @@
+from dataclasses import dataclass
+
+from django.db.models import Count, Value
+from django.db.models.functions import Coalesce
+
+from accounts.models import Account
 from qbsync.firms.models import Firm
 
-from .models import QuickBooksConnection
+from .models import AccountSyncLink, QuickBooksConnection, SyncEvent
+from .status import DISPLAY_ORDER, DISPLAY_STATUS, SyncState
 
 
 def connection_for_firm(*, firm: Firm | None) -> QuickBooksConnection | None:
@@ -19,3 +26,78 @@ def connection_needs_attention(*, firm: Firm | None) -> QuickBooksConnection | N
         .only("status", "status_reason", "company_name", "realm_id")
         .first()
     )
+
+
+# Account sync --------------------------------------------------------------------------------------
+
+PICKER_PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class PickerRow:
+    customer_id: str
+    display_name: str
+    linked_account_id: int | None
+    linked_account_name: str
+
+
+def account_sync_counts(*, firm: Firm) -> dict[str, int]:
+    """How many of the firm's active accounts show each of the five statuses (one query)."""
+    by_state = dict(
+        Account.objects.for_firm(firm)
+        .filter(is_active=True)
+        .annotate(sync_state=Coalesce("sync_link__state", Value(SyncState.NOT_SYNCED)))
+        .values("sync_state")
+        .annotate(n=Count("pk"))
+        .values_list("sync_state", "n")
+    )
+    counts = dict.fromkeys(DISPLAY_ORDER, 0)
+    for state, n in by_state.items():
+        counts[DISPLAY_STATUS[SyncState(state)]] += n
+    return counts
+
+
+def states_for_display_status(status: str) -> list[str]:
+    """The internal states shown as ``status`` ("Syncing" covers queued and syncing)."""
+    return [state for state, shown in DISPLAY_STATUS.items() if shown == status]
+
+
+def account_sync_events(*, account: Account, limit: int = 10) -> list[SyncEvent]:
+    return list(
+        SyncEvent.objects.filter(account=account)
+        .select_related("actor")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def qbo_customer_search(*, firm: Firm, term: str, page: int = 1) -> tuple[list[PickerRow], bool]:
+    """Active QBO customers whose name contains ``term``, a page at a time, each marked with the account
+    it is already linked to (if any). Reads QBO; raises QboError when it cannot."""
+    from qbsync.quickbooks.customers import search_customers
+    from qbsync.sync.services.connections import connection_client
+
+    connection = connection_for_firm(firm=firm)
+    if connection is None or not connection.is_usable:
+        return [], False
+    found, has_more = search_customers(
+        connection_client(connection),
+        term=term,
+        start_position=(page - 1) * PICKER_PAGE_SIZE + 1,
+        page_size=PICKER_PAGE_SIZE,
+    )
+    linked = {
+        link.qbo_customer_id: link
+        for link in AccountSyncLink.objects.for_firm(firm)
+        .filter(qbo_customer_id__in=[c.id for c in found])
+        .select_related("account")
+    }
+    rows = [
+        PickerRow(
+            customer_id=c.id,
+            display_name=c.display_name,
+            linked_account_id=linked[c.id].account_id if c.id in linked else None,
+            linked_account_name=linked[c.id].account.name if c.id in linked else "",
+        )
+        for c in found
+    ]
+    return rows, has_more
