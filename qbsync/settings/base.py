@@ -239,6 +239,9 @@ QBO_MAX_PER_SECOND = env.int("QBO_MAX_PER_SECOND", default=10)
 QBO_RATE_HEADROOM = env.float("QBO_RATE_HEADROOM", default=0.1)
 QBO_RATE_WINDOW_SECONDS = env.float("QBO_RATE_WINDOW_SECONDS", default=60.0)
 
+# Sync: the first retry of a transient QBO failure waits about this long, doubling (with jitter) after.
+QBSYNC_RETRY_BACKOFF_SECONDS = env.float("QBSYNC_RETRY_BACKOFF_SECONDS", default=2.0)
+
 # Secrets at rest
 # ------------------------------------------------------------------------------
 # Fernet keys, newest first (qbsync.core.crypto). Required in production; development derives one.

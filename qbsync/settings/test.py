@@ -9,6 +9,8 @@ os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 # A fixed test key (Fernet format); never used outside the test suite.
 os.environ.setdefault("QBSYNC_ENCRYPTION_KEYS", "dGVzdC1rZXktZm9yLXRoZS10ZXN0LXN1aXRlLW9ubHk=")
 # Keep the test suite's filesystem queue apart from a demo worker's.
+# Retries of transient QBO failures come back quickly in tests (workers read the same settings).
+os.environ.setdefault("QBSYNC_RETRY_BACKOFF_SECONDS", "0.25")
 _ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("CELERY_FILESYSTEM_BROKER_DIR", str(_ROOT / "var" / "test-celery"))
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -45,7 +46,6 @@ UNSYNCED_MESSAGE = (
     "Unsynced: the link to the QuickBooks customer was cleared; nothing was deleted in QuickBooks."
 )
 MAX_ATTEMPTS = 8
-BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 300.0
 # A worker holding a link longer than this is presumed dead; the sweep puts the link back in the queue.
 SYNCING_LEASE = timedelta(minutes=5)
@@ -316,7 +316,8 @@ def account_push(*, link_id: int) -> str:
 def _backoff(attempt: int, retry_after: float | None) -> float:
     if retry_after:
         return retry_after
-    return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt) * random.uniform(0.5, 1.0)
+    base = settings.QBSYNC_RETRY_BACKOFF_SECONDS
+    return min(BACKOFF_MAX_SECONDS, base * 2**attempt) * random.uniform(0.5, 1.0)
 
 
 def _defer(link: AccountSyncLink, exc: QboTransientError) -> str:

@@ -1,0 +1,120 @@
+"""Account sync through real worker processes, the sandbox over HTTP, and the configured database and
+broker (PostgreSQL and Redis in CI): a worker killed mid-run, and faults, never leave a duplicate."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from qbsync.sync.models import AccountSyncLink
+from qbsync.sync.services.accounts import SYNCING_LEASE, account_sync_request, account_sync_sweep
+from qbsync.sync.status import SyncState
+from tests.conftest import QBO_TEST_CLIENT_ID, QBO_TEST_CLIENT_SECRET, QBO_TEST_REDIRECT_URI
+from tests.factories import AccountFactory
+from tests.workers import WorkerProcess
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def worker_for(qbo, name: str, concurrency: int = 2) -> WorkerProcess:
+    process = WorkerProcess(
+        name=name,
+        concurrency=concurrency,
+        env={
+            "QBO_API_BASE_URL": qbo.api_base,
+            "QBO_OAUTH_DISCOVERY_URL": qbo.discovery_url,
+            "QBO_CLIENT_ID": QBO_TEST_CLIENT_ID,
+            "QBO_CLIENT_SECRET": QBO_TEST_CLIENT_SECRET,
+            "QBO_REDIRECT_URI": QBO_TEST_REDIRECT_URI,
+        },
+    )
+    process.wait_ready()
+    return process
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def states(firm) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for state in AccountSyncLink.objects.filter(firm=firm).values_list("state", flat=True):
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def assert_each_account_has_exactly_one_customer(qbo, realm_id: str, firm, expected: int) -> None:
+    customers = qbo.control.entities(realm_id, "Customer")
+    names = [c["DisplayName"] for c in customers]
+    assert len(names) == len(set(names)) == expected, "a duplicate customer in QBO"
+    by_id = {c["Id"]: c["DisplayName"] for c in customers}
+    links = list(AccountSyncLink.objects.filter(firm=firm).select_related("account"))
+    assert len(links) == expected
+    for link in links:
+        assert link.state == SyncState.SYNCED, (link.account.name, link.state, link.error_explanation)
+        assert by_id[link.qbo_customer_id] == link.account.name
+
+
+def test_a_worker_killed_mid_run_leaves_every_account_synced_exactly_once(qbo, qbo_connection, firm):
+    realm = qbo_connection.realm_id
+    qbo.control.settings(realm, latency_ms=60)  # each QBO call takes a moment, so the kill lands mid-run
+    accounts = [AccountFactory(firm=firm, name=f"Killed Run Client {i:02d}") for i in range(50)]
+    first = worker_for(qbo, "kill-1")
+    try:
+        for account in accounts:
+            account_sync_request(account=account)
+        wait_until(lambda: states(firm).get(SyncState.SYNCED, 0) >= 8, 60, "the first accounts to sync")
+        first.kill()  # SIGKILL, pool children included: work in flight is cut off anywhere
+    finally:
+        first.stop()
+    progress = states(firm)
+    assert progress.get(SyncState.SYNCED, 0) < 50, f"the kill came too late to test anything: {progress}"
+
+    second = worker_for(qbo, "kill-2")
+    try:
+        # Past the lease, the sweep puts back what the dead worker held; the new worker finishes.
+        wait_until(
+            lambda: (
+                account_sync_sweep(now=timezone.now() + SYNCING_LEASE + timedelta(seconds=1)) is not None
+                and states(firm).get(SyncState.SYNCED, 0) == 50
+            ),
+            120,
+            "every account to be synced after the restart",
+        )
+    finally:
+        second.stop()
+    assert_each_account_has_exactly_one_customer(qbo, realm, firm, 50)
+
+
+@pytest.mark.parametrize("fault", ["drop_after_commit", "http_503"])
+def test_faults_through_a_worker_end_synced_without_duplicates(qbo, qbo_connection, firm, fault):
+    realm = qbo_connection.realm_id
+    qbo.control.settings(realm, idempotency="off")  # the app must cope where QBO ignores requestid
+    qbo.control.fault(realm, fault, count=3, path="customer", method="POST", retry_after=1)
+    accounts = [AccountFactory(firm=firm, name=f"{fault} client {i}") for i in range(5)]
+    worker = worker_for(qbo, f"fault-{fault}")
+    try:
+        for account in accounts:
+            account_sync_request(account=account)
+        wait_until(lambda: states(firm).get(SyncState.SYNCED, 0) == 5, 90, "all five to sync")
+    finally:
+        worker.stop()
+    assert_each_account_has_exactly_one_customer(qbo, realm, firm, 5)
+
+
+def test_a_double_submit_through_the_worker_creates_one_customer(qbo, qbo_connection, firm):
+    account = AccountFactory(firm=firm, name="Double Clicker LLC")
+    worker = worker_for(qbo, "double")
+    try:
+        account_sync_request(account=account)
+        account_sync_request(account=account)
+        wait_until(lambda: states(firm).get(SyncState.SYNCED, 0) == 1, 60, "the account to sync")
+    finally:
+        worker.stop()
+    assert_each_account_has_exactly_one_customer(qbo, qbo_connection.realm_id, firm, 1)
