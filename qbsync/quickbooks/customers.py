@@ -14,7 +14,7 @@ from typing import Any
 
 from .client import QboClient
 from .errors import FaultDetail, QboError, error_from_fault
-from .queries import MAX_RESULTS, qbo_literal, qbo_select
+from .queries import qbo_literal, qbo_select
 
 DISPLAY_NAME_MAX_LENGTH = 500
 DELETED_SUFFIX = " (deleted)"
@@ -131,6 +131,18 @@ def iter_customers(client: QboClient, *, include_inactive: bool = True) -> Itera
         yield from map(customer_from_json, page)
 
 
+def iter_name_holders(client: QboClient, entity: str) -> Iterator[NameHolder]:
+    """Every vendor or employee (``entity``), active or not: their names block customer names."""
+    for page in client.query_pages(entity, where=("Active IN (true, false)",)):
+        for row in page:
+            yield NameHolder(
+                entity=entity,
+                id=str(row["Id"]),
+                display_name=row.get("DisplayName", ""),
+                active=bool(row.get("Active", True)),
+            )
+
+
 def scan_customers_named(client: QboClient, name: str) -> list[QboCustomer]:
     """The thorough version of find_customers_named: reads every customer (a page per 1000)."""
     key = normalize_name(name)
@@ -214,25 +226,3 @@ def batch_create_customers(
             results[bid] = error_from_fault(detail, status=200, intuit_tid=client.last_intuit_tid)
     return results
 
-
-__all__ = [
-    "BATCH_MAX_ITEMS",
-    "DELETED_SUFFIX",
-    "DISPLAY_NAME_MAX_LENGTH",
-    "MAX_RESULTS",
-    "CustomerDraft",
-    "NameHolder",
-    "NameProblem",
-    "QboCustomer",
-    "bare_name",
-    "batch_create_customers",
-    "create_customer",
-    "display_name_problem",
-    "find_customers_named",
-    "find_name_holders",
-    "iter_customers",
-    "normalize_name",
-    "read_customer",
-    "scan_customers_named",
-    "search_customers",
-]

@@ -198,3 +198,66 @@ class SyncEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message[:60]}"
+
+
+class BulkSyncPlan(models.Model):
+    """A dry run over every account due to sync, and then the real run that does what it said."""
+
+    class State(models.TextChoices):
+        PREVIEWING = "previewing", "Preparing the preview"
+        READY = "ready", "Ready to start"
+        RUNNING = "running", "Syncing"
+        DONE = "done", "Finished"
+        FAILED = "failed", "Could not be prepared"
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="bulk_sync_plans")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PREVIEWING)
+    error = models.TextField(blank=True)
+    customers_read = models.PositiveIntegerField(default=0)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FirmScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Bulk sync {self.pk} ({self.state})"
+
+
+class BulkSyncItem(models.Model):
+    class Decision(models.TextChoices):
+        MATCH = "match", "Match an existing customer"
+        CREATE = "create", "Create a customer"
+        CONFLICT = "conflict", "Needs a decision"
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        HANDED_OVER = "handed_over", "Handed to the single-account sync"
+
+    plan = models.ForeignKey(BulkSyncPlan, on_delete=models.CASCADE, related_name="items")
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    customer_id = models.CharField(max_length=32, blank=True)
+    customer_name = models.CharField(max_length=600, blank=True)
+    cause = models.CharField(max_length=40, blank=True)
+    explanation = models.TextField(blank=True)
+    proposed_name = models.CharField(max_length=600, blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.PENDING)
+
+    class Meta:
+        ordering = ["decision", "id"]
+        constraints = [models.UniqueConstraint("plan", "account", name="bulk_item_one_per_account")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.decision}"

@@ -29,3 +29,17 @@ def sync_sweep() -> dict:
     from qbsync.sync.services.accounts import account_sync_sweep
 
     return account_sync_sweep()
+
+
+@shared_task(name="qbsync.qbo.bulk_sync_preview")
+def bulk_sync_preview(plan_id: int) -> str:
+    from qbsync.sync.services.bulk import bulk_sync_preview as preview
+
+    return preview(plan_id=plan_id).state
+
+
+@shared_task(name="qbsync.qbo.bulk_sync_run")
+def bulk_sync_run(plan_id: int) -> dict:
+    from qbsync.sync.services.bulk import bulk_sync_run as run
+
+    return run(plan_id=plan_id)

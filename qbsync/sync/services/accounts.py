@@ -632,7 +632,24 @@ def account_sync_sweep(*, now=None, limit: int = 500) -> dict[str, int]:
     for pk in waiting:
         with transaction.atomic():
             _enqueue(pk)
-    return {"requeued_stuck": len(stuck), "reenqueued": len(waiting)}
+    resumed = _resume_stalled_bulk_runs(now=now)
+    return {"requeued_stuck": len(stuck), "reenqueued": len(waiting), "bulk_resumed": resumed}
+
+
+def _resume_stalled_bulk_runs(*, now) -> int:
+    from qbsync.sync.models import BulkSyncPlan
+    from qbsync.sync.services.bulk import BULK_HOLD
+    from qbsync.sync.tasks import bulk_sync_run as run_task
+
+    stalled = list(
+        BulkSyncPlan.objects.filter(
+            state=BulkSyncPlan.State.RUNNING, updated_at__lt=now - BULK_HOLD
+        ).values_list("pk", flat=True)
+    )
+    for pk in stalled:
+        BulkSyncPlan.objects.filter(pk=pk).update(updated_at=now)
+        transaction.on_commit(partial(run_task.delay, pk))
+    return len(stalled)
 
 
 def account_link_mark_lost(*, link: AccountSyncLink, trigger: str = "worker", tid: str = "") -> bool:

@@ -1,0 +1,360 @@
+"""The first bulk sync: a dry run over every account due to sync (which will be matched, to which
+customer; which created; which conflict and why), then one click runs exactly that plan.
+
+QBO is read a page of 1000 customers at a time, and new customers go out 30 to a batch request, so two
+thousand accounts take tens of requests rather than thousands. The plan's progress lives in the
+database: a worker restart resumes it, and whatever a dead run left half-done falls back to the
+single-account sync, which looks names up before creating anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import timedelta
+from functools import partial
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from accounts.models import Account
+from invoices.models import Invoice, Payment
+from qbsync.firms.models import Firm, User
+from qbsync.quickbooks import customers as qbo_customers
+from qbsync.quickbooks.customers import BATCH_MAX_ITEMS, QboCustomer, display_name_problem, normalize_name
+from qbsync.quickbooks.errors import QboDuplicateNameError, QboError, QboTransientError
+from qbsync.quickbooks.governor import RealmThrottled
+from qbsync.quickbooks.requestids import request_id_for
+
+from .. import explanations
+from ..models import AccountSyncLink, BulkSyncItem, BulkSyncPlan, QuickBooksConnection
+from ..status import SyncAction, SyncState
+from .accounts import (
+    LinkConflict,
+    SyncRequestError,
+    _draft_for,
+    _enqueue,
+    _fail,
+    _succeed,
+    _transition,
+    account_link_for,
+    record_event,
+)
+from .connections import connection_client
+
+logger = logging.getLogger(__name__)
+
+Decision = BulkSyncItem.Decision
+# Links a live bulk run holds are left alone by the sweep for this long.
+BULK_HOLD = timedelta(minutes=10)
+TWO_ACCOUNTS_ONE_NAME = (
+    'Another account, "{other}", has the same name as QuickBooks compares names. QuickBooks allows one '
+    "customer per name: rename one of the accounts, or sync this one under another name."
+)
+CHANGED_SINCE_PREVIEW = (
+    'The preview matched this account to QuickBooks customer "{name}", which has since been changed or made '
+    "inactive in QuickBooks Online. Sync the account again to decide afresh."
+)
+
+
+def bulk_sync_due_accounts(*, firm: Firm, connection: QuickBooksConnection):
+    """Active accounts the firm's rule says should sync and that are neither linked, nor skipped, nor
+    already on their way."""
+    accounts = Account.objects.for_firm(firm).filter(is_active=True)
+    settled = Q(
+        sync_link__state__in=[SyncState.SYNCED, SyncState.SKIPPED, SyncState.QUEUED, SyncState.SYNCING]
+    )
+    accounts = accounts.exclude(settled)
+    if connection.auto_sync_scope == QuickBooksConnection.AutoSyncScope.WITH_ACTIVITY:
+        issued = Invoice.objects.filter(account=OuterRef("pk"), status__in=Invoice.PAYABLE_STATUSES)
+        paid = Payment.objects.filter(account=OuterRef("pk"))
+        accounts = accounts.filter(Q(Exists(issued)) | Q(Exists(paid)))
+    # The oldest account keeps a name two accounts share.
+    return accounts.order_by("pk")
+
+
+def _usable_connection(firm: Firm) -> QuickBooksConnection:
+    connection = QuickBooksConnection.objects.filter(firm=firm).first()
+    if connection is None or not connection.is_usable:
+        raise SyncRequestError(explanations.NOT_CONNECTED)
+    return connection
+
+
+def bulk_sync_preview_start(*, firm: Firm, actor: User | None) -> BulkSyncPlan:
+    """Start a dry run; it is prepared by a worker (reading a large company takes a while)."""
+    from qbsync.sync.tasks import bulk_sync_preview as preview_task
+
+    _usable_connection(firm)
+    if BulkSyncPlan.objects.for_firm(firm).filter(state=BulkSyncPlan.State.RUNNING).exists():
+        raise SyncRequestError("A bulk sync is running; wait for it to finish before previewing another.")
+    plan = BulkSyncPlan.objects.create(firm=firm, created_by=actor)
+    transaction.on_commit(partial(preview_task.delay, plan.pk))
+    return plan
+
+
+def bulk_sync_preview(*, plan_id: int) -> BulkSyncPlan:
+    """Decide, for every due account, what the real run will do. Reads QBO; changes nothing there."""
+    plan = BulkSyncPlan.objects.select_related("firm").get(pk=plan_id)
+    if plan.state != BulkSyncPlan.State.PREVIEWING:
+        return plan
+    connection = _usable_connection(plan.firm)
+    client = connection_client(connection)
+    try:
+        customers = list(qbo_customers.iter_customers(client))
+        blocked = {
+            normalize_name(h.display_name if h.active else qbo_customers.bare_name(h.display_name)): h
+            for entity in ("Vendor", "Employee")
+            for h in qbo_customers.iter_name_holders(client, entity)
+        }
+    except QboError as exc:
+        BulkSyncPlan.objects.filter(pk=plan.pk).update(
+            state=BulkSyncPlan.State.FAILED, error=f"QuickBooks Online could not be read: {exc.message}"
+        )
+        plan.refresh_from_db()
+        return plan
+    by_name: dict[str, list[QboCustomer]] = defaultdict(list)
+    for customer in customers:
+        if customer.active:
+            by_name[customer.name_key].append(customer)
+    linked = dict(
+        AccountSyncLink.objects.for_firm(plan.firm)
+        .exclude(qbo_customer_id="")
+        .values_list("qbo_customer_id", "account__name")
+    )
+    items, first_with_name = [], {}
+    for account in bulk_sync_due_accounts(firm=plan.firm, connection=connection):
+        items.append(_decide(plan, account, by_name, blocked, linked, first_with_name))
+    with transaction.atomic():
+        BulkSyncItem.objects.bulk_create(items)
+        BulkSyncPlan.objects.filter(pk=plan.pk).update(
+            state=BulkSyncPlan.State.READY, customers_read=len(customers), updated_at=timezone.now()
+        )
+    plan.refresh_from_db()
+    return plan
+
+
+def _decide(plan, account, by_name, blocked, linked, first_with_name) -> BulkSyncItem:
+    item = BulkSyncItem(plan=plan, account=account)
+    problem = display_name_problem(account.name)
+    if problem is not None and problem.reason in ("characters", "too_long"):
+        item.decision, item.cause, item.proposed_name = (
+            Decision.CONFLICT,
+            f"{problem.reason}",
+            problem.proposed,
+        )
+        item.explanation = (
+            explanations.bad_characters(proposed=problem.proposed)
+            if problem.reason == "characters"
+            else explanations.too_long(length=len(account.name), proposed=problem.proposed)
+        )
+        item.cause = "bad_characters" if problem.reason == "characters" else "too_long"
+        return item
+    key = normalize_name(account.name)
+    if key in first_with_name:
+        item.decision, item.cause = Decision.CONFLICT, "two_accounts_one_name"
+        item.explanation = TWO_ACCOUNTS_ONE_NAME.format(other=first_with_name[key])
+        return item
+    first_with_name[key] = account.name
+    candidates = by_name.get(key, [])
+    free = [c for c in candidates if c.id not in linked]
+    if len(candidates) == 1 and free:
+        item.decision, item.customer_id, item.customer_name = Decision.MATCH, free[0].id, free[0].display_name
+    elif len(candidates) > 1:
+        item.decision, item.cause = Decision.CONFLICT, "several_matches"
+        item.explanation = explanations.several_customers(
+            name=account.name, names=[c.display_name for c in candidates]
+        )
+    elif candidates:
+        item.decision, item.cause = Decision.CONFLICT, "linked_elsewhere"
+        item.explanation = explanations.name_linked_elsewhere(
+            name=candidates[0].display_name, other=linked[candidates[0].id]
+        )
+    elif key in blocked:
+        item.decision, item.cause = Decision.CONFLICT, "name_used_by_other"
+        item.explanation = explanations.name_used_by_other(name=account.name, entity=blocked[key].entity)
+    else:
+        item.decision, item.customer_name = Decision.CREATE, account.name
+    return item
+
+
+def bulk_sync_start(*, plan: BulkSyncPlan, actor: User | None) -> BulkSyncPlan:
+    """Run what the preview said. Every planned account is marked Syncing now, in one transaction."""
+    from qbsync.sync.tasks import bulk_sync_run as run_task
+
+    _usable_connection(plan.firm)
+    with transaction.atomic():
+        locked = BulkSyncPlan.objects.select_for_update().get(pk=plan.pk)
+        if locked.state != BulkSyncPlan.State.READY:
+            raise SyncRequestError("This preview has already been started or is not ready yet.")
+        hold_until = timezone.now() + BULK_HOLD
+        for item in locked.items.select_related("account"):
+            link = account_link_for(item.account)
+            if not _transition(
+                link,
+                SyncAction.REQUEST,
+                request_mode=AccountSyncLink.RequestMode.AUTO,
+                requested_customer_id="",
+                requested_display_name="",
+                requested_by=actor,
+                request_epoch=link.request_epoch + 1,
+                attempts=0,
+                next_attempt_at=hold_until,
+                error_code="",
+                error_message="",
+                error_explanation="",
+                error_cause="",
+                error_proposed_name="",
+                error_intuit_tid="",
+            ):
+                item.outcome = BulkSyncItem.Outcome.DONE
+                item.save(update_fields=["outcome"])
+                continue
+            record_event(
+                link=link,
+                kind="requested",
+                actor=actor,
+                trigger="bulk",
+                message=f"First bulk sync: {item.get_decision_display().lower()}.",
+            )
+        locked.state, locked.started_by, locked.started_at = BulkSyncPlan.State.RUNNING, actor, timezone.now()
+        locked.save(update_fields=["state", "started_by", "started_at", "updated_at"])
+        transaction.on_commit(partial(run_task.delay, locked.pk))
+    return locked
+
+
+def bulk_sync_run(*, plan_id: int) -> dict[str, int]:
+    """Carry out the plan's pending items. Safe to run again: only pending items are touched, each link
+    moves by compare-and-set, and a batch of creates carries one requestid."""
+    plan = BulkSyncPlan.objects.select_related("firm").get(pk=plan_id)
+    if plan.state != BulkSyncPlan.State.RUNNING:
+        return {}
+    connection = _usable_connection(plan.firm)
+    client = connection_client(connection)
+    pending = list(plan.items.filter(outcome=BulkSyncItem.Outcome.PENDING).select_related("account"))
+    done = defaultdict(int)
+    try:
+        current = (
+            {c.id: c for c in qbo_customers.iter_customers(client)}
+            if any(i.decision == Decision.MATCH for i in pending)
+            else {}
+        )
+        for item in [i for i in pending if i.decision == Decision.CONFLICT]:
+            link = AccountSyncLink.objects.get(account=item.account)
+            _fail(link, LinkConflict(item.cause, item.explanation, proposed_name=item.proposed_name))
+            _finish(item)
+            done["conflict"] += 1
+        for item in [i for i in pending if i.decision == Decision.MATCH]:
+            done[_run_match(item, current.get(item.customer_id))] += 1
+        creates = [i for i in pending if i.decision == Decision.CREATE]
+        for start in range(0, len(creates), BATCH_MAX_ITEMS):
+            for outcome, n in _run_create_batch(
+                client, plan, creates[start : start + BATCH_MAX_ITEMS], connection
+            ).items():
+                done[outcome] += n
+            # A heartbeat: the sweep resumes only runs that stopped moving.
+            BulkSyncPlan.objects.filter(pk=plan.pk).update(updated_at=timezone.now())
+    except QboTransientError as exc:
+        # QBO's limits or an outage: what is done stays done; the rest waits for a later run.
+        from qbsync.sync.tasks import bulk_sync_run as run_task
+
+        delay = exc.retry_after or 30.0
+        logger.info("Bulk sync %s paused for %.0f s: %s", plan.pk, delay, exc)
+        transaction.on_commit(partial(run_task.apply_async, (plan.pk,), countdown=delay))
+        return dict(done) | {"paused": 1}
+    if not plan.items.filter(outcome=BulkSyncItem.Outcome.PENDING).exists():
+        BulkSyncPlan.objects.filter(pk=plan.pk).update(
+            state=BulkSyncPlan.State.DONE, finished_at=timezone.now(), updated_at=timezone.now()
+        )
+    return dict(done)
+
+
+def _finish(item: BulkSyncItem, outcome: str = BulkSyncItem.Outcome.DONE) -> None:
+    BulkSyncItem.objects.filter(pk=item.pk).update(outcome=outcome)
+
+
+def _hand_over(link: AccountSyncLink, item: BulkSyncItem) -> None:
+    """Let the single-account sync finish this one: it looks the name up before creating anything."""
+    with transaction.atomic():
+        if link.state == SyncState.SYNCING:
+            _transition(link, SyncAction.DEFER, next_attempt_at=None)
+        else:
+            AccountSyncLink.objects.filter(pk=link.pk).update(next_attempt_at=None)
+        _enqueue(link.pk)
+        _finish(item, BulkSyncItem.Outcome.HANDED_OVER)
+
+
+def _run_match(item: BulkSyncItem, customer: QboCustomer | None) -> str:
+    link = AccountSyncLink.objects.get(account=item.account)
+    if not _transition(link, SyncAction.START):
+        _finish(item)
+        return "skipped"
+    if customer is None or not customer.active or customer.name_key != normalize_name(item.customer_name):
+        _fail(
+            link, LinkConflict("changed_since_preview", CHANGED_SINCE_PREVIEW.format(name=item.customer_name))
+        )
+        _finish(item)
+        return "conflict"
+    outcome = _succeed(link, customer, AccountSyncLink.Method.MATCHED, "")
+    _finish(item)
+    return outcome
+
+
+def _run_create_batch(client, plan: BulkSyncPlan, items: list[BulkSyncItem], connection) -> dict[str, int]:
+    links = {}
+    for item in items:
+        link = AccountSyncLink.objects.get(account=item.account)
+        if _transition(link, SyncAction.START):
+            links[item.pk] = (item, link)
+        else:
+            _finish(item)
+    if not links:
+        return {}
+    drafts = [
+        (str(item.pk), _draft_for(link, item.customer_name, connection)) for item, link in links.values()
+    ]
+    request_id = request_id_for(
+        "bulk", plan.pk, *sorted(links), *(link.request_epoch for _, link in links.values())
+    )
+    try:
+        results = qbo_customers.batch_create_customers(client, drafts, request_id=request_id)
+    except RealmThrottled:
+        # Nothing was sent: the same batch goes out again when the realm has room.
+        for _item, link in links.values():
+            _transition(link, SyncAction.DEFER, next_attempt_at=timezone.now() + BULK_HOLD)
+        raise
+    except QboTransientError:
+        # The batch may or may not have been applied: the single-account sync finishes these, and it
+        # looks each name up before creating anything.
+        for item, link in links.values():
+            _hand_over(link, item)
+        return {"handed_over": len(links)}
+    counts: dict[str, int] = defaultdict(int)
+    for item, link in links.values():
+        result = results.get(str(item.pk))
+        if isinstance(result, QboCustomer):
+            counts[_succeed(link, result, AccountSyncLink.Method.CREATED, client.last_intuit_tid)] += 1
+            _finish(item)
+        elif isinstance(result, QboDuplicateNameError) or result is None:
+            _hand_over(link, item)
+            counts["handed_over"] += 1
+        else:
+            _fail(
+                link,
+                LinkConflict(
+                    "refused",
+                    explanations.refused(message=result.message, detail=result.detail),
+                    code=result.code,
+                    message=result.message,
+                ),
+            )
+            _finish(item)
+            counts["failed"] += 1
+    return counts
+
+
+def bulk_sync_summary(*, plan: BulkSyncPlan) -> dict[str, int]:
+    counts = dict.fromkeys(Decision.values, 0)
+    for decision in plan.items.values_list("decision", flat=True):
+        counts[decision] += 1
+    return counts
