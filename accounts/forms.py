@@ -2,7 +2,9 @@
 
 from django import forms
 
-from .models import Account
+from qbsync.sync.models import AccountSyncLink
+
+from .models import ACCOUNT_NAME_MAX_LENGTH, Account
 from .services import ACCOUNT_NAME_EMPTY, AccountData
 
 
@@ -25,3 +27,28 @@ class AccountForm(forms.Form):
 
     def to_data(self) -> AccountData:
         return AccountData(**self.cleaned_data)
+
+
+class AccountSyncRequestForm(forms.Form):
+    """One form behind the three ways of syncing an account: by name, a picked customer, or a new one.
+
+    The sync service checks the choice and the name and explains what is wrong in its own words."""
+
+    mode = forms.ChoiceField(choices=AccountSyncLink.RequestMode.choices, widget=forms.HiddenInput)
+    customer_id = forms.CharField(required=False, max_length=32, widget=forms.HiddenInput)
+    display_name = forms.CharField(
+        label="Customer name in QuickBooks Online",
+        required=False,
+        strip=False,
+        max_length=ACCOUNT_NAME_MAX_LENGTH,
+        help_text="Colons, tabs and line breaks are not allowed; at most 500 characters.",
+    )
+
+    @classmethod
+    def create_for(cls, account: Account) -> "AccountSyncRequestForm":
+        """The "create a new customer" form, named as the last failure proposed or else as the account."""
+        link = getattr(account, "sync_link", None)
+        proposed = link.error_proposed_name if link is not None else ""
+        return cls(
+            initial={"mode": AccountSyncLink.RequestMode.CREATE, "display_name": proposed or account.name}
+        )

@@ -8,6 +8,8 @@ from django.db.models.functions import Coalesce
 from invoices.models import Invoice
 from qbsync.core.money import MONEY_MAX_DIGITS
 from qbsync.firms.models import Firm
+from qbsync.sync.selectors import states_for_display_status
+from qbsync.sync.status import SyncState
 
 from .models import Account
 
@@ -26,10 +28,14 @@ def _open_balance() -> Coalesce:
     return Coalesce(Subquery(owed, output_field=_MONEY), Value(Decimal("0.00")), output_field=_MONEY)
 
 
-def account_list(*, firm: Firm, search: str = "", archived: bool | None = False) -> QuerySet[Account]:
-    """Accounts matching ``search`` on name, email or phone, each annotated with ``open_balance``.
+def account_list(
+    *, firm: Firm, search: str = "", archived: bool | None = False, sync_status: str = ""
+) -> QuerySet[Account]:
+    """Accounts matching ``search`` on name, email or phone, each annotated with ``open_balance`` and
+    carrying its QuickBooks ``sync_link`` (absent for an account never synced).
 
     ``archived`` False lists the active accounts, True the archived ones, None both (the account page).
+    ``sync_status`` is one of the five statuses people see ("Not synced" includes accounts without a link).
     One query per page of the list, whatever its size.
     """
     accounts = Account.objects.for_firm(firm)
@@ -40,7 +46,18 @@ def account_list(*, firm: Firm, search: str = "", archived: bool | None = False)
         accounts = accounts.filter(
             Q(name__icontains=search) | Q(email__icontains=search) | Q(phone__icontains=search)
         )
-    return accounts.annotate(open_balance=_open_balance()).order_by("name", "id")
+    if sync_status:
+        states = states_for_display_status(sync_status)
+        shown = Q(sync_link__state__in=states)
+        if SyncState.NOT_SYNCED in states:
+            shown |= Q(sync_link__isnull=True)
+        accounts = accounts.filter(shown)
+    return accounts.select_related("sync_link").annotate(open_balance=_open_balance()).order_by("name", "id")
+
+
+def account_sync_status_list(*, firm: Firm, ids: list[int]) -> list[Account]:
+    """The firm's accounts among ``ids`` with their sync links (one query); other firms' ids are left out."""
+    return list(Account.objects.for_firm(firm).filter(pk__in=ids).select_related("sync_link").order_by("pk"))
 
 
 def account_choices(*, firm: Firm, include: Account | None = None) -> QuerySet[Account]:

@@ -7,7 +7,7 @@ from django.urls import reverse
 from accounts.models import Account
 from invoices.models import Invoice
 from tests.factories import TEST_PASSWORD, AccountFactory, UserFactory, make_invoice, make_payment
-from tests.test_tenant_isolation import FLOW_ONLY, POST_ONLY, discover_urls
+from tests.test_tenant_isolation import FLOW_ONLY, POST_ONLY, QUICKBOOKS_MANAGERS_ONLY, discover_urls
 
 pytestmark = pytest.mark.django_db
 
@@ -112,7 +112,15 @@ def test_every_role_can_open_every_page(request, pages, client_fixture):
     for name, url in pages.items():
         if name in POST_ONLY or name in FLOW_ONLY:
             continue
-        assert client.get(url).status_code == 200, name
+        # "Sync Account to QuickBooks" is for owners and admins; staff see the statuses but get 403 there.
+        expected = 403 if client_fixture == "staff_client" and name in QUICKBOOKS_MANAGERS_ONLY else 200
+        assert client.get(url).status_code == expected, name
+
+
+def test_staff_may_not_use_the_quickbooks_actions(staff_client, pages):
+    for name in QUICKBOOKS_MANAGERS_ONLY:
+        response = staff_client.post(pages[name]) if name in POST_ONLY else staff_client.get(pages[name])
+        assert response.status_code == 403, name
 
 
 def test_staff_can_edit_practice_data(staff_client, firm):

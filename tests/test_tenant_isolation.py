@@ -7,6 +7,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import Account
 from invoices.models import Invoice, InvoiceLine, Payment, PaymentAllocation
+from qbsync.sync.models import AccountSyncLink, SyncEvent
 from tests.factories import AccountFactory, UserFactory, make_invoice, make_payment
 
 pytestmark = pytest.mark.django_db
@@ -16,6 +17,8 @@ SKIPPED_NAMESPACES = {"admin"}
 POST_ONLY = {
     "accounts:archive",
     "accounts:restore",
+    "accounts:quickbooks_sync",
+    "accounts:quickbooks_skip",
     "invoices:send",
     "invoices:void",
     "invoices:delete",
@@ -26,6 +29,8 @@ POST_ONLY = {
 }
 # Reached only as the end of the authorize flow; tests/qbsync/sync/test_connection_flow.py covers it.
 FLOW_ONLY = {"quickbooks:callback"}
+# Pages only owners and admins may use (staff get 403 whoever's the id): swept with an admin here.
+QUICKBOOKS_MANAGERS_ONLY = {"accounts:quickbooks", "accounts:quickbooks_sync", "accounts:quickbooks_skip"}
 
 
 def discover_urls(resolver=None, namespace: str = ""):
@@ -83,6 +88,8 @@ def post_body_for(name: str, theirs: dict) -> dict:
             "lines-0-quantity": "1",
             "lines-0-rate": "999.00",
         }
+    if name == "accounts:quickbooks_sync":
+        return {"mode": "auto"}
     if name == "invoices:payment_edit":
         return {
             "date": "2026-01-01",
@@ -95,8 +102,8 @@ def post_body_for(name: str, theirs: dict) -> dict:
 
 
 def snapshot() -> dict:
-    """Every row of practice data, of every firm, as plain values."""
-    models = (Account, Invoice, InvoiceLine, Payment, PaymentAllocation)
+    """Every row of practice data and its sync state, of every firm, as plain values."""
+    models = (Account, Invoice, InvoiceLine, Payment, PaymentAllocation, AccountSyncLink, SyncEvent)
     return {model.__name__: list(model.objects.order_by("pk").values()) for model in models}
 
 
@@ -115,14 +122,21 @@ def test_discovery_finds_the_pages_that_take_an_id():
     assert all(arguments == ["pk"] for _, arguments in discover_urls() if arguments)
 
 
+def client_for(request, name: str):
+    """The least privileged role that may use URL ``name``."""
+    role = "firm_admin_client" if name in QUICKBOOKS_MANAGERS_ONLY else "staff_client"
+    return request.getfixturevalue(role)
+
+
 @pytest.mark.parametrize("name", urls_with_ids())
-def test_another_firms_object_is_404_and_untouched(staff_client, theirs, name):
+def test_another_firms_object_is_404_and_untouched(request, theirs, name):
+    member_client = client_for(request, name)
     target = their_object_for(name, theirs)
     url = reverse(name, kwargs={"pk": target.pk})
     before = snapshot()
 
-    got = staff_client.get(url)
-    posted = staff_client.post(url, post_body_for(name, theirs))
+    got = member_client.get(url)
+    posted = member_client.post(url, post_body_for(name, theirs))
 
     # A POST-only URL answers 405 to any GET, whoever's the id; it never looks the object up.
     assert got.status_code == (405 if name in POST_ONLY else 404)
@@ -131,16 +145,20 @@ def test_another_firms_object_is_404_and_untouched(staff_client, theirs, name):
 
 
 @pytest.mark.parametrize("name", urls_with_ids())
-def test_the_same_url_works_for_the_firms_own_object(staff_client, firm, name):
+def test_the_same_url_works_for_the_firms_own_object(request, firm, name):
+    member_client = client_for(request, name)
     # The counterpart of the 404 test: proves the URLs and ids above are real, not 404 for any id.
     account = AccountFactory(firm=firm)
     draft = make_invoice(account=account, status=Invoice.Status.DRAFT, number="MINE-DRAFT")
     sent = make_invoice(account=account, number="MINE-SENT")
     payment = make_payment(account=account, amount="10.00", allocations={sent: "10.00"})
-    mine = their_object_for(name, {"account": account, "draft": draft, "sent": sent, "payment": payment})
+    objects = {"account": account, "draft": draft, "sent": sent, "payment": payment}
+    mine = their_object_for(name, objects)
 
     url = reverse(name, kwargs={"pk": mine.pk})
-    response = staff_client.post(url) if name in POST_ONLY else staff_client.get(url)
+    response = (
+        member_client.post(url, post_body_for(name, objects)) if name in POST_ONLY else member_client.get(url)
+    )
 
     assert response.status_code in (200, 302)
 

@@ -32,4 +32,102 @@
       }
     });
   });
+
+  // The "⋯" menus are <details>: Escape closes the open one, a click elsewhere closes them all.
+  document.addEventListener("keydown", function (event) {
+    var open = event.key === "Escape" && event.target.closest && event.target.closest("details[data-menu][open]");
+    if (open) {
+      open.open = false;
+      open.querySelector("summary").focus();
+    }
+  });
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details[data-menu][open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) {
+        menu.open = false;
+      }
+    });
+  });
+
+  // QuickBooks statuses that are "Syncing" refresh themselves until they settle, without reloading the
+  // page: every 2 s, ask accounts:sync_status for those rows and swap in the cells (and, on an account's
+  // Info tab, its whole QuickBooks section) whose status changed.
+  var SYNCING = "Syncing";
+  var POLL_MS = 2000;
+  var source = document.querySelector("[data-qb-status-url]");
+  if (source && window.fetch) {
+    var statusUrl = source.getAttribute("data-qb-status-url");
+
+    var syncing = function () {
+      var section = document.querySelector("[data-qb-section]");
+      var cells = Array.prototype.filter.call(
+        document.querySelectorAll("[data-qb-cell]"),
+        function (cell) { return !cell.closest("[data-qb-section]") && cell.getAttribute("data-qb-status") === SYNCING; }
+      );
+      return {
+        section: section && section.getAttribute("data-qb-status") === SYNCING ? section : null,
+        cells: cells,
+      };
+    };
+
+    var replace = function (element, html) {
+      var holder = document.createElement("div");
+      holder.innerHTML = html.trim();
+      var fresh = holder.firstElementChild;
+      // Keep the keyboard user's place when the focused status badge is swapped.
+      var hadFocus = element.contains(document.activeElement);
+      element.replaceWith(fresh);
+      if (hadFocus) {
+        var badge = fresh.querySelector(".qb-status");
+        if (badge) {
+          badge.focus();
+        }
+      }
+    };
+
+    var poll = function () {
+      var pending = syncing();
+      var ids = pending.cells.map(function (cell) { return cell.getAttribute("data-qb-cell"); });
+      var sectionId = pending.section ? pending.section.getAttribute("data-qb-section") : "";
+      if (sectionId) {
+        ids.push(sectionId);
+      }
+      if (!ids.length) {
+        return; // everything settled: stop polling
+      }
+      if (document.hidden) {
+        window.setTimeout(poll, POLL_MS);
+        return;
+      }
+      var url = statusUrl + "?ids=" + encodeURIComponent(ids.join(",")) + (sectionId ? "&section=" + sectionId : "");
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (!response.ok) {
+            throw new Error("status poll answered " + response.status);
+          }
+          return response.json();
+        })
+        .then(function (statuses) {
+          pending.cells.forEach(function (cell) {
+            var entry = statuses[cell.getAttribute("data-qb-cell")];
+            if (!entry) {
+              cell.removeAttribute("data-qb-status"); // gone (deleted): stop asking for it
+            } else if (entry.status !== SYNCING) {
+              replace(cell, entry.html);
+            }
+          });
+          var entry = sectionId && statuses[sectionId];
+          if (entry && entry.status !== SYNCING && entry.section) {
+            replace(pending.section, entry.section);
+          }
+          window.setTimeout(poll, POLL_MS);
+        })
+        .catch(function () {
+          // Signed out, offline or a server error: try again later, more slowly.
+          window.setTimeout(poll, POLL_MS * 5);
+        });
+    };
+
+    window.setTimeout(poll, POLL_MS);
+  }
 })();

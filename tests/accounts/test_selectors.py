@@ -2,8 +2,10 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.selectors import account_choices, account_list
+from accounts.selectors import account_choices, account_list, account_sync_status_list
 from invoices.models import Invoice
+from qbsync.sync.models import AccountSyncLink
+from qbsync.sync.status import SyncState
 from tests.factories import AccountFactory, make_invoice, make_payment
 
 pytestmark = pytest.mark.django_db
@@ -71,3 +73,47 @@ def test_account_choices_adds_the_archived_current_account(firm, other_firm):
 
     assert list(account_choices(firm=firm)) == [active]
     assert list(account_choices(firm=firm, include=archived)) == [active, archived]
+
+
+def _link(account, state):
+    return AccountSyncLink.objects.create(firm=account.firm, account=account, state=state)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("Synced", ["Synced"]),
+        ("Syncing", ["Queued", "Working"]),
+        ("Failed", ["Failed"]),
+        ("Not synced", ["Lost", "Never"]),
+        ("Skipped", ["Skipped"]),
+        ("", ["Failed", "Lost", "Never", "Queued", "Skipped", "Synced", "Working"]),
+    ],
+)
+def test_account_list_filters_by_sync_status(firm, status, expected):
+    AccountFactory(firm=firm, name="Never")
+    for name, state in [
+        ("Synced", SyncState.SYNCED),
+        ("Queued", SyncState.QUEUED),
+        ("Working", SyncState.SYNCING),
+        ("Failed", SyncState.FAILED),
+        ("Lost", SyncState.NOT_SYNCED),
+        ("Skipped", SyncState.SKIPPED),
+    ]:
+        _link(AccountFactory(firm=firm, name=name), state)
+
+    assert [a.name for a in account_list(firm=firm, sync_status=status)] == expected
+
+
+def test_account_sync_status_list_leaves_out_other_firms(firm, other_firm, django_assert_num_queries):
+    mine = AccountFactory(firm=firm)
+    _link(mine, SyncState.QUEUED)
+    bare = AccountFactory(firm=firm)
+    theirs = AccountFactory(firm=other_firm)
+
+    with django_assert_num_queries(1):
+        found = account_sync_status_list(firm=firm, ids=[mine.pk, bare.pk, theirs.pk])
+        states = [getattr(a, "sync_link", None) and a.sync_link.state for a in found]
+
+    assert [a.pk for a in found] == [mine.pk, bare.pk]
+    assert states == ["queued", None]

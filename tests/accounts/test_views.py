@@ -92,8 +92,9 @@ def test_list_query_count_does_not_grow_with_the_page(staff_client, firm, count,
         make_invoice(account=account)
     staff_client.get(LIST_URL)  # warm up anything cached per process
 
-    # session, user, firm, count, and one page of accounts with their balances
-    with django_assert_num_queries(5):
+    # session, user, firm, QuickBooks connection (none: no status counts), count, and one page of accounts
+    # with their balances and sync links
+    with django_assert_num_queries(6):
         response = staff_client.get(LIST_URL)
     assert len(_rows(response)) == count
 
@@ -211,18 +212,16 @@ def test_detail_info_tab_shows_details_invoices_and_payments(staff_client, firm)
     assert f"{reverse('invoices:create')}?account={account.pk}" in html
 
 
-@pytest.mark.parametrize(
-    ("client_fixture", "sees_menu"),
-    [("owner_client", True), ("firm_admin_client", True), ("staff_client", False)],
-)
-def test_actions_menu_is_for_quickbooks_managers_only(request, firm, client_fixture, sees_menu):
-    client = request.getfixturevalue(client_fixture)
+def test_detail_without_a_connection_shows_not_connected(staff_client, firm):
     account = AccountFactory(firm=firm)
 
-    response = client.get(reverse("accounts:detail", args=[account.pk]))
+    response = staff_client.get(reverse("accounts:detail", args=[account.pk]))
 
-    assert ("accounts/_actions_menu.html" in [t.name for t in response.templates]) is sees_menu
-    assert ('data-slot="account-actions"' in response.content.decode()) is sees_menu
+    html = response.content.decode()
+    assert 'class="qb-status qb-status--not-connected" tabindex="0" title=' in html
+    assert "accounts/_quickbooks_section.html" in [t.name for t in response.templates]
+    # The "⋯" menu needs a connection and an owner or admin: tests/accounts/test_quickbooks_views.py.
+    assert "accounts/_actions_menu.html" not in [t.name for t in response.templates]
 
 
 def test_detail_of_an_archived_account_offers_restore(staff_client, firm):
