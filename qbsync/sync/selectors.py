@@ -6,7 +6,7 @@ from django.db.models.functions import Coalesce
 from accounts.models import Account
 from qbsync.firms.models import Firm
 
-from .models import AccountSyncLink, QuickBooksConnection, SyncEvent
+from .models import AccountSyncLink, BulkSyncItem, BulkSyncPlan, QuickBooksConnection, SyncEvent
 from .status import DISPLAY_ORDER, DISPLAY_STATUS, SyncState
 
 
@@ -101,3 +101,31 @@ def qbo_customer_search(*, firm: Firm, term: str, page: int = 1) -> tuple[list[P
         for c in found
     ]
     return rows, has_more
+
+
+# The first bulk sync -------------------------------------------------------------------------------
+
+
+def latest_bulk_plan(*, firm: Firm) -> BulkSyncPlan | None:
+    return BulkSyncPlan.objects.for_firm(firm).first()
+
+
+def bulk_plan_context(*, plan: BulkSyncPlan) -> dict:
+    """What the plan page shows: the decisions grouped, and, once started, where each account is now."""
+    items = list(plan.items.select_related("account", "account__sync_link").order_by("account__name"))
+    groups = {
+        decision: [i for i in items if i.decision == decision] for decision in BulkSyncItem.Decision.values
+    }
+    progress = dict.fromkeys(DISPLAY_ORDER, 0)
+    if plan.state in (BulkSyncPlan.State.RUNNING, BulkSyncPlan.State.DONE):
+        for item in items:
+            link = getattr(item.account, "sync_link", None)
+            progress[DISPLAY_STATUS[SyncState(link.state if link else SyncState.NOT_SYNCED)]] += 1
+    return {
+        "plan": plan,
+        "matches": groups["match"],
+        "creates": groups["create"],
+        "conflicts": groups["conflict"],
+        "progress": progress,
+        "refresh": plan.state in (BulkSyncPlan.State.PREVIEWING, BulkSyncPlan.State.RUNNING),
+    }

@@ -6,7 +6,7 @@ import time
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from qbsync.core.forms import add_service_errors
@@ -19,7 +19,10 @@ from qbsync.firms.permissions import (
 from qbsync.quickbooks.errors import QboError
 
 from .forms import IntegrationDefaultsForm
-from .selectors import connection_for_firm
+from .models import BulkSyncPlan
+from .selectors import bulk_plan_context, connection_for_firm, latest_bulk_plan
+from .services.accounts import SyncRequestError
+from .services.bulk import bulk_sync_preview_start, bulk_sync_start
 from .services.connections import (
     ConnectionRealmMismatch,
     PickLists,
@@ -57,7 +60,12 @@ def _settings_page(request: HttpRequest, *, form=None, pick_lists=None, status: 
     return render(
         request,
         "sync/quickbooks_settings.html",
-        {"connection": connection, "defaults_form": form, "pick_error": pick_error},
+        {
+            "connection": connection,
+            "defaults_form": form,
+            "pick_error": pick_error,
+            "latest_plan": latest_bulk_plan(firm=request.firm),
+        },
         status=status,
     )
 
@@ -211,3 +219,37 @@ def quickbooks_defaults(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Integration defaults saved.")
             return redirect("quickbooks:settings")
     return _settings_page(request, form=form, pick_lists=pick_lists, status=400)
+
+
+# The first bulk sync -------------------------------------------------------------------------------
+
+
+@permission_required(can_manage_quickbooks)
+@require_POST
+def bulk_preview(request: HttpRequest) -> HttpResponse:
+    try:
+        plan = bulk_sync_preview_start(firm=request.firm, actor=request.user)
+    except SyncRequestError as exc:
+        messages.error(request, str(exc))
+        return redirect("quickbooks:settings")
+    return redirect("quickbooks:bulk_plan", pk=plan.pk)
+
+
+@permission_required(can_manage_quickbooks)
+@require_GET
+def bulk_plan(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = get_object_or_404(BulkSyncPlan.objects.for_firm(request.firm), pk=pk)
+    return render(request, "sync/bulk_plan.html", bulk_plan_context(plan=plan))
+
+
+@permission_required(can_manage_quickbooks)
+@require_POST
+def bulk_start(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = get_object_or_404(BulkSyncPlan.objects.for_firm(request.firm), pk=pk)
+    try:
+        bulk_sync_start(plan=plan, actor=request.user)
+    except SyncRequestError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "The first sync has started. Accounts show Syncing until each settles.")
+    return redirect("quickbooks:bulk_plan", pk=plan.pk)
