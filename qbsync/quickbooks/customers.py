@@ -102,10 +102,13 @@ def customer_from_json(row: dict[str, Any]) -> QboCustomer:
     )
 
 
-def _needle(name: str) -> str:
-    """The longest word of the name without LIKE's wildcard, to narrow a query to a few candidates."""
-    words = [w for w in re.split(r"\s+", name.strip()) if w and "%" not in w]
-    return max(words, key=len) if words else ""
+def _like_pattern(name: str) -> str:
+    """A LIKE pattern that finds ``name`` whatever the whitespace between its words: '%Smith%&%Co%'.
+
+    LIKE's only wildcard, %, is dropped from the words; the exact comparison happens afterwards in Python.
+    """
+    words = [w for w in re.split(r"[\s%]+", name.strip()) if w]
+    return "%" + "%".join(words) + "%" if words else "%"
 
 
 def find_customers_named(client: QboClient, name: str) -> list[QboCustomer]:
@@ -113,10 +116,7 @@ def find_customers_named(client: QboClient, name: str) -> list[QboCustomer]:
 
     One narrow LIKE query; use scan_customers_named when QBO's LIKE may be case-sensitive.
     """
-    needle = _needle(name)
-    where = ["Active IN (true, false)"]
-    if needle:
-        where.append(f"DisplayName LIKE {qbo_literal('%' + needle + '%')}")
+    where = ("Active IN (true, false)", f"DisplayName LIKE {qbo_literal(_like_pattern(name))}")
     key = normalize_name(name)
     return [
         c
@@ -152,13 +152,10 @@ def scan_customers_named(client: QboClient, name: str) -> list[QboCustomer]:
 def find_name_holders(client: QboClient, name: str) -> list[NameHolder]:
     """Vendors and employees whose DisplayName equals ``name`` (QBO's names are unique across all three)."""
     key = normalize_name(name)
-    needle = _needle(name)
+    where = ("Active IN (true, false)", f"DisplayName LIKE {qbo_literal(_like_pattern(name))}")
     holders = []
     for entity in ("Vendor", "Employee"):
-        where = ["Active IN (true, false)"] + (
-            [f"DisplayName LIKE {qbo_literal('%' + needle + '%')}"] if needle else []
-        )
-        for row in client.query_all(entity, where=tuple(where)):
+        for row in client.query_all(entity, where=where):
             active = bool(row.get("Active", True))
             shown = row.get("DisplayName", "")
             if normalize_name(shown if active else bare_name(shown)) == key:
@@ -225,4 +222,3 @@ def batch_create_customers(
             )
             results[bid] = error_from_fault(detail, status=200, intuit_tid=client.last_intuit_tid)
     return results
-

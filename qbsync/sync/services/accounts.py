@@ -533,8 +533,13 @@ def _pick(client, link: AccountSyncLink) -> QboCustomer:
 
 def _create(client, link: AccountSyncLink, name: str, connection) -> tuple[QboCustomer, str, str]:
     """Create the customer, unless one of that name exists. Safe to repeat after an unknown outcome."""
-    existing = [c for c in qbo_customers.find_customers_named(client, name) if c.active]
-    if existing and link.request_mode == Mode.CREATE:
+    # In auto mode the caller has just looked the name up; a person's "create" has not.
+    existing = (
+        [c for c in qbo_customers.find_customers_named(client, name) if c.active]
+        if link.request_mode == Mode.CREATE
+        else []
+    )
+    if existing:
         # A person asked for a new customer; one by that name exists. Ours from an earlier attempt?
         mine = _created_by_us_before(link, existing)
         if mine is None:
