@@ -130,7 +130,7 @@ def report(label, sandbox, realm, firm, n, elapsed, scale) -> None:
     batches = sum(1 for r in requests if r.get("operation") == "batch")
     floor_minutes = max(len(requests) / 500, batches / 40)
     print(f"  wall time               {elapsed:.1f} s here (time-scaled x{scale:g})")
-    print(f"  QBO's limits alone      ≥ {floor_minutes:.1f} min against a real company ({batches} batch requests)")
+    print(f"  QBO limits alone        ≥ {floor_minutes:.1f} min on a real company ({batches} batches)")
     duplicates = len(names) - len(set(names))
     print(f"  accounts synced         {synced}/{n}; customers in QBO {len(names)}, duplicates {duplicates}\n")
 
