@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import AccountSyncLink, QuickBooksConnection, SyncEvent
+from .models import AccountSyncLink, BulkSyncItem, BulkSyncPlan, QuickBooksConnection, SyncEvent
 
 
 @admin.register(QuickBooksConnection)
@@ -85,4 +85,36 @@ class SyncEventAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+class BulkSyncItemInline(admin.TabularInline):
+    model = BulkSyncItem
+    fields = ["account", "decision", "customer_id", "customer_name", "cause", "outcome"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(BulkSyncPlan)
+class BulkSyncPlanAdmin(admin.ModelAdmin):
+    list_display = ["pk", "firm", "state", "created_by", "created_at", "started_at", "finished_at"]
+    list_filter = ["state", "firm"]
+    list_select_related = ["firm", "created_by"]
+    search_fields = ["firm__name"]
+    inlines = [BulkSyncItemInline]
+    readonly_fields = [
+        "firm",
+        "state",
+        "error",
+        "customers_read",
+        "created_by",
+        "started_by",
+        "started_at",
+        "finished_at",
+        "created_at",
+        "updated_at",
+    ]
+
+    def has_add_permission(self, request):
         return False
