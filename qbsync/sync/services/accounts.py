@@ -290,6 +290,9 @@ def account_push(*, link_id: int) -> str:
     client = connection_client(connection)
     try:
         customer, method, tid = _link_customer(client, link, connection)
+    except CustomerLost:
+        account_link_mark_lost(link=link, tid=client.last_intuit_tid)
+        return "lost"
     except LinkConflict as conflict:
         _fail(link, conflict)
         return "failed"
@@ -381,15 +384,17 @@ def _succeed(link: AccountSyncLink, customer: QboCustomer, method: str, tid: str
     now = timezone.now()
     try:
         with transaction.atomic():
+            # Re-checking an existing link keeps who linked it, when, and under which name.
+            same_link = bool(link.qbo_customer_id == customer.id and link.linked_at)
             done = _transition(
                 link,
                 SyncAction.SUCCEED,
                 qbo_customer_id=customer.id,
-                qbo_display_name=customer.display_name,
+                qbo_display_name=link.qbo_display_name if same_link else customer.display_name,
                 qbo_current_name=customer.display_name,
                 link_method=method,
-                linked_by=link.requested_by,
-                linked_at=now,
+                linked_by=link.linked_by if same_link else link.requested_by,
+                linked_at=link.linked_at if same_link else now,
                 previous_customer_id="",
                 attempts=0,
                 next_attempt_at=None,
@@ -458,6 +463,8 @@ def _link_customer(client, link: AccountSyncLink, connection) -> tuple[QboCustom
         return _pick(client, link), Method.PICKED, client.last_intuit_tid
     if link.request_mode == Mode.CREATE:
         return _create(client, link, link.requested_display_name, connection)
+    if link.qbo_customer_id:
+        return _recheck(client, link), link.link_method or Method.MATCHED, client.last_intuit_tid
     if link.previous_customer_id:
         resumed = _resume(client, link)
         if resumed is not None:
@@ -502,6 +509,21 @@ def _match(client, link: AccountSyncLink, candidates: list[QboCustomer]) -> QboC
         "linked_elsewhere",
         explanations.name_linked_elsewhere(name=holder.display_name, other=taken[holder.id]),
     )
+
+
+class CustomerLost(Exception):
+    """The linked customer is inactive or gone in QBO."""
+
+
+def _recheck(client, link: AccountSyncLink) -> QboCustomer:
+    """Syncing an already linked account again checks its customer is still there and active."""
+    try:
+        customer = qbo_customers.read_customer(client, link.qbo_customer_id)
+    except QboNotFoundError as exc:
+        raise CustomerLost from exc
+    if not customer.active:
+        raise CustomerLost
+    return customer
 
 
 def _resume(client, link: AccountSyncLink) -> QboCustomer | None:

@@ -256,3 +256,53 @@ def test_all_accounts_rule_syncs_new_accounts(connected, firm):
     QuickBooksConnection.objects.filter(pk=connected.pk).update(auto_sync_scope="all")
     account = account_create(firm=firm, data=AccountData(name="Brand New"))
     assert AccountSyncLink.objects.get(account=account).state == SyncState.QUEUED
+
+
+def test_syncing_a_linked_account_again_notices_the_customer_was_deleted_in_qbo(qbo, connected, firm):
+    account = AccountFactory(firm=firm, name="Soon Gone")
+    link = sync(account)
+    customer = qbo.control.entities(connected.realm_id, "Customer")[0]
+    sandbox_create(
+        qbo,
+        connected.realm_id,
+        "Customer",
+        {"Id": customer["Id"], "SyncToken": customer["SyncToken"], "sparse": True, "Active": False},
+    )
+    again = sync(account)
+    assert (again.state, again.display_status, again.qbo_customer_id) == (
+        SyncState.NOT_SYNCED,
+        "Not synced",
+        "",
+    )
+    event = SyncEvent.objects.filter(account=account).first()
+    assert event.kind == "deleted_in_qbo"
+    assert "deleted or made inactive in QuickBooks Online" in event.message
+    # Syncing it once more creates a new customer, as the Not synced tooltip promises.
+    fresh = sync(account)
+    assert fresh.state == SyncState.SYNCED
+    assert fresh.qbo_customer_id not in ("", link.qbo_customer_id)
+
+
+def test_syncing_a_linked_account_again_keeps_the_link_and_sees_a_rename_in_qbo(qbo, connected, firm):
+    account = AccountFactory(firm=firm, name="Renamed There")
+    link = sync(account)
+    customer = qbo.control.entities(connected.realm_id, "Customer")[0]
+    sandbox_create(
+        qbo,
+        connected.realm_id,
+        "Customer",
+        {
+            "Id": customer["Id"],
+            "SyncToken": customer["SyncToken"],
+            "sparse": True,
+            "DisplayName": "Renamed There Inc",
+        },
+    )
+    again = sync(account)
+    assert (again.state, again.qbo_customer_id, again.linked_at) == (
+        SyncState.SYNCED,
+        link.qbo_customer_id,
+        link.linked_at,
+    )
+    assert (again.qbo_display_name, again.qbo_current_name) == ("Renamed There", "Renamed There Inc")
+    assert again.name_differs
