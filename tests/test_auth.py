@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from accounts.models import Account
 from invoices.models import Invoice
+from qbsync.sync.models import BulkSyncPlan
 from tests.factories import TEST_PASSWORD, AccountFactory, UserFactory, make_invoice, make_payment
 from tests.test_tenant_isolation import FLOW_ONLY, POST_ONLY, QUICKBOOKS_MANAGERS_ONLY, discover_urls
 
@@ -23,6 +24,7 @@ def pages(firm) -> dict[str, str]:
     sent = make_invoice(account=account, number="P-SENT")
     payment = make_payment(account=account, amount="5.00", allocations={sent: "5.00"})
     ids = {
+        "quickbooks:bulk_": BulkSyncPlan.objects.create(firm=firm).pk,
         "accounts": account.pk,
         "invoices:send": draft.pk,
         "invoices:payment": payment.pk,
@@ -112,7 +114,8 @@ def test_every_role_can_open_every_page(request, pages, client_fixture):
     for name, url in pages.items():
         if name in POST_ONLY or name in FLOW_ONLY:
             continue
-        # "Sync Account to QuickBooks" is for owners and admins; staff see the statuses but get 403 there.
+        # Syncing (one account, or the first bulk sync) is for owners and admins; staff see the statuses
+        # but get 403 there.
         expected = 403 if client_fixture == "staff_client" and name in QUICKBOOKS_MANAGERS_ONLY else 200
         assert client.get(url).status_code == expected, name
 

@@ -7,7 +7,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import Account
 from invoices.models import Invoice, InvoiceLine, Payment, PaymentAllocation
-from qbsync.sync.models import AccountSyncLink, SyncEvent
+from qbsync.sync.models import AccountSyncLink, BulkSyncPlan, SyncEvent
 from tests.factories import AccountFactory, UserFactory, make_invoice, make_payment
 
 pytestmark = pytest.mark.django_db
@@ -26,11 +26,22 @@ POST_ONLY = {
     "quickbooks:connect",
     "quickbooks:disconnect",
     "quickbooks:defaults",
+    "quickbooks:bulk_preview",
+    "quickbooks:bulk_start",
 }
+# Pages that answer 405 to any POST, whoever's the id.
+GET_ONLY = {"quickbooks:bulk_plan"}
 # Reached only as the end of the authorize flow; tests/qbsync/sync/test_connection_flow.py covers it.
 FLOW_ONLY = {"quickbooks:callback"}
 # Pages only owners and admins may use (staff get 403 whoever's the id): swept with an admin here.
-QUICKBOOKS_MANAGERS_ONLY = {"accounts:quickbooks", "accounts:quickbooks_sync", "accounts:quickbooks_skip"}
+QUICKBOOKS_MANAGERS_ONLY = {
+    "accounts:quickbooks",
+    "accounts:quickbooks_sync",
+    "accounts:quickbooks_skip",
+    "quickbooks:bulk_preview",
+    "quickbooks:bulk_plan",
+    "quickbooks:bulk_start",
+}
 
 
 def discover_urls(resolver=None, namespace: str = ""):
@@ -55,7 +66,8 @@ def theirs(other_firm):
     draft = make_invoice(account=account, number="THEIR-DRAFT", status=Invoice.Status.DRAFT)
     sent = make_invoice(account=account, number="THEIR-SENT", amounts=("100.00",))
     payment = make_payment(account=account, amount="40.00", allocations={sent: "40.00"})
-    return {"account": account, "draft": draft, "sent": sent, "payment": payment}
+    bulk_plan = BulkSyncPlan.objects.create(firm=other_firm)
+    return {"account": account, "draft": draft, "sent": sent, "payment": payment, "bulk_plan": bulk_plan}
 
 
 def their_object_for(name: str, theirs: dict):
@@ -68,6 +80,8 @@ def their_object_for(name: str, theirs: dict):
         return theirs["payment"]
     if name.startswith("invoices:"):
         return theirs["sent"]
+    if name.startswith("quickbooks:bulk_"):
+        return theirs["bulk_plan"]
     raise AssertionError(f"No tenant-isolation case for URL {name!r}: add one to their_object_for().")
 
 
@@ -103,7 +117,16 @@ def post_body_for(name: str, theirs: dict) -> dict:
 
 def snapshot() -> dict:
     """Every row of practice data and its sync state, of every firm, as plain values."""
-    models = (Account, Invoice, InvoiceLine, Payment, PaymentAllocation, AccountSyncLink, SyncEvent)
+    models = (
+        Account,
+        Invoice,
+        InvoiceLine,
+        Payment,
+        PaymentAllocation,
+        AccountSyncLink,
+        SyncEvent,
+        BulkSyncPlan,
+    )
     return {model.__name__: list(model.objects.order_by("pk").values()) for model in models}
 
 
@@ -140,7 +163,7 @@ def test_another_firms_object_is_404_and_untouched(request, theirs, name):
 
     # A POST-only URL answers 405 to any GET, whoever's the id; it never looks the object up.
     assert got.status_code == (405 if name in POST_ONLY else 404)
-    assert posted.status_code == 404
+    assert posted.status_code == (405 if name in GET_ONLY else 404)
     assert snapshot() == before
 
 
@@ -152,7 +175,8 @@ def test_the_same_url_works_for_the_firms_own_object(request, firm, name):
     draft = make_invoice(account=account, status=Invoice.Status.DRAFT, number="MINE-DRAFT")
     sent = make_invoice(account=account, number="MINE-SENT")
     payment = make_payment(account=account, amount="10.00", allocations={sent: "10.00"})
-    objects = {"account": account, "draft": draft, "sent": sent, "payment": payment}
+    bulk_plan = BulkSyncPlan.objects.create(firm=firm)
+    objects = {"account": account, "draft": draft, "sent": sent, "payment": payment, "bulk_plan": bulk_plan}
     mine = their_object_for(name, objects)
 
     url = reverse(name, kwargs={"pk": mine.pk})
