@@ -2,6 +2,7 @@
 locally they skip with a reason when the service is not configured; with CI=true they fail instead."""
 
 import os
+import shutil
 
 import pytest
 
@@ -15,6 +16,22 @@ def _missing(reason: str):
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: infrastructure tests may not skip)")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _empty_task_queues():
+    """Messages left in the broker by an earlier run (or a killed worker) must not feed this run's workers."""
+    from qbsync.celery import app
+
+    try:
+        app.control.purge()
+    except Exception as exc:  # noqa: BLE001 - a broker that is down is reported by the tests that need it
+        print(f"could not purge the task queues: {exc}")
+    yield
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        shutil.rmtree(settings.CELERY_FILESYSTEM_BROKER_DIR, ignore_errors=True)
 
 
 @pytest.fixture

@@ -195,6 +195,8 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
     CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Work that talks to QBO has its own queue, so it can be scaled (and drained) apart from the rest.
+CELERY_TASK_QUEUES = {"default": {}, "qbo": {}}
 CELERY_TASK_ROUTES = {"qbsync.qbo.*": {"queue": "qbo"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Beat (exactly one): the sweep re-enqueues sync work a lost broker message or a dead worker left behind.

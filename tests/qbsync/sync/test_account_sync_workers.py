@@ -118,3 +118,38 @@ def test_a_double_submit_through_the_worker_creates_one_customer(qbo, qbo_connec
     finally:
         worker.stop()
     assert_each_account_has_exactly_one_customer(qbo, qbo_connection.realm_id, firm, 1)
+
+
+def test_a_bulk_sync_survives_a_worker_killed_in_the_middle(qbo, qbo_connection, firm, owner):
+    from qbsync.sync.models import BulkSyncPlan, QuickBooksConnection
+    from qbsync.sync.services.bulk import BULK_HOLD, bulk_sync_preview_start, bulk_sync_start
+
+    realm = qbo_connection.realm_id
+    QuickBooksConnection.objects.filter(pk=qbo_connection.pk).update(auto_sync_scope="all")
+    qbo.control.settings(realm, latency_ms=400, idempotency="off")  # slow batches, and no requestid help
+    for i in range(240):
+        AccountFactory(firm=firm, name=f"Bulk Killed {i:03d}")
+    first = worker_for(qbo, "bulk-1")
+    try:
+        plan = bulk_sync_preview_start(firm=firm, actor=owner)
+        wait_until(lambda: BulkSyncPlan.objects.get(pk=plan.pk).state == "ready", 60, "the preview")
+        bulk_sync_start(plan=BulkSyncPlan.objects.get(pk=plan.pk), actor=owner)
+        wait_until(lambda: states(firm).get(SyncState.SYNCED, 0) >= 30, 60, "the first batch")
+        first.kill()
+    finally:
+        first.stop()
+    assert states(firm).get(SyncState.SYNCED, 0) < 240
+
+    qbo.control.settings(realm, latency_ms=0)
+    second = worker_for(qbo, "bulk-2")
+    later = SYNCING_LEASE + BULK_HOLD + timedelta(seconds=1)
+    try:
+        # As beat would, once the lease and the bulk hold have passed: resume the run, requeue the rest.
+        deadline = time.monotonic() + 150
+        while states(firm).get(SyncState.SYNCED, 0) < 240 and time.monotonic() < deadline:
+            account_sync_sweep(now=timezone.now() + later)
+            wait_until(lambda: states(firm).get(SyncState.QUEUED, 0) == 0, 20, "the queue to drain")
+    finally:
+        second.stop()
+    assert states(firm) == {SyncState.SYNCED: 240}
+    assert_each_account_has_exactly_one_customer(qbo, realm, firm, 240)
