@@ -1,6 +1,51 @@
-"""Every record's link to a QuickBooks object. Account, invoice and payment sync add their links here."""
+"""Every record's link to a QuickBooks object, forgotten at once when a firm starts over with another
+company. Invoice and payment links join here when they arrive."""
+
+from django.utils import timezone
+
+from .models import AccountSyncLink, SyncEvent
+from .status import SyncState
 
 
 def clear_all_links(*, firm_id: int) -> int:
-    """Forget all of a firm's links (after it starts over with another company). Returns how many."""
-    return 0
+    """Forget all of a firm's links to the old company (nothing is deleted in QuickBooks). Returns how many
+    accounts were linked or on their way; they become Not synced, Skipped ones stay skipped."""
+    now = timezone.now()
+    affected = list(
+        AccountSyncLink.objects.filter(firm_id=firm_id)
+        .exclude(state__in=[SyncState.NOT_SYNCED, SyncState.SKIPPED], qbo_customer_id="")
+        .values_list("pk", "account_id")
+    )
+    AccountSyncLink.objects.filter(firm_id=firm_id).exclude(state=SyncState.SKIPPED).update(
+        state=SyncState.NOT_SYNCED,
+        state_changed_at=now,
+        updated_at=now,
+        qbo_customer_id="",
+        qbo_display_name="",
+        qbo_current_name="",
+        link_method="",
+        linked_by=None,
+        linked_at=None,
+        previous_customer_id="",
+        next_attempt_at=None,
+        error_code="",
+        error_message="",
+        error_explanation="",
+        error_cause="",
+        error_proposed_name="",
+        error_intuit_tid="",
+    )
+    AccountSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SKIPPED).update(
+        qbo_customer_id="", previous_customer_id="", updated_at=now
+    )
+    SyncEvent.objects.bulk_create(
+        SyncEvent(
+            firm_id=firm_id,
+            account_id=account_id,
+            kind="links_cleared",
+            trigger="user",
+            message="The firm connected another QuickBooks company; the link to the old company was cleared.",
+        )
+        for _, account_id in affected
+    )
+    return len(affected)

@@ -114,12 +114,8 @@ def connection_connect(
     """
     grant = oauth.exchange_code(oauth_config(), code=code, realm_id=realm_id)
     existing = QuickBooksConnection.objects.filter(firm=firm).first()
-    if (
-        existing is not None
-        and existing.realm_id != realm_id
-        and existing.status != QuickBooksConnection.Status.DISCONNECTED
-        and not start_over
-    ):
+    # Links belong to the company they were made in, even while disconnected.
+    if existing is not None and existing.realm_id != realm_id and not start_over:
         new_name = _company_name_or_blank(realm_id=realm_id, access_token=grant.access_token)
         _revoke_quietly(grant.refresh_token)
         raise ConnectionRealmMismatch(

@@ -257,3 +257,47 @@ def test_banner_shows_owners_and_admins_a_connection_that_needs_attention(
     assert "lost admin rights" in page
     client.force_login(staff_user)
     assert "QuickBooks Online needs attention" not in client.get(reverse("accounts:list")).content.decode()
+
+
+def test_starting_over_clears_every_account_link(owner_client, qbo, qbo_connection, firm):
+    from qbsync.sync.models import AccountSyncLink
+    from tests.factories import AccountFactory
+
+    linked = AccountSyncLink.objects.create(
+        firm=firm,
+        account=AccountFactory(firm=firm),
+        state="synced",
+        qbo_customer_id="58",
+        qbo_display_name="X",
+    )
+    skipped = AccountSyncLink.objects.create(
+        firm=firm, account=AccountFactory(firm=firm), state="skipped", previous_customer_id="59"
+    )
+    other_realm = qbo.control.create_company("New Books", customer_types=["Individual"])
+    authorize_url = start_connect(owner_client, "start_over", confirm="yes")
+    follow_back(owner_client, consent(qbo, authorize_url, realm_id=other_realm))
+    linked.refresh_from_db()
+    skipped.refresh_from_db()
+    assert (linked.state, linked.qbo_customer_id) == ("not_synced", "")
+    assert linked.account.sync_events.filter(kind="links_cleared").exists()
+    assert (skipped.state, skipped.previous_customer_id) == ("skipped", "")
+
+
+def test_reconnecting_the_same_company_keeps_account_links(owner_client, qbo, qbo_connection, firm):
+    from qbsync.sync.models import AccountSyncLink
+    from tests.factories import AccountFactory
+
+    linked = AccountSyncLink.objects.create(
+        firm=firm, account=AccountFactory(firm=firm), state="synced", qbo_customer_id="58"
+    )
+    follow_back(owner_client, consent(qbo, start_connect(owner_client), realm_id=qbo_connection.realm_id))
+    linked.refresh_from_db()
+    assert (linked.state, linked.qbo_customer_id) == ("synced", "58")
+
+
+def test_after_a_disconnect_another_company_still_needs_starting_over(owner_client, qbo, qbo_connection):
+    owner_client.post(reverse("quickbooks:disconnect"))
+    other_realm = qbo.control.create_company("Elsewhere Books")
+    response = follow_back(owner_client, consent(qbo, start_connect(owner_client), realm_id=other_realm))
+    assert response.status_code == 409
+    assert QuickBooksConnection.objects.get().realm_id == qbo_connection.realm_id
