@@ -2,6 +2,10 @@
 HTTP: pick a customer and watch Syncing turn into Synced without a reload, then see a vendor name clash fail
 with its reason in the tooltip; staff see the statuses but not the menu."""
 
+import os
+import uuid
+from functools import partial
+
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
@@ -10,6 +14,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from qbsync.sync.models import AccountSyncLink
+from qbsync.sync.services.accounts import account_sync_request
 from qbsync.sync.status import SyncState
 from tests.browser.conftest import sign_in, wait_for_url
 from tests.conftest import QBO_TEST_CLIENT_ID, QBO_TEST_CLIENT_SECRET, QBO_TEST_REDIRECT_URI
@@ -19,10 +24,24 @@ from tests.workers import WorkerProcess
 SETTLE_SECONDS = 30
 
 
-def start_worker(qbo) -> WorkerProcess:
+@pytest.fixture
+def private_queue(monkeypatch) -> str:
+    """Send this test's account syncs to a queue only its own worker reads.
+
+    The broker may be shared (one Redis on a developer's machine): a backlog other runs left in the "qbo"
+    queue would otherwise delay this test's tasks past its wait, and its worker would take theirs."""
+    from qbsync.sync.tasks import account_push
+
+    queue = f"qbo-browser-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(account_push, "apply_async", partial(account_push.apply_async, queue=queue))
+    return queue
+
+
+def start_worker(qbo, queue: str) -> WorkerProcess:
     """A real Celery worker with the settings this test uses, so it talks to the same sandbox."""
     process = WorkerProcess(
         name="ui",
+        queues=queue,
         concurrency=1,
         env={
             "QBO_API_BASE_URL": qbo.api_base,
@@ -63,7 +82,7 @@ def open_sync_page_from_the_menu(browser, live_server, account) -> None:
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_admin_syncs_accounts_and_staff_only_watch(
-    browser, live_server, qbo, qbo_connection, firm, firm_admin, staff_user
+    browser, live_server, qbo, qbo_connection, private_queue, firm, firm_admin, staff_user
 ):
     realm = qbo_connection.realm_id
     customer = sandbox_create(qbo, realm, "Customer", {"DisplayName": "Acme Holdings"})
@@ -96,7 +115,7 @@ def test_admin_syncs_accounts_and_staff_only_watch(
     browser.execute_script("window.qbSameLoad = true;")
 
     # 3. No worker has run yet, so the page shows Syncing until one does; it then refreshes by itself.
-    worker = start_worker(qbo)
+    worker = start_worker(qbo, private_queue)
     try:
         wait_for_section_status(browser, "Synced", worker)
         assert browser.execute_script("return window.qbSameLoad === true;"), "the page was reloaded"
@@ -173,10 +192,8 @@ def test_admin_syncs_accounts_and_staff_only_watch(
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_syncing_rows_of_the_list_settle_without_reload(
-    browser, live_server, qbo, qbo_connection, firm, staff_user
+    browser, live_server, qbo, qbo_connection, private_queue, firm, staff_user
 ):
-    from qbsync.sync.services.accounts import account_sync_request
-
     sandbox_create(qbo, qbo_connection.realm_id, "Vendor", {"DisplayName": "Staples"})
     accounts = [AccountFactory(firm=firm, name=name) for name in ("Acme Corp", "Bright Ledger", "Staples")]
     for account in accounts:
@@ -194,7 +211,7 @@ def test_syncing_rows_of_the_list_settle_without_reload(
 
     assert statuses(browser) == ["Syncing", "Syncing", "Syncing"]
     browser.screenshot("1-list-syncing")
-    worker = start_worker(qbo)
+    worker = start_worker(qbo, private_queue)
     try:
         WebDriverWait(
             browser, SETTLE_SECONDS, poll_frequency=0.25, ignored_exceptions=(StaleElementReferenceException,)
