@@ -116,7 +116,8 @@ def account_list_view(request: HttpRequest) -> HttpResponse:
             "search": search,
             "archived": archived,
             "sync_status": sync_status,
-            "sync_counts": account_sync_counts(firm=request.firm) if connected else {},
+            # The counts are of active accounts: shown next to the active list only.
+            "sync_counts": account_sync_counts(firm=request.firm) if connected and not archived else {},
         },
     )
 

@@ -646,3 +646,12 @@ def test_sync_status_json_is_plain_json(staff_client, firm, connection_row):
     body = json.loads(staff_client.get(STATUS_URL, {"ids": str(account.pk)}).content)
 
     assert body[str(account.pk)]["status"] == "Not synced"
+
+
+def test_archived_list_filters_by_status_without_the_active_counts(staff_client, firm, connection_row):
+    AccountFactory(firm=firm, name="Old Co", is_active=False)
+
+    response = staff_client.get(LIST_URL, {"status": "archived", "qb": "Not synced"})
+
+    assert names(response) == ["Old Co"]
+    assert "qb-filters" not in response.content.decode()
