@@ -1,0 +1,384 @@
+"""QBO invoices and payments: the create bodies we send, the records we read back, and the calls that
+create, read, sparse-update, void, delete and find them.
+
+Money is Decimal rounded to cents here and nowhere a float; the client encodes it as exact JSON numbers
+and parses QBO's numbers back as Decimal. Requestids come from the caller, who must look an object up by
+its marker before creating it again under a new requestid (a lost reply may have hidden a success).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from .client import QboClient
+from .queries import qbo_literal
+
+DOC_NUMBER_MAX_LENGTH = 21
+PAYMENT_REF_NUM_MAX_LENGTH = 21
+CENT = Decimal("0.01")
+
+
+class DocNumberTooLong(ValueError):
+    """QBO refuses a DocNumber longer than 21 characters (2050); the caller explains it as Failed."""
+
+    def __init__(self, doc_number: str, limit: int = DOC_NUMBER_MAX_LENGTH):
+        super().__init__(
+            f"Invoice number {doc_number!r} has {len(doc_number)} characters; "
+            f"QuickBooks Online allows at most {limit}"
+        )
+        self.doc_number = doc_number
+        self.limit = limit
+
+
+def money(value: Decimal | int | str) -> Decimal:
+    """An amount in cents (half up). Floats are refused: they have already lost the exact value."""
+    if isinstance(value, float):
+        raise TypeError(f"Amounts must be Decimal, not float ({value!r})")
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _decimal(value: object) -> Decimal:
+    """A number from QBO's JSON (already Decimal through the client; str() covers int and str too)."""
+    return Decimal(str(value)) if value not in (None, "") else Decimal("0")
+
+
+def _number(value: Decimal | int | str) -> Decimal:
+    if isinstance(value, float):
+        raise TypeError(f"Quantities and prices must be Decimal, not float ({value!r})")
+    return Decimal(value)
+
+
+def _date(value: object) -> date | None:
+    return date.fromisoformat(str(value)[:10]) if value else None
+
+
+def _marker_pattern(marker: str) -> re.Pattern[str]:
+    # A whole marker only: "qbsync:inv:12" must not match inside "qbsync:inv:123".
+    return re.compile(r"(?<![\w:\-])" + re.escape(marker) + r"(?![\w:\-])")
+
+
+def doc_number_for(our_number: str, *, custom_txn_numbers: bool) -> str | None:
+    """The DocNumber to send: ours when the company numbers its own transactions, else None.
+
+    With CustomTxnNumbers off QBO numbers invoices itself, and Intuit advises not sending one (it can
+    create duplicates of QBO's own sequence).
+    """
+    if not custom_txn_numbers:
+        return None
+    if len(our_number) > DOC_NUMBER_MAX_LENGTH:
+        raise DocNumberTooLong(our_number)
+    return our_number
+
+
+# Invoices -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceLineDraft:
+    amount: Decimal
+    quantity: Decimal
+    unit_price: Decimal
+    description: str
+    item_id: str
+
+    def payload(self) -> dict[str, Any]:
+        # QBO refuses a line whose Amount is not Qty x UnitPrice (6070): the caller keeps them consistent.
+        return {
+            "DetailType": "SalesItemLineDetail",
+            "Amount": money(self.amount),
+            "Description": self.description,
+            "SalesItemLineDetail": {
+                "ItemRef": {"value": self.item_id},
+                "Qty": _number(self.quantity),
+                "UnitPrice": _number(self.unit_price),
+            },
+        }
+
+
+@dataclass(frozen=True)
+class InvoiceDraft:
+    customer_id: str
+    txn_date: date
+    due_date: date
+    lines: tuple[InvoiceLineDraft, ...]
+    private_note: str = ""
+    doc_number: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "lines", tuple(self.lines))
+        if not self.lines:
+            raise ValueError("An invoice needs at least one line")
+        if self.doc_number is not None and len(self.doc_number) > DOC_NUMBER_MAX_LENGTH:
+            raise DocNumberTooLong(self.doc_number)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((money(line.amount) for line in self.lines), Decimal("0.00"))
+
+    def payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "CustomerRef": {"value": self.customer_id},
+            "TxnDate": self.txn_date.isoformat(),
+            "DueDate": self.due_date.isoformat(),
+            "PrivateNote": self.private_note,
+            "Line": [line.payload() for line in self.lines],
+        }
+        if self.doc_number:
+            body["DocNumber"] = self.doc_number
+        return body
+
+
+@dataclass(frozen=True)
+class QboInvoice:
+    id: str
+    sync_token: str
+    doc_number: str | None
+    total: Decimal
+    balance: Decimal
+    txn_date: date | None
+    customer_id: str
+    private_note: str
+    voided: bool | None
+
+
+def _voided(total: Decimal, private_note: str) -> bool | None:
+    # QBO has no void flag: a void zeroes the amounts and prepends "Voided" to PrivateNote. A non-zero
+    # total is certainly not void; a zero total without the note cannot be told apart from a 0.00 invoice.
+    if total != 0:
+        return False
+    return True if private_note.startswith("Voided") else None
+
+
+def invoice_from_json(row: dict[str, Any]) -> QboInvoice:
+    total = _decimal(row.get("TotalAmt"))
+    note = row.get("PrivateNote") or ""
+    return QboInvoice(
+        id=str(row["Id"]),
+        sync_token=str(row.get("SyncToken", "0")),
+        doc_number=row.get("DocNumber") or None,
+        total=total,
+        balance=_decimal(row.get("Balance")),
+        txn_date=_date(row.get("TxnDate")),
+        customer_id=str((row.get("CustomerRef") or {}).get("value", "")),
+        private_note=note,
+        voided=_voided(total, note),
+    )
+
+
+def create_invoice(client: QboClient, draft: InvoiceDraft, *, request_id: str) -> QboInvoice:
+    return invoice_from_json(client.create("Invoice", draft.payload(), request_id=request_id))
+
+
+def read_invoice(client: QboClient, invoice_id: str) -> QboInvoice:
+    return invoice_from_json(client.read("Invoice", invoice_id))
+
+
+def update_invoice_sparse(
+    client: QboClient, invoice_id: str, sync_token: str, draft: InvoiceDraft, *, request_id: str
+) -> QboInvoice:
+    """Replace the header fields and every line (QBO replaces a Line array all-or-nothing).
+
+    A DocNumber of None leaves QBO's number as it is. A stale ``sync_token`` raises QboStaleObjectError.
+    """
+    body = {"Id": invoice_id, "SyncToken": sync_token, **draft.payload()}
+    return invoice_from_json(client.update("Invoice", body, request_id=request_id))
+
+
+def void_invoice(client: QboClient, invoice_id: str, sync_token: str, *, request_id: str) -> QboInvoice:
+    """Zero the invoice and keep it (and its DocNumber). QBO refuses it while payments are applied."""
+    response = client.request(
+        "POST",
+        "invoice",
+        body={"Id": invoice_id, "SyncToken": sync_token},
+        params={"operation": "void"},
+        request_id=request_id,
+    )
+    return invoice_from_json(response["Invoice"])
+
+
+def delete_invoice(client: QboClient, invoice_id: str, sync_token: str, *, request_id: str) -> None:
+    """A hard delete: later reads raise QboNotFoundError. Unlink its payments first."""
+    client.request(
+        "POST",
+        "invoice",
+        body={"Id": invoice_id, "SyncToken": sync_token},
+        params={"operation": "delete"},
+        request_id=request_id,
+    )
+
+
+def find_invoices_by_doc_number(client: QboClient, doc_number: str) -> list[QboInvoice]:
+    rows = client.query_all("Invoice", where=(f"DocNumber = {qbo_literal(doc_number)}",))
+    return [invoice_from_json(r) for r in rows]
+
+
+def find_invoices_by_marker(client: QboClient, customer_id: str, marker: str) -> list[QboInvoice]:
+    """The customer's invoices whose PrivateNote carries ``marker`` as a whole word, oldest Id first.
+
+    PrivateNote is not filterable in QBO queries, so this reads the customer's invoices (CustomerRef is)
+    and matches in Python. More than one result means an earlier create was repeated.
+    """
+    pattern = _marker_pattern(marker)
+    rows = client.query_all("Invoice", where=(f"CustomerRef = {qbo_literal(customer_id)}",))
+    found = [invoice_from_json(r) for r in rows if pattern.search(r.get("PrivateNote") or "")]
+    return sorted(found, key=lambda inv: (len(inv.id), inv.id))
+
+
+# Payments -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaymentApplication:
+    invoice_id: str
+    amount: Decimal
+
+    def payload(self) -> dict[str, Any]:
+        return {"Amount": money(self.amount), "LinkedTxn": [{"TxnId": self.invoice_id, "TxnType": "Invoice"}]}
+
+
+@dataclass(frozen=True)
+class PaymentDraft:
+    customer_id: str
+    txn_date: date
+    total: Decimal
+    reference: str = ""
+    method_note: str = ""
+    applications: tuple[PaymentApplication, ...] = field(default_factory=tuple)
+    private_note: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "applications", tuple(self.applications))
+        if money(self.total) < 0:
+            raise ValueError(f"A payment total cannot be negative ({self.total})")
+        for application in self.applications:
+            if money(application.amount) <= 0:
+                raise ValueError(
+                    f"An application to invoice {application.invoice_id} must be positive "
+                    f"({application.amount})"
+                )
+        if self.applied > money(self.total):
+            raise ValueError(
+                f"Applications of {self.applied} exceed the payment's total of {money(self.total)}"
+            )
+
+    @property
+    def applied(self) -> Decimal:
+        return sum((money(a.amount) for a in self.applications), Decimal("0.00"))
+
+    @property
+    def unapplied(self) -> Decimal:
+        """What QBO will report as UnappliedAmt: a credit on the customer."""
+        return money(self.total) - self.applied
+
+    def note(self) -> str:
+        """PrivateNote: ours first (it carries the marker), then the full reference and the method."""
+        parts = [self.private_note]
+        if self.reference:
+            parts.append(f"Reference: {self.reference}")
+        if self.method_note:
+            parts.append(f"Method: {self.method_note}")
+        return "\n".join(p for p in parts if p)
+
+    def payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "CustomerRef": {"value": self.customer_id},
+            "TotalAmt": money(self.total),
+            "TxnDate": self.txn_date.isoformat(),
+            "PrivateNote": self.note(),
+            "Line": [a.payload() for a in self.applications],
+        }
+        if self.reference:
+            # PaymentRefNum holds at most 21 characters in QBO; the full reference is in PrivateNote.
+            body["PaymentRefNum"] = self.reference[:PAYMENT_REF_NUM_MAX_LENGTH]
+        return body
+
+
+@dataclass(frozen=True)
+class QboPayment:
+    id: str
+    sync_token: str
+    total: Decimal
+    unapplied: Decimal
+    applications: tuple[tuple[str, Decimal], ...]
+    txn_date: date | None
+    customer_id: str
+    reference: str
+    private_note: str
+
+
+def payment_from_json(row: dict[str, Any]) -> QboPayment:
+    applications = tuple(
+        (str(linked["TxnId"]), _decimal(line.get("Amount")))
+        for line in row.get("Line") or []
+        for linked in line.get("LinkedTxn") or []
+        if linked.get("TxnType") == "Invoice"
+    )
+    return QboPayment(
+        id=str(row["Id"]),
+        sync_token=str(row.get("SyncToken", "0")),
+        total=_decimal(row.get("TotalAmt")),
+        unapplied=_decimal(row.get("UnappliedAmt")),
+        applications=applications,
+        txn_date=_date(row.get("TxnDate")),
+        customer_id=str((row.get("CustomerRef") or {}).get("value", "")),
+        reference=row.get("PaymentRefNum") or "",
+        private_note=row.get("PrivateNote") or "",
+    )
+
+
+def create_payment(client: QboClient, draft: PaymentDraft, *, request_id: str) -> QboPayment:
+    return payment_from_json(client.create("Payment", draft.payload(), request_id=request_id))
+
+
+def read_payment(client: QboClient, payment_id: str) -> QboPayment:
+    return payment_from_json(client.read("Payment", payment_id))
+
+
+def update_payment_sparse(
+    client: QboClient, payment_id: str, sync_token: str, draft: PaymentDraft, *, request_id: str
+) -> QboPayment:
+    """Replace the header fields and every application (QBO replaces Line all-or-nothing; an empty list
+    unapplies the whole payment)."""
+    body = {"Id": payment_id, "SyncToken": sync_token, **draft.payload()}
+    return payment_from_json(client.update("Payment", body, request_id=request_id))
+
+
+def void_payment(client: QboClient, payment_id: str, sync_token: str, *, request_id: str) -> QboPayment:
+    """Zero the payment and keep it; its invoices get their balance back.
+
+    QBO voids a payment through an update with include=void (not operation=void as for invoices).
+    """
+    response = client.request(
+        "POST",
+        "payment",
+        body={"Id": payment_id, "SyncToken": sync_token, "sparse": True},
+        params={"operation": "update", "include": "void"},
+        request_id=request_id,
+    )
+    return payment_from_json(response["Payment"])
+
+
+def delete_payment(client: QboClient, payment_id: str, sync_token: str, *, request_id: str) -> None:
+    """A hard delete; the invoices it paid get their balance back."""
+    client.request(
+        "POST",
+        "payment",
+        body={"Id": payment_id, "SyncToken": sync_token},
+        params={"operation": "delete"},
+        request_id=request_id,
+    )
+
+
+def find_payments_by_marker(client: QboClient, customer_id: str, marker: str) -> list[QboPayment]:
+    """The customer's payments whose PrivateNote carries ``marker`` as a whole word, oldest Id first.
+
+    Like Invoice, Payment cannot be filtered on PrivateNote, so the customer's payments are read.
+    """
+    pattern = _marker_pattern(marker)
+    rows = client.query_all("Payment", where=(f"CustomerRef = {qbo_literal(customer_id)}",))
+    found = [payment_from_json(r) for r in rows if pattern.search(r.get("PrivateNote") or "")]
+    return sorted(found, key=lambda p: (len(p.id), p.id))
