@@ -386,11 +386,23 @@ def test_an_unapplied_payment_is_a_credit_and_can_be_applied_by_a_sparse_update(
     )
     assert (applied.unapplied, applied.applications) == (D("0"), ((a.id, D("75.00")),))
     assert read_invoice(company.client, a.id).balance == D("25.00")
+    with pytest.raises(QboStaleObjectError):
+        update_payment_sparse(
+            company.client,
+            credit.id,
+            credit.sync_token,
+            payment("75.00", [], customer_id=company.customer.id),
+            request_id=company.rid(),
+        )
 
     voided = void_payment(company.client, applied.id, applied.sync_token, request_id=company.rid())
     assert (voided.total, voided.unapplied, voided.applications) == (D("0"), D("0"), ())
     assert voided.private_note.startswith("Voided")
     assert read_invoice(company.client, a.id).balance == D("100.00")
+    # QBO's own form (the sandbox also takes operation=void): an update that includes void.
+    [logged] = [r for r in company.sandbox.control.requests(company.realm) if "include=void" in r["query"]]
+    assert "operation=update" in logged["query"]
+    assert logged["path"].endswith("/payment")
 
 
 def test_over_applying_in_qbo_is_refused_too(company):
