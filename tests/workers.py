@@ -92,3 +92,27 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+def sandbox_worker(sandbox, *, name: str, concurrency: int = 2, queues: str = "default,qbo") -> WorkerProcess:
+    """A ready worker process whose settings point at ``sandbox``, as the test process's do (conftest.qbo)."""
+    from tests.conftest import QBO_TEST_CLIENT_ID, QBO_TEST_CLIENT_SECRET, QBO_TEST_REDIRECT_URI
+
+    process = WorkerProcess(
+        name=name,
+        queues=queues,
+        concurrency=concurrency,
+        env={
+            "QBO_API_BASE_URL": sandbox.api_base,
+            "QBO_OAUTH_DISCOVERY_URL": sandbox.discovery_url,
+            "QBO_CLIENT_ID": QBO_TEST_CLIENT_ID,
+            "QBO_CLIENT_SECRET": QBO_TEST_CLIENT_SECRET,
+            "QBO_REDIRECT_URI": QBO_TEST_REDIRECT_URI,
+        },
+    )
+    try:
+        process.wait_ready()
+    except BaseException:
+        process.stop()
+        raise
+    return process

@@ -2,10 +2,6 @@
 HTTP: pick a customer and watch Syncing turn into Synced without a reload, then see a vendor name clash fail
 with its reason in the tooltip; staff see the statuses but not the menu."""
 
-import os
-import uuid
-from functools import partial
-
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
@@ -17,46 +13,14 @@ from qbsync.sync.models import AccountSyncLink
 from qbsync.sync.services.accounts import account_sync_request
 from qbsync.sync.status import SyncState
 from tests.browser.conftest import sign_in, wait_for_url
-from tests.conftest import QBO_TEST_CLIENT_ID, QBO_TEST_CLIENT_SECRET, QBO_TEST_REDIRECT_URI
 from tests.factories import AccountFactory, sandbox_create
-from tests.workers import WorkerProcess
+from tests.workers import WorkerProcess, sandbox_worker
 
 SETTLE_SECONDS = 30
 
 
-@pytest.fixture
-def private_queue(monkeypatch) -> str:
-    """Send this test's account syncs to a queue only its own worker reads.
-
-    The broker may be shared (one Redis on a developer's machine): a backlog other runs left in the "qbo"
-    queue would otherwise delay this test's tasks past its wait, and its worker would take theirs."""
-    from qbsync.sync.tasks import account_push
-
-    queue = f"qbo-browser-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr(account_push, "apply_async", partial(account_push.apply_async, queue=queue))
-    return queue
-
-
-def start_worker(qbo, queue: str) -> WorkerProcess:
-    """A real Celery worker with the settings this test uses, so it talks to the same sandbox."""
-    process = WorkerProcess(
-        name="ui",
-        queues=queue,
-        concurrency=1,
-        env={
-            "QBO_API_BASE_URL": qbo.api_base,
-            "QBO_OAUTH_DISCOVERY_URL": qbo.discovery_url,
-            "QBO_CLIENT_ID": QBO_TEST_CLIENT_ID,
-            "QBO_CLIENT_SECRET": QBO_TEST_CLIENT_SECRET,
-            "QBO_REDIRECT_URI": QBO_TEST_REDIRECT_URI,
-        },
-    )
-    try:
-        process.wait_ready()
-    except BaseException:
-        process.stop()
-        raise
-    return process
+def start_worker(qbo) -> WorkerProcess:
+    return sandbox_worker(qbo, name="ui", concurrency=1)
 
 
 def section_status(browser) -> str:
@@ -82,7 +46,7 @@ def open_sync_page_from_the_menu(browser, live_server, account) -> None:
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_admin_syncs_accounts_and_staff_only_watch(
-    browser, live_server, qbo, qbo_connection, private_queue, firm, firm_admin, staff_user
+    browser, live_server, qbo, qbo_connection, firm, firm_admin, staff_user
 ):
     realm = qbo_connection.realm_id
     customer = sandbox_create(qbo, realm, "Customer", {"DisplayName": "Acme Holdings"})
@@ -115,7 +79,7 @@ def test_admin_syncs_accounts_and_staff_only_watch(
     browser.execute_script("window.qbSameLoad = true;")
 
     # 3. No worker has run yet, so the page shows Syncing until one does; it then refreshes by itself.
-    worker = start_worker(qbo, private_queue)
+    worker = start_worker(qbo)
     try:
         wait_for_section_status(browser, "Synced", worker)
         assert browser.execute_script("return window.qbSameLoad === true;"), "the page was reloaded"
@@ -192,7 +156,7 @@ def test_admin_syncs_accounts_and_staff_only_watch(
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_syncing_rows_of_the_list_settle_without_reload(
-    browser, live_server, qbo, qbo_connection, private_queue, firm, staff_user
+    browser, live_server, qbo, qbo_connection, firm, staff_user
 ):
     sandbox_create(qbo, qbo_connection.realm_id, "Vendor", {"DisplayName": "Staples"})
     accounts = [AccountFactory(firm=firm, name=name) for name in ("Acme Corp", "Bright Ledger", "Staples")]
@@ -211,7 +175,7 @@ def test_syncing_rows_of_the_list_settle_without_reload(
 
     assert statuses(browser) == ["Syncing", "Syncing", "Syncing"]
     browser.screenshot("1-list-syncing")
-    worker = start_worker(qbo, private_queue)
+    worker = start_worker(qbo)
     try:
         WebDriverWait(
             browser, SETTLE_SECONDS, poll_frequency=0.25, ignored_exceptions=(StaleElementReferenceException,)

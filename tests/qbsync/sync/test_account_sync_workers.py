@@ -10,27 +10,14 @@ from django.utils import timezone
 from qbsync.sync.models import AccountSyncLink
 from qbsync.sync.services.accounts import SYNCING_LEASE, account_sync_request, account_sync_sweep
 from qbsync.sync.status import SyncState
-from tests.conftest import QBO_TEST_CLIENT_ID, QBO_TEST_CLIENT_SECRET, QBO_TEST_REDIRECT_URI
 from tests.factories import AccountFactory
-from tests.workers import WorkerProcess
+from tests.workers import WorkerProcess, sandbox_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def worker_for(qbo, name: str, concurrency: int = 2) -> WorkerProcess:
-    process = WorkerProcess(
-        name=name,
-        concurrency=concurrency,
-        env={
-            "QBO_API_BASE_URL": qbo.api_base,
-            "QBO_OAUTH_DISCOVERY_URL": qbo.discovery_url,
-            "QBO_CLIENT_ID": QBO_TEST_CLIENT_ID,
-            "QBO_CLIENT_SECRET": QBO_TEST_CLIENT_SECRET,
-            "QBO_REDIRECT_URI": QBO_TEST_REDIRECT_URI,
-        },
-    )
-    process.wait_ready()
-    return process
+    return sandbox_worker(qbo, name=name, concurrency=concurrency)
 
 
 def wait_until(predicate, timeout: float, what: str) -> None:

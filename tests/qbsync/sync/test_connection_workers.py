@@ -9,26 +9,14 @@ from django.utils import timezone
 
 from qbsync.sync.models import QuickBooksConnection
 from qbsync.sync.tasks import connection_check
-from tests.conftest import QBO_TEST_CLIENT_ID, QBO_TEST_CLIENT_SECRET, QBO_TEST_REDIRECT_URI
-from tests.workers import WorkerProcess
+from tests.workers import sandbox_worker
 
 
 @pytest.fixture
 def qbo_workers(transactional_db, qbo):
     """Four worker processes (prefork) that talk to the test sandbox."""
-    process = WorkerProcess(
-        name="qbo",
-        concurrency=4,
-        env={
-            "QBO_API_BASE_URL": qbo.api_base,
-            "QBO_OAUTH_DISCOVERY_URL": qbo.discovery_url,
-            "QBO_CLIENT_ID": QBO_TEST_CLIENT_ID,
-            "QBO_CLIENT_SECRET": QBO_TEST_CLIENT_SECRET,
-            "QBO_REDIRECT_URI": QBO_TEST_REDIRECT_URI,
-        },
-    )
+    process = sandbox_worker(qbo, name="qbo", concurrency=4)
     try:
-        process.wait_ready()
         yield process
     finally:
         process.stop()
