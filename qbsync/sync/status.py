@@ -57,10 +57,6 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 }
 
 
-def sources_of(action: str) -> frozenset[str]:
-    return TRANSITIONS[action][0]
-
-
 def target_of(action: str, current: str) -> str | None:
     """Where ``action`` takes a record in state ``current``; None when it may not act from there."""
     sources, target = TRANSITIONS[action]
