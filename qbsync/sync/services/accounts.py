@@ -483,13 +483,13 @@ def _link_customer(client, link: AccountSyncLink, connection) -> tuple[QboCustom
             explanations.too_long(length=len(name), proposed=problem.proposed),
             proposed_name=problem.proposed,
         )
-    found = _match(client, link, qbo_customers.find_customers_named(client, name))
+    found = _match(link, qbo_customers.find_customers_named(client, name))
     if found is not None:
         return found, Method.MATCHED, client.last_intuit_tid
     return _create(client, link, name, connection)
 
 
-def _match(client, link: AccountSyncLink, candidates: list[QboCustomer]) -> QboCustomer | None:
+def _match(link: AccountSyncLink, candidates: list[QboCustomer]) -> QboCustomer | None:
     """The one active, unlinked customer of that name; None when there is none (inactive namesakes don't
     count: their bare name is free); LinkConflict when it is ambiguous or taken."""
     active = [c for c in candidates if c.active]
@@ -624,7 +624,7 @@ def _created_by_us_before(link: AccountSyncLink, existing: list[QboCustomer]) ->
 def _resolve_duplicate(client, link: AccountSyncLink, name: str) -> QboCustomer | None:
     candidates = qbo_customers.scan_customers_named(client, name)
     try:
-        return _match(client, link, candidates)
+        return _match(link, candidates)
     except LinkConflict:
         return None
 
