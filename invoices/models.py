@@ -62,6 +62,8 @@ class Invoice(models.Model):
     # Kept equal to the sum of the lines by the invoice services, in the same transaction as the lines.
     total = MoneyField(default=ZERO, editable=False)
     amount_paid = MoneyField(default=ZERO, editable=False)
+    # Bumped by the invoice services whenever what QuickBooks shows of the invoice changes.
+    content_version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -85,6 +85,13 @@ def _account_activity(account: Account) -> None:
     account_sync_auto_safely(account=account, event="activity")
 
 
+def _invoice_changed(invoice: Invoice) -> None:
+    """An issued invoice was created or changed: it is due to reach QuickBooks (when the firm syncs)."""
+    from qbsync.sync.services.invoices import invoice_sync_on_change
+
+    invoice_sync_on_change(invoice=invoice)
+
+
 # Invoices ----------------------------------------------------------------------------------------
 
 
@@ -170,6 +177,7 @@ def invoice_create(*, firm: Firm, data: InvoiceData, status: str = Invoice.Statu
             invoice.save(update_fields=["total", "updated_at"])
             if status == Invoice.Status.SENT:
                 _account_activity(invoice.account)
+                _invoice_changed(invoice)
     except IntegrityError as exc:
         raise _number_taken(number) from exc
     return invoice
@@ -189,8 +197,10 @@ def invoice_update(*, invoice: Invoice, data: InvoiceData) -> Invoice:
             locked.due_date = data.due_date
             locked.memo = data.memo
             locked.total = _invoice_write_lines(locked, data.lines)
+            locked.content_version += 1
             _invoice_set_paid_status(locked)
             locked.save()
+            _invoice_changed(locked)
     except IntegrityError as exc:
         raise _number_taken(number) from exc
     return locked
@@ -205,6 +215,7 @@ def invoice_send(*, invoice: Invoice) -> Invoice:
         raise ValidationError("Only a draft invoice can be sent.")
     invoice.refresh_from_db()
     _account_activity(invoice.account)
+    _invoice_changed(invoice)
     return invoice
 
 

@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from .models import AccountSyncLink, BulkSyncItem, BulkSyncPlan, QuickBooksConnection, SyncEvent
+from .models import (
+    AccountSyncLink,
+    BulkSyncItem,
+    BulkSyncPlan,
+    InvoiceSyncLink,
+    QuickBooksConnection,
+    SyncEvent,
+)
 
 
 @admin.register(QuickBooksConnection)
@@ -117,4 +124,28 @@ class BulkSyncPlanAdmin(admin.ModelAdmin):
     ]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(InvoiceSyncLink)
+class InvoiceSyncLinkAdmin(admin.ModelAdmin):
+    """Read-only: invoice links change only through the sync services."""
+
+    list_display = [
+        "invoice",
+        "firm",
+        "state",
+        "qbo_invoice_id",
+        "qbo_doc_number",
+        "pushed_version",
+        "error_cause",
+    ]
+    list_filter = ["state", "error_cause", "firm"]
+    list_select_related = ["invoice", "firm"]
+    search_fields = ["invoice__number", "qbo_invoice_id", "qbo_doc_number"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -178,6 +178,9 @@ class SyncEvent(models.Model):
     account = models.ForeignKey(
         "accounts.Account", on_delete=models.CASCADE, null=True, blank=True, related_name="sync_events"
     )
+    invoice = models.ForeignKey(
+        "invoices.Invoice", on_delete=models.SET_NULL, null=True, blank=True, related_name="sync_events"
+    )
     kind = models.CharField(max_length=40)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.INFO)
     message = models.TextField()
@@ -261,3 +264,52 @@ class BulkSyncItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.decision}"
+
+
+class InvoiceSyncLink(models.Model):
+    """One per issued invoice: its QBO invoice, or why it has none yet. Changed only by the sync services."""
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="invoice_links")
+    invoice = models.OneToOneField("invoices.Invoice", on_delete=models.CASCADE, related_name="sync_link")
+    state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.NOT_SYNCED)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    qbo_invoice_id = models.CharField(max_length=32, blank=True)
+    qbo_sync_token = models.CharField(max_length=32, blank=True)
+    qbo_doc_number = models.CharField(max_length=30, blank=True)
+    # The invoice's content_version that QBO has; behind it means an update is due.
+    pushed_version = models.PositiveIntegerField(default=0)
+    waiting_reason = models.CharField(max_length=200, blank=True)
+    skip_reason = models.CharField(max_length=200, blank=True)
+    request_epoch = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    error_explanation = models.TextField(blank=True)
+    error_cause = models.CharField(max_length=40, blank=True)
+    error_intuit_tid = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FirmScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["firm", "state"], name="invoice_link_firm_state"),
+            models.Index(fields=["state", "state_changed_at"], name="invoice_link_state_age"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                "firm",
+                "qbo_invoice_id",
+                condition=~models.Q(qbo_invoice_id=""),
+                name="invoice_link_one_per_qbo_invoice",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"invoice {self.invoice_id} → {self.qbo_invoice_id or '-'} ({self.state})"
+
+    @property
+    def display_status(self) -> str:
+        return display_status(self.state)

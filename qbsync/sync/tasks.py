@@ -43,3 +43,10 @@ def bulk_sync_run(plan_id: int) -> dict:
     from qbsync.sync.services.bulk import bulk_sync_run as run
 
     return run(plan_id=plan_id)
+
+
+@shared_task(name="qbsync.qbo.invoice_push")
+def invoice_push(link_id: int) -> str:
+    from qbsync.sync.services.invoices import invoice_push as push
+
+    return push(link_id=link_id)

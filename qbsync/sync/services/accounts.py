@@ -75,12 +75,15 @@ class LinkConflict(Exception):
 # Transitions and history ---------------------------------------------------------------------------
 
 
-def _transition(link: AccountSyncLink, action: str, **fields) -> bool:
-    """Compare-and-set: move ``link`` by ``action`` only if it is still in one of the action's sources."""
+def _transition(link, action: str, **fields) -> bool:
+    """Compare-and-set: move ``link`` (an account or invoice link) by ``action`` only if it is still in one
+    of the action's sources."""
     now = timezone.now()
     sources, target = TRANSITIONS[action]
-    updated = AccountSyncLink.objects.filter(pk=link.pk, state__in=sources).update(
-        state=target, state_changed_at=now, updated_at=now, **fields
+    updated = (
+        type(link)
+        .objects.filter(pk=link.pk, state__in=sources)
+        .update(state=target, state_changed_at=now, updated_at=now, **fields)
     )
     if updated:
         link.refresh_from_db()
@@ -89,7 +92,7 @@ def _transition(link: AccountSyncLink, action: str, **fields) -> bool:
 
 def record_event(
     *,
-    link: AccountSyncLink,
+    link,
     kind: str,
     message: str,
     outcome: str = SyncEvent.Outcome.INFO,
@@ -99,9 +102,12 @@ def record_event(
     received: dict | None = None,
     intuit_tid: str = "",
 ) -> SyncEvent:
+    # An invoice link's events belong to the invoice and to its account's history.
+    invoice = getattr(link, "invoice", None)
     return SyncEvent.objects.create(
         firm_id=link.firm_id,
-        account_id=link.account_id,
+        account_id=invoice.account_id if invoice is not None else link.account_id,
+        invoice=invoice,
         kind=kind,
         outcome=outcome,
         message=message,
@@ -401,6 +407,9 @@ def _succeed(link: AccountSyncLink, customer: QboCustomer, method: str, tid: str
                 **_clear_error(),
             )
             if done:
+                from .invoices import invoices_release_waiting
+
+                invoices_release_waiting(account_id=link.account_id)
                 verb = {Method.MATCHED: "Matched", Method.PICKED: "Linked", Method.CREATED: "Created"}[method]
                 record_event(
                     link=link,
@@ -633,34 +642,45 @@ def _resolve_duplicate(client, link: AccountSyncLink, name: str) -> QboCustomer 
 
 
 def account_sync_sweep(*, now=None, limit: int = 500) -> dict[str, int]:
-    """Put back what workers dropped: links stuck in Syncing past the lease, and queued links nobody took."""
+    """Put back what workers dropped: links stuck in Syncing past the lease, and queued links nobody took
+    (accounts and invoices alike)."""
+    from qbsync.sync.models import InvoiceSyncLink
+
+    from .invoices import _enqueue as enqueue_invoice
+
     now = now or timezone.now()
-    stuck = list(
-        AccountSyncLink.objects.filter(
-            state=SyncState.SYNCING, state_changed_at__lt=now - SYNCING_LEASE
-        ).values_list("pk", flat=True)[:limit]
-    )
-    for pk in stuck:
-        link = AccountSyncLink.objects.get(pk=pk)
-        with transaction.atomic():
-            if _transition(link, SyncAction.DEFER, next_attempt_at=None):
-                record_event(
-                    link=link,
-                    kind="requeued",
-                    trigger="sweep",
-                    message="The worker handling this sync stopped; it was put back in the queue.",
-                )
-                _enqueue(link.pk)
-    waiting = list(
-        AccountSyncLink.objects.filter(state=SyncState.QUEUED, state_changed_at__lt=now - QUEUED_GRACE)
-        .exclude(next_attempt_at__gt=now)
-        .values_list("pk", flat=True)[:limit]
-    )
-    for pk in waiting:
-        with transaction.atomic():
-            _enqueue(pk)
-    resumed = _resume_stalled_bulk_runs(now=now)
-    return {"requeued_stuck": len(stuck), "reenqueued": len(waiting), "bulk_resumed": resumed}
+    counts = {"requeued_stuck": 0, "reenqueued": 0}
+    for model, enqueue in ((AccountSyncLink, _enqueue), (InvoiceSyncLink, enqueue_invoice)):
+        stuck = list(
+            model.objects.filter(
+                state=SyncState.SYNCING, state_changed_at__lt=now - SYNCING_LEASE
+            ).values_list("pk", flat=True)[:limit]
+        )
+        for pk in stuck:
+            link = model.objects.get(pk=pk)
+            with transaction.atomic():
+                if _transition(link, SyncAction.DEFER, next_attempt_at=None):
+                    record_event(
+                        link=link,
+                        kind="requeued",
+                        trigger="sweep",
+                        message="The worker handling this sync stopped; it was put back in the queue.",
+                    )
+                    enqueue(link.pk)
+        waiting = model.objects.filter(
+            state=SyncState.QUEUED, state_changed_at__lt=now - QUEUED_GRACE
+        ).exclude(next_attempt_at__gt=now)
+        if model is InvoiceSyncLink:
+            # Invoices waiting for their account are released when it links, not polled.
+            waiting = waiting.filter(waiting_reason="")
+        waiting_ids = list(waiting.values_list("pk", flat=True)[:limit])
+        for pk in waiting_ids:
+            with transaction.atomic():
+                enqueue(pk)
+        counts["requeued_stuck"] += len(stuck)
+        counts["reenqueued"] += len(waiting_ids)
+    counts["bulk_resumed"] = _resume_stalled_bulk_runs(now=now)
+    return counts
 
 
 def _resume_stalled_bulk_runs(*, now) -> int:

@@ -1,0 +1,359 @@
+"""Invoices reach QuickBooks: issued invoices of synced accounts are created there once, and every later
+change follows as a sparse update with the current SyncToken.
+
+The link row is the durable intent: it is written in the same transaction as the invoice change, a task
+is enqueued after commit, and the sweep re-enqueues whatever is left. Before creating again after an
+unknown outcome, the invoice is looked up in QBO by the marker we put in its PrivateNote, so nothing is
+created twice whether or not QBO honours requestid.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from functools import partial
+
+from django.db import transaction
+from django.utils import timezone
+
+from invoices.models import Invoice
+from qbsync.quickbooks import transactions as qbo_txn
+from qbsync.quickbooks.errors import (
+    QboDuplicateDocNumberError,
+    QboError,
+    QboNotFoundError,
+    QboReconnectRequiredError,
+    QboStaleObjectError,
+    QboTransientError,
+)
+from qbsync.quickbooks.requestids import request_id_for
+
+from .. import explanations
+from ..models import AccountSyncLink, InvoiceSyncLink, QuickBooksConnection, SyncEvent
+from ..status import SyncAction, SyncState, target_of
+from .accounts import MAX_ATTEMPTS, _backoff, _transition, record_event
+from .connections import connection_client
+
+logger = logging.getLogger(__name__)
+
+WAITING_FOR_ACCOUNT = "waiting for the account to sync"
+BEFORE_START_DATE = "dated before the firm's sync start date ({start})"
+DOC_NUMBER_TAKEN = (
+    "QuickBooks Online already has an invoice numbered {number}. Give this invoice another number here, or "
+    "turn off custom transaction numbers in QuickBooks Online so that it numbers invoices itself; then sync "
+    "the invoice again."
+)
+DOC_NUMBER_TOO_LONG = (
+    "QuickBooks Online allows invoice numbers of at most {limit} characters; {number} has {length}. "
+    "Renumber the invoice and sync it again."
+)
+NO_ITEM = (
+    "No QuickBooks item is chosen for invoice lines. Choose one in Settings > Integrations > QuickBooks, "
+    "then sync the invoice again."
+)
+DELETED_IN_QBO = "The invoice was deleted in QuickBooks Online; it is not created again by itself."
+
+
+def invoice_marker(invoice: Invoice) -> str:
+    return f"qbsync:inv:{invoice.pk}"
+
+
+def _connection(firm_id: int) -> QuickBooksConnection | None:
+    connection = QuickBooksConnection.objects.filter(firm_id=firm_id).first()
+    return connection if connection is not None and connection.is_usable else None
+
+
+def _enqueue(link_id: int, countdown: float | None = None) -> None:
+    from qbsync.sync.tasks import invoice_push as invoice_push_task
+
+    transaction.on_commit(partial(invoice_push_task.apply_async, (link_id,), countdown=countdown))
+
+
+def invoice_sync_on_change(*, invoice: Invoice) -> InvoiceSyncLink | None:
+    """An issued invoice was created or changed. Called inside the change's transaction."""
+    connection = _connection(invoice.firm_id)
+    if connection is None or invoice.status not in Invoice.PAYABLE_STATUSES:
+        return None
+    link, _ = InvoiceSyncLink.objects.get_or_create(invoice=invoice, defaults={"firm_id": invoice.firm_id})
+    if link.state == SyncState.SKIPPED:
+        return link
+    start = connection.sync_start_date
+    if start and invoice.issue_date < start:
+        if _transition(link, SyncAction.SKIP, skip_reason=BEFORE_START_DATE.format(start=start.isoformat())):
+            record_event(link=link, kind="skipped", trigger="auto", message=f"Skipped: {link.skip_reason}.")
+        return link
+    if target_of(SyncAction.REQUEST, link.state) is None:
+        # A worker holds it now; it compares versions when it finishes and picks the change up.
+        return link
+    account_link = AccountSyncLink.objects.filter(account_id=invoice.account_id).first()
+    waiting = account_link is None or account_link.state != SyncState.SYNCED
+    _transition(
+        link,
+        SyncAction.REQUEST,
+        request_epoch=link.request_epoch + 1,
+        attempts=0,
+        next_attempt_at=None,
+        waiting_reason=WAITING_FOR_ACCOUNT if waiting else "",
+        error_code="",
+        error_message="",
+        error_explanation="",
+        error_cause="",
+        error_intuit_tid="",
+    )
+    if waiting:
+        record_event(link=link, kind="waiting", trigger="auto", message=f"Syncing: {WAITING_FOR_ACCOUNT}.")
+    else:
+        _enqueue(link.pk)
+    return link
+
+
+def invoices_release_waiting(*, account_id: int) -> int:
+    """The account just linked: push its invoices that were waiting for it."""
+    waiting = list(
+        InvoiceSyncLink.objects.filter(invoice__account_id=account_id, state=SyncState.QUEUED).values_list(
+            "pk", flat=True
+        )
+    )
+    InvoiceSyncLink.objects.filter(pk__in=waiting).update(waiting_reason="", updated_at=timezone.now())
+    for pk in waiting:
+        _enqueue(pk)
+    return len(waiting)
+
+
+def _draft(invoice: Invoice, customer_id: str, connection: QuickBooksConnection, custom_numbers: bool):
+    if not connection.default_item_id:
+        raise _Failure("no_item", NO_ITEM)
+    lines = [
+        qbo_txn.InvoiceLineDraft(
+            amount=line.amount,
+            quantity=line.quantity,
+            unit_price=line.rate,
+            description=line.description or (line.service.name if line.service else ""),
+            item_id=connection.default_item_id,
+        )
+        for line in invoice.lines.select_related("service")
+    ]
+    try:
+        doc_number = qbo_txn.doc_number_for(invoice.number, custom_txn_numbers=custom_numbers)
+    except qbo_txn.DocNumberTooLong as exc:
+        raise _Failure(
+            "doc_number_too_long",
+            DOC_NUMBER_TOO_LONG.format(limit=exc.limit, number=invoice.number, length=len(invoice.number)),
+        ) from exc
+    return qbo_txn.InvoiceDraft(
+        customer_id=customer_id,
+        txn_date=invoice.issue_date,
+        due_date=invoice.due_date,
+        lines=lines,
+        private_note=f"qbsync invoice {invoice.number} ({invoice_marker(invoice)})",
+        doc_number=doc_number,
+    )
+
+
+class _Failure(Exception):
+    def __init__(self, cause: str, explanation: str, *, code: str = "", message: str = "", tid: str = ""):
+        super().__init__(explanation)
+        self.cause, self.explanation, self.code, self.message, self.tid = (
+            cause,
+            explanation,
+            code,
+            message,
+            tid,
+        )
+
+
+def invoice_push(*, link_id: int) -> str:
+    """Create or update the invoice in QBO. Returns "synced", "waiting", "deferred", "failed", "lost" or
+    "not-queued"."""
+    link = InvoiceSyncLink.objects.select_related("invoice").filter(pk=link_id).first()
+    if link is None or (
+        link.next_attempt_at and link.next_attempt_at > timezone.now() + timedelta(seconds=1)
+    ):
+        return "not-queued"
+    if not _transition(link, SyncAction.START):
+        return "not-queued"
+    invoice = Invoice.objects.select_related("account").get(pk=link.invoice_id)
+    account_link = AccountSyncLink.objects.filter(
+        account_id=invoice.account_id, state=SyncState.SYNCED
+    ).first()
+    if account_link is None:
+        _transition(link, SyncAction.DEFER, waiting_reason=WAITING_FOR_ACCOUNT)
+        return "waiting"
+    connection = _connection(invoice.firm_id)
+    if connection is None:
+        _fail(link, _Failure("connection", explanations.CONNECTION))
+        return "failed"
+    client = connection_client(connection)
+    version = invoice.content_version
+    try:
+        custom_numbers = client.company_profile().custom_txn_numbers
+        draft = _draft(invoice, account_link.qbo_customer_id, connection, custom_numbers)
+        qbo_invoice = _create_or_update(client, link, invoice, draft)
+    except _Failure as failure:
+        _fail(link, failure)
+        return "failed"
+    except QboNotFoundError as exc:
+        _lost(link, exc.intuit_tid)
+        return "lost"
+    except QboDuplicateDocNumberError as exc:
+        _fail(
+            link,
+            _Failure(
+                "duplicate_doc_number",
+                DOC_NUMBER_TAKEN.format(number=invoice.number),
+                code=exc.code,
+                message=exc.message,
+                tid=exc.intuit_tid,
+            ),
+        )
+        return "failed"
+    except QboReconnectRequiredError as exc:
+        _fail(link, _Failure("connection", explanations.CONNECTION, code=exc.code, message=exc.message))
+        return "failed"
+    except QboTransientError as exc:
+        return _defer(link, exc)
+    except QboError as exc:
+        _fail(
+            link,
+            _Failure(
+                "refused",
+                explanations.refused(message=exc.message, detail=exc.detail),
+                code=exc.code,
+                message=exc.message,
+                tid=exc.intuit_tid,
+            ),
+        )
+        return "failed"
+    return _succeed(link, qbo_invoice, version, client.last_intuit_tid)
+
+
+def _create_or_update(client, link: InvoiceSyncLink, invoice: Invoice, draft) -> qbo_txn.QboInvoice:
+    request_id = request_id_for("inv", link.firm_id, invoice.pk, link.request_epoch, invoice.content_version)
+    if not link.qbo_invoice_id:
+        # An earlier attempt may have created it and lost the reply: find it by our marker first.
+        found = qbo_txn.find_invoices_by_marker(client, draft.customer_id, invoice_marker(invoice))
+        if found:
+            existing = found[0]
+            if link.pushed_version == invoice.content_version:
+                return existing
+            return _update(client, existing.id, existing.sync_token, draft, request_id)
+        record_event(
+            link=link,
+            kind="create_sent",
+            message=f"Creating invoice {invoice.number} in QuickBooks.",
+            sent={"request_id": request_id, "DocNumber": draft.doc_number or "(QuickBooks numbers it)"},
+        )
+        return qbo_txn.create_invoice(client, draft, request_id=request_id)
+    if link.pushed_version == invoice.content_version:
+        return qbo_txn.read_invoice(client, link.qbo_invoice_id)
+    return _update(client, link.qbo_invoice_id, link.qbo_sync_token, draft, request_id)
+
+
+def _update(client, qbo_id: str, sync_token: str, draft, request_id: str) -> qbo_txn.QboInvoice:
+    try:
+        return qbo_txn.update_invoice_sparse(client, qbo_id, sync_token, draft, request_id=request_id)
+    except QboStaleObjectError:
+        # 5010: someone changed it in QBO meanwhile. Re-read for the current SyncToken and retry once.
+        current = qbo_txn.read_invoice(client, qbo_id)
+        return qbo_txn.update_invoice_sparse(
+            client, qbo_id, current.sync_token, draft, request_id=request_id + "r"
+        )
+
+
+def _succeed(link: InvoiceSyncLink, qbo_invoice: qbo_txn.QboInvoice, version: int, tid: str) -> str:
+    with transaction.atomic():
+        created = not link.qbo_invoice_id
+        done = _transition(
+            link,
+            SyncAction.SUCCEED,
+            qbo_invoice_id=qbo_invoice.id,
+            qbo_sync_token=qbo_invoice.sync_token,
+            qbo_doc_number=qbo_invoice.doc_number or "",
+            pushed_version=version,
+            attempts=0,
+            next_attempt_at=None,
+            waiting_reason="",
+        )
+        if done:
+            record_event(
+                link=link,
+                kind="created" if created else "updated",
+                outcome=SyncEvent.Outcome.SUCCESS,
+                intuit_tid=tid,
+                received={"Id": qbo_invoice.id, "DocNumber": qbo_invoice.doc_number},
+                message=f"{'Created' if created else 'Updated'} QuickBooks invoice {qbo_invoice.doc_number} "
+                f"(Id {qbo_invoice.id}, total {qbo_invoice.total}).",
+            )
+            current = (
+                Invoice.objects.filter(pk=link.invoice_id).values_list("content_version", flat=True).first()
+            )
+            if current is not None and current != version:
+                # Changed while we were pushing: push the newer version too.
+                invoice_sync_on_change(invoice=Invoice.objects.get(pk=link.invoice_id))
+    return "synced" if done else "not-queued"
+
+
+def _fail(link: InvoiceSyncLink, failure: _Failure) -> None:
+    with transaction.atomic():
+        if _transition(
+            link,
+            SyncAction.FAIL,
+            error_code=failure.code or failure.cause,
+            error_message=failure.message,
+            error_explanation=failure.explanation,
+            error_cause=failure.cause,
+            error_intuit_tid=failure.tid,
+            next_attempt_at=None,
+        ):
+            record_event(
+                link=link,
+                kind="failed",
+                outcome=SyncEvent.Outcome.FAILURE,
+                message=failure.explanation,
+                intuit_tid=failure.tid,
+            )
+
+
+def _lost(link: InvoiceSyncLink, tid: str) -> None:
+    with transaction.atomic():
+        if _transition(link, SyncAction.LOST, qbo_invoice_id="", qbo_sync_token="", pushed_version=0):
+            record_event(
+                link=link,
+                kind="deleted_in_qbo",
+                outcome=SyncEvent.Outcome.FAILURE,
+                intuit_tid=tid,
+                message=DELETED_IN_QBO,
+            )
+
+
+def _defer(link: InvoiceSyncLink, exc: QboTransientError) -> str:
+    attempts = link.attempts + 1
+    if attempts >= MAX_ATTEMPTS:
+        _fail(
+            link,
+            _Failure(
+                "unavailable",
+                explanations.GAVE_UP.format(attempts=attempts, error=exc.message),
+                code=exc.code,
+                message=exc.message,
+                tid=exc.intuit_tid,
+            ),
+        )
+        return "failed"
+    delay = _backoff(attempts, exc.retry_after)
+    with transaction.atomic():
+        if _transition(
+            link,
+            SyncAction.DEFER,
+            attempts=attempts,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        ):
+            record_event(
+                link=link,
+                kind="retry_scheduled",
+                outcome=SyncEvent.Outcome.FAILURE,
+                intuit_tid=exc.intuit_tid,
+                message=f"QuickBooks Online was not reachable ({exc.message}); next try in {delay:.0f} s.",
+            )
+            _enqueue(link.pk, countdown=delay)
+    return "deferred"

@@ -1,0 +1,210 @@
+"""Invoices reach QBO once their account is synced: created once, edits follow as sparse updates, the
+company's numbering preference decides DocNumber, and faults never create a second invoice."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from invoices.models import Invoice
+from invoices.services import InvoiceData, InvoiceLineData, invoice_send, invoice_update
+from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, QuickBooksConnection
+from qbsync.sync.services.accounts import account_push, account_sync_request
+from qbsync.sync.services.invoices import WAITING_FOR_ACCOUNT, invoice_push
+from qbsync.sync.status import SyncState
+from tests.factories import AccountFactory, make_invoice
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+@pytest.fixture
+def connected(qbo_connection):
+    from qbsync.sync.services.connections import connection_apply_first_defaults
+
+    connection_apply_first_defaults(connection=qbo_connection)
+    return qbo_connection
+
+
+@pytest.fixture
+def synced_account(connected, firm):
+    account = AccountFactory(firm=firm, name="Invoice Client Ltd")
+    link = account_sync_request(account=account)
+    assert account_push(link_id=link.pk) == "synced"
+    return account
+
+
+def push(invoice: Invoice) -> InvoiceSyncLink:
+    link = InvoiceSyncLink.objects.get(invoice=invoice)
+    invoice_push(link_id=link.pk)
+    link.refresh_from_db()
+    return link
+
+
+def qbo_invoices(qbo, realm):
+    return qbo.control.entities(realm, "Invoice")
+
+
+def test_an_issued_invoice_is_created_in_qbo_with_its_lines(qbo, connected, synced_account):
+    invoice = make_invoice(account=synced_account, amounts=("450.00", "120.50"))
+    link = push(invoice)
+    assert (link.state, link.display_status) == (SyncState.SYNCED, "Synced")
+    [created] = qbo_invoices(qbo, connected.realm_id)
+    assert created["Id"] == link.qbo_invoice_id
+    assert (
+        created["CustomerRef"]["value"] == AccountSyncLink.objects.get(account=synced_account).qbo_customer_id
+    )
+    assert D(str(created["TotalAmt"])) == D("570.50")
+    assert [
+        D(str(line["Amount"])) for line in created["Line"] if line.get("DetailType") == "SalesItemLineDetail"
+    ] == [D("450.00"), D("120.50")]
+    assert created["TxnDate"] == invoice.issue_date.isoformat()
+    assert created["DueDate"] == invoice.due_date.isoformat()
+    assert f"qbsync:inv:{invoice.pk}" in created["PrivateNote"]
+    # Custom numbers are off in this company: QBO numbered it, and we keep its number.
+    assert link.qbo_doc_number == created["DocNumber"] != ""
+
+
+def test_with_custom_numbers_our_number_is_sent_and_a_duplicate_fails_with_a_way_out(
+    qbo, connected, synced_account
+):
+    qbo.control.settings(connected.realm_id, custom_txn_numbers=True)
+    first = make_invoice(account=synced_account, number="INV-7")
+    assert push(first).qbo_doc_number == "INV-7"
+    other = AccountFactory(firm=synced_account.firm, name="Other Client")
+    account_push(link_id=account_sync_request(account=other).pk)
+    from tests.factories import sandbox_create
+
+    customer = AccountSyncLink.objects.get(account=other).qbo_customer_id
+    sandbox_create(
+        qbo,
+        connected.realm_id,
+        "Invoice",
+        {
+            "CustomerRef": {"value": customer},
+            "DocNumber": "INV-8",
+            "Line": [
+                {
+                    "Amount": 1,
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemRef": {"value": "1"}},
+                }
+            ],
+        },
+    )
+    clash = make_invoice(account=synced_account, number="INV-8")
+    link = push(clash)
+    assert (link.state, link.error_cause, link.error_code) == (
+        SyncState.FAILED,
+        "duplicate_doc_number",
+        "6140",
+    )
+    assert "already has an invoice numbered INV-8" in link.error_explanation
+
+
+def test_an_invoice_waits_for_its_account_and_goes_when_the_account_links(qbo, connected, firm):
+    account = AccountFactory(firm=firm, name="Late Account")
+    invoice = make_invoice(account=account)  # issued: the activity rule requests the account's sync too
+    link = InvoiceSyncLink.objects.get(invoice=invoice)
+    assert (link.state, link.display_status, link.waiting_reason) == (
+        SyncState.QUEUED,
+        "Syncing",
+        WAITING_FOR_ACCOUNT,
+    )
+    assert link.invoice.sync_events.filter(kind="waiting").exists()
+    assert push(invoice).state == SyncState.QUEUED  # still waiting; never Failed for that alone
+    account_push(link_id=AccountSyncLink.objects.get(account=account).pk)
+    link.refresh_from_db()
+    assert link.waiting_reason == ""
+    assert push(invoice).state == SyncState.SYNCED
+
+
+def test_drafts_never_sync(connected, synced_account):
+    draft = make_invoice(account=synced_account, status=Invoice.Status.DRAFT)
+    assert not InvoiceSyncLink.objects.filter(invoice=draft).exists()
+    invoice_send(invoice=draft)
+    assert InvoiceSyncLink.objects.get(invoice=draft).state == SyncState.QUEUED
+
+
+def test_invoices_before_the_sync_start_date_are_skipped_with_the_reason(connected, synced_account):
+    QuickBooksConnection.objects.filter(pk=connected.pk).update(sync_start_date=date(2026, 1, 1))
+    old = make_invoice(account=synced_account, issue_date=date(2025, 12, 31))
+    link = InvoiceSyncLink.objects.get(invoice=old)
+    assert (link.state, link.skip_reason) == (
+        SyncState.SKIPPED,
+        "dated before the firm's sync start date (2026-01-01)",
+    )
+
+
+def test_an_edit_is_pushed_as_a_sparse_update_and_a_stale_token_is_retried_once(
+    qbo, connected, synced_account
+):
+    invoice = make_invoice(account=synced_account, amounts=("100.00",))
+    link = push(invoice)
+    qbo_id = link.qbo_invoice_id
+    # Someone touches the invoice in QBO, so our SyncToken goes stale.
+    from tests.factories import sandbox_create
+
+    current = next(i for i in qbo_invoices(qbo, connected.realm_id) if i["Id"] == qbo_id)
+    sandbox_create(
+        qbo,
+        connected.realm_id,
+        "Invoice",
+        {"Id": qbo_id, "SyncToken": current["SyncToken"], "sparse": True, "CustomerMemo": {"value": "hi"}},
+    )
+    invoice_update(
+        invoice=invoice,
+        data=InvoiceData(
+            account=synced_account,
+            number=invoice.number,
+            issue_date=invoice.issue_date,
+            due_date=invoice.due_date,
+            lines=[InvoiceLineData(description="Audit", quantity=D("2"), rate=D("75.25"))],
+        ),
+    )
+    link = push(invoice)
+    assert (link.state, link.qbo_invoice_id) == (SyncState.SYNCED, qbo_id)
+    [updated] = qbo_invoices(qbo, connected.realm_id)
+    assert D(str(updated["TotalAmt"])) == D("150.50")
+    assert link.pushed_version == Invoice.objects.get(pk=invoice.pk).content_version
+
+
+@pytest.mark.parametrize("idempotency", ["replay", "off"])
+def test_a_lost_reply_after_qbo_created_the_invoice_makes_no_second_one(
+    qbo, connected, synced_account, idempotency
+):
+    qbo.control.settings(connected.realm_id, idempotency=idempotency)
+    qbo.control.fault(connected.realm_id, "drop_after_commit", count=1, path="invoice", method="POST")
+    invoice = make_invoice(account=synced_account)
+    link = InvoiceSyncLink.objects.get(invoice=invoice)
+    assert invoice_push(link_id=link.pk) == "deferred"
+    assert len(qbo_invoices(qbo, connected.realm_id)) == 1
+    InvoiceSyncLink.objects.filter(pk=link.pk).update(next_attempt_at=timezone.now())
+    assert push(invoice).state == SyncState.SYNCED
+    assert len(qbo_invoices(qbo, connected.realm_id)) == 1
+
+
+def test_an_invoice_deleted_in_qbo_becomes_not_synced_and_is_never_recreated(qbo, connected, synced_account):
+    invoice = make_invoice(account=synced_account)
+    link = push(invoice)
+    from qbsync.quickbooks import transactions as qbo_txn
+    from qbsync.sync.services.connections import connection_client
+
+    client = connection_client(connected)
+    qbo_txn.delete_invoice(client, link.qbo_invoice_id, link.qbo_sync_token, request_id="test-delete")
+    invoice_update(
+        invoice=invoice,
+        data=InvoiceData(
+            account=synced_account,
+            number=invoice.number,
+            issue_date=invoice.issue_date,
+            due_date=invoice.due_date,
+            lines=[InvoiceLineData(description="More", rate=D("5"))],
+        ),
+    )
+    link = push(invoice)
+    assert (link.state, link.display_status, link.qbo_invoice_id) == (SyncState.NOT_SYNCED, "Not synced", "")
+    assert invoice.sync_events.filter(kind="deleted_in_qbo").exists()
+    # Only the deleted one exists: the edit did not re-create it.
+    assert [i.get("status") for i in qbo_invoices(qbo, connected.realm_id)] == ["Deleted"]
