@@ -240,6 +240,9 @@ def account_sync_skip(*, account: Account, actor: User | None) -> AccountSyncLin
             **_clear_error(),
         ):
             raise SyncRequestError("Sync is already off for this account.")
+        from .invoices import invoices_unsync_for_account
+
+        invoices_unsync_for_account(account_id=account.pk)
         record_event(
             link=link,
             kind="unsynced" if was_synced else "skipped",

@@ -52,6 +52,7 @@ NO_ITEM = (
     "then sync the invoice again."
 )
 DELETED_IN_QBO = "The invoice was deleted in QuickBooks Online; it is not created again by itself."
+ACCOUNT_UNSYNCED = "its account is not synced"
 
 
 def invoice_marker(invoice: Invoice) -> str:
@@ -107,8 +108,35 @@ def invoice_sync_on_change(*, invoice: Invoice) -> InvoiceSyncLink | None:
     return link
 
 
+def invoices_unsync_for_account(*, account_id: int) -> int:
+    """The account was unsynced: its invoices stop syncing and forget their QBO links (nothing is deleted
+    in QBO; syncing the account again finds them there by their marker)."""
+    now = timezone.now()
+    return (
+        InvoiceSyncLink.objects.filter(invoice__account_id=account_id)
+        .exclude(state=SyncState.SKIPPED)
+        .update(
+            state=SyncState.SKIPPED,
+            state_changed_at=now,
+            updated_at=now,
+            skip_reason=ACCOUNT_UNSYNCED,
+            qbo_invoice_id="",
+            qbo_sync_token="",
+            pushed_version=0,
+            waiting_reason="",
+            next_attempt_at=None,
+        )
+    )
+
+
 def invoices_release_waiting(*, account_id: int) -> int:
-    """The account just linked: push its invoices that were waiting for it."""
+    """The account just linked: push its invoices that were waiting for it, and resume those its unsync
+    stopped."""
+    stopped = InvoiceSyncLink.objects.filter(
+        invoice__account_id=account_id, state=SyncState.SKIPPED, skip_reason=ACCOUNT_UNSYNCED
+    )
+    for link in stopped:
+        _transition(link, SyncAction.REQUEST, skip_reason="", request_epoch=link.request_epoch + 1)
     waiting = list(
         InvoiceSyncLink.objects.filter(invoice__account_id=account_id, state=SyncState.QUEUED).values_list(
             "pk", flat=True

@@ -208,3 +208,26 @@ def test_an_invoice_deleted_in_qbo_becomes_not_synced_and_is_never_recreated(qbo
     assert invoice.sync_events.filter(kind="deleted_in_qbo").exists()
     # Only the deleted one exists: the edit did not re-create it.
     assert [i.get("status") for i in qbo_invoices(qbo, connected.realm_id)] == ["Deleted"]
+
+
+def test_unsyncing_the_account_unsyncs_its_invoices_and_syncing_again_resumes_without_duplicates(
+    qbo, connected, synced_account, owner
+):
+    from qbsync.sync.services.accounts import account_sync_skip
+
+    invoice = make_invoice(account=synced_account)
+    qbo_id = push(invoice).qbo_invoice_id
+    account_sync_skip(account=synced_account, actor=owner)
+    link = InvoiceSyncLink.objects.get(invoice=invoice)
+    assert (link.state, link.qbo_invoice_id, link.skip_reason) == (
+        SyncState.SKIPPED,
+        "",
+        "its account is not synced",
+    )
+    assert len(qbo_invoices(qbo, connected.realm_id)) == 1  # nothing deleted in QBO
+
+    account_push(link_id=account_sync_request(account=synced_account).pk)
+    assert InvoiceSyncLink.objects.get(invoice=invoice).state == SyncState.QUEUED
+    link = push(invoice)
+    assert (link.state, link.qbo_invoice_id) == (SyncState.SYNCED, qbo_id)  # found by its marker
+    assert len(qbo_invoices(qbo, connected.realm_id)) == 1
