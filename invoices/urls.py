@@ -6,6 +6,7 @@ app_name = "invoices"
 urlpatterns = [
     path("", views.invoice_list_view, name="list"),
     path("new/", views.invoice_create_view, name="create"),
+    path("sync-status/", views.invoice_sync_status_view, name="sync_status"),
     path("<int:pk>/", views.invoice_detail_view, name="detail"),
     path("<int:pk>/edit/", views.invoice_edit_view, name="edit"),
     path("<int:pk>/send/", views.invoice_send_view, name="send"),

@@ -6,14 +6,16 @@ from datetime import timedelta
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Account
 from accounts.selectors import account_choices
 from qbsync.firms.permissions import can_edit_practice_data, firm_member_required, permission_required
+from qbsync.sync.status import DISPLAY_ORDER
 
 from .forms import (
     AllocationFormSet,
@@ -31,8 +33,13 @@ from .selectors import (
     invoice_allocation_list,
     invoice_line_list,
     invoice_list,
+    invoice_quickbooks_badge,
+    invoice_sync_events,
+    invoice_sync_link,
+    invoice_sync_status_list,
     payment_allocation_candidates,
     payment_allocation_list,
+    quickbooks_connected,
     service_choices,
 )
 from .services import (
@@ -49,6 +56,8 @@ from .services import (
 
 INVOICES_PER_PAGE = 50
 DEFAULT_PAYMENT_TERMS = timedelta(days=30)
+# The list polls at most a page of rows at once.
+SYNC_STATUS_MAX_IDS = INVOICES_PER_PAGE * 2
 
 
 def _account_from_query(request: HttpRequest) -> Account | None:
@@ -70,27 +79,85 @@ def invoice_list_view(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status not in Invoice.Status.values:
         status = ""
-    invoices = invoice_list(firm=request.firm, search=search, status=status)
+    connected = quickbooks_connected(firm=request.firm)
+    sync_status = request.GET.get("qb", "")
+    if sync_status not in DISPLAY_ORDER or not connected:
+        sync_status = ""
+    invoices = invoice_list(firm=request.firm, search=search, status=status, sync_status=sync_status)
     page = Paginator(invoices, INVOICES_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "invoices/invoice_list.html",
-        {"page": page, "search": search, "status": status, "statuses": Invoice.Status.choices},
+        {
+            "page": page,
+            "rows": [(invoice, invoice_quickbooks_badge(invoice, connected=connected)) for invoice in page],
+            "search": search,
+            "status": status,
+            "statuses": Invoice.Status.choices,
+            "connected": connected,
+            "sync_status": sync_status,
+            "sync_statuses": DISPLAY_ORDER,
+        },
     )
+
+
+def _quickbooks_section_context(invoice: Invoice, *, connected: bool) -> dict:
+    return {
+        "invoice": invoice,
+        "badge": invoice_quickbooks_badge(invoice, connected=connected),
+        "link": invoice_sync_link(invoice),
+        "connected": connected,
+        "sync_events": invoice_sync_events(invoice=invoice) if connected else [],
+    }
 
 
 @firm_member_required
 def invoice_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
-    invoice = get_object_or_404(Invoice.objects.for_firm(request.firm).select_related("account"), pk=pk)
+    invoice = get_object_or_404(
+        Invoice.objects.for_firm(request.firm).select_related("account", "sync_link"), pk=pk
+    )
     return render(
         request,
         "invoices/invoice_detail.html",
         {
-            "invoice": invoice,
             "lines": invoice_line_list(invoice=invoice),
             "allocations": invoice_allocation_list(invoice=invoice),
-        },
+        }
+        | _quickbooks_section_context(invoice, connected=quickbooks_connected(firm=request.firm)),
     )
+
+
+def _ids(raw: str) -> list[int]:
+    return [int(part) for part in raw.split(",") if part.strip().isdigit()][:SYNC_STATUS_MAX_IDS]
+
+
+@require_GET
+@firm_member_required
+def invoice_sync_status_view(request: HttpRequest) -> JsonResponse:
+    """The current QuickBooks status of the firm's invoices among ``?ids=``, for cells that are syncing.
+
+    ``{"<id>": {"status": "Synced", "html": "<the status cell>"}}``; ids of other firms are simply absent.
+    With ``&section=<id>`` that invoice's entry also carries its page's QuickBooks section.
+    """
+    section_id = request.GET.get("section", "")
+    connected = quickbooks_connected(firm=request.firm)
+    statuses = {}
+    for invoice in invoice_sync_status_list(firm=request.firm, ids=_ids(request.GET.get("ids", ""))):
+        badge = invoice_quickbooks_badge(invoice, connected=connected)
+        entry = {
+            "status": badge.label,
+            "html": render_to_string("invoices/_quickbooks_cell.html", {"invoice": invoice, "badge": badge}),
+        }
+        if str(invoice.pk) == section_id:
+            entry["section"] = render_to_string(
+                "invoices/_quickbooks_section.html",
+                _quickbooks_section_context(invoice, connected=connected),
+                request=request,
+            )
+        statuses[str(invoice.pk)] = entry
+    response = JsonResponse(statuses)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _invoice_form_page(

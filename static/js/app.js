@@ -50,19 +50,43 @@
   });
 
   // QuickBooks statuses that are "Syncing" refresh themselves until they settle, without reloading the
-  // page: every 2 s, ask accounts:sync_status for those rows and swap in the cells (and, on an account's
-  // Info tab, its whole QuickBooks section) whose status changed.
+  // page: every 2 s, ask the status URL for those rows and swap in the cells (and, on an account's Info tab
+  // or an invoice's page, its whole QuickBooks section) whose status changed. Accounts use data-qb-cell,
+  // data-qb-section and accounts:sync_status; invoices data-qb-invoice-cell, data-qb-invoice-section and
+  // invoices:sync_status. A page may poll both.
   var SYNCING = "Syncing";
   var POLL_MS = 2000;
-  var source = document.querySelector("[data-qb-status-url]");
-  if (source && window.fetch) {
-    var statusUrl = source.getAttribute("data-qb-status-url");
+
+  var replace = function (element, html) {
+    var holder = document.createElement("div");
+    holder.innerHTML = html.trim();
+    var fresh = holder.firstElementChild;
+    // Keep the keyboard user's place when the focused status badge is swapped.
+    var hadFocus = element.contains(document.activeElement);
+    element.replaceWith(fresh);
+    if (hadFocus) {
+      var badge = fresh.querySelector(".qb-status");
+      if (badge) {
+        badge.focus();
+      }
+    }
+  };
+
+  var pollStatuses = function (kind) {
+    var prefix = "data-qb-" + (kind ? kind + "-" : "");
+    var cellAttr = prefix + "cell";
+    var sectionAttr = prefix + "section";
+    var source = document.querySelector("[" + prefix + "status-url]");
+    if (!source || !window.fetch) {
+      return;
+    }
+    var statusUrl = source.getAttribute(prefix + "status-url");
 
     var syncing = function () {
-      var section = document.querySelector("[data-qb-section]");
+      var section = document.querySelector("[" + sectionAttr + "]");
       var cells = Array.prototype.filter.call(
-        document.querySelectorAll("[data-qb-cell]"),
-        function (cell) { return !cell.closest("[data-qb-section]") && cell.getAttribute("data-qb-status") === SYNCING; }
+        document.querySelectorAll("[" + cellAttr + "]"),
+        function (cell) { return !cell.closest("[" + sectionAttr + "]") && cell.getAttribute("data-qb-status") === SYNCING; }
       );
       return {
         section: section && section.getAttribute("data-qb-status") === SYNCING ? section : null,
@@ -70,25 +94,10 @@
       };
     };
 
-    var replace = function (element, html) {
-      var holder = document.createElement("div");
-      holder.innerHTML = html.trim();
-      var fresh = holder.firstElementChild;
-      // Keep the keyboard user's place when the focused status badge is swapped.
-      var hadFocus = element.contains(document.activeElement);
-      element.replaceWith(fresh);
-      if (hadFocus) {
-        var badge = fresh.querySelector(".qb-status");
-        if (badge) {
-          badge.focus();
-        }
-      }
-    };
-
     var poll = function () {
       var pending = syncing();
-      var ids = pending.cells.map(function (cell) { return cell.getAttribute("data-qb-cell"); });
-      var sectionId = pending.section ? pending.section.getAttribute("data-qb-section") : "";
+      var ids = pending.cells.map(function (cell) { return cell.getAttribute(cellAttr); });
+      var sectionId = pending.section ? pending.section.getAttribute(sectionAttr) : "";
       if (sectionId) {
         ids.push(sectionId);
       }
@@ -109,7 +118,7 @@
         })
         .then(function (statuses) {
           pending.cells.forEach(function (cell) {
-            var entry = statuses[cell.getAttribute("data-qb-cell")];
+            var entry = statuses[cell.getAttribute(cellAttr)];
             if (!entry) {
               cell.removeAttribute("data-qb-status"); // gone (deleted): stop asking for it
             } else if (entry.status !== SYNCING) {
@@ -129,5 +138,8 @@
     };
 
     window.setTimeout(poll, POLL_MS);
-  }
+  };
+
+  pollStatuses("");
+  pollStatuses("invoice");
 })();

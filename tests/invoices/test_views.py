@@ -113,8 +113,9 @@ def test_list_query_count_does_not_grow_with_the_page(
         make_invoice(account=account, number=f"Q-{n:03d}")
     staff_client.get(LIST_URL)
 
-    # session, user, firm, count, and one page of invoices joined to their accounts
-    with django_assert_num_queries(5):
+    # session, user, firm, the QuickBooks connection, count, and one page of invoices joined to their
+    # accounts and sync links
+    with django_assert_num_queries(6):
         response = staff_client.get(LIST_URL)
     assert len(response.context["page"].object_list) == count
 
