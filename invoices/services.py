@@ -227,15 +227,21 @@ def invoice_void(*, invoice: Invoice) -> Invoice:
         if locked.allocations.exists():
             raise ValidationError(INVOICE_HAS_PAYMENTS.format(number=locked.number))
         locked.status = Invoice.Status.VOID
-        locked.save(update_fields=["status", "updated_at"])
+        locked.content_version += 1
+        locked.save(update_fields=["status", "content_version", "updated_at"])
+        _invoice_changed(locked)
     return locked
 
 
 def invoice_delete(*, invoice: Invoice) -> None:
+    """Delete an invoice; one QuickBooks has is deleted there too (or voided, if QBO refuses)."""
+    from qbsync.sync.services.invoices import invoice_delete_in_qbo
+
     with transaction.atomic():
         locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if locked.allocations.exists():
             raise ValidationError(INVOICE_HAS_PAYMENTS.format(number=locked.number))
+        invoice_delete_in_qbo(invoice=locked)
         locked.delete()
 
 

@@ -7,6 +7,7 @@ from .models import (
     InvoiceSyncLink,
     QuickBooksConnection,
     SyncEvent,
+    SyncOutbox,
 )
 
 
@@ -143,6 +144,20 @@ class InvoiceSyncLinkAdmin(admin.ModelAdmin):
     list_filter = ["state", "error_cause", "firm"]
     list_select_related = ["invoice", "firm"]
     search_fields = ["invoice__number", "qbo_invoice_id", "qbo_doc_number"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SyncOutbox)
+class SyncOutboxAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "firm", "entity", "operation", "local_label", "qbo_id", "state", "attempts"]
+    list_filter = ["state", "entity", "operation", "firm"]
+    list_select_related = ["firm"]
+    search_fields = ["local_label", "qbo_id"]
 
     def has_add_permission(self, request):
         return False

@@ -313,3 +313,39 @@ class InvoiceSyncLink(models.Model):
     @property
     def display_status(self) -> str:
         return display_status(self.state)
+
+
+class SyncOutbox(models.Model):
+    """A change QBO must still hear about that outlives the local record: deleting an invoice or payment.
+
+    Written in the same transaction as the local delete, so the intent survives a lost broker message or
+    a dead worker; the sweep hands over rows nobody processed.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="sync_outbox")
+    account = models.ForeignKey("accounts.Account", on_delete=models.SET_NULL, null=True, related_name="+")
+    entity = models.CharField(max_length=20)  # Invoice | Payment
+    operation = models.CharField(max_length=20)  # delete
+    local_label = models.CharField(max_length=100)  # e.g. the invoice number, for the history
+    qbo_id = models.CharField(max_length=32)
+    qbo_sync_token = models.CharField(max_length=32, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    result = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FirmScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["state", "created_at"], name="outbox_state_age")]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.entity} {self.qbo_id} ({self.state})"

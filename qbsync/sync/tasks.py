@@ -50,3 +50,10 @@ def invoice_push(link_id: int) -> str:
     from qbsync.sync.services.invoices import invoice_push as push
 
     return push(link_id=link_id)
+
+
+@shared_task(name="qbsync.qbo.outbox_process")
+def outbox_process(row_id: int) -> str:
+    from qbsync.sync.services.invoices import outbox_process as process
+
+    return process(row_id=row_id)

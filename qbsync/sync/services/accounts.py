@@ -683,7 +683,28 @@ def account_sync_sweep(*, now=None, limit: int = 500) -> dict[str, int]:
         counts["requeued_stuck"] += len(stuck)
         counts["reenqueued"] += len(waiting_ids)
     counts["bulk_resumed"] = _resume_stalled_bulk_runs(now=now)
+    counts["outbox_reenqueued"] = _reenqueue_outbox(now=now, limit=limit)
     return counts
+
+
+def _reenqueue_outbox(*, now, limit: int) -> int:
+    from django.db.models import Q
+
+    from qbsync.sync.models import SyncOutbox
+
+    from .invoices import _enqueue_outbox
+
+    due = list(
+        SyncOutbox.objects.filter(state=SyncOutbox.State.PENDING)
+        .filter(
+            Q(next_attempt_at__lt=now) | Q(next_attempt_at__isnull=True, created_at__lt=now - QUEUED_GRACE)
+        )
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in due:
+        with transaction.atomic():
+            _enqueue_outbox(pk)
+    return len(due)
 
 
 def _resume_stalled_bulk_runs(*, now) -> int:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from functools import partial
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from invoices.models import Invoice
@@ -25,11 +26,12 @@ from qbsync.quickbooks.errors import (
     QboReconnectRequiredError,
     QboStaleObjectError,
     QboTransientError,
+    QboValidationError,
 )
 from qbsync.quickbooks.requestids import request_id_for
 
 from .. import explanations
-from ..models import AccountSyncLink, InvoiceSyncLink, QuickBooksConnection, SyncEvent
+from ..models import AccountSyncLink, InvoiceSyncLink, QuickBooksConnection, SyncEvent, SyncOutbox
 from ..status import SyncAction, SyncState, target_of
 from .accounts import MAX_ATTEMPTS, _backoff, _transition, record_event
 from .connections import connection_client
@@ -37,6 +39,8 @@ from .connections import connection_client
 logger = logging.getLogger(__name__)
 
 WAITING_FOR_ACCOUNT = "waiting for the account to sync"
+# An outbox row a worker claimed is left alone by others for this long.
+OUTBOX_LEASE = timedelta(minutes=5)
 BEFORE_START_DATE = "dated before the firm's sync start date ({start})"
 DOC_NUMBER_TAKEN = (
     "QuickBooks Online already has an invoice numbered {number}. Give this invoice another number here, or "
@@ -73,9 +77,19 @@ def _enqueue(link_id: int, countdown: float | None = None) -> None:
 def invoice_sync_on_change(*, invoice: Invoice) -> InvoiceSyncLink | None:
     """An issued invoice was created or changed. Called inside the change's transaction."""
     connection = _connection(invoice.firm_id)
-    if connection is None or invoice.status not in Invoice.PAYABLE_STATUSES:
+    if connection is None:
         return None
-    link, _ = InvoiceSyncLink.objects.get_or_create(invoice=invoice, defaults={"firm_id": invoice.firm_id})
+    if invoice.status == Invoice.Status.VOID:
+        # A void follows only an invoice QBO has; one it never had is simply not synced.
+        link = InvoiceSyncLink.objects.filter(invoice=invoice).exclude(qbo_invoice_id="").first()
+        if link is None:
+            return None
+    elif invoice.status not in Invoice.PAYABLE_STATUSES:
+        return None
+    else:
+        link, _ = InvoiceSyncLink.objects.get_or_create(
+            invoice=invoice, defaults={"firm_id": invoice.firm_id}
+        )
     if link.state == SyncState.SKIPPED:
         return link
     start = connection.sync_start_date
@@ -214,9 +228,12 @@ def invoice_push(*, link_id: int) -> str:
     client = connection_client(connection)
     version = invoice.content_version
     try:
-        custom_numbers = client.company_profile().custom_txn_numbers
-        draft = _draft(invoice, account_link.qbo_customer_id, connection, custom_numbers)
-        qbo_invoice = _create_or_update(client, link, invoice, draft)
+        if invoice.status == Invoice.Status.VOID:
+            qbo_invoice = _void(client, link, invoice)
+        else:
+            custom_numbers = client.company_profile().custom_txn_numbers
+            draft = _draft(invoice, account_link.qbo_customer_id, connection, custom_numbers)
+            qbo_invoice = _create_or_update(client, link, invoice, draft)
     except _Failure as failure:
         _fail(link, failure)
         return "failed"
@@ -277,6 +294,17 @@ def _create_or_update(client, link: InvoiceSyncLink, invoice: Invoice, draft) ->
     return _update(client, link.qbo_invoice_id, link.qbo_sync_token, draft, request_id)
 
 
+def _void(client, link: InvoiceSyncLink, invoice: Invoice) -> qbo_txn.QboInvoice:
+    request_id = request_id_for("inv-void", link.firm_id, invoice.pk, link.request_epoch)
+    try:
+        return qbo_txn.void_invoice(client, link.qbo_invoice_id, link.qbo_sync_token, request_id=request_id)
+    except QboStaleObjectError:
+        current = qbo_txn.read_invoice(client, link.qbo_invoice_id)
+        return qbo_txn.void_invoice(
+            client, link.qbo_invoice_id, current.sync_token, request_id=request_id + "r"
+        )
+
+
 def _update(client, qbo_id: str, sync_token: str, draft, request_id: str) -> qbo_txn.QboInvoice:
     try:
         return qbo_txn.update_invoice_sparse(client, qbo_id, sync_token, draft, request_id=request_id)
@@ -303,13 +331,15 @@ def _succeed(link: InvoiceSyncLink, qbo_invoice: qbo_txn.QboInvoice, version: in
             waiting_reason="",
         )
         if done:
+            voided = Invoice.objects.filter(pk=link.invoice_id, status=Invoice.Status.VOID).exists()
+            kind = "voided" if voided else ("created" if created else "updated")
             record_event(
                 link=link,
-                kind="created" if created else "updated",
+                kind=kind,
                 outcome=SyncEvent.Outcome.SUCCESS,
                 intuit_tid=tid,
                 received={"Id": qbo_invoice.id, "DocNumber": qbo_invoice.doc_number},
-                message=f"{'Created' if created else 'Updated'} QuickBooks invoice {qbo_invoice.doc_number} "
+                message=f"{kind.capitalize()} QuickBooks invoice {qbo_invoice.doc_number} "
                 f"(Id {qbo_invoice.id}, total {qbo_invoice.total}).",
             )
             current = (
@@ -385,3 +415,112 @@ def _defer(link: InvoiceSyncLink, exc: QboTransientError) -> str:
             )
             _enqueue(link.pk, countdown=delay)
     return "deferred"
+
+
+# Deleting ------------------------------------------------------------------------------------------
+
+DELETE_REFUSED_VOIDED = (
+    "Invoice {label} could not be deleted in QuickBooks Online because payments there are linked to it, so "
+    "it was voided instead (it stays in QuickBooks at zero, with its number)."
+)
+DELETE_AND_VOID_REFUSED = (
+    "Invoice {label} was deleted here, but QuickBooks Online refused to delete or void it ({message}). "
+    "Unlink its payments in QuickBooks Online, then delete the invoice there."
+)
+
+
+def invoice_delete_in_qbo(*, invoice: Invoice) -> SyncOutbox | None:
+    """Called in the transaction that deletes the local invoice: remember to delete it in QBO too."""
+    link = InvoiceSyncLink.objects.filter(invoice=invoice).exclude(qbo_invoice_id="").first()
+    if link is None:
+        return None
+    row = SyncOutbox.objects.create(
+        firm_id=invoice.firm_id,
+        account_id=invoice.account_id,
+        entity="Invoice",
+        operation="delete",
+        local_label=invoice.number,
+        qbo_id=link.qbo_invoice_id,
+        qbo_sync_token=link.qbo_sync_token,
+    )
+    _enqueue_outbox(row.pk)
+    return row
+
+
+def _enqueue_outbox(row_id: int, countdown: float | None = None) -> None:
+    from qbsync.sync.tasks import outbox_process as outbox_task
+
+    transaction.on_commit(partial(outbox_task.apply_async, (row_id,), countdown=countdown))
+
+
+def outbox_process(*, row_id: int) -> str:
+    """Carry out one pending outbox row. Safe to repeat: a row is claimed by compare-and-set, a delete of
+    something already gone counts as done."""
+    now = timezone.now()
+    claimed = (
+        SyncOutbox.objects.filter(pk=row_id, state=SyncOutbox.State.PENDING)
+        .exclude(next_attempt_at__gt=now + timedelta(seconds=1))
+        .update(next_attempt_at=now + OUTBOX_LEASE, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return "not-pending"
+    row = SyncOutbox.objects.get(pk=row_id)
+    connection = _connection(row.firm_id)
+    if connection is None:
+        return _outbox_retry(row, "QuickBooks Online is not connected", None)
+    client = connection_client(connection)
+    request_id = request_id_for("del", row.entity, row.firm_id, row.pk)
+    try:
+        outcome = _delete_invoice(client, row, request_id)
+    except QboTransientError as exc:
+        return _outbox_retry(row, exc.message, exc.retry_after)
+    except QboError as exc:
+        outcome = DELETE_AND_VOID_REFUSED.format(label=row.local_label, message=exc.message)
+        _outbox_finish(row, SyncOutbox.State.FAILED, outcome, SyncEvent.Outcome.FAILURE, exc.intuit_tid)
+        return "failed"
+    _outbox_finish(row, SyncOutbox.State.DONE, outcome, SyncEvent.Outcome.SUCCESS, client.last_intuit_tid)
+    return "done"
+
+
+def _delete_invoice(client, row: SyncOutbox, request_id: str) -> str:
+    try:
+        token = qbo_txn.read_invoice(client, row.qbo_id).sync_token
+    except QboNotFoundError:
+        return f"Invoice {row.local_label} was already gone from QuickBooks Online."
+    try:
+        qbo_txn.delete_invoice(client, row.qbo_id, token, request_id=request_id)
+        return f"Deleted invoice {row.local_label} in QuickBooks Online."
+    except QboNotFoundError:
+        return f"Invoice {row.local_label} was already gone from QuickBooks Online."
+    except QboValidationError:
+        # QBO refuses to delete an invoice with linked payments (6000): void it instead, and say so.
+        qbo_txn.void_invoice(client, row.qbo_id, token, request_id=request_id + "v")
+        return DELETE_REFUSED_VOIDED.format(label=row.local_label)
+
+
+def _outbox_retry(row: SyncOutbox, message: str, retry_after: float | None) -> str:
+    if row.attempts >= MAX_ATTEMPTS:
+        text = DELETE_AND_VOID_REFUSED.format(label=row.local_label, message=message)
+        _outbox_finish(row, SyncOutbox.State.FAILED, text, SyncEvent.Outcome.FAILURE, "")
+        return "failed"
+    delay = _backoff(row.attempts, retry_after)
+    SyncOutbox.objects.filter(pk=row.pk).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=delay), result=message
+    )
+    _enqueue_outbox(row.pk, countdown=delay)
+    return "deferred"
+
+
+def _outbox_finish(row: SyncOutbox, state: str, text: str, outcome: str, tid: str) -> None:
+    with transaction.atomic():
+        SyncOutbox.objects.filter(pk=row.pk).update(state=state, result=text, next_attempt_at=None)
+        SyncEvent.objects.create(
+            firm_id=row.firm_id,
+            account_id=row.account_id,
+            kind="deleted",
+            outcome=outcome,
+            trigger="worker",
+            message=text,
+            intuit_tid=tid,
+            sent={"operation": "delete", "Id": row.qbo_id},
+        )

@@ -231,3 +231,95 @@ def test_unsyncing_the_account_unsyncs_its_invoices_and_syncing_again_resumes_wi
     link = push(invoice)
     assert (link.state, link.qbo_invoice_id) == (SyncState.SYNCED, qbo_id)  # found by its marker
     assert len(qbo_invoices(qbo, connected.realm_id)) == 1
+
+
+def test_voiding_a_synced_invoice_voids_it_in_qbo(qbo, connected, synced_account):
+    from invoices.services import invoice_void
+
+    invoice = make_invoice(account=synced_account, amounts=("80.00",))
+    qbo_id = push(invoice).qbo_invoice_id
+    invoice_void(invoice=invoice)
+    link = push(invoice)
+    assert link.state == SyncState.SYNCED
+    [voided] = qbo_invoices(qbo, connected.realm_id)
+    assert (voided["Id"], voided["TotalAmt"]) == (qbo_id, 0)
+    assert invoice.sync_events.filter(kind="voided").exists()
+
+
+def test_voiding_an_invoice_qbo_never_had_sends_nothing(qbo, connected, synced_account):
+    from invoices.services import invoice_void
+
+    QuickBooksConnection.objects.filter(pk=connected.pk).update(sync_start_date=date(2027, 1, 1))
+    invoice = make_invoice(account=synced_account)
+    invoice_void(invoice=invoice)
+    assert InvoiceSyncLink.objects.get(invoice=invoice).state == SyncState.SKIPPED
+    assert qbo_invoices(qbo, connected.realm_id) == []
+
+
+def test_deleting_a_synced_invoice_deletes_it_in_qbo(qbo, connected, synced_account):
+    from invoices.services import invoice_delete
+    from qbsync.sync.models import SyncOutbox
+    from qbsync.sync.services.invoices import outbox_process
+
+    invoice = make_invoice(account=synced_account, number="DEL-1")
+    push(invoice)
+    invoice_delete(invoice=invoice)
+    row = SyncOutbox.objects.get()
+    assert (row.operation, row.local_label, row.state) == ("delete", "DEL-1", "pending")
+    assert outbox_process(row_id=row.pk) == "done"
+    assert outbox_process(row_id=row.pk) == "not-pending"
+    assert [i.get("status") for i in qbo_invoices(qbo, connected.realm_id)] == ["Deleted"]
+    assert synced_account.sync_events.filter(
+        kind="deleted", message__contains="Deleted invoice DEL-1"
+    ).exists()
+
+
+def test_deleting_an_invoice_with_payments_in_qbo_voids_it_instead_and_says_so(
+    qbo, connected, synced_account
+):
+    from invoices.services import invoice_delete
+    from qbsync.sync.models import SyncOutbox
+    from qbsync.sync.services.invoices import outbox_process
+    from tests.factories import sandbox_create
+
+    qbo.control.settings(connected.realm_id, void_paid_invoice="allow")
+    invoice = make_invoice(account=synced_account, number="PAID-IN-QBO", amounts=("100.00",))
+    link = push(invoice)
+    customer = AccountSyncLink.objects.get(account=synced_account).qbo_customer_id
+    sandbox_create(
+        qbo,
+        connected.realm_id,
+        "Payment",
+        {
+            "CustomerRef": {"value": customer},
+            "TotalAmt": 40,
+            "Line": [{"Amount": 40, "LinkedTxn": [{"TxnId": link.qbo_invoice_id, "TxnType": "Invoice"}]}],
+        },
+    )
+    invoice_delete(invoice=invoice)
+    row = SyncOutbox.objects.get()
+    assert outbox_process(row_id=row.pk) == "done"
+    row.refresh_from_db()
+    assert "voided instead" in row.result
+    [kept] = [i for i in qbo_invoices(qbo, connected.realm_id) if i["Id"] == link.qbo_invoice_id]
+    assert kept.get("status") != "Deleted"
+    assert kept["TotalAmt"] == 0
+
+
+def test_the_sweep_hands_over_an_outbox_row_nobody_processed(
+    connected, firm, django_capture_on_commit_callbacks
+):
+    from qbsync.sync.models import SyncOutbox
+    from qbsync.sync.services.accounts import account_sync_sweep
+
+    SyncOutbox.objects.create(
+        firm=firm,
+        entity="Invoice",
+        operation="delete",
+        local_label="X",
+        qbo_id="9",
+        created_at=timezone.now() - timezone.timedelta(minutes=5),
+    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert account_sync_sweep()["outbox_reenqueued"] == 1
+    assert len(callbacks) == 1
