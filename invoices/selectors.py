@@ -122,7 +122,8 @@ INVOICE_NOT_CONNECTED_TOOLTIP = "QuickBooks Online is not connected yet, so this
 INVOICE_TOOLTIPS = {
     "Synced": "This invoice is successfully synced.",
     "Not synced": (
-        "This invoice is not synced. If it was Synced before, it may have been deleted from QuickBooks Online."
+        "This invoice is not synced. If it was Synced before, it may have been deleted from "
+        "QuickBooks Online."
     ),
     "Skipped": "This invoice is not synced: {reason}.",
     "Failed": "There is a sync issue with this invoice: {reason}",

@@ -223,3 +223,18 @@ def test_settings_lists_only_the_firms_members(staff_client, other_firm):
     html = staff_client.get(reverse("settings")).content.decode()
 
     assert stranger.username not in html
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [("accounts:sync_status", "account"), ("invoices:sync_status", "sent")]
+)
+def test_status_polls_leave_out_another_firms_ids(staff_client, firm, theirs, name, kind):
+    account = AccountFactory(firm=firm)
+    mine = account if kind == "account" else make_invoice(account=account, number="MINE-POLLED")
+    ids = f"{mine.pk},{theirs[kind].pk}"
+    before = snapshot()
+
+    body = staff_client.get(reverse(name), {"ids": ids, "section": theirs[kind].pk}).json()
+
+    assert set(body) == {str(mine.pk)}
+    assert snapshot() == before
