@@ -157,6 +157,8 @@ class Payment(models.Model):
     memo = models.TextField(blank=True)
     # Sum of the allocations, kept by the payment services.
     amount_allocated = MoneyField(default=ZERO, editable=False)
+    # Bumped by the payment services whenever what QuickBooks shows of the payment changes.
+    content_version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -92,6 +92,12 @@ def _invoice_changed(invoice: Invoice) -> None:
     invoice_sync_on_change(invoice=invoice)
 
 
+def _payment_changed(payment: Payment) -> None:
+    from qbsync.sync.services.payments import payment_sync_on_change
+
+    payment_sync_on_change(payment=payment)
+
+
 # Invoices ----------------------------------------------------------------------------------------
 
 
@@ -359,6 +365,7 @@ def payment_create(*, firm: Firm, data: PaymentData) -> Payment:
         payment.save(update_fields=["amount_allocated", "updated_at"])
         _invoices_refresh_paid(touched)
         _account_activity(payment.account)
+        _payment_changed(payment)
     return payment
 
 
@@ -373,16 +380,21 @@ def payment_update(*, payment: Payment, data: PaymentData) -> Payment:
         locked.reference = data.reference.strip()
         locked.memo = data.memo
         touched = _payment_write_allocations(locked, allocations)
+        locked.content_version += 1
         locked.save()
         _invoices_refresh_paid(touched)
+        _payment_changed(locked)
     return locked
 
 
 def payment_delete(*, payment: Payment) -> None:
-    """Delete a payment; the invoices it paid get their balances back."""
+    """Delete a payment; the invoices it paid get their balances back (in QuickBooks too)."""
+    from qbsync.sync.services.payments import payment_delete_in_qbo
+
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         touched = set(locked.allocations.values_list("invoice_id", flat=True))
         list(Invoice.objects.select_for_update().filter(pk__in=touched).order_by("pk"))
+        payment_delete_in_qbo(payment=locked)
         locked.delete()
         _invoices_refresh_paid(touched)

@@ -5,6 +5,7 @@ from .models import (
     BulkSyncItem,
     BulkSyncPlan,
     InvoiceSyncLink,
+    PaymentSyncLink,
     QuickBooksConnection,
     SyncEvent,
     SyncOutbox,
@@ -158,6 +159,30 @@ class SyncOutboxAdmin(admin.ModelAdmin):
     list_filter = ["state", "entity", "operation", "firm"]
     list_select_related = ["firm"]
     search_fields = ["local_label", "qbo_id"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PaymentSyncLink)
+class PaymentSyncLinkAdmin(admin.ModelAdmin):
+    """Read-only: payment links change only through the sync services."""
+
+    list_display = [
+        "payment",
+        "firm",
+        "state",
+        "qbo_payment_id",
+        "pushed_version",
+        "waiting_reason",
+        "error_cause",
+    ]
+    list_filter = ["state", "error_cause", "firm"]
+    list_select_related = ["payment", "firm"]
+    search_fields = ["qbo_payment_id", "payment__reference"]
 
     def has_add_permission(self, request):
         return False

@@ -181,6 +181,9 @@ class SyncEvent(models.Model):
     invoice = models.ForeignKey(
         "invoices.Invoice", on_delete=models.SET_NULL, null=True, blank=True, related_name="sync_events"
     )
+    payment = models.ForeignKey(
+        "invoices.Payment", on_delete=models.SET_NULL, null=True, blank=True, related_name="sync_events"
+    )
     kind = models.CharField(max_length=40)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.INFO)
     message = models.TextField()
@@ -349,3 +352,50 @@ class SyncOutbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.entity} {self.qbo_id} ({self.state})"
+
+
+class PaymentSyncLink(models.Model):
+    """One per payment of a syncing account: its QBO payment, or why it has none yet."""
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="payment_links")
+    payment = models.OneToOneField("invoices.Payment", on_delete=models.CASCADE, related_name="sync_link")
+    state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.NOT_SYNCED)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    qbo_payment_id = models.CharField(max_length=32, blank=True)
+    qbo_sync_token = models.CharField(max_length=32, blank=True)
+    pushed_version = models.PositiveIntegerField(default=0)
+    waiting_reason = models.CharField(max_length=200, blank=True)
+    skip_reason = models.CharField(max_length=200, blank=True)
+    request_epoch = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    error_explanation = models.TextField(blank=True)
+    error_cause = models.CharField(max_length=40, blank=True)
+    error_intuit_tid = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FirmScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["firm", "state"], name="payment_link_firm_state"),
+            models.Index(fields=["state", "state_changed_at"], name="payment_link_state_age"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                "firm",
+                "qbo_payment_id",
+                condition=~models.Q(qbo_payment_id=""),
+                name="payment_link_one_per_qbo_payment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"payment {self.payment_id} → {self.qbo_payment_id or '-'} ({self.state})"
+
+    @property
+    def display_status(self) -> str:
+        return display_status(self.state)

@@ -57,3 +57,10 @@ def outbox_process(row_id: int) -> str:
     from qbsync.sync.services.invoices import outbox_process as process
 
     return process(row_id=row_id)
+
+
+@shared_task(name="qbsync.qbo.payment_push")
+def payment_push(link_id: int) -> str:
+    from qbsync.sync.services.payments import payment_push as push
+
+    return push(link_id=link_id)

@@ -102,12 +102,15 @@ def record_event(
     received: dict | None = None,
     intuit_tid: str = "",
 ) -> SyncEvent:
-    # An invoice link's events belong to the invoice and to its account's history.
+    # An invoice's or payment's events belong to it and to its account's history.
     invoice = getattr(link, "invoice", None)
+    payment = getattr(link, "payment", None)
+    owner = invoice or payment
     return SyncEvent.objects.create(
         firm_id=link.firm_id,
-        account_id=invoice.account_id if invoice is not None else link.account_id,
+        account_id=owner.account_id if owner is not None else link.account_id,
         invoice=invoice,
+        payment=payment,
         kind=kind,
         outcome=outcome,
         message=message,
@@ -411,8 +414,10 @@ def _succeed(link: AccountSyncLink, customer: QboCustomer, method: str, tid: str
             )
             if done:
                 from .invoices import invoices_release_waiting
+                from .payments import payments_release_waiting
 
                 invoices_release_waiting(account_id=link.account_id)
+                payments_release_waiting(account_id=link.account_id)
                 verb = {Method.MATCHED: "Matched", Method.PICKED: "Linked", Method.CREATED: "Created"}[method]
                 record_event(
                     link=link,
@@ -653,7 +658,16 @@ def account_sync_sweep(*, now=None, limit: int = 500) -> dict[str, int]:
 
     now = now or timezone.now()
     counts = {"requeued_stuck": 0, "reenqueued": 0}
-    for model, enqueue in ((AccountSyncLink, _enqueue), (InvoiceSyncLink, enqueue_invoice)):
+    from qbsync.sync.models import PaymentSyncLink
+
+    from .payments import _enqueue as enqueue_payment
+
+    links = (
+        (AccountSyncLink, _enqueue),
+        (InvoiceSyncLink, enqueue_invoice),
+        (PaymentSyncLink, enqueue_payment),
+    )
+    for model, enqueue in links:
         stuck = list(
             model.objects.filter(
                 state=SyncState.SYNCING, state_changed_at__lt=now - SYNCING_LEASE
@@ -673,8 +687,8 @@ def account_sync_sweep(*, now=None, limit: int = 500) -> dict[str, int]:
         waiting = model.objects.filter(
             state=SyncState.QUEUED, state_changed_at__lt=now - QUEUED_GRACE
         ).exclude(next_attempt_at__gt=now)
-        if model is InvoiceSyncLink:
-            # Invoices waiting for their account are released when it links, not polled.
+        if model is not AccountSyncLink:
+            # Invoices and payments waiting for what they depend on are released when it syncs, not polled.
             waiting = waiting.filter(waiting_reason="")
         waiting_ids = list(waiting.values_list("pk", flat=True)[:limit])
         for pk in waiting_ids:

@@ -125,7 +125,20 @@ def invoice_sync_on_change(*, invoice: Invoice) -> InvoiceSyncLink | None:
 def invoices_unsync_for_account(*, account_id: int) -> int:
     """The account was unsynced: its invoices stop syncing and forget their QBO links (nothing is deleted
     in QBO; syncing the account again finds them there by their marker)."""
+    from ..models import PaymentSyncLink
+
     now = timezone.now()
+    PaymentSyncLink.objects.filter(payment__account_id=account_id).exclude(state=SyncState.SKIPPED).update(
+        state=SyncState.SKIPPED,
+        state_changed_at=now,
+        updated_at=now,
+        skip_reason=ACCOUNT_UNSYNCED,
+        qbo_payment_id="",
+        qbo_sync_token="",
+        pushed_version=0,
+        waiting_reason="",
+        next_attempt_at=None,
+    )
     return (
         InvoiceSyncLink.objects.filter(invoice__account_id=account_id)
         .exclude(state=SyncState.SKIPPED)
@@ -151,6 +164,14 @@ def invoices_release_waiting(*, account_id: int) -> int:
     )
     for link in stopped:
         _transition(link, SyncAction.REQUEST, skip_reason="", request_epoch=link.request_epoch + 1)
+    from ..models import PaymentSyncLink
+    from .payments import payment_sync_on_change
+
+    for link in PaymentSyncLink.objects.filter(
+        payment__account_id=account_id, state=SyncState.SKIPPED, skip_reason=ACCOUNT_UNSYNCED
+    ).select_related("payment"):
+        PaymentSyncLink.objects.filter(pk=link.pk).update(state=SyncState.NOT_SYNCED, skip_reason="")
+        payment_sync_on_change(payment=link.payment)
     waiting = list(
         InvoiceSyncLink.objects.filter(invoice__account_id=account_id, state=SyncState.QUEUED).values_list(
             "pk", flat=True
@@ -331,6 +352,9 @@ def _succeed(link: InvoiceSyncLink, qbo_invoice: qbo_txn.QboInvoice, version: in
             waiting_reason="",
         )
         if done:
+            from .payments import payments_release_waiting
+
+            payments_release_waiting(account_id=link.invoice.account_id)
             voided = Invoice.objects.filter(pk=link.invoice_id, status=Invoice.Status.VOID).exists()
             kind = "voided" if voided else ("created" if created else "updated")
             record_event(
@@ -471,7 +495,7 @@ def outbox_process(*, row_id: int) -> str:
     client = connection_client(connection)
     request_id = request_id_for("del", row.entity, row.firm_id, row.pk)
     try:
-        outcome = _delete_invoice(client, row, request_id)
+        outcome = (_delete_invoice if row.entity == "Invoice" else _delete_payment)(client, row, request_id)
     except QboTransientError as exc:
         return _outbox_retry(row, exc.message, exc.retry_after)
     except QboError as exc:
@@ -496,6 +520,15 @@ def _delete_invoice(client, row: SyncOutbox, request_id: str) -> str:
         # QBO refuses to delete an invoice with linked payments (6000): void it instead, and say so.
         qbo_txn.void_invoice(client, row.qbo_id, token, request_id=request_id + "v")
         return DELETE_REFUSED_VOIDED.format(label=row.local_label)
+
+
+def _delete_payment(client, row: SyncOutbox, request_id: str) -> str:
+    try:
+        token = qbo_txn.read_payment(client, row.qbo_id).sync_token
+        qbo_txn.delete_payment(client, row.qbo_id, token, request_id=request_id)
+    except QboNotFoundError:
+        return f"The payment {row.local_label} was already gone from QuickBooks Online."
+    return f"Deleted the payment {row.local_label} in QuickBooks Online; its invoices' balances are restored."
 
 
 def _outbox_retry(row: SyncOutbox, message: str, retry_after: float | None) -> str:

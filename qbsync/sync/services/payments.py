@@ -1,0 +1,361 @@
+"""Payments reach QuickBooks after the invoices they pay: a payment of a synced account is created once
+every invoice it is allocated to is Synced (until then it waits as Syncing, with the reason), each
+allocation becomes a LinkedTxn line, and the rest stays unapplied. Edits replace the lines; deleting the
+payment deletes it in QBO, which gives the invoices their balance back there.
+
+Before creating again after an unknown outcome, the payment is looked up by the marker in its PrivateNote.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from functools import partial
+
+from django.db import transaction
+from django.utils import timezone
+
+from invoices.models import Payment
+from qbsync.quickbooks import transactions as qbo_txn
+from qbsync.quickbooks.errors import (
+    QboError,
+    QboNotFoundError,
+    QboReconnectRequiredError,
+    QboStaleObjectError,
+    QboTransientError,
+)
+from qbsync.quickbooks.requestids import request_id_for
+
+from .. import explanations
+from ..models import (
+    AccountSyncLink,
+    InvoiceSyncLink,
+    PaymentSyncLink,
+    QuickBooksConnection,
+    SyncEvent,
+    SyncOutbox,
+)
+from ..status import SyncAction, SyncState, target_of
+from .accounts import MAX_ATTEMPTS, _backoff, _transition, record_event
+from .connections import connection_client
+from .invoices import _enqueue_outbox
+
+logger = logging.getLogger(__name__)
+
+WAITING_FOR_ACCOUNT = "waiting for the account to sync"
+WAITING_FOR_INVOICES = "waiting for invoice {numbers} to sync"
+BEFORE_START_DATE = "dated before the firm's sync start date ({start})"
+DELETED_IN_QBO = "The payment was deleted in QuickBooks Online; it is not created again by itself."
+
+
+def payment_marker(payment: Payment) -> str:
+    return f"qbsync:pay:{payment.pk}"
+
+
+def _connection(firm_id: int) -> QuickBooksConnection | None:
+    connection = QuickBooksConnection.objects.filter(firm_id=firm_id).first()
+    return connection if connection is not None and connection.is_usable else None
+
+
+def _enqueue(link_id: int, countdown: float | None = None) -> None:
+    from qbsync.sync.tasks import payment_push as payment_push_task
+
+    transaction.on_commit(partial(payment_push_task.apply_async, (link_id,), countdown=countdown))
+
+
+def _blocker(payment: Payment) -> str:
+    """Why the payment cannot go yet: its account or an invoice it pays is not in QBO. Empty when it can."""
+    if not AccountSyncLink.objects.filter(account_id=payment.account_id, state=SyncState.SYNCED).exists():
+        return WAITING_FOR_ACCOUNT
+    invoice_ids = list(payment.allocations.values_list("invoice_id", flat=True))
+    synced = set(
+        InvoiceSyncLink.objects.filter(invoice_id__in=invoice_ids, state=SyncState.SYNCED)
+        .exclude(qbo_invoice_id="")
+        .values_list("invoice_id", flat=True)
+    )
+    missing = [inv_id for inv_id in invoice_ids if inv_id not in synced]
+    if not missing:
+        return ""
+    from invoices.models import Invoice
+
+    numbers = ", ".join(
+        Invoice.objects.filter(pk__in=missing).order_by("number").values_list("number", flat=True)
+    )
+    return WAITING_FOR_INVOICES.format(numbers=numbers)
+
+
+def payment_sync_on_change(*, payment: Payment) -> PaymentSyncLink | None:
+    """A payment was recorded or changed. Called inside the change's transaction."""
+    connection = _connection(payment.firm_id)
+    if connection is None:
+        return None
+    link, _ = PaymentSyncLink.objects.get_or_create(payment=payment, defaults={"firm_id": payment.firm_id})
+    if link.state == SyncState.SKIPPED:
+        return link
+    start = connection.sync_start_date
+    if start and payment.date < start:
+        if _transition(link, SyncAction.SKIP, skip_reason=BEFORE_START_DATE.format(start=start.isoformat())):
+            record_event(link=link, kind="skipped", trigger="auto", message=f"Skipped: {link.skip_reason}.")
+        return link
+    if target_of(SyncAction.REQUEST, link.state) is None:
+        return link  # a worker holds it; it compares versions when it finishes
+    blocker = _blocker(payment)
+    _transition(
+        link,
+        SyncAction.REQUEST,
+        request_epoch=link.request_epoch + 1,
+        attempts=0,
+        next_attempt_at=None,
+        waiting_reason=blocker,
+        error_code="",
+        error_message="",
+        error_explanation="",
+        error_cause="",
+        error_intuit_tid="",
+    )
+    if blocker:
+        record_event(link=link, kind="waiting", trigger="auto", message=f"Syncing: {blocker}.")
+    else:
+        _enqueue(link.pk)
+    return link
+
+
+def payments_release_waiting(*, account_id: int) -> int:
+    """An invoice or the account of these payments just synced: try the ones that were waiting."""
+    waiting = list(
+        PaymentSyncLink.objects.filter(payment__account_id=account_id, state=SyncState.QUEUED)
+        .exclude(waiting_reason="")
+        .select_related("payment")
+    )
+    released = 0
+    for link in waiting:
+        blocker = _blocker(link.payment)
+        PaymentSyncLink.objects.filter(pk=link.pk).update(waiting_reason=blocker, updated_at=timezone.now())
+        if not blocker:
+            _enqueue(link.pk)
+            released += 1
+    return released
+
+
+class _Failure(Exception):
+    def __init__(self, cause: str, explanation: str, *, code: str = "", message: str = "", tid: str = ""):
+        super().__init__(explanation)
+        self.cause, self.explanation, self.code, self.message, self.tid = (
+            cause,
+            explanation,
+            code,
+            message,
+            tid,
+        )
+
+
+def _draft(payment: Payment, customer_id: str) -> qbo_txn.PaymentDraft:
+    qbo_ids = dict(
+        InvoiceSyncLink.objects.filter(invoice__allocations__payment=payment).values_list(
+            "invoice_id", "qbo_invoice_id"
+        )
+    )
+    return qbo_txn.PaymentDraft(
+        customer_id=customer_id,
+        txn_date=payment.date,
+        total=payment.amount,
+        reference=payment.reference,
+        method_note=payment.get_method_display(),
+        applications=tuple(
+            qbo_txn.PaymentApplication(invoice_id=qbo_ids[a.invoice_id], amount=a.amount)
+            for a in payment.allocations.all()
+        ),
+        private_note=f"qbsync payment ({payment_marker(payment)})",
+    )
+
+
+def payment_push(*, link_id: int) -> str:
+    """Create or update the payment in QBO. Returns "synced", "waiting", "deferred", "failed", "lost" or
+    "not-queued"."""
+    link = PaymentSyncLink.objects.filter(pk=link_id).first()
+    if link is None or (
+        link.next_attempt_at and link.next_attempt_at > timezone.now() + timedelta(seconds=1)
+    ):
+        return "not-queued"
+    if not _transition(link, SyncAction.START):
+        return "not-queued"
+    payment = Payment.objects.select_related("account").get(pk=link.payment_id)
+    blocker = _blocker(payment)
+    if blocker:
+        _transition(link, SyncAction.DEFER, waiting_reason=blocker)
+        return "waiting"
+    connection = _connection(payment.firm_id)
+    if connection is None:
+        _fail(link, _Failure("connection", explanations.CONNECTION))
+        return "failed"
+    customer_id = AccountSyncLink.objects.get(account_id=payment.account_id).qbo_customer_id
+    client = connection_client(connection)
+    version = payment.content_version
+    try:
+        qbo_payment = _create_or_update(client, link, payment, _draft(payment, customer_id))
+    except QboNotFoundError as exc:
+        _lost(link, exc.intuit_tid)
+        return "lost"
+    except QboReconnectRequiredError as exc:
+        _fail(link, _Failure("connection", explanations.CONNECTION, code=exc.code, message=exc.message))
+        return "failed"
+    except QboTransientError as exc:
+        return _defer(link, exc)
+    except QboError as exc:
+        _fail(
+            link,
+            _Failure(
+                "refused",
+                explanations.refused(message=exc.message, detail=exc.detail),
+                code=exc.code,
+                message=exc.message,
+                tid=exc.intuit_tid,
+            ),
+        )
+        return "failed"
+    return _succeed(link, qbo_payment, version, client.last_intuit_tid)
+
+
+def _create_or_update(client, link: PaymentSyncLink, payment: Payment, draft) -> qbo_txn.QboPayment:
+    request_id = request_id_for("pay", link.firm_id, payment.pk, link.request_epoch, payment.content_version)
+    if not link.qbo_payment_id:
+        found = qbo_txn.find_payments_by_marker(client, draft.customer_id, payment_marker(payment))
+        if found:
+            return _update(client, found[0].id, found[0].sync_token, draft, request_id)
+        record_event(
+            link=link,
+            kind="create_sent",
+            message="Creating the payment in QuickBooks.",
+            sent={"request_id": request_id, "TotalAmt": str(draft.total)},
+        )
+        return qbo_txn.create_payment(client, draft, request_id=request_id)
+    if link.pushed_version == payment.content_version:
+        return qbo_txn.read_payment(client, link.qbo_payment_id)
+    return _update(client, link.qbo_payment_id, link.qbo_sync_token, draft, request_id)
+
+
+def _update(client, qbo_id: str, sync_token: str, draft, request_id: str) -> qbo_txn.QboPayment:
+    try:
+        return qbo_txn.update_payment_sparse(client, qbo_id, sync_token, draft, request_id=request_id)
+    except QboStaleObjectError:
+        # 5010: changed in QBO meanwhile (applying it bumps the invoices, not the payment, but a person may
+        # have edited it). Re-read for the current SyncToken and retry once.
+        current = qbo_txn.read_payment(client, qbo_id)
+        return qbo_txn.update_payment_sparse(
+            client, qbo_id, current.sync_token, draft, request_id=request_id + "r"
+        )
+
+
+def _succeed(link: PaymentSyncLink, qbo_payment: qbo_txn.QboPayment, version: int, tid: str) -> str:
+    with transaction.atomic():
+        created = not link.qbo_payment_id
+        done = _transition(
+            link,
+            SyncAction.SUCCEED,
+            qbo_payment_id=qbo_payment.id,
+            qbo_sync_token=qbo_payment.sync_token,
+            pushed_version=version,
+            attempts=0,
+            next_attempt_at=None,
+            waiting_reason="",
+        )
+        if done:
+            record_event(
+                link=link,
+                kind="created" if created else "updated",
+                outcome=SyncEvent.Outcome.SUCCESS,
+                intuit_tid=tid,
+                received={"Id": qbo_payment.id, "UnappliedAmt": str(qbo_payment.unapplied)},
+                message=f"{'Created' if created else 'Updated'} QuickBooks payment {qbo_payment.id} of "
+                f"{qbo_payment.total} ({qbo_payment.unapplied} unapplied).",
+            )
+            current = (
+                Payment.objects.filter(pk=link.payment_id).values_list("content_version", flat=True).first()
+            )
+            if current is not None and current != version:
+                payment_sync_on_change(payment=Payment.objects.get(pk=link.payment_id))
+    return "synced" if done else "not-queued"
+
+
+def _fail(link: PaymentSyncLink, failure: _Failure) -> None:
+    with transaction.atomic():
+        if _transition(
+            link,
+            SyncAction.FAIL,
+            error_code=failure.code or failure.cause,
+            error_message=failure.message,
+            error_explanation=failure.explanation,
+            error_cause=failure.cause,
+            error_intuit_tid=failure.tid,
+            next_attempt_at=None,
+        ):
+            record_event(
+                link=link,
+                kind="failed",
+                outcome=SyncEvent.Outcome.FAILURE,
+                message=failure.explanation,
+                intuit_tid=failure.tid,
+            )
+
+
+def _lost(link: PaymentSyncLink, tid: str) -> None:
+    with transaction.atomic():
+        if _transition(link, SyncAction.LOST, qbo_payment_id="", qbo_sync_token="", pushed_version=0):
+            record_event(
+                link=link,
+                kind="deleted_in_qbo",
+                outcome=SyncEvent.Outcome.FAILURE,
+                intuit_tid=tid,
+                message=DELETED_IN_QBO,
+            )
+
+
+def _defer(link: PaymentSyncLink, exc: QboTransientError) -> str:
+    attempts = link.attempts + 1
+    if attempts >= MAX_ATTEMPTS:
+        _fail(
+            link,
+            _Failure(
+                "unavailable",
+                explanations.GAVE_UP.format(attempts=attempts, error=exc.message),
+                code=exc.code,
+                message=exc.message,
+                tid=exc.intuit_tid,
+            ),
+        )
+        return "failed"
+    delay = _backoff(attempts, exc.retry_after)
+    with transaction.atomic():
+        if _transition(
+            link,
+            SyncAction.DEFER,
+            attempts=attempts,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        ):
+            record_event(
+                link=link,
+                kind="retry_scheduled",
+                outcome=SyncEvent.Outcome.FAILURE,
+                intuit_tid=exc.intuit_tid,
+                message=f"QuickBooks Online was not reachable ({exc.message}); next try in {delay:.0f} s.",
+            )
+            _enqueue(link.pk, countdown=delay)
+    return "deferred"
+
+
+def payment_delete_in_qbo(*, payment: Payment) -> SyncOutbox | None:
+    """Called in the transaction that deletes the local payment: remember to delete it in QBO too."""
+    link = PaymentSyncLink.objects.filter(payment=payment).exclude(qbo_payment_id="").first()
+    if link is None:
+        return None
+    row = SyncOutbox.objects.create(
+        firm_id=payment.firm_id,
+        account_id=payment.account_id,
+        entity="Payment",
+        operation="delete",
+        local_label=f"of {payment.amount} on {payment.date.isoformat()}",
+        qbo_id=link.qbo_payment_id,
+        qbo_sync_token=link.qbo_sync_token,
+    )
+    _enqueue_outbox(row.pk)
+    return row

@@ -1,0 +1,160 @@
+"""Payments reach QBO after the invoices they pay, with each allocation as a LinkedTxn line and the rest
+unapplied; edits replace the lines; a deleted payment is deleted in QBO and the balances come back."""
+
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from invoices.services import AllocationData, PaymentData, payment_create, payment_delete, payment_update
+from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncOutbox
+from qbsync.sync.services.accounts import account_push, account_sync_request
+from qbsync.sync.services.invoices import invoice_push, outbox_process
+from qbsync.sync.services.payments import payment_push
+from qbsync.sync.status import SyncState
+from tests.factories import AccountFactory, make_invoice
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+@pytest.fixture
+def connected(qbo_connection):
+    from qbsync.sync.services.connections import connection_apply_first_defaults
+
+    connection_apply_first_defaults(connection=qbo_connection)
+    return qbo_connection
+
+
+@pytest.fixture
+def account(connected, firm):
+    account = AccountFactory(firm=firm, name="Paying Client")
+    account_push(link_id=account_sync_request(account=account).pk)
+    return account
+
+
+def pay(account, amount, *allocations):
+    return payment_create(
+        firm=account.firm,
+        data=PaymentData(
+            account=account,
+            date=timezone.localdate(),
+            amount=D(amount),
+            reference="CHK 1042",
+            allocations=[AllocationData(invoice=inv, amount=D(a)) for inv, a in allocations],
+        ),
+    )
+
+
+def sync_invoice(invoice):
+    invoice_push(link_id=InvoiceSyncLink.objects.get(invoice=invoice).pk)
+
+
+def push(payment) -> PaymentSyncLink:
+    link = PaymentSyncLink.objects.get(payment=payment)
+    payment_push(link_id=link.pk)
+    link.refresh_from_db()
+    return link
+
+
+def qbo_invoice(qbo, realm, qbo_id):
+    return next(i for i in qbo.control.entities(realm, "Invoice") if i["Id"] == qbo_id)
+
+
+def test_a_payment_across_two_invoices_with_an_unapplied_rest(qbo, connected, account):
+    first = make_invoice(account=account, amounts=("100.00",))
+    second = make_invoice(account=account, amounts=("60.00",))
+    sync_invoice(first)
+    sync_invoice(second)
+    payment = pay(account, "200.00", (first, "100.00"), (second, "20.00"))
+    link = push(payment)
+    assert link.state == SyncState.SYNCED
+    [qbo_payment] = qbo.control.entities(connected.realm_id, "Payment")
+    assert D(str(qbo_payment["TotalAmt"])) == D("200.00")
+    assert D(str(qbo_payment["UnappliedAmt"])) == D("80.00")
+    assert qbo_payment["PaymentRefNum"] == "CHK 1042"
+    linked = {line["LinkedTxn"][0]["TxnId"]: D(str(line["Amount"])) for line in qbo_payment["Line"]}
+    first_qbo = InvoiceSyncLink.objects.get(invoice=first).qbo_invoice_id
+    second_qbo = InvoiceSyncLink.objects.get(invoice=second).qbo_invoice_id
+    assert linked == {first_qbo: D("100.00"), second_qbo: D("20.00")}
+    assert D(str(qbo_invoice(qbo, connected.realm_id, first_qbo)["Balance"])) == D("0")
+    assert D(str(qbo_invoice(qbo, connected.realm_id, second_qbo)["Balance"])) == D("40")
+
+
+def test_a_payment_waits_for_its_invoices_and_goes_when_they_sync(qbo, connected, account):
+    invoice = make_invoice(account=account, number="WAIT-1")
+    payment = pay(account, "50.00", (invoice, "50.00"))
+    link = PaymentSyncLink.objects.get(payment=payment)
+    assert (link.state, link.waiting_reason) == (SyncState.QUEUED, "waiting for invoice WAIT-1 to sync")
+    assert push(payment).state == SyncState.QUEUED  # never Failed for that alone
+    sync_invoice(invoice)
+    link.refresh_from_db()
+    assert link.waiting_reason == ""
+    assert push(payment).state == SyncState.SYNCED
+
+
+def test_a_payment_created_before_its_account_syncs_follows_customer_then_invoice(qbo, connected, firm):
+    late = AccountFactory(firm=firm, name="Late Payer")
+    invoice = make_invoice(account=late, number="ORDER-1")
+    payment = pay(late, "30.00", (invoice, "30.00"))
+    assert PaymentSyncLink.objects.get(payment=payment).waiting_reason == "waiting for the account to sync"
+    account_push(link_id=AccountSyncLink.objects.get(account=late).pk)
+    assert (
+        PaymentSyncLink.objects.get(payment=payment).waiting_reason == "waiting for invoice ORDER-1 to sync"
+    )
+    sync_invoice(invoice)
+    assert push(payment).state == SyncState.SYNCED
+    kinds = [e.kind for e in payment.sync_events.order_by("created_at", "id")]
+    assert kinds[0] == "waiting"
+    assert kinds[-1] == "created"
+
+
+def test_editing_the_allocations_updates_the_qbo_payment(qbo, connected, account):
+    first = make_invoice(account=account, amounts=("100.00",))
+    second = make_invoice(account=account, amounts=("100.00",))
+    sync_invoice(first)
+    sync_invoice(second)
+    payment = pay(account, "100.00", (first, "100.00"))
+    push(payment)
+    payment_update(
+        payment=payment,
+        data=PaymentData(
+            account=account,
+            date=payment.date,
+            amount=D("100.00"),
+            reference="CHK 1042",
+            allocations=[AllocationData(invoice=second, amount=D("40.00"))],
+        ),
+    )
+    link = push(payment)
+    assert link.state == SyncState.SYNCED
+    [qbo_payment] = qbo.control.entities(connected.realm_id, "Payment")
+    assert [line["LinkedTxn"][0]["TxnId"] for line in qbo_payment["Line"]] == [
+        InvoiceSyncLink.objects.get(invoice=second).qbo_invoice_id
+    ]
+    assert D(str(qbo_payment["UnappliedAmt"])) == D("60.00")
+
+
+def test_deleting_the_payment_deletes_it_in_qbo_and_restores_the_balances(qbo, connected, account):
+    invoice = make_invoice(account=account, amounts=("100.00",))
+    sync_invoice(invoice)
+    payment = pay(account, "100.00", (invoice, "100.00"))
+    push(payment)
+    qbo_id = InvoiceSyncLink.objects.get(invoice=invoice).qbo_invoice_id
+    assert D(str(qbo_invoice(qbo, connected.realm_id, qbo_id)["Balance"])) == D("0")
+    payment_delete(payment=payment)
+    row = SyncOutbox.objects.get(entity="Payment")
+    assert outbox_process(row_id=row.pk) == "done"
+    assert D(str(qbo_invoice(qbo, connected.realm_id, qbo_id)["Balance"])) == D("100")
+
+
+@pytest.mark.parametrize("idempotency", ["replay", "off"])
+def test_a_lost_reply_makes_no_second_payment(qbo, connected, account, idempotency):
+    qbo.control.settings(connected.realm_id, idempotency=idempotency)
+    payment = pay(account, "25.00")  # unapplied
+    qbo.control.fault(connected.realm_id, "drop_after_commit", count=1, path="payment", method="POST")
+    link = PaymentSyncLink.objects.get(payment=payment)
+    assert payment_push(link_id=link.pk) == "deferred"
+    PaymentSyncLink.objects.filter(pk=link.pk).update(next_attempt_at=timezone.now())
+    assert push(payment).state == SyncState.SYNCED
+    assert len(qbo.control.entities(connected.realm_id, "Payment")) == 1
