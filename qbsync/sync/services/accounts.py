@@ -413,11 +413,12 @@ def _succeed(link: AccountSyncLink, customer: QboCustomer, method: str, tid: str
                 **_clear_error(),
             )
             if done:
-                from .invoices import invoices_release_waiting
+                from .invoices import account_history_request, invoices_release_waiting
                 from .payments import payments_release_waiting
 
                 invoices_release_waiting(account_id=link.account_id)
                 payments_release_waiting(account_id=link.account_id)
+                account_history_request(account_id=link.account_id)
                 verb = {Method.MATCHED: "Matched", Method.PICKED: "Linked", Method.CREATED: "Created"}[method]
                 record_event(
                     link=link,

@@ -156,6 +156,27 @@ def invoices_unsync_for_account(*, account_id: int) -> int:
     )
 
 
+def account_history_request(*, account_id: int) -> int:
+    """The account is synced now: its issued invoices and its payments that never asked to sync (made
+    before the firm connected, say) ask now. Returns how many."""
+    from invoices.models import Payment
+
+    from .payments import payment_sync_on_change
+
+    count = 0
+    for invoice in Invoice.objects.filter(
+        account_id=account_id, status__in=Invoice.PAYABLE_STATUSES, sync_link__isnull=True
+    ).order_by("issue_date", "pk"):
+        invoice_sync_on_change(invoice=invoice)
+        count += 1
+    for payment in Payment.objects.filter(account_id=account_id, sync_link__isnull=True).order_by(
+        "date", "pk"
+    ):
+        payment_sync_on_change(payment=payment)
+        count += 1
+    return count
+
+
 def invoices_release_waiting(*, account_id: int) -> int:
     """The account just linked: push its invoices that were waiting for it, and resume those its unsync
     stopped."""

@@ -158,3 +158,23 @@ def test_a_lost_reply_makes_no_second_payment(qbo, connected, account, idempoten
     PaymentSyncLink.objects.filter(pk=link.pk).update(next_attempt_at=timezone.now())
     assert push(payment).state == SyncState.SYNCED
     assert len(qbo.control.entities(connected.realm_id, "Payment")) == 1
+
+
+def test_history_from_before_the_connection_syncs_once_the_account_links(qbo, qbo_connection, firm):
+    from qbsync.sync.models import QuickBooksConnection
+    from qbsync.sync.services.connections import connection_apply_first_defaults
+
+    status = qbo_connection.status
+    QuickBooksConnection.objects.filter(pk=qbo_connection.pk).update(status="disconnected")
+    old_client = AccountFactory(firm=firm, name="Years Of History")
+    invoice = make_invoice(account=old_client, amounts=("300.00",))
+    payment = pay(old_client, "300.00", (invoice, "300.00"))
+    assert not InvoiceSyncLink.objects.exists()
+    QuickBooksConnection.objects.filter(pk=qbo_connection.pk).update(status=status)
+    connection_apply_first_defaults(connection=qbo_connection)
+
+    account_push(link_id=account_sync_request(account=old_client).pk)
+    sync_invoice(invoice)
+    assert push(payment).state == SyncState.SYNCED
+    [qbo_inv] = qbo.control.entities(qbo_connection.realm_id, "Invoice")
+    assert (D(str(qbo_inv["TotalAmt"])), D(str(qbo_inv["Balance"]))) == (D("300"), D("0"))
