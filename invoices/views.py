@@ -9,12 +9,18 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Account
 from accounts.selectors import account_choices
-from qbsync.firms.permissions import can_edit_practice_data, firm_member_required, permission_required
+from qbsync.firms.permissions import (
+    can_edit_practice_data,
+    can_manage_quickbooks,
+    firm_member_required,
+    permission_required,
+)
 from qbsync.sync.status import DISPLAY_ORDER
 
 from .forms import (
@@ -264,11 +270,18 @@ def invoice_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @firm_member_required
 def payment_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
-    payment = get_object_or_404(Payment.objects.for_firm(request.firm).select_related("account"), pk=pk)
+    payment = get_object_or_404(
+        Payment.objects.for_firm(request.firm).select_related("account", "sync_link"), pk=pk
+    )
     return render(
         request,
         "invoices/payment_detail.html",
-        {"payment": payment, "allocations": payment_allocation_list(payment=payment)},
+        {
+            "payment": payment,
+            "allocations": payment_allocation_list(payment=payment),
+            "payment_link": getattr(payment, "sync_link", None),
+            "quickbooks_connected": quickbooks_connected(firm=request.firm),
+        },
     )
 
 
@@ -347,3 +360,78 @@ def payment_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     payment_delete(payment=payment)
     messages.success(request, "Payment deleted; the invoices it paid are open again.")
     return redirect("accounts:detail", pk=payment.account_id)
+
+
+# QuickBooks: skip or sync one invoice or payment (owner or admin) -------------------------------------
+
+
+def _sync_action(request: HttpRequest, action, target, label: str, redirect_to: str) -> HttpResponse:
+    from qbsync.sync.services.accounts import SyncRequestError
+
+    try:
+        action(actor=request.user, **target)
+    except SyncRequestError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, label)
+    return redirect(redirect_to)
+
+
+@require_POST
+@permission_required(can_manage_quickbooks)
+def invoice_quickbooks_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
+    from qbsync.sync.services.invoices import invoice_sync_again
+
+    invoice = get_object_or_404(Invoice.objects.for_firm(request.firm), pk=pk)
+    return _sync_action(
+        request,
+        invoice_sync_again,
+        {"invoice": invoice},
+        "Syncing the invoice to QuickBooks.",
+        f"{reverse('invoices:detail', args=[pk])}#quickbooks",
+    )
+
+
+@require_POST
+@permission_required(can_manage_quickbooks)
+def invoice_quickbooks_skip_view(request: HttpRequest, pk: int) -> HttpResponse:
+    from qbsync.sync.services.invoices import invoice_sync_skip
+
+    invoice = get_object_or_404(Invoice.objects.for_firm(request.firm), pk=pk)
+    return _sync_action(
+        request,
+        invoice_sync_skip,
+        {"invoice": invoice},
+        "This invoice will not be synced to QuickBooks.",
+        f"{reverse('invoices:detail', args=[pk])}#quickbooks",
+    )
+
+
+@require_POST
+@permission_required(can_manage_quickbooks)
+def payment_quickbooks_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
+    from qbsync.sync.services.payments import payment_sync_again
+
+    payment = get_object_or_404(Payment.objects.for_firm(request.firm), pk=pk)
+    return _sync_action(
+        request,
+        payment_sync_again,
+        {"payment": payment},
+        "Syncing the payment to QuickBooks.",
+        reverse("invoices:payment_detail", args=[pk]),
+    )
+
+
+@require_POST
+@permission_required(can_manage_quickbooks)
+def payment_quickbooks_skip_view(request: HttpRequest, pk: int) -> HttpResponse:
+    from qbsync.sync.services.payments import payment_sync_skip
+
+    payment = get_object_or_404(Payment.objects.for_firm(request.firm), pk=pk)
+    return _sync_action(
+        request,
+        payment_sync_skip,
+        {"payment": payment},
+        "This payment will not be synced to QuickBooks.",
+        reverse("invoices:payment_detail", args=[pk]),
+    )

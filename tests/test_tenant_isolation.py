@@ -23,6 +23,10 @@ POST_ONLY = {
     "invoices:void",
     "invoices:delete",
     "invoices:payment_delete",
+    "invoices:quickbooks_sync",
+    "invoices:quickbooks_skip",
+    "invoices:payment_quickbooks_sync",
+    "invoices:payment_quickbooks_skip",
     "quickbooks:connect",
     "quickbooks:disconnect",
     "quickbooks:defaults",
@@ -36,6 +40,10 @@ FLOW_ONLY = {"quickbooks:callback"}
 # Pages only owners and admins may use (staff get 403 whoever's the id): swept with an admin here.
 QUICKBOOKS_MANAGERS_ONLY = {
     "accounts:quickbooks",
+    "invoices:quickbooks_sync",
+    "invoices:quickbooks_skip",
+    "invoices:payment_quickbooks_sync",
+    "invoices:payment_quickbooks_skip",
     "accounts:quickbooks_sync",
     "accounts:quickbooks_skip",
     "quickbooks:bulk_preview",

@@ -578,3 +578,49 @@ def _outbox_finish(row: SyncOutbox, state: str, text: str, outcome: str, tid: st
             intuit_tid=tid,
             sent={"operation": "delete", "Id": row.qbo_id},
         )
+
+
+# A person's choice ---------------------------------------------------------------------------------
+
+SKIPPED_BY = "skipped by {who}"
+
+
+def invoice_sync_skip(*, invoice: Invoice, actor) -> InvoiceSyncLink:
+    """Stop syncing this invoice (it is not changed or deleted in QBO)."""
+    from .accounts import SyncRequestError
+
+    link, _ = InvoiceSyncLink.objects.get_or_create(invoice=invoice, defaults={"firm_id": invoice.firm_id})
+    who = actor.get_full_name() or actor.username
+    with transaction.atomic():
+        if not _transition(
+            link,
+            SyncAction.SKIP,
+            skip_reason=SKIPPED_BY.format(who=who),
+            waiting_reason="",
+            next_attempt_at=None,
+        ):
+            raise SyncRequestError("Sync is already off for this invoice.")
+        record_event(
+            link=link, kind="skipped", actor=actor, trigger="user", message="Sync skipped for this invoice."
+        )
+    return link
+
+
+def invoice_sync_again(*, invoice: Invoice, actor) -> InvoiceSyncLink | None:
+    """Sync a skipped, failed or not synced invoice again (a re-push of a synced one is an edit)."""
+    from .accounts import SyncRequestError
+
+    if _connection(invoice.firm_id) is None:
+        raise SyncRequestError(explanations.NOT_CONNECTED)
+    if invoice.status not in Invoice.PAYABLE_STATUSES and invoice.status != Invoice.Status.VOID:
+        raise SyncRequestError("Only issued invoices sync to QuickBooks.")
+    with transaction.atomic():
+        InvoiceSyncLink.objects.filter(invoice=invoice, state=SyncState.SKIPPED).update(
+            state=SyncState.NOT_SYNCED, skip_reason="", state_changed_at=timezone.now()
+        )
+        link = invoice_sync_on_change(invoice=invoice)
+        if link is not None and link.state == SyncState.SKIPPED:
+            raise SyncRequestError(f"This invoice is not synced: {link.skip_reason}.")
+        if link is not None:
+            record_event(link=link, kind="requested", actor=actor, trigger="user", message="Sync requested.")
+    return link

@@ -359,3 +359,37 @@ def payment_delete_in_qbo(*, payment: Payment) -> SyncOutbox | None:
     )
     _enqueue_outbox(row.pk)
     return row
+
+
+def payment_sync_skip(*, payment: Payment, actor) -> PaymentSyncLink:
+    """Stop syncing this payment (it is not changed or deleted in QBO)."""
+    from .accounts import SyncRequestError
+
+    link, _ = PaymentSyncLink.objects.get_or_create(payment=payment, defaults={"firm_id": payment.firm_id})
+    who = actor.get_full_name() or actor.username
+    with transaction.atomic():
+        if not _transition(
+            link, SyncAction.SKIP, skip_reason=f"skipped by {who}", waiting_reason="", next_attempt_at=None
+        ):
+            raise SyncRequestError("Sync is already off for this payment.")
+        record_event(
+            link=link, kind="skipped", actor=actor, trigger="user", message="Sync skipped for this payment."
+        )
+    return link
+
+
+def payment_sync_again(*, payment: Payment, actor) -> PaymentSyncLink | None:
+    from .accounts import SyncRequestError
+
+    if _connection(payment.firm_id) is None:
+        raise SyncRequestError(explanations.NOT_CONNECTED)
+    with transaction.atomic():
+        PaymentSyncLink.objects.filter(payment=payment, state=SyncState.SKIPPED).update(
+            state=SyncState.NOT_SYNCED, skip_reason="", state_changed_at=timezone.now()
+        )
+        link = payment_sync_on_change(payment=payment)
+        if link is not None and link.state == SyncState.SKIPPED:
+            raise SyncRequestError(f"This payment is not synced: {link.skip_reason}.")
+        if link is not None:
+            record_event(link=link, kind="requested", actor=actor, trigger="user", message="Sync requested.")
+    return link
