@@ -30,6 +30,7 @@ POST_ONLY = {
     "quickbooks:connect",
     "quickbooks:disconnect",
     "quickbooks:defaults",
+    "quickbooks:service_items",
     "quickbooks:bulk_preview",
     "quickbooks:bulk_start",
 }
@@ -40,6 +41,7 @@ FLOW_ONLY = {"quickbooks:callback"}
 # Pages only owners and admins may use (staff get 403 whoever's the id): swept with an admin here.
 QUICKBOOKS_MANAGERS_ONLY = {
     "accounts:quickbooks",
+    "quickbooks:service_items",
     "invoices:quickbooks_sync",
     "invoices:quickbooks_skip",
     "invoices:payment_quickbooks_sync",

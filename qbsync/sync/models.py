@@ -399,3 +399,19 @@ class PaymentSyncLink(models.Model):
     @property
     def display_status(self) -> str:
         return display_status(self.state)
+
+
+class ServiceItemMapping(models.Model):
+    """Invoice lines for this service carry this QBO item instead of the firm's default item."""
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="service_item_mappings")
+    service = models.OneToOneField(
+        "invoices.Service", on_delete=models.CASCADE, related_name="qbo_item_mapping"
+    )
+    qbo_item_id = models.CharField(max_length=32)
+    qbo_item_name = models.CharField(max_length=100, blank=True)
+
+    objects = FirmScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.service_id} → item {self.qbo_item_id}"

@@ -6,7 +6,14 @@ from django.db.models.functions import Coalesce
 from accounts.models import Account
 from qbsync.firms.models import Firm
 
-from .models import AccountSyncLink, BulkSyncItem, BulkSyncPlan, QuickBooksConnection, SyncEvent
+from .models import (
+    AccountSyncLink,
+    BulkSyncItem,
+    BulkSyncPlan,
+    QuickBooksConnection,
+    ServiceItemMapping,
+    SyncEvent,
+)
 from .status import DISPLAY_ORDER, DISPLAY_STATUS, SyncState
 
 
@@ -129,3 +136,14 @@ def bulk_plan_context(*, plan: BulkSyncPlan) -> dict:
         "progress": progress,
         "refresh": plan.state in (BulkSyncPlan.State.PREVIEWING, BulkSyncPlan.State.RUNNING),
     }
+
+
+def service_item_rows(*, firm: Firm) -> list[tuple]:
+    """Each active service of the firm with the QBO item id its lines carry ("" for the default item)."""
+    from invoices.models import Service
+
+    mapped = dict(ServiceItemMapping.objects.for_firm(firm).values_list("service_id", "qbo_item_id"))
+    return [
+        (service, mapped.get(service.pk, ""))
+        for service in Service.objects.for_firm(firm).filter(is_active=True)
+    ]

@@ -9,6 +9,7 @@ urlpatterns = [
     path("callback/", views.quickbooks_callback, name="callback"),
     path("disconnect/", views.quickbooks_disconnect, name="disconnect"),
     path("defaults/", views.quickbooks_defaults, name="defaults"),
+    path("service-items/", views.quickbooks_service_items, name="service_items"),
     path("first-sync/preview/", views.bulk_preview, name="bulk_preview"),
     path("first-sync/<int:pk>/", views.bulk_plan, name="bulk_plan"),
     path("first-sync/<int:pk>/start/", views.bulk_start, name="bulk_start"),

@@ -20,7 +20,7 @@ from qbsync.quickbooks.errors import QboError
 
 from .forms import IntegrationDefaultsForm
 from .models import BulkSyncPlan
-from .selectors import bulk_plan_context, connection_for_firm, latest_bulk_plan
+from .selectors import bulk_plan_context, connection_for_firm, latest_bulk_plan, service_item_rows
 from .services.accounts import SyncRequestError
 from .services.bulk import bulk_sync_preview_start, bulk_sync_start
 from .services.connections import (
@@ -31,6 +31,7 @@ from .services.connections import (
     connection_disconnect,
     connection_pick_lists,
     connection_update_defaults,
+    service_items_update,
 )
 
 OAUTH_SESSION_KEY = "quickbooks_oauth"
@@ -65,6 +66,8 @@ def _settings_page(request: HttpRequest, *, form=None, pick_lists=None, status: 
             "defaults_form": form,
             "pick_error": pick_error,
             "latest_plan": latest_bulk_plan(firm=request.firm),
+            "service_items": service_item_rows(firm=request.firm),
+            "item_choices": pick_lists.items if pick_lists is not None else [],
         },
         status=status,
     )
@@ -253,3 +256,26 @@ def bulk_start(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, "The first sync has started. Accounts show Syncing until each settles.")
     return redirect("quickbooks:bulk_plan", pk=plan.pk)
+
+
+@permission_required(can_manage_quickbooks)
+@require_POST
+def quickbooks_service_items(request: HttpRequest) -> HttpResponse:
+    """Which QBO item each of the firm's services' invoice lines carry (blank: the default item)."""
+    connection = connection_for_firm(firm=request.firm)
+    pick_lists, pick_error = _pick_lists(connection)
+    if pick_lists is None:
+        messages.error(request, pick_error or "Connect QuickBooks Online first.")
+        return redirect("quickbooks:settings")
+    mapping = {
+        int(key.removeprefix("item_")): value
+        for key, value in request.POST.items()
+        if key.startswith("item_") and key.removeprefix("item_").isdigit()
+    }
+    try:
+        service_items_update(connection=connection, mapping=mapping, pick_lists=pick_lists)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Items for services saved.")
+    return redirect("quickbooks:settings")

@@ -145,6 +145,9 @@ def connection_connect(
             connection_clear_links(connection=connection)
             connection.default_customer_type_id = connection.default_customer_type_name = ""
             connection.default_item_id = connection.default_item_name = ""
+            from ..models import ServiceItemMapping
+
+            ServiceItemMapping.objects.filter(firm=firm).delete()
         connection.realm_id = realm_id
         connection.refresh_token_hard_expires_at = None
         _store_grant(connection, grant)
@@ -397,3 +400,32 @@ def connection_default_customer_type(
 ) -> NamedRef | None:
     """The type new customers get by default: "Individual" when the company has it, else none."""
     return next((t for t in pick_lists.customer_types if t.name.casefold() == preferred.casefold()), None)
+
+
+def service_items_update(
+    *, connection: QuickBooksConnection, mapping: dict[int, str], pick_lists: PickLists
+) -> int:
+    """Map the firm's services to QBO items (an empty id means the default item). Returns how many now are."""
+    from invoices.models import Service
+
+    from ..models import ServiceItemMapping
+
+    items = {i.id: i.name for i in pick_lists.items}
+    services = {s.pk: s for s in Service.objects.for_firm(connection.firm)}
+    unknown = [item_id for item_id in mapping.values() if item_id and item_id not in items]
+    if unknown or set(mapping) - set(services):
+        raise ValidationError("Choose items of the connected company for the firm's own services.")
+    with transaction.atomic():
+        for service_id, item_id in mapping.items():
+            if item_id:
+                ServiceItemMapping.objects.update_or_create(
+                    service=services[service_id],
+                    defaults={
+                        "firm": connection.firm,
+                        "qbo_item_id": item_id,
+                        "qbo_item_name": items[item_id],
+                    },
+                )
+            else:
+                ServiceItemMapping.objects.filter(service_id=service_id).delete()
+    return ServiceItemMapping.objects.filter(firm=connection.firm).count()

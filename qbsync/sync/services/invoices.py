@@ -31,7 +31,14 @@ from qbsync.quickbooks.errors import (
 from qbsync.quickbooks.requestids import request_id_for
 
 from .. import explanations
-from ..models import AccountSyncLink, InvoiceSyncLink, QuickBooksConnection, SyncEvent, SyncOutbox
+from ..models import (
+    AccountSyncLink,
+    InvoiceSyncLink,
+    QuickBooksConnection,
+    ServiceItemMapping,
+    SyncEvent,
+    SyncOutbox,
+)
 from ..status import SyncAction, SyncState, target_of
 from .accounts import MAX_ATTEMPTS, _backoff, _transition, record_event
 from .connections import connection_client
@@ -205,18 +212,25 @@ def invoices_release_waiting(*, account_id: int) -> int:
 
 
 def _draft(invoice: Invoice, customer_id: str, connection: QuickBooksConnection, custom_numbers: bool):
-    if not connection.default_item_id:
-        raise _Failure("no_item", NO_ITEM)
-    lines = [
-        qbo_txn.InvoiceLineDraft(
-            amount=line.amount,
-            quantity=line.quantity,
-            unit_price=line.rate,
-            description=line.description or (line.service.name if line.service else ""),
-            item_id=connection.default_item_id,
+    mapped = dict(
+        ServiceItemMapping.objects.filter(service__in=invoice.lines.values("service")).values_list(
+            "service_id", "qbo_item_id"
         )
-        for line in invoice.lines.select_related("service")
-    ]
+    )
+    lines = []
+    for line in invoice.lines.select_related("service"):
+        item_id = mapped.get(line.service_id) or connection.default_item_id
+        if not item_id:
+            raise _Failure("no_item", NO_ITEM)
+        lines.append(
+            qbo_txn.InvoiceLineDraft(
+                amount=line.amount,
+                quantity=line.quantity,
+                unit_price=line.rate,
+                description=line.description or (line.service.name if line.service else ""),
+                item_id=item_id,
+            )
+        )
     try:
         doc_number = qbo_txn.doc_number_for(invoice.number, custom_txn_numbers=custom_numbers)
     except qbo_txn.DocNumberTooLong as exc:

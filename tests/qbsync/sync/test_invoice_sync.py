@@ -323,3 +323,44 @@ def test_the_sweep_hands_over_an_outbox_row_nobody_processed(
     with django_capture_on_commit_callbacks() as callbacks:
         assert account_sync_sweep()["outbox_reenqueued"] == 1
     assert len(callbacks) == 1
+
+
+def test_a_service_mapped_to_an_item_carries_it_on_its_lines(
+    qbo, connected, synced_account, firm_admin_client
+):
+    from django.urls import reverse
+
+    from invoices.services import InvoiceData, InvoiceLineData, invoice_create
+    from tests.factories import ServiceFactory
+
+    [inserted] = qbo.control.insert(
+        connected.realm_id, "Item", {"Name": "Tax Preparation", "Type": "Service", "Active": True}
+    )
+    other_item = inserted["Id"]
+    tax = ServiceFactory(firm=synced_account.firm, name="Tax return")
+    plain = ServiceFactory(firm=synced_account.firm, name="Bookkeeping hours")
+    page = firm_admin_client.get(reverse("quickbooks:settings")).content.decode()
+    assert "Items for services" in page
+    response = firm_admin_client.post(
+        reverse("quickbooks:service_items"), {f"item_{tax.pk}": other_item, f"item_{plain.pk}": ""}
+    )
+    assert response.status_code == 302
+    invoice = invoice_create(
+        firm=synced_account.firm,
+        status=Invoice.Status.SENT,
+        data=InvoiceData(
+            account=synced_account,
+            number="MAP-1",
+            issue_date=date(2026, 3, 1),
+            due_date=date(2026, 3, 31),
+            lines=[InvoiceLineData(service=tax, rate=D("300")), InvoiceLineData(service=plain, rate=D("50"))],
+        ),
+    )
+    push(invoice)
+    [created] = qbo_invoices(qbo, connected.realm_id)
+    item_refs = [
+        line["SalesItemLineDetail"]["ItemRef"]["value"]
+        for line in created["Line"]
+        if line.get("DetailType") == "SalesItemLineDetail"
+    ]
+    assert item_refs == [other_item, connected.default_item_id]
