@@ -269,17 +269,14 @@ class BulkSyncItem(models.Model):
         return f"{self.account_id}: {self.decision}"
 
 
-class InvoiceSyncLink(models.Model):
-    """One per issued invoice: its QBO invoice, or why it has none yet. Changed only by the sync services."""
+class TransactionSyncLink(models.Model):
+    """What an invoice's and a payment's link share: the state, why it waits or was skipped, retries, and
+    the last error. Changed only by the sync services."""
 
-    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="invoice_links")
-    invoice = models.OneToOneField("invoices.Invoice", on_delete=models.CASCADE, related_name="sync_link")
     state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.NOT_SYNCED)
     state_changed_at = models.DateTimeField(default=timezone.now)
-    qbo_invoice_id = models.CharField(max_length=32, blank=True)
     qbo_sync_token = models.CharField(max_length=32, blank=True)
-    qbo_doc_number = models.CharField(max_length=30, blank=True)
-    # The invoice's content_version that QBO has; behind it means an update is due.
+    # The record's content_version that QBO has; behind it means an update is due.
     pushed_version = models.PositiveIntegerField(default=0)
     waiting_reason = models.CharField(max_length=200, blank=True)
     skip_reason = models.CharField(max_length=200, blank=True)
@@ -297,6 +294,22 @@ class InvoiceSyncLink(models.Model):
     objects = FirmScopedQuerySet.as_manager()
 
     class Meta:
+        abstract = True
+
+    @property
+    def display_status(self) -> str:
+        return display_status(self.state)
+
+
+class InvoiceSyncLink(TransactionSyncLink):
+    """One per issued invoice: its QBO invoice, or why it has none yet."""
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="invoice_links")
+    invoice = models.OneToOneField("invoices.Invoice", on_delete=models.CASCADE, related_name="sync_link")
+    qbo_invoice_id = models.CharField(max_length=32, blank=True)
+    qbo_doc_number = models.CharField(max_length=30, blank=True)
+
+    class Meta:
         indexes = [
             models.Index(fields=["firm", "state"], name="invoice_link_firm_state"),
             models.Index(fields=["state", "state_changed_at"], name="invoice_link_state_age"),
@@ -312,10 +325,6 @@ class InvoiceSyncLink(models.Model):
 
     def __str__(self) -> str:
         return f"invoice {self.invoice_id} → {self.qbo_invoice_id or '-'} ({self.state})"
-
-    @property
-    def display_status(self) -> str:
-        return display_status(self.state)
 
 
 class SyncOutbox(models.Model):
@@ -354,30 +363,12 @@ class SyncOutbox(models.Model):
         return f"{self.operation} {self.entity} {self.qbo_id} ({self.state})"
 
 
-class PaymentSyncLink(models.Model):
+class PaymentSyncLink(TransactionSyncLink):
     """One per payment of a syncing account: its QBO payment, or why it has none yet."""
 
     firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="payment_links")
     payment = models.OneToOneField("invoices.Payment", on_delete=models.CASCADE, related_name="sync_link")
-    state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.NOT_SYNCED)
-    state_changed_at = models.DateTimeField(default=timezone.now)
     qbo_payment_id = models.CharField(max_length=32, blank=True)
-    qbo_sync_token = models.CharField(max_length=32, blank=True)
-    pushed_version = models.PositiveIntegerField(default=0)
-    waiting_reason = models.CharField(max_length=200, blank=True)
-    skip_reason = models.CharField(max_length=200, blank=True)
-    request_epoch = models.PositiveIntegerField(default=0)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    error_code = models.CharField(max_length=40, blank=True)
-    error_message = models.TextField(blank=True)
-    error_explanation = models.TextField(blank=True)
-    error_cause = models.CharField(max_length=40, blank=True)
-    error_intuit_tid = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = FirmScopedQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -395,10 +386,6 @@ class PaymentSyncLink(models.Model):
 
     def __str__(self) -> str:
         return f"payment {self.payment_id} → {self.qbo_payment_id or '-'} ({self.state})"
-
-    @property
-    def display_status(self) -> str:
-        return display_status(self.state)
 
 
 class ServiceItemMapping(models.Model):

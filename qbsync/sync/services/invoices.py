@@ -42,6 +42,7 @@ from ..models import (
 from ..status import SyncAction, SyncState, target_of
 from .accounts import MAX_ATTEMPTS, _backoff, _transition, record_event
 from .connections import connection_client
+from .transaction_links import Failure, link_defer, link_fail, link_lost
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ def _draft(invoice: Invoice, customer_id: str, connection: QuickBooksConnection,
     for line in invoice.lines.select_related("service"):
         item_id = mapped.get(line.service_id) or connection.default_item_id
         if not item_id:
-            raise _Failure("no_item", NO_ITEM)
+            raise Failure("no_item", NO_ITEM)
         lines.append(
             qbo_txn.InvoiceLineDraft(
                 amount=line.amount,
@@ -234,7 +235,7 @@ def _draft(invoice: Invoice, customer_id: str, connection: QuickBooksConnection,
     try:
         doc_number = qbo_txn.doc_number_for(invoice.number, custom_txn_numbers=custom_numbers)
     except qbo_txn.DocNumberTooLong as exc:
-        raise _Failure(
+        raise Failure(
             "doc_number_too_long",
             DOC_NUMBER_TOO_LONG.format(limit=exc.limit, number=invoice.number, length=len(invoice.number)),
         ) from exc
@@ -246,18 +247,6 @@ def _draft(invoice: Invoice, customer_id: str, connection: QuickBooksConnection,
         private_note=f"qbsync invoice {invoice.number} ({invoice_marker(invoice)})",
         doc_number=doc_number,
     )
-
-
-class _Failure(Exception):
-    def __init__(self, cause: str, explanation: str, *, code: str = "", message: str = "", tid: str = ""):
-        super().__init__(explanation)
-        self.cause, self.explanation, self.code, self.message, self.tid = (
-            cause,
-            explanation,
-            code,
-            message,
-            tid,
-        )
 
 
 def invoice_push(*, link_id: int) -> str:
@@ -279,7 +268,7 @@ def invoice_push(*, link_id: int) -> str:
         return "waiting"
     connection = _connection(invoice.firm_id)
     if connection is None:
-        _fail(link, _Failure("connection", explanations.CONNECTION))
+        link_fail(link, Failure("connection", explanations.CONNECTION))
         return "failed"
     client = connection_client(connection)
     version = invoice.content_version
@@ -290,16 +279,16 @@ def invoice_push(*, link_id: int) -> str:
             custom_numbers = client.company_profile().custom_txn_numbers
             draft = _draft(invoice, account_link.qbo_customer_id, connection, custom_numbers)
             qbo_invoice = _create_or_update(client, link, invoice, draft)
-    except _Failure as failure:
-        _fail(link, failure)
+    except Failure as failure:
+        link_fail(link, failure)
         return "failed"
     except QboNotFoundError as exc:
-        _lost(link, exc.intuit_tid)
+        link_lost(link, tid=exc.intuit_tid, message=DELETED_IN_QBO, forget={"qbo_invoice_id": ""})
         return "lost"
     except QboDuplicateDocNumberError as exc:
-        _fail(
+        link_fail(
             link,
-            _Failure(
+            Failure(
                 "duplicate_doc_number",
                 DOC_NUMBER_TAKEN.format(number=invoice.number),
                 code=exc.code,
@@ -309,14 +298,14 @@ def invoice_push(*, link_id: int) -> str:
         )
         return "failed"
     except QboReconnectRequiredError as exc:
-        _fail(link, _Failure("connection", explanations.CONNECTION, code=exc.code, message=exc.message))
+        link_fail(link, Failure("connection", explanations.CONNECTION, code=exc.code, message=exc.message))
         return "failed"
     except QboTransientError as exc:
-        return _defer(link, exc)
+        return link_defer(link, exc, enqueue=_enqueue)
     except QboError as exc:
-        _fail(
+        link_fail(
             link,
-            _Failure(
+            Failure(
                 "refused",
                 explanations.refused(message=exc.message, detail=exc.detail),
                 code=exc.code,
@@ -408,72 +397,6 @@ def _succeed(link: InvoiceSyncLink, qbo_invoice: qbo_txn.QboInvoice, version: in
                 # Changed while we were pushing: push the newer version too.
                 invoice_sync_on_change(invoice=Invoice.objects.get(pk=link.invoice_id))
     return "synced" if done else "not-queued"
-
-
-def _fail(link: InvoiceSyncLink, failure: _Failure) -> None:
-    with transaction.atomic():
-        if _transition(
-            link,
-            SyncAction.FAIL,
-            error_code=failure.code or failure.cause,
-            error_message=failure.message,
-            error_explanation=failure.explanation,
-            error_cause=failure.cause,
-            error_intuit_tid=failure.tid,
-            next_attempt_at=None,
-        ):
-            record_event(
-                link=link,
-                kind="failed",
-                outcome=SyncEvent.Outcome.FAILURE,
-                message=failure.explanation,
-                intuit_tid=failure.tid,
-            )
-
-
-def _lost(link: InvoiceSyncLink, tid: str) -> None:
-    with transaction.atomic():
-        if _transition(link, SyncAction.LOST, qbo_invoice_id="", qbo_sync_token="", pushed_version=0):
-            record_event(
-                link=link,
-                kind="deleted_in_qbo",
-                outcome=SyncEvent.Outcome.FAILURE,
-                intuit_tid=tid,
-                message=DELETED_IN_QBO,
-            )
-
-
-def _defer(link: InvoiceSyncLink, exc: QboTransientError) -> str:
-    attempts = link.attempts + 1
-    if attempts >= MAX_ATTEMPTS:
-        _fail(
-            link,
-            _Failure(
-                "unavailable",
-                explanations.GAVE_UP.format(attempts=attempts, error=exc.message),
-                code=exc.code,
-                message=exc.message,
-                tid=exc.intuit_tid,
-            ),
-        )
-        return "failed"
-    delay = _backoff(attempts, exc.retry_after)
-    with transaction.atomic():
-        if _transition(
-            link,
-            SyncAction.DEFER,
-            attempts=attempts,
-            next_attempt_at=timezone.now() + timedelta(seconds=delay),
-        ):
-            record_event(
-                link=link,
-                kind="retry_scheduled",
-                outcome=SyncEvent.Outcome.FAILURE,
-                intuit_tid=exc.intuit_tid,
-                message=f"QuickBooks Online was not reachable ({exc.message}); next try in {delay:.0f} s.",
-            )
-            _enqueue(link.pk, countdown=delay)
-    return "deferred"
 
 
 # Deleting ------------------------------------------------------------------------------------------

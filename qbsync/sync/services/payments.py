@@ -36,9 +36,10 @@ from ..models import (
     SyncOutbox,
 )
 from ..status import SyncAction, SyncState, target_of
-from .accounts import MAX_ATTEMPTS, _backoff, _transition, record_event
+from .accounts import _transition, record_event
 from .connections import connection_client
 from .invoices import _enqueue_outbox
+from .transaction_links import Failure, link_defer, link_fail, link_lost
 
 logger = logging.getLogger(__name__)
 
@@ -137,18 +138,6 @@ def payments_release_waiting(*, account_id: int) -> int:
     return released
 
 
-class _Failure(Exception):
-    def __init__(self, cause: str, explanation: str, *, code: str = "", message: str = "", tid: str = ""):
-        super().__init__(explanation)
-        self.cause, self.explanation, self.code, self.message, self.tid = (
-            cause,
-            explanation,
-            code,
-            message,
-            tid,
-        )
-
-
 def _draft(payment: Payment, customer_id: str) -> qbo_txn.PaymentDraft:
     qbo_ids = dict(
         InvoiceSyncLink.objects.filter(invoice__allocations__payment=payment).values_list(
@@ -186,7 +175,7 @@ def payment_push(*, link_id: int) -> str:
         return "waiting"
     connection = _connection(payment.firm_id)
     if connection is None:
-        _fail(link, _Failure("connection", explanations.CONNECTION))
+        link_fail(link, Failure("connection", explanations.CONNECTION))
         return "failed"
     customer_id = AccountSyncLink.objects.get(account_id=payment.account_id).qbo_customer_id
     client = connection_client(connection)
@@ -194,17 +183,17 @@ def payment_push(*, link_id: int) -> str:
     try:
         qbo_payment = _create_or_update(client, link, payment, _draft(payment, customer_id))
     except QboNotFoundError as exc:
-        _lost(link, exc.intuit_tid)
+        link_lost(link, tid=exc.intuit_tid, message=DELETED_IN_QBO, forget={"qbo_payment_id": ""})
         return "lost"
     except QboReconnectRequiredError as exc:
-        _fail(link, _Failure("connection", explanations.CONNECTION, code=exc.code, message=exc.message))
+        link_fail(link, Failure("connection", explanations.CONNECTION, code=exc.code, message=exc.message))
         return "failed"
     except QboTransientError as exc:
-        return _defer(link, exc)
+        return link_defer(link, exc, enqueue=_enqueue)
     except QboError as exc:
-        _fail(
+        link_fail(
             link,
-            _Failure(
+            Failure(
                 "refused",
                 explanations.refused(message=exc.message, detail=exc.detail),
                 code=exc.code,
@@ -275,72 +264,6 @@ def _succeed(link: PaymentSyncLink, qbo_payment: qbo_txn.QboPayment, version: in
             if current is not None and current != version:
                 payment_sync_on_change(payment=Payment.objects.get(pk=link.payment_id))
     return "synced" if done else "not-queued"
-
-
-def _fail(link: PaymentSyncLink, failure: _Failure) -> None:
-    with transaction.atomic():
-        if _transition(
-            link,
-            SyncAction.FAIL,
-            error_code=failure.code or failure.cause,
-            error_message=failure.message,
-            error_explanation=failure.explanation,
-            error_cause=failure.cause,
-            error_intuit_tid=failure.tid,
-            next_attempt_at=None,
-        ):
-            record_event(
-                link=link,
-                kind="failed",
-                outcome=SyncEvent.Outcome.FAILURE,
-                message=failure.explanation,
-                intuit_tid=failure.tid,
-            )
-
-
-def _lost(link: PaymentSyncLink, tid: str) -> None:
-    with transaction.atomic():
-        if _transition(link, SyncAction.LOST, qbo_payment_id="", qbo_sync_token="", pushed_version=0):
-            record_event(
-                link=link,
-                kind="deleted_in_qbo",
-                outcome=SyncEvent.Outcome.FAILURE,
-                intuit_tid=tid,
-                message=DELETED_IN_QBO,
-            )
-
-
-def _defer(link: PaymentSyncLink, exc: QboTransientError) -> str:
-    attempts = link.attempts + 1
-    if attempts >= MAX_ATTEMPTS:
-        _fail(
-            link,
-            _Failure(
-                "unavailable",
-                explanations.GAVE_UP.format(attempts=attempts, error=exc.message),
-                code=exc.code,
-                message=exc.message,
-                tid=exc.intuit_tid,
-            ),
-        )
-        return "failed"
-    delay = _backoff(attempts, exc.retry_after)
-    with transaction.atomic():
-        if _transition(
-            link,
-            SyncAction.DEFER,
-            attempts=attempts,
-            next_attempt_at=timezone.now() + timedelta(seconds=delay),
-        ):
-            record_event(
-                link=link,
-                kind="retry_scheduled",
-                outcome=SyncEvent.Outcome.FAILURE,
-                intuit_tid=exc.intuit_tid,
-                message=f"QuickBooks Online was not reachable ({exc.message}); next try in {delay:.0f} s.",
-            )
-            _enqueue(link.pk, countdown=delay)
-    return "deferred"
 
 
 def payment_delete_in_qbo(*, payment: Payment) -> SyncOutbox | None:

@@ -1,0 +1,100 @@
+"""What the invoice and payment sync share: failing with a reason, retrying a transient failure later,
+and noticing the record is gone from QBO. Each moves the link by compare-and-set and records the event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from qbsync.quickbooks.errors import QboTransientError
+
+from .. import explanations
+from ..models import SyncEvent, TransactionSyncLink
+from ..status import SyncAction
+from .accounts import MAX_ATTEMPTS, _backoff, _transition, record_event
+
+
+class Failure(Exception):
+    """A sync that cannot succeed without a person: why (``cause``), and what to do (``explanation``)."""
+
+    def __init__(self, cause: str, explanation: str, *, code: str = "", message: str = "", tid: str = ""):
+        super().__init__(explanation)
+        self.cause, self.explanation, self.code, self.message, self.tid = (
+            cause,
+            explanation,
+            code,
+            message,
+            tid,
+        )
+
+
+def link_fail(link: TransactionSyncLink, failure: Failure) -> None:
+    with transaction.atomic():
+        if _transition(
+            link,
+            SyncAction.FAIL,
+            error_code=failure.code or failure.cause,
+            error_message=failure.message,
+            error_explanation=failure.explanation,
+            error_cause=failure.cause,
+            error_intuit_tid=failure.tid,
+            next_attempt_at=None,
+        ):
+            record_event(
+                link=link,
+                kind="failed",
+                outcome=SyncEvent.Outcome.FAILURE,
+                message=failure.explanation,
+                intuit_tid=failure.tid,
+            )
+
+
+def link_lost(link: TransactionSyncLink, *, tid: str, message: str, forget: dict) -> None:
+    """QBO says the linked record is gone (610): Not synced, with the reason; never recreated by itself."""
+    with transaction.atomic():
+        if _transition(link, SyncAction.LOST, qbo_sync_token="", pushed_version=0, **forget):
+            record_event(
+                link=link,
+                kind="deleted_in_qbo",
+                outcome=SyncEvent.Outcome.FAILURE,
+                intuit_tid=tid,
+                message=message,
+            )
+
+
+def link_defer(link: TransactionSyncLink, exc: QboTransientError, *, enqueue: Callable[..., None]) -> str:
+    """Back to the queue for a later attempt (backoff with jitter, or QBO's Retry-After); Failed after the
+    last attempt."""
+    attempts = link.attempts + 1
+    if attempts >= MAX_ATTEMPTS:
+        link_fail(
+            link,
+            Failure(
+                "unavailable",
+                explanations.GAVE_UP.format(attempts=attempts, error=exc.message),
+                code=exc.code,
+                message=exc.message,
+                tid=exc.intuit_tid,
+            ),
+        )
+        return "failed"
+    delay = _backoff(attempts, exc.retry_after)
+    with transaction.atomic():
+        if _transition(
+            link,
+            SyncAction.DEFER,
+            attempts=attempts,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        ):
+            record_event(
+                link=link,
+                kind="retry_scheduled",
+                outcome=SyncEvent.Outcome.FAILURE,
+                intuit_tid=exc.intuit_tid,
+                message=f"QuickBooks Online was not reachable ({exc.message}); next try in {delay:.0f} s.",
+            )
+            enqueue(link.pk, countdown=delay)
+    return "deferred"
