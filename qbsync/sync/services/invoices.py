@@ -23,7 +23,6 @@ from qbsync.quickbooks.errors import (
     QboDuplicateDocNumberError,
     QboError,
     QboNotFoundError,
-    QboReconnectRequiredError,
     QboStaleObjectError,
     QboTransientError,
     QboValidationError,
@@ -42,7 +41,7 @@ from ..models import (
 from ..status import SyncAction, SyncState, target_of
 from .accounts import MAX_ATTEMPTS, _backoff, _transition, record_event
 from .connections import connection_client
-from .transaction_links import Failure, link_defer, link_fail, link_lost
+from .transaction_links import Failure, attempt_push, link_fail
 
 logger = logging.getLogger(__name__)
 
@@ -272,48 +271,29 @@ def invoice_push(*, link_id: int) -> str:
         return "failed"
     client = connection_client(connection)
     version = invoice.content_version
-    try:
+
+    def work() -> qbo_txn.QboInvoice:
         if invoice.status == Invoice.Status.VOID:
-            qbo_invoice = _void(client, link, invoice)
-        else:
-            custom_numbers = client.company_profile().custom_txn_numbers
-            draft = _draft(invoice, account_link.qbo_customer_id, connection, custom_numbers)
-            qbo_invoice = _create_or_update(client, link, invoice, draft)
-    except Failure as failure:
-        link_fail(link, failure)
-        return "failed"
-    except QboNotFoundError as exc:
-        link_lost(link, tid=exc.intuit_tid, message=DELETED_IN_QBO, forget={"qbo_invoice_id": ""})
-        return "lost"
-    except QboDuplicateDocNumberError as exc:
-        link_fail(
-            link,
-            Failure(
+            return _void(client, link, invoice)
+        draft = _draft(
+            invoice, account_link.qbo_customer_id, connection, client.company_profile().custom_txn_numbers
+        )
+        try:
+            return _create_or_update(client, link, invoice, draft)
+        except QboDuplicateDocNumberError as exc:
+            raise Failure(
                 "duplicate_doc_number",
                 DOC_NUMBER_TAKEN.format(number=invoice.number),
                 code=exc.code,
                 message=exc.message,
                 tid=exc.intuit_tid,
-            ),
-        )
-        return "failed"
-    except QboReconnectRequiredError as exc:
-        link_fail(link, Failure("connection", explanations.CONNECTION, code=exc.code, message=exc.message))
-        return "failed"
-    except QboTransientError as exc:
-        return link_defer(link, exc, enqueue=_enqueue)
-    except QboError as exc:
-        link_fail(
-            link,
-            Failure(
-                "refused",
-                explanations.refused(message=exc.message, detail=exc.detail),
-                code=exc.code,
-                message=exc.message,
-                tid=exc.intuit_tid,
-            ),
-        )
-        return "failed"
+            ) from exc
+
+    outcome, qbo_invoice = attempt_push(
+        link, work, lost_message=DELETED_IN_QBO, forget={"qbo_invoice_id": ""}, enqueue=_enqueue
+    )
+    if outcome is not None:
+        return outcome
     return _succeed(link, qbo_invoice, version, client.last_intuit_tid)
 
 

@@ -18,11 +18,7 @@ from django.utils import timezone
 from invoices.models import Payment
 from qbsync.quickbooks import transactions as qbo_txn
 from qbsync.quickbooks.errors import (
-    QboError,
-    QboNotFoundError,
-    QboReconnectRequiredError,
     QboStaleObjectError,
-    QboTransientError,
 )
 from qbsync.quickbooks.requestids import request_id_for
 
@@ -39,7 +35,7 @@ from ..status import SyncAction, SyncState, target_of
 from .accounts import _transition, record_event
 from .connections import connection_client
 from .invoices import _enqueue_outbox
-from .transaction_links import Failure, link_defer, link_fail, link_lost
+from .transaction_links import Failure, attempt_push, link_fail
 
 logger = logging.getLogger(__name__)
 
@@ -180,28 +176,15 @@ def payment_push(*, link_id: int) -> str:
     customer_id = AccountSyncLink.objects.get(account_id=payment.account_id).qbo_customer_id
     client = connection_client(connection)
     version = payment.content_version
-    try:
-        qbo_payment = _create_or_update(client, link, payment, _draft(payment, customer_id))
-    except QboNotFoundError as exc:
-        link_lost(link, tid=exc.intuit_tid, message=DELETED_IN_QBO, forget={"qbo_payment_id": ""})
-        return "lost"
-    except QboReconnectRequiredError as exc:
-        link_fail(link, Failure("connection", explanations.CONNECTION, code=exc.code, message=exc.message))
-        return "failed"
-    except QboTransientError as exc:
-        return link_defer(link, exc, enqueue=_enqueue)
-    except QboError as exc:
-        link_fail(
-            link,
-            Failure(
-                "refused",
-                explanations.refused(message=exc.message, detail=exc.detail),
-                code=exc.code,
-                message=exc.message,
-                tid=exc.intuit_tid,
-            ),
-        )
-        return "failed"
+    outcome, qbo_payment = attempt_push(
+        link,
+        lambda: _create_or_update(client, link, payment, _draft(payment, customer_id)),
+        lost_message=DELETED_IN_QBO,
+        forget={"qbo_payment_id": ""},
+        enqueue=_enqueue,
+    )
+    if outcome is not None:
+        return outcome
     return _succeed(link, qbo_payment, version, client.last_intuit_tid)
 
 

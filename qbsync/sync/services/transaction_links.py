@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from django.db import transaction
 from django.utils import timezone
 
-from qbsync.quickbooks.errors import QboTransientError
+from qbsync.quickbooks.errors import QboError, QboNotFoundError, QboReconnectRequiredError, QboTransientError
 
 from .. import explanations
 from ..models import SyncEvent, TransactionSyncLink
 from ..status import SyncAction
 from .accounts import MAX_ATTEMPTS, _backoff, _transition, record_event
+
+T = TypeVar("T")
 
 
 class Failure(Exception):
@@ -98,3 +101,38 @@ def link_defer(link: TransactionSyncLink, exc: QboTransientError, *, enqueue: Ca
             )
             enqueue(link.pk, countdown=delay)
     return "deferred"
+
+
+def attempt_push(
+    link: TransactionSyncLink,
+    work: Callable[[], T],
+    *,
+    lost_message: str,
+    forget: dict,
+    enqueue: Callable[..., None],
+) -> tuple[str | None, T | None]:
+    """Run the QBO calls of one push. Success comes back as (None, result); a failure settles the link and
+    comes back as its outcome: "failed" (with the reason), "lost" (gone from QBO) or "deferred"."""
+    try:
+        return None, work()
+    except Failure as failure:
+        link_fail(link, failure)
+    except QboNotFoundError as exc:
+        link_lost(link, tid=exc.intuit_tid, message=lost_message, forget=forget)
+        return "lost", None
+    except QboReconnectRequiredError as exc:
+        link_fail(link, Failure("connection", explanations.CONNECTION, code=exc.code, message=exc.message))
+    except QboTransientError as exc:
+        return link_defer(link, exc, enqueue=enqueue), None
+    except QboError as exc:
+        link_fail(
+            link,
+            Failure(
+                "refused",
+                explanations.refused(message=exc.message, detail=exc.detail),
+                code=exc.code,
+                message=exc.message,
+                tid=exc.intuit_tid,
+            ),
+        )
+    return "failed", None
