@@ -1,9 +1,9 @@
 """Every record's link to a QuickBooks object, forgotten at once when a firm starts over with another
-company. Invoice and payment links join here when they arrive."""
+company."""
 
 from django.utils import timezone
 
-from .models import AccountSyncLink, SyncEvent
+from .models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent, SyncOutbox
 from .status import SyncState
 
 
@@ -37,6 +37,29 @@ def clear_all_links(*, firm_id: int) -> int:
     )
     AccountSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SKIPPED).update(
         qbo_customer_id="", previous_customer_id="", updated_at=now
+    )
+    # Invoices and payments of the old company are unknown to the new one: they sync afresh when their
+    # accounts link there; pending deletes in the old company are dropped.
+    for model, qbo_field in ((InvoiceSyncLink, "qbo_invoice_id"), (PaymentSyncLink, "qbo_payment_id")):
+        model.objects.filter(firm_id=firm_id).update(
+            state=SyncState.NOT_SYNCED,
+            state_changed_at=now,
+            updated_at=now,
+            qbo_sync_token="",
+            pushed_version=0,
+            waiting_reason="",
+            skip_reason="",
+            next_attempt_at=None,
+            error_code="",
+            error_message="",
+            error_explanation="",
+            error_cause="",
+            error_intuit_tid="",
+            **{qbo_field: ""},
+        )
+    SyncOutbox.objects.filter(firm_id=firm_id, state=SyncOutbox.State.PENDING).update(
+        state=SyncOutbox.State.FAILED,
+        result="Dropped: the firm started over with another QuickBooks company.",
     )
     SyncEvent.objects.bulk_create(
         SyncEvent(

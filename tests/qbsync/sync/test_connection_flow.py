@@ -273,6 +273,13 @@ def test_starting_over_clears_every_account_link(owner_client, qbo, qbo_connecti
     skipped = AccountSyncLink.objects.create(
         firm=firm, account=AccountFactory(firm=firm), state="skipped", previous_customer_id="59"
     )
+    from qbsync.sync.models import InvoiceSyncLink
+    from tests.factories import make_invoice
+
+    invoice_link, _ = InvoiceSyncLink.objects.update_or_create(
+        invoice=make_invoice(account=linked.account),
+        defaults={"firm": firm, "state": "synced", "qbo_invoice_id": "77"},
+    )
     other_realm = qbo.control.create_company("New Books", customer_types=["Individual"])
     authorize_url = start_connect(owner_client, "start_over", confirm="yes")
     follow_back(owner_client, consent(qbo, authorize_url, realm_id=other_realm))
@@ -281,6 +288,8 @@ def test_starting_over_clears_every_account_link(owner_client, qbo, qbo_connecti
     assert (linked.state, linked.qbo_customer_id) == ("not_synced", "")
     assert linked.account.sync_events.filter(kind="links_cleared").exists()
     assert (skipped.state, skipped.previous_customer_id) == ("skipped", "")
+    invoice_link.refresh_from_db()
+    assert (invoice_link.state, invoice_link.qbo_invoice_id) == ("not_synced", "")
 
 
 def test_reconnecting_the_same_company_keeps_account_links(owner_client, qbo, qbo_connection, firm):
