@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -15,11 +14,11 @@ if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
 # General
 # ------------------------------------------------------------------------------
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=true for local development).")
-    SECRET_KEY = "insecure-development-key-never-used-in-production"
+# Required to serve (qbsync.core.startup checks it when the web or a worker starts); offline management
+# commands such as makemigrations run without it.
+SECRET_KEY = env(
+    "DJANGO_SECRET_KEY", default="insecure-development-key-never-used-in-production" if DEBUG else ""
+)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 TIME_ZONE = env("DJANGO_TIME_ZONE", default="UTC")
@@ -248,8 +247,6 @@ QBSYNC_RETRY_BACKOFF_SECONDS = env.float("QBSYNC_RETRY_BACKOFF_SECONDS", default
 # ------------------------------------------------------------------------------
 # Fernet keys, newest first (qbsync.core.crypto). Required in production; development derives one.
 QBSYNC_ENCRYPTION_KEYS = env.list("QBSYNC_ENCRYPTION_KEYS", default=[])
-if not DEBUG and not QBSYNC_ENCRYPTION_KEYS:
-    raise ImproperlyConfigured("Set QBSYNC_ENCRYPTION_KEYS (see .env.example) to encrypt QuickBooks tokens.")
 
 # Firm defaults
 # ------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "qbsync.settings.base",
@@ -20,9 +22,8 @@ PRODUCTION_ENV = {
 
 
 def _clean_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_"))
-    }
+    ours = ("DJANGO_", "DATABASE_", "REDIS_", "CELERY_", "QBSYNC_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     return env | extra
 
 
@@ -102,12 +103,26 @@ def test_celery_reliability_settings():
     assert loaded["CELERY_TASK_SOFT_TIME_LIMIT"] < loaded["CELERY_TASK_TIME_LIMIT"]
 
 
-def test_production_refuses_to_start_without_a_secret_key():
-    env = _clean_env({k: v for k, v in PRODUCTION_ENV.items() if k != "DJANGO_SECRET_KEY"})
-    code = "import django; django.setup()"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "QBSYNC_ENCRYPTION_KEYS"])
+def test_the_web_refuses_to_start_in_production_without_its_secrets(missing):
+    env = _clean_env({k: v for k, v in PRODUCTION_ENV.items() if k != missing})
+    out = subprocess.run(
+        [sys.executable, "-c", "import qbsync.wsgi"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert out.returncode != 0
-    assert "Set DJANGO_SECRET_KEY" in out.stderr
+    assert f"Set {missing}" in out.stderr
+
+
+def test_offline_commands_run_without_secrets():
+    env = _clean_env({"DJANGO_SETTINGS_MODULE": "qbsync.settings.base"})
+    out = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
 
 
 def test_check_deploy_is_clean_with_production_settings():
