@@ -223,13 +223,16 @@ class QboClient:
     def preferences(self) -> dict[str, Any]:
         return self.request("GET", "preferences")["Preferences"]
 
+    def custom_txn_numbers(self) -> bool:
+        """Preferences.SalesFormsPrefs.CustomTxnNumbers: whether we send our own invoice numbers."""
+        return bool(self.preferences().get("SalesFormsPrefs", {}).get("CustomTxnNumbers", False))
+
     def company_profile(self) -> CompanyProfile:
         info = self.company_info()
-        sales_prefs = self.preferences().get("SalesFormsPrefs", {})
         return CompanyProfile(
             realm_id=self.realm_id,
             name=info.get("CompanyName") or info.get("LegalName") or "",
-            custom_txn_numbers=bool(sales_prefs.get("CustomTxnNumbers", False)),
+            custom_txn_numbers=self.custom_txn_numbers(),
         )
 
     def customer_types(self) -> list[NamedRef]:

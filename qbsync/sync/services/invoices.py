@@ -23,7 +23,6 @@ from qbsync.quickbooks.errors import (
     QboDuplicateDocNumberError,
     QboError,
     QboNotFoundError,
-    QboStaleObjectError,
     QboTransientError,
     QboValidationError,
 )
@@ -41,14 +40,20 @@ from ..models import (
 from ..status import SyncAction, SyncState, target_of
 from .accounts import MAX_ATTEMPTS, _backoff, _transition, record_event
 from .connections import connection_client
-from .transaction_links import Failure, attempt_push, link_fail
+from .transaction_links import (
+    BEFORE_START_DATE,
+    WAITING_FOR_ACCOUNT,
+    Failure,
+    attempt_push,
+    link_fail,
+    retry_once_if_stale,
+    usable_connection,
+)
 
 logger = logging.getLogger(__name__)
 
-WAITING_FOR_ACCOUNT = "waiting for the account to sync"
 # An outbox row a worker claimed is left alone by others for this long.
 OUTBOX_LEASE = timedelta(minutes=5)
-BEFORE_START_DATE = "dated before the firm's sync start date ({start})"
 DOC_NUMBER_TAKEN = (
     "QuickBooks Online already has an invoice numbered {number}. Give this invoice another number here, or "
     "turn off custom transaction numbers in QuickBooks Online so that it numbers invoices itself; then sync "
@@ -70,11 +75,6 @@ def invoice_marker(invoice: Invoice) -> str:
     return f"qbsync:inv:{invoice.pk}"
 
 
-def _connection(firm_id: int) -> QuickBooksConnection | None:
-    connection = QuickBooksConnection.objects.filter(firm_id=firm_id).first()
-    return connection if connection is not None and connection.is_usable else None
-
-
 def _enqueue(link_id: int, countdown: float | None = None) -> None:
     from qbsync.sync.tasks import invoice_push as invoice_push_task
 
@@ -83,7 +83,7 @@ def _enqueue(link_id: int, countdown: float | None = None) -> None:
 
 def invoice_sync_on_change(*, invoice: Invoice) -> InvoiceSyncLink | None:
     """An issued invoice was created or changed. Called inside the change's transaction."""
-    connection = _connection(invoice.firm_id)
+    connection = usable_connection(invoice.firm_id)
     if connection is None:
         return None
     if invoice.status == Invoice.Status.VOID:
@@ -265,7 +265,7 @@ def invoice_push(*, link_id: int) -> str:
     if account_link is None:
         _transition(link, SyncAction.DEFER, waiting_reason=WAITING_FOR_ACCOUNT)
         return "waiting"
-    connection = _connection(invoice.firm_id)
+    connection = usable_connection(invoice.firm_id)
     if connection is None:
         link_fail(link, Failure("connection", explanations.CONNECTION))
         return "failed"
@@ -275,9 +275,7 @@ def invoice_push(*, link_id: int) -> str:
     def work() -> qbo_txn.QboInvoice:
         if invoice.status == Invoice.Status.VOID:
             return _void(client, link, invoice)
-        draft = _draft(
-            invoice, account_link.qbo_customer_id, connection, client.company_profile().custom_txn_numbers
-        )
+        draft = _draft(invoice, account_link.qbo_customer_id, connection, client.custom_txn_numbers())
         try:
             return _create_or_update(client, link, invoice, draft)
         except QboDuplicateDocNumberError as exc:
@@ -320,25 +318,21 @@ def _create_or_update(client, link: InvoiceSyncLink, invoice: Invoice, draft) ->
 
 
 def _void(client, link: InvoiceSyncLink, invoice: Invoice) -> qbo_txn.QboInvoice:
-    request_id = request_id_for("inv-void", link.firm_id, invoice.pk, link.request_epoch)
-    try:
-        return qbo_txn.void_invoice(client, link.qbo_invoice_id, link.qbo_sync_token, request_id=request_id)
-    except QboStaleObjectError:
-        current = qbo_txn.read_invoice(client, link.qbo_invoice_id)
-        return qbo_txn.void_invoice(
-            client, link.qbo_invoice_id, current.sync_token, request_id=request_id + "r"
-        )
+    return retry_once_if_stale(
+        lambda token, rid: qbo_txn.void_invoice(client, link.qbo_invoice_id, token, request_id=rid),
+        sync_token=link.qbo_sync_token,
+        request_id=request_id_for("inv-void", link.firm_id, invoice.pk, link.request_epoch),
+        current_token=lambda: qbo_txn.read_invoice(client, link.qbo_invoice_id).sync_token,
+    )
 
 
 def _update(client, qbo_id: str, sync_token: str, draft, request_id: str) -> qbo_txn.QboInvoice:
-    try:
-        return qbo_txn.update_invoice_sparse(client, qbo_id, sync_token, draft, request_id=request_id)
-    except QboStaleObjectError:
-        # 5010: someone changed it in QBO meanwhile. Re-read for the current SyncToken and retry once.
-        current = qbo_txn.read_invoice(client, qbo_id)
-        return qbo_txn.update_invoice_sparse(
-            client, qbo_id, current.sync_token, draft, request_id=request_id + "r"
-        )
+    return retry_once_if_stale(
+        lambda token, rid: qbo_txn.update_invoice_sparse(client, qbo_id, token, draft, request_id=rid),
+        sync_token=sync_token,
+        request_id=request_id,
+        current_token=lambda: qbo_txn.read_invoice(client, qbo_id).sync_token,
+    )
 
 
 def _succeed(link: InvoiceSyncLink, qbo_invoice: qbo_txn.QboInvoice, version: int, tid: str) -> str:
@@ -427,7 +421,7 @@ def outbox_process(*, row_id: int) -> str:
     if not claimed:
         return "not-pending"
     row = SyncOutbox.objects.get(pk=row_id)
-    connection = _connection(row.firm_id)
+    connection = usable_connection(row.firm_id)
     if connection is None:
         return _outbox_retry(row, "QuickBooks Online is not connected", None)
     client = connection_client(connection)
@@ -527,7 +521,7 @@ def invoice_sync_again(*, invoice: Invoice, actor) -> InvoiceSyncLink | None:
     """Sync a skipped, failed or not synced invoice again (a re-push of a synced one is an edit)."""
     from .accounts import SyncRequestError
 
-    if _connection(invoice.firm_id) is None:
+    if usable_connection(invoice.firm_id) is None:
         raise SyncRequestError(explanations.NOT_CONNECTED)
     if invoice.status not in Invoice.PAYABLE_STATUSES and invoice.status != Invoice.Status.VOID:
         raise SyncRequestError("Only issued invoices sync to QuickBooks.")

@@ -17,9 +17,6 @@ from django.utils import timezone
 
 from invoices.models import Payment
 from qbsync.quickbooks import transactions as qbo_txn
-from qbsync.quickbooks.errors import (
-    QboStaleObjectError,
-)
 from qbsync.quickbooks.requestids import request_id_for
 
 from .. import explanations
@@ -27,7 +24,6 @@ from ..models import (
     AccountSyncLink,
     InvoiceSyncLink,
     PaymentSyncLink,
-    QuickBooksConnection,
     SyncEvent,
     SyncOutbox,
 )
@@ -35,23 +31,24 @@ from ..status import SyncAction, SyncState, target_of
 from .accounts import _transition, record_event
 from .connections import connection_client
 from .invoices import _enqueue_outbox
-from .transaction_links import Failure, attempt_push, link_fail
+from .transaction_links import (
+    BEFORE_START_DATE,
+    WAITING_FOR_ACCOUNT,
+    Failure,
+    attempt_push,
+    link_fail,
+    retry_once_if_stale,
+    usable_connection,
+)
 
 logger = logging.getLogger(__name__)
 
-WAITING_FOR_ACCOUNT = "waiting for the account to sync"
 WAITING_FOR_INVOICES = "waiting for invoice {numbers} to sync"
-BEFORE_START_DATE = "dated before the firm's sync start date ({start})"
 DELETED_IN_QBO = "The payment was deleted in QuickBooks Online; it is not created again by itself."
 
 
 def payment_marker(payment: Payment) -> str:
     return f"qbsync:pay:{payment.pk}"
-
-
-def _connection(firm_id: int) -> QuickBooksConnection | None:
-    connection = QuickBooksConnection.objects.filter(firm_id=firm_id).first()
-    return connection if connection is not None and connection.is_usable else None
 
 
 def _enqueue(link_id: int, countdown: float | None = None) -> None:
@@ -83,7 +80,7 @@ def _blocker(payment: Payment) -> str:
 
 def payment_sync_on_change(*, payment: Payment) -> PaymentSyncLink | None:
     """A payment was recorded or changed. Called inside the change's transaction."""
-    connection = _connection(payment.firm_id)
+    connection = usable_connection(payment.firm_id)
     if connection is None:
         return None
     link, _ = PaymentSyncLink.objects.get_or_create(payment=payment, defaults={"firm_id": payment.firm_id})
@@ -169,7 +166,7 @@ def payment_push(*, link_id: int) -> str:
     if blocker:
         _transition(link, SyncAction.DEFER, waiting_reason=blocker)
         return "waiting"
-    connection = _connection(payment.firm_id)
+    connection = usable_connection(payment.firm_id)
     if connection is None:
         link_fail(link, Failure("connection", explanations.CONNECTION))
         return "failed"
@@ -207,15 +204,12 @@ def _create_or_update(client, link: PaymentSyncLink, payment: Payment, draft) ->
 
 
 def _update(client, qbo_id: str, sync_token: str, draft, request_id: str) -> qbo_txn.QboPayment:
-    try:
-        return qbo_txn.update_payment_sparse(client, qbo_id, sync_token, draft, request_id=request_id)
-    except QboStaleObjectError:
-        # 5010: changed in QBO meanwhile (applying it bumps the invoices, not the payment, but a person may
-        # have edited it). Re-read for the current SyncToken and retry once.
-        current = qbo_txn.read_payment(client, qbo_id)
-        return qbo_txn.update_payment_sparse(
-            client, qbo_id, current.sync_token, draft, request_id=request_id + "r"
-        )
+    return retry_once_if_stale(
+        lambda token, rid: qbo_txn.update_payment_sparse(client, qbo_id, token, draft, request_id=rid),
+        sync_token=sync_token,
+        request_id=request_id,
+        current_token=lambda: qbo_txn.read_payment(client, qbo_id).sync_token,
+    )
 
 
 def _succeed(link: PaymentSyncLink, qbo_payment: qbo_txn.QboPayment, version: int, tid: str) -> str:
@@ -287,7 +281,7 @@ def payment_sync_skip(*, payment: Payment, actor) -> PaymentSyncLink:
 def payment_sync_again(*, payment: Payment, actor) -> PaymentSyncLink | None:
     from .accounts import SyncRequestError
 
-    if _connection(payment.firm_id) is None:
+    if usable_connection(payment.firm_id) is None:
         raise SyncRequestError(explanations.NOT_CONNECTED)
     with transaction.atomic():
         PaymentSyncLink.objects.filter(payment=payment, state=SyncState.SKIPPED).update(

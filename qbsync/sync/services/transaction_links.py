@@ -10,14 +10,40 @@ from typing import TypeVar
 from django.db import transaction
 from django.utils import timezone
 
-from qbsync.quickbooks.errors import QboError, QboNotFoundError, QboReconnectRequiredError, QboTransientError
+from qbsync.quickbooks.errors import (
+    QboError,
+    QboNotFoundError,
+    QboReconnectRequiredError,
+    QboStaleObjectError,
+    QboTransientError,
+)
 
 from .. import explanations
-from ..models import SyncEvent, TransactionSyncLink
+from ..models import QuickBooksConnection, SyncEvent, TransactionSyncLink
 from ..status import SyncAction
 from .accounts import MAX_ATTEMPTS, _backoff, _transition, record_event
 
 T = TypeVar("T")
+
+WAITING_FOR_ACCOUNT = "waiting for the account to sync"
+BEFORE_START_DATE = "dated before the firm's sync start date ({start})"
+
+
+def usable_connection(firm_id: int) -> QuickBooksConnection | None:
+    """The firm's connection when calls may go out on it; None when missing or needing reconnect."""
+    connection = QuickBooksConnection.objects.filter(firm_id=firm_id).first()
+    return connection if connection is not None and connection.is_usable else None
+
+
+def retry_once_if_stale(
+    write: Callable[[str, str], T], *, sync_token: str, request_id: str, current_token: Callable[[], str]
+) -> T:
+    """Write with ``sync_token``; on 5010 (QBO's copy changed since we read it) re-read the current
+    SyncToken and write once more, under a requestid of its own."""
+    try:
+        return write(sync_token, request_id)
+    except QboStaleObjectError:
+        return write(current_token(), request_id + "r")
 
 
 class Failure(Exception):
