@@ -19,11 +19,11 @@ from qbsync.firms.permissions import (
     firm_member_required,
     permission_required,
 )
+from qbsync.health.selectors import LATEST_HISTORY, HistoryFilter, sync_history
 from qbsync.quickbooks.errors import QboError
 from qbsync.sync.models import AccountSyncLink, QuickBooksConnection
 from qbsync.sync.selectors import (
     account_sync_counts,
-    account_sync_events,
     connection_for_firm,
     qbo_customer_search,
 )
@@ -82,14 +82,19 @@ def quickbooks_badge(account: Account, *, connected: bool) -> QuickBooksBadge:
     return QuickBooksBadge(link.display_status, link.tooltip)
 
 
-def _quickbooks_section_context(account: Account, *, connection: QuickBooksConnection | None) -> dict:
+def _quickbooks_section_context(
+    account: Account, *, connection: QuickBooksConnection | None, history: HistoryFilter = LATEST_HISTORY
+) -> dict:
     connected = _is_connected(connection)
     return {
         "account": account,
         "badge": quickbooks_badge(account, connected=connected),
         "link": _link_of(account),
         "connected": connected,
-        "sync_events": account_sync_events(account=account) if connected else [],
+        "sync_events": sync_history(firm=account.firm_id, account=account, history=history)
+        if connected
+        else [],
+        **history.context(),
     }
 
 
@@ -137,7 +142,11 @@ def account_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "invoices": invoice_list(firm=request.firm, account=account),
             "payments": payment_list(firm=request.firm, account=account),
         }
-        | _quickbooks_section_context(account, connection=connection_for_firm(firm=request.firm)),
+        | _quickbooks_section_context(
+            account,
+            connection=connection_for_firm(firm=request.firm),
+            history=HistoryFilter.from_query(request.GET),
+        ),
     )
 
 

@@ -21,6 +21,7 @@ from qbsync.firms.permissions import (
     firm_member_required,
     permission_required,
 )
+from qbsync.health.selectors import LATEST_HISTORY, HistoryFilter, sync_history
 from qbsync.sync.status import DISPLAY_ORDER
 
 from .forms import (
@@ -40,7 +41,6 @@ from .selectors import (
     invoice_line_list,
     invoice_list,
     invoice_quickbooks_badge,
-    invoice_sync_events,
     invoice_sync_link,
     invoice_sync_status_list,
     payment_allocation_candidates,
@@ -107,13 +107,18 @@ def invoice_list_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _quickbooks_section_context(invoice: Invoice, *, connected: bool) -> dict:
+def _quickbooks_section_context(
+    invoice: Invoice, *, connected: bool, history: HistoryFilter = LATEST_HISTORY
+) -> dict:
     return {
         "invoice": invoice,
         "badge": invoice_quickbooks_badge(invoice, connected=connected),
         "link": invoice_sync_link(invoice),
         "connected": connected,
-        "sync_events": invoice_sync_events(invoice=invoice) if connected else [],
+        "sync_events": sync_history(firm=invoice.firm_id, invoice=invoice, history=history)
+        if connected
+        else [],
+        **history.context(),
     }
 
 
@@ -129,7 +134,11 @@ def invoice_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "lines": invoice_line_list(invoice=invoice),
             "allocations": invoice_allocation_list(invoice=invoice),
         }
-        | _quickbooks_section_context(invoice, connected=quickbooks_connected(firm=request.firm)),
+        | _quickbooks_section_context(
+            invoice,
+            connected=quickbooks_connected(firm=request.firm),
+            history=HistoryFilter.from_query(request.GET),
+        ),
     )
 
 
@@ -273,6 +282,8 @@ def payment_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     payment = get_object_or_404(
         Payment.objects.for_firm(request.firm).select_related("account", "sync_link"), pk=pk
     )
+    connected = quickbooks_connected(firm=request.firm)
+    history = HistoryFilter.from_query(request.GET)
     return render(
         request,
         "invoices/payment_detail.html",
@@ -280,7 +291,11 @@ def payment_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "payment": payment,
             "allocations": payment_allocation_list(payment=payment),
             "payment_link": getattr(payment, "sync_link", None),
-            "quickbooks_connected": quickbooks_connected(firm=request.firm),
+            "quickbooks_connected": connected,
+            "sync_events": sync_history(firm=payment.firm_id, payment=payment, history=history)
+            if connected
+            else [],
+            **history.context(),
         },
     )
 

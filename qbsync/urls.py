@@ -13,6 +13,7 @@ urlpatterns = [
     path("invoices/", include("invoices.urls")),
     path("settings/", firm_views.settings_view, name="settings"),
     path("settings/integrations/quickbooks/", include("qbsync.sync.urls")),
+    path("sync-health/", include("qbsync.health.urls")),
     path("healthz", firm_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

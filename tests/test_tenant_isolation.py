@@ -7,6 +7,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import Account
 from invoices.models import Invoice, InvoiceLine, Payment, PaymentAllocation
+from qbsync.health.models import Notification, ReconciliationReport
 from qbsync.sync.models import AccountSyncLink, BulkSyncPlan, SyncEvent
 from tests.factories import AccountFactory, UserFactory, make_invoice, make_payment
 
@@ -33,9 +34,17 @@ POST_ONLY = {
     "quickbooks:service_items",
     "quickbooks:bulk_preview",
     "quickbooks:bulk_start",
+    "health:errors_account_retry",
+    "health:errors_account_create",
+    "health:errors_account_skip",
+    "health:errors_invoice_retry",
+    "health:errors_invoice_skip",
+    "health:errors_payment_retry",
+    "health:errors_payment_skip",
+    "health:notification_read",
 }
 # Pages that answer 405 to any POST, whoever's the id.
-GET_ONLY = {"quickbooks:bulk_plan"}
+GET_ONLY = {"quickbooks:bulk_plan", "health:errors", "health:reconciliation", "health:notifications"}
 # Reached only as the end of the authorize flow; tests/qbsync/sync/test_connection_flow.py covers it.
 FLOW_ONLY = {"quickbooks:callback"}
 # Pages only owners and admins may use (staff get 403 whoever's the id): swept with an admin here.
@@ -51,6 +60,20 @@ QUICKBOOKS_MANAGERS_ONLY = {
     "quickbooks:bulk_preview",
     "quickbooks:bulk_plan",
     "quickbooks:bulk_start",
+    "health:errors",
+    "health:errors_retry_group",
+    "health:errors_account_retry",
+    "health:errors_account_create",
+    "health:errors_account_skip",
+    "health:errors_invoice_retry",
+    "health:errors_invoice_skip",
+    "health:errors_payment_retry",
+    "health:errors_payment_skip",
+    "health:reconciliation",
+    "health:reconciliation_start",
+    "health:notifications",
+    "health:notification_read",
+    "health:notifications_read_all",
 }
 
 
@@ -77,7 +100,18 @@ def theirs(other_firm):
     sent = make_invoice(account=account, number="THEIR-SENT", amounts=("100.00",))
     payment = make_payment(account=account, amount="40.00", allocations={sent: "40.00"})
     bulk_plan = BulkSyncPlan.objects.create(firm=other_firm)
-    return {"account": account, "draft": draft, "sent": sent, "payment": payment, "bulk_plan": bulk_plan}
+    stranger = UserFactory(firm=other_firm, role="admin")
+    notification = Notification.objects.create(
+        firm=other_firm, recipient=stranger, kind="failures", title="Their notice", body="Theirs"
+    )
+    return {
+        "account": account,
+        "draft": draft,
+        "sent": sent,
+        "payment": payment,
+        "bulk_plan": bulk_plan,
+        "notification": notification,
+    }
 
 
 def their_object_for(name: str, theirs: dict):
@@ -92,6 +126,14 @@ def their_object_for(name: str, theirs: dict):
         return theirs["sent"]
     if name.startswith("quickbooks:bulk_"):
         return theirs["bulk_plan"]
+    if name.startswith("health:errors_account_"):
+        return theirs["account"]
+    if name.startswith("health:errors_invoice_"):
+        return theirs["sent"]
+    if name.startswith("health:errors_payment_"):
+        return theirs["payment"]
+    if name == "health:notification_read":
+        return theirs["notification"]
     raise AssertionError(f"No tenant-isolation case for URL {name!r}: add one to their_object_for().")
 
 
@@ -114,6 +156,8 @@ def post_body_for(name: str, theirs: dict) -> dict:
         }
     if name == "accounts:quickbooks_sync":
         return {"mode": "auto"}
+    if name == "health:errors_account_create":
+        return {"display_name": "Taken over"}
     if name == "invoices:payment_edit":
         return {
             "date": "2026-01-01",
@@ -136,6 +180,8 @@ def snapshot() -> dict:
         AccountSyncLink,
         SyncEvent,
         BulkSyncPlan,
+        Notification,
+        ReconciliationReport,
     )
     return {model.__name__: list(model.objects.order_by("pk").values()) for model in models}
 
@@ -178,7 +224,7 @@ def test_another_firms_object_is_404_and_untouched(request, theirs, name):
 
 
 @pytest.mark.parametrize("name", urls_with_ids())
-def test_the_same_url_works_for_the_firms_own_object(request, firm, name):
+def test_the_same_url_works_for_the_firms_own_object(request, firm, firm_admin, name):
     member_client = client_for(request, name)
     # The counterpart of the 404 test: proves the URLs and ids above are real, not 404 for any id.
     account = AccountFactory(firm=firm)
@@ -186,7 +232,18 @@ def test_the_same_url_works_for_the_firms_own_object(request, firm, name):
     sent = make_invoice(account=account, number="MINE-SENT")
     payment = make_payment(account=account, amount="10.00", allocations={sent: "10.00"})
     bulk_plan = BulkSyncPlan.objects.create(firm=firm)
-    objects = {"account": account, "draft": draft, "sent": sent, "payment": payment, "bulk_plan": bulk_plan}
+    # The notice belongs to the user the sweep signs in as (the admin, for the health URLs).
+    notification = Notification.objects.create(
+        firm=firm, recipient=firm_admin, kind="failures", title="Our notice", body="Ours"
+    )
+    objects = {
+        "account": account,
+        "draft": draft,
+        "sent": sent,
+        "payment": payment,
+        "bulk_plan": bulk_plan,
+        "notification": notification,
+    }
     mine = their_object_for(name, objects)
 
     url = reverse(name, kwargs={"pk": mine.pk})

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "qbsync.core",
     "qbsync.firms",
     "qbsync.sync",
+    "qbsync.health",
     "accounts",
     "invoices",
 ]
@@ -75,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "qbsync.firms.context_processors.firm",
                 "qbsync.sync.context_processors.quickbooks_banner",
+                "qbsync.health.context_processors.notifications_badge",
             ],
         },
     },
@@ -146,6 +149,15 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 # ------------------------------------------------------------------------------
 EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="qbsync <noreply@localhost>")
+# Used by django.core.mail.backends.smtp.EmailBackend only.
+EMAIL_HOST = env("DJANGO_EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("DJANGO_EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("DJANGO_EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("DJANGO_EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("DJANGO_EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=10)
+# The site's own address, for links in emails (e.g. https://qbsync.example.com); empty: relative links.
+QBSYNC_SITE_URL = env("QBSYNC_SITE_URL", default="")
 
 # Celery
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -201,6 +213,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Beat (exactly one): the sweep re-enqueues sync work a lost broker message or a dead worker left behind.
 CELERY_BEAT_SCHEDULE = {
     "sync-sweep": {"task": "qbsync.sync_sweep", "schedule": env.float("QBSYNC_SWEEP_SECONDS", default=30.0)},
+    # Sync-health notices (failure digests at most hourly, reconnect, authorization expiry).
+    "notifications-check": {
+        "task": "qbsync.notifications_check",
+        "schedule": env.float("QBSYNC_NOTIFICATIONS_SECONDS", default=300.0),
+    },
+    "reconciliation-nightly": {
+        "task": "qbsync.reconciliation_nightly",
+        "schedule": crontab(hour=env.int("QBSYNC_RECONCILIATION_HOUR", default=3), minute=0),
+    },
 }
 
 # Logging

@@ -1,0 +1,160 @@
+"""What each cause of a Failed record means and how to fix it, in words a firm admin can act on, and which
+fixes the errors page offers for it. Causes are the links' ``error_cause`` values."""
+
+from dataclasses import dataclass
+
+RETRY = "retry"
+RELINK = "relink"  # pick another existing QuickBooks customer (accounts only)
+CREATE = "create"  # create the customer under another name (accounts only)
+SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class CauseGuide:
+    title: str
+    what: str
+    fix: str
+    actions: tuple[str, ...]
+
+
+NAME_FIX = (
+    "Create the customer under another name (for example with “(client)” added), link an existing "
+    "customer instead, or rename the account and try again."
+)
+
+GUIDES: dict[str, CauseGuide] = {
+    "name_used_by_other": CauseGuide(
+        "Name used by a vendor or employee",
+        "QuickBooks Online already uses the account's name for a vendor or employee, and a customer cannot "
+        "share a name with them.",
+        NAME_FIX,
+        (CREATE, RELINK, SKIP),
+    ),
+    "duplicate_name": CauseGuide(
+        "Duplicate name in QuickBooks",
+        "QuickBooks Online refused the customer because another record already has that name.",
+        NAME_FIX,
+        (CREATE, RELINK, RETRY, SKIP),
+    ),
+    "create_would_duplicate": CauseGuide(
+        "A customer of that name exists",
+        "You asked for a new customer, but QuickBooks Online already has an active customer of that name.",
+        "Link the existing customer, or create the new one under another name.",
+        (RELINK, CREATE, SKIP),
+    ),
+    "linked_elsewhere": CauseGuide(
+        "Customer already linked to another account",
+        "The matching QuickBooks customer is already linked to another account of the firm; two accounts "
+        "never share one customer.",
+        "Link another customer, or create a new one under another name.",
+        (RELINK, CREATE, SKIP),
+    ),
+    "several_matches": CauseGuide(
+        "Several customers of that name",
+        "QuickBooks Online has more than one active customer named like the account, so qbsync cannot tell "
+        "which one is meant.",
+        "Pick the right customer.",
+        (RELINK, SKIP),
+    ),
+    "bad_characters": CauseGuide(
+        "Name has characters QuickBooks does not allow",
+        "QuickBooks Online does not allow colons, tabs or line breaks in customer names.",
+        "Create the customer under the suggested name, or rename the account.",
+        (CREATE, RELINK, SKIP),
+    ),
+    "too_long": CauseGuide(
+        "Name too long for QuickBooks",
+        "QuickBooks Online allows at most 500 characters in a customer name.",
+        "Create the customer under the suggested shorter name, or rename the account.",
+        (CREATE, RELINK, SKIP),
+    ),
+    "picked_inactive": CauseGuide(
+        "Chosen customer is inactive",
+        "The QuickBooks customer chosen for the account is inactive (deleted) in QuickBooks Online.",
+        "Make it active in QuickBooks Online and retry, or link or create another customer.",
+        (RETRY, RELINK, CREATE, SKIP),
+    ),
+    "picked_missing": CauseGuide(
+        "Chosen customer no longer exists",
+        "The QuickBooks customer chosen for the account was not found in QuickBooks Online.",
+        "Link or create another customer.",
+        (RELINK, CREATE, SKIP),
+    ),
+    "customer_deleted_in_qbo": CauseGuide(
+        "Customer deleted in QuickBooks",
+        "The QuickBooks customer this account was linked to was deleted or made inactive in QuickBooks "
+        "Online.",
+        "Make it active in QuickBooks Online and retry, link another customer, or create a new one.",
+        (RETRY, RELINK, CREATE, SKIP),
+    ),
+    "merged_customer_linked_elsewhere": CauseGuide(
+        "Customers merged in QuickBooks",
+        "The account's customer was merged into another QuickBooks customer that is already linked to a "
+        "different account.",
+        "Link this account to another customer or create a new one; or unsync one of the two accounts.",
+        (RELINK, CREATE, SKIP),
+    ),
+    "changed_in_qbo": CauseGuide(
+        "Changed in QuickBooks",
+        "Someone deleted, voided or changed this record directly in QuickBooks Online while it is active "
+        "here.",
+        "Retry to push qbsync's version to QuickBooks again, or skip it to keep QuickBooks' version.",
+        (RETRY, SKIP),
+    ),
+    "duplicate_doc_number": CauseGuide(
+        "Duplicate invoice number",
+        "QuickBooks Online already has an invoice with this number.",
+        "Give the invoice another number here (or let QuickBooks number invoices itself), then retry.",
+        (RETRY, SKIP),
+    ),
+    "doc_number_too_long": CauseGuide(
+        "Invoice number too long",
+        "QuickBooks Online allows invoice numbers of at most 21 characters.",
+        "Renumber the invoice, then retry.",
+        (RETRY, SKIP),
+    ),
+    "no_item": CauseGuide(
+        "No QuickBooks item for invoice lines",
+        "Invoice lines need a QuickBooks item, and none is chosen.",
+        "Choose a default item (or an item per service) on the QuickBooks settings page, then retry.",
+        (RETRY, SKIP),
+    ),
+    "item_inactive": CauseGuide(
+        "QuickBooks item inactive",
+        "An item the invoice lines use is inactive or deleted in QuickBooks Online.",
+        "Make the item active in QuickBooks Online or choose another on the QuickBooks settings page, "
+        "then retry.",
+        (RETRY, SKIP),
+    ),
+    "connection": CauseGuide(
+        "QuickBooks connection",
+        "QuickBooks Online was not connected, or the connection stopped working, when these records were "
+        "sent.",
+        "The firm's owner reconnects on the QuickBooks settings page; then retry the group.",
+        (RETRY,),
+    ),
+    "unavailable": CauseGuide(
+        "QuickBooks unavailable",
+        "QuickBooks Online did not answer successfully after several tries. Nothing was duplicated.",
+        "Retry later.",
+        (RETRY, SKIP),
+    ),
+    "refused": CauseGuide(
+        "Refused by QuickBooks",
+        "QuickBooks Online refused the record; each record below says why.",
+        "Correct what the message names, then retry.",
+        (RETRY, SKIP),
+    ),
+}
+
+
+def guide_for(cause: str, *, fallback_explanation: str = "") -> CauseGuide:
+    """The guide of ``cause``; an unknown cause is explained by the record's own explanation."""
+    if cause in GUIDES:
+        return GUIDES[cause]
+    return CauseGuide(
+        title=cause.replace("_", " ").capitalize() if cause else "Other problem",
+        what=fallback_explanation or "The last sync of these records failed.",
+        fix="Read each record's explanation below, fix what it names, then retry.",
+        actions=(RETRY, SKIP),
+    )

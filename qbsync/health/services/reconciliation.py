@@ -1,0 +1,227 @@
+"""The reconciliation report: for every account linked to a QuickBooks customer, local totals against
+QuickBooks totals (invoiced, paid, open balance) over the records qbsync synced, and each record that
+differs. QBO is read with one paged query per entity per chunk of customers, not per record."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from functools import partial
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from invoices.models import Invoice
+from qbsync.firms.models import Firm, User
+from qbsync.quickbooks.errors import QboError
+from qbsync.quickbooks.reconcile import transactions_of_customers
+from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection
+from qbsync.sync.services.connections import connection_client
+from qbsync.sync.status import SyncState
+
+from ..models import ReconciliationReport
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal("0.00")
+NOT_CONNECTED = "QuickBooks Online is not connected (or needs reconnecting), so nothing could be compared."
+
+
+class ReconciliationRefused(Exception):
+    """A report cannot be asked for now; the message says why."""
+
+
+def _enqueue(report_id: int) -> None:
+    from qbsync.health.tasks import reconciliation_run as run_task
+
+    transaction.on_commit(partial(run_task.delay, report_id))
+
+
+def reconciliation_request(*, firm: Firm, actor: User | None, trigger: str = "user") -> ReconciliationReport:
+    """Ask for a report; one that is still waiting or running is returned instead of a second one."""
+    connection = QuickBooksConnection.objects.filter(firm=firm).first()
+    if connection is None or not connection.is_usable:
+        raise ReconciliationRefused(NOT_CONNECTED)
+    with transaction.atomic():
+        Firm.objects.select_for_update().filter(pk=firm.pk).first()
+        open_report = (
+            ReconciliationReport.objects.for_firm(firm)
+            .filter(state__in=[ReconciliationReport.State.PENDING, ReconciliationReport.State.RUNNING])
+            .first()
+        )
+        if open_report is not None:
+            return open_report
+        report = ReconciliationReport.objects.create(firm=firm, requested_by=actor, trigger=trigger)
+        _enqueue(report.pk)
+    return report
+
+
+def reconciliation_nightly() -> int:
+    """Ask for a report of every firm whose connection works. Returns how many were asked for."""
+    count = 0
+    firm_ids = QuickBooksConnection.objects.filter(status=QuickBooksConnection.Status.CONNECTED).values_list(
+        "firm_id", flat=True
+    )
+    for firm in Firm.objects.filter(pk__in=list(firm_ids)):
+        try:
+            reconciliation_request(firm=firm, actor=None, trigger="nightly")
+            count += 1
+        except ReconciliationRefused:
+            continue
+    return count
+
+
+def _money(value: Decimal) -> str:
+    return str(Decimal(value).quantize(Decimal("0.01")))
+
+
+def _totals() -> dict[str, Decimal]:
+    return {"invoiced": ZERO, "paid": ZERO, "open": ZERO}
+
+
+def reconciliation_run(*, report_id: int) -> str:
+    """Compare and store the result on the report. Idempotent: a finished report is left as it is."""
+    claimed = ReconciliationReport.objects.filter(
+        pk=report_id,
+        state__in=[ReconciliationReport.State.PENDING, ReconciliationReport.State.RUNNING],
+    ).update(state=ReconciliationReport.State.RUNNING, started_at=timezone.now())
+    if not claimed:
+        return "not-pending"
+    report = ReconciliationReport.objects.get(pk=report_id)
+    connection = QuickBooksConnection.objects.filter(firm_id=report.firm_id).first()
+    if connection is None or not connection.is_usable:
+        _finish(report, state=ReconciliationReport.State.FAILED, error=NOT_CONNECTED)
+        return "failed"
+    try:
+        results, checked, queries = _compare(report.firm_id, connection)
+    except QboError as exc:
+        logger.warning("Reconciliation %s failed: %s", report_id, exc)
+        _finish(
+            report,
+            state=ReconciliationReport.State.FAILED,
+            error=f"QuickBooks Online could not be read ({exc.message}). Try again later.",
+        )
+        return "failed"
+    _finish(
+        report,
+        state=ReconciliationReport.State.DONE,
+        results=results,
+        accounts_checked=len(results),
+        records_checked=checked,
+        mismatch_count=sum(len(row["mismatches"]) for row in results),
+        qbo_queries=queries,
+    )
+    return "done"
+
+
+def _finish(report: ReconciliationReport, **fields) -> None:
+    ReconciliationReport.objects.filter(pk=report.pk).update(finished_at=timezone.now(), **fields)
+
+
+def _compare(firm_id: int, connection: QuickBooksConnection) -> tuple[list[dict], int, int]:
+    accounts = list(
+        AccountSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SYNCED)
+        .exclude(qbo_customer_id="")
+        .select_related("account")
+        .order_by("account__name", "account_id")
+    )
+    invoice_links = list(
+        InvoiceSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SYNCED)
+        .exclude(qbo_invoice_id="")
+        .select_related("invoice")
+    )
+    payment_links = list(
+        PaymentSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SYNCED)
+        .exclude(qbo_payment_id="")
+        .select_related("payment")
+    )
+    qbo = transactions_of_customers(connection_client(connection), [a.qbo_customer_id for a in accounts])
+    rows = {
+        link.account_id: {
+            "account_id": link.account_id,
+            "name": link.account.name,
+            "url": reverse("accounts:detail", args=[link.account_id]),
+            "qbo_customer_id": link.qbo_customer_id,
+            "local": _totals(),
+            "qbo": _totals(),
+            "mismatches": [],
+        }
+        for link in accounts
+    }
+    checked = 0
+    for link in invoice_links:
+        invoice = link.invoice
+        row = rows.get(invoice.account_id)
+        if row is None:
+            continue  # its account is not linked now: nothing to compare against
+        checked += 1
+        void = invoice.status == Invoice.Status.VOID
+        local_total = ZERO if void else invoice.total
+        local_open = ZERO if void else invoice.balance
+        row["local"]["invoiced"] += local_total
+        row["local"]["open"] += local_open
+        theirs = qbo.invoices.get(link.qbo_invoice_id)
+        label = f"Invoice {invoice.number}"
+        url = reverse("invoices:detail", args=[invoice.pk])
+        if theirs is None or theirs.customer_id != row["qbo_customer_id"]:
+            row["mismatches"].append(
+                _mismatch("invoice", label, url, link.qbo_invoice_id, "missing", local_total, None)
+            )
+            continue
+        row["qbo"]["invoiced"] += theirs.total
+        row["qbo"]["open"] += theirs.balance
+        if theirs.total != local_total:
+            row["mismatches"].append(
+                _mismatch("invoice", label, url, theirs.id, "total", local_total, theirs.total)
+            )
+        if theirs.balance != local_open:
+            row["mismatches"].append(
+                _mismatch("invoice", label, url, theirs.id, "open balance", local_open, theirs.balance)
+            )
+    for link in payment_links:
+        payment = link.payment
+        row = rows.get(payment.account_id)
+        if row is None:
+            continue
+        checked += 1
+        row["local"]["paid"] += payment.amount
+        theirs = qbo.payments.get(link.qbo_payment_id)
+        label = f"Payment of {_money(payment.amount)} on {payment.date.isoformat()}"
+        url = reverse("invoices:payment_detail", args=[payment.pk])
+        if theirs is None or theirs.customer_id != row["qbo_customer_id"]:
+            row["mismatches"].append(
+                _mismatch("payment", label, url, link.qbo_payment_id, "missing", payment.amount, None)
+            )
+            continue
+        row["qbo"]["paid"] += theirs.total
+        if theirs.total != payment.amount:
+            row["mismatches"].append(
+                _mismatch("payment", label, url, theirs.id, "amount", payment.amount, theirs.total)
+            )
+    results = []
+    for row in rows.values():
+        row["local"] = {k: _money(v) for k, v in row["local"].items()}
+        row["qbo"] = {k: _money(v) for k, v in row["qbo"].items()}
+        results.append(row)
+    return results, checked, qbo.queries
+
+
+def _mismatch(kind, label, url, qbo_id, what, local, theirs) -> dict:
+    if what == "missing":
+        note = (
+            f"Not found under the account's customer in QuickBooks Online (Id {qbo_id}): deleted there, "
+            "or moved to another customer."
+        )
+    else:
+        note = f"The {what} is {_money(local)} here and {_money(theirs)} in QuickBooks Online."
+    return {
+        "kind": kind,
+        "label": label,
+        "url": url,
+        "qbo_id": qbo_id,
+        "what": what,
+        "local": _money(local),
+        "qbo": _money(theirs) if theirs is not None else "",
+        "note": note,
+    }
