@@ -3,7 +3,14 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import (
+    heartbeat_sent,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_ready,
+    worker_shutdown,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qbsync.settings.base")
 
@@ -17,3 +24,49 @@ def _require_secrets(**kwargs) -> None:
     from qbsync.core.startup import require_runtime_secrets
 
     require_runtime_secrets()
+
+
+# Log context: every line a task logs names its task, firm, realm and record (qbsync.core.logging).
+@task_prerun.connect
+def _bind_task_log_context(task_id=None, task=None, args=None, kwargs=None, **extra) -> None:
+    import logging
+
+    from qbsync.core.logging import bind_log_context, clear_log_context
+
+    clear_log_context()
+    bind_log_context(task=task.name, task_id=task_id)
+    try:
+        from qbsync.sync.log_context import task_log_context
+
+        bind_log_context(**task_log_context(task.name, args or (), kwargs or {}))
+    except Exception:  # a log label must never stop the task
+        logging.getLogger(__name__).warning("Could not read the log context of %s", task.name, exc_info=True)
+
+
+@task_postrun.connect
+def _clear_task_log_context(**extra) -> None:
+    from qbsync.core.logging import clear_log_context
+
+    clear_log_context()
+
+
+# Heartbeats for /readyz, qbsync_status and the container healthchecks (qbsync.core.heartbeat).
+@worker_ready.connect
+def _start_heartbeat(sender=None, **kwargs) -> None:
+    from qbsync.core.heartbeat import on_worker_ready
+
+    on_worker_ready(sender=sender, **kwargs)
+
+
+@heartbeat_sent.connect
+def _celery_heartbeat(sender=None, **kwargs) -> None:
+    from qbsync.core.heartbeat import on_celery_heartbeat
+
+    on_celery_heartbeat(sender=sender, **kwargs)
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(sender=None, **kwargs) -> None:
+    from qbsync.core.heartbeat import on_worker_shutdown
+
+    on_worker_shutdown(sender=sender, **kwargs)

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from qbsync.core import health
 from qbsync.firms import views as firm_views
 
 urlpatterns = [
@@ -15,5 +16,6 @@ urlpatterns = [
     path("settings/integrations/quickbooks/", include("qbsync.sync.urls")),
     path("sync-health/", include("qbsync.health.urls")),
     path("healthz", firm_views.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
 ]

@@ -72,6 +72,32 @@ class _BearerSession(requests.Session):
         return super().request(method, url, **kwargs)
 
 
+def _log_call(
+    realm_id: str, method: str, url: str, status: int | str, intuit_tid: str, started: float
+) -> None:
+    """One line per QBO call: method, path, status, intuit_tid and duration; never bodies or headers."""
+    import logging
+    import time
+    from urllib.parse import urlsplit
+
+    from qbsync.core.logging import bind_log_context
+
+    # The realm and intuit_tid stay in the log context, so what the caller logs next carries them too.
+    bind_log_context(realm=realm_id, intuit_tid=intuit_tid or None)
+    path = urlsplit(url).path.split(f"/company/{realm_id}/", 1)[-1]
+    duration_ms = round((time.monotonic() - started) * 1000, 1)
+    level = logging.INFO if isinstance(status, int) and status < 400 else logging.WARNING
+    logging.getLogger(__name__).log(
+        level,
+        "QBO %s %s -> %s in %.0f ms",
+        method,
+        path,
+        status,
+        duration_ms,
+        extra={"qbo_method": method, "qbo_path": path, "qbo_status": status, "duration_ms": duration_ms},
+    )
+
+
 class _Transport(QuickBooks):
     """python-quickbooks with replies checked by status first; its own parser only sees successes."""
 
@@ -79,19 +105,25 @@ class _Transport(QuickBooks):
     last_intuit_tid = ""
 
     def process_request(self, request_type, url, headers="", params="", data=""):
+        import time
+
         is_batch = url.rstrip("/").endswith("/batch")
         with self.governor.permit(self.company_id, batch=is_batch):
+            started = time.monotonic()
             try:
                 response = super().process_request(
                     request_type, url, headers=headers, params=params, data=data
                 )
             except requests.Timeout as exc:
+                _log_call(self.company_id, request_type, url, "timeout", "", started)
                 raise QboUnavailableError(
                     f"QuickBooks Online did not answer in time ({exc.__class__.__name__})"
                 ) from exc
             except requests.ConnectionError as exc:
+                _log_call(self.company_id, request_type, url, "connection failed", "", started)
                 raise QboUnavailableError("Could not reach QuickBooks Online (connection failed)") from exc
         self.last_intuit_tid = intuit_tid_of(response.headers)
+        _log_call(self.company_id, request_type, url, response.status_code, self.last_intuit_tid, started)
         error = error_from_response(response.status_code, response.text, response.headers)
         if isinstance(error, QboRateLimitError):
             self.governor.pause(self.company_id, error.retry_after)

@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import environ
+
+from qbsync.core.logging import logging_config
 from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -52,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "qbsync.firms.middleware.FirmMiddleware",
+    "qbsync.core.logging.LogContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -210,6 +213,15 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = {"default": {}, "qbo": {}}
 CELERY_TASK_ROUTES = {"qbsync.qbo.*": {"queue": "qbo"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# On a warm shutdown (deploys, scaling down) running tasks get this long before the worker re-queues them.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", default=30.0)
+# Beat's scheduler also beats a heartbeat (qbsync.core.heartbeat), read by /readyz and its healthcheck.
+CELERY_BEAT_SCHEDULER = "qbsync.core.heartbeat:HeartbeatScheduler"
+# Workers and beat write a heartbeat this often; /readyz counts a worker alive if it beat within STALE.
+QBSYNC_HEARTBEAT_SECONDS = env.float("QBSYNC_HEARTBEAT_SECONDS", default=10.0)
+QBSYNC_HEARTBEAT_STALE_SECONDS = env.float("QBSYNC_HEARTBEAT_STALE_SECONDS", default=60.0)
+# A file the process also touches on each beat, for a container healthcheck (empty: none).
+QBSYNC_HEARTBEAT_FILE = env("QBSYNC_HEARTBEAT_FILE", default="")
 # Beat (exactly one): the sweep re-enqueues sync work a lost broker message or a dead worker left behind.
 CELERY_BEAT_SCHEDULE = {
     "sync-sweep": {"task": "qbsync.sync_sweep", "schedule": env.float("QBSYNC_SWEEP_SECONDS", default=30.0)},
@@ -227,13 +239,9 @@ CELERY_BEAT_SCHEDULE = {
 # Logging
 # ------------------------------------------------------------------------------
 LOG_LEVEL = env("DJANGO_LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(processName)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-}
+# json: a JSON object per line with firm, realm, record and intuit_tid (qbsync.core.logging); text: plain.
+LOG_FORMAT = env("DJANGO_LOG_FORMAT", default="text" if DEBUG else "json")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
 
 # QuickBooks Online
 # ------------------------------------------------------------------------------
