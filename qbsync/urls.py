@@ -15,6 +15,7 @@ urlpatterns = [
     path("settings/", firm_views.settings_view, name="settings"),
     path("settings/integrations/quickbooks/", include("qbsync.sync.urls")),
     path("sync-health/", include("qbsync.health.urls")),
+    path("integrations/", include("qbsync.changes.urls")),
     path("healthz", firm_views.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),

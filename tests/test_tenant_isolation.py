@@ -34,6 +34,8 @@ POST_ONLY = {
     "quickbooks:service_items",
     "quickbooks:bulk_preview",
     "quickbooks:bulk_start",
+    "changes:invoice_repush",
+    "changes:invoice_accept",
     "health:errors_account_retry",
     "health:errors_account_create",
     "health:errors_account_skip",
@@ -60,6 +62,8 @@ QUICKBOOKS_MANAGERS_ONLY = {
     "quickbooks:bulk_preview",
     "quickbooks:bulk_plan",
     "quickbooks:bulk_start",
+    "changes:invoice_repush",
+    "changes:invoice_accept",
     "health:errors",
     "health:errors_retry_group",
     "health:errors_account_retry",
@@ -123,6 +127,8 @@ def their_object_for(name: str, theirs: dict):
     if name.startswith("invoices:payment_"):
         return theirs["payment"]
     if name.startswith("invoices:"):
+        return theirs["sent"]
+    if name.startswith("changes:invoice_"):
         return theirs["sent"]
     if name.startswith("quickbooks:bulk_"):
         return theirs["bulk_plan"]

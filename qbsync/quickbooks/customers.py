@@ -12,13 +12,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .batch import batch_write
 from .client import QboClient
-from .errors import FaultDetail, QboError, error_from_fault
+from .errors import QboError
 from .queries import qbo_literal, qbo_select
 
 DISPLAY_NAME_MAX_LENGTH = 500
 DELETED_SUFFIX = " (deleted)"
-BATCH_MAX_ITEMS = 30
 _FORBIDDEN = re.compile(r"[:\t\n\r]")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -198,27 +198,10 @@ def batch_create_customers(
 
     The batch request carries a requestid, so a retry of the same batch replays where QBO honours it.
     """
-    items = list(drafts)
-    if not 0 < len(items) <= BATCH_MAX_ITEMS:
-        raise ValueError(f"A batch holds 1 to {BATCH_MAX_ITEMS} items, not {len(items)}")
-    body = {
-        "BatchItemRequest": [
-            {"bId": bid, "operation": "create", "Customer": draft.payload()} for bid, draft in items
-        ]
+    answers = batch_write(
+        client, [(bid, "create", "Customer", draft.payload()) for bid, draft in drafts], request_id=request_id
+    )
+    return {
+        bid: answer if isinstance(answer, QboError) else customer_from_json(answer)
+        for bid, answer in answers.items()
     }
-    response = client.request("POST", "batch", body=body, request_id=request_id)
-    results: dict[str, QboCustomer | QboError] = {}
-    for item in response.get("BatchItemResponse", []):
-        bid = str(item.get("bId"))
-        if "Customer" in item:
-            results[bid] = customer_from_json(item["Customer"])
-        else:
-            fault = (item.get("Fault") or {}).get("Error") or [{}]
-            detail = FaultDetail(
-                code=str(fault[0].get("code", "")),
-                message=str(fault[0].get("Message", "QuickBooks Online refused this customer")),
-                detail=str(fault[0].get("Detail", "")),
-                element=str(fault[0].get("element", "") or ""),
-            )
-            results[bid] = error_from_fault(detail, status=200, intuit_tid=client.last_intuit_tid)
-    return results

@@ -14,7 +14,9 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from .batch import batch_write
 from .client import QboClient
+from .errors import QboError
 from .queries import qbo_literal
 
 DOC_NUMBER_MAX_LENGTH = 21
@@ -382,3 +384,31 @@ def find_payments_by_marker(client: QboClient, customer_id: str, marker: str) ->
     rows = client.query_all("Payment", where=(f"CustomerRef = {qbo_literal(customer_id)}",))
     found = [payment_from_json(r) for r in rows if pattern.search(r.get("PrivateNote") or "")]
     return sorted(found, key=lambda p: (len(p.id), p.id))
+
+
+# Batches --------------------------------------------------------------------------------------------------
+
+
+def batch_create_transactions(
+    client: QboClient, drafts: list[tuple[str, InvoiceDraft | PaymentDraft]], *, request_id: str
+) -> dict[str, QboInvoice | QboPayment | QboError]:
+    """Create up to 30 invoices and payments in one batch request; each item succeeds or fails alone.
+
+    A bId missing from the result was not answered: whether QBO created it is unknown, so the caller looks
+    it up by its marker before creating it again.
+    """
+    operations = [
+        (bid, "create", "Invoice" if isinstance(draft, InvoiceDraft) else "Payment", draft.payload())
+        for bid, draft in drafts
+    ]
+    answers = batch_write(client, operations, request_id=request_id)
+    results: dict[str, QboInvoice | QboPayment | QboError] = {}
+    for bid, _operation, entity, _body in operations:
+        answer = answers.get(bid)
+        if answer is None:
+            continue
+        if isinstance(answer, QboError):
+            results[bid] = answer
+        else:
+            results[bid] = invoice_from_json(answer) if entity == "Invoice" else payment_from_json(answer)
+    return results

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "qbsync.core",
     "qbsync.firms",
     "qbsync.sync",
+    "qbsync.changes",
     "qbsync.health",
     "accounts",
     "invoices",
@@ -222,9 +223,13 @@ QBSYNC_HEARTBEAT_SECONDS = env.float("QBSYNC_HEARTBEAT_SECONDS", default=10.0)
 QBSYNC_HEARTBEAT_STALE_SECONDS = env.float("QBSYNC_HEARTBEAT_STALE_SECONDS", default=60.0)
 # A file the process also touches on each beat, for a container healthcheck (empty: none).
 QBSYNC_HEARTBEAT_FILE = env("QBSYNC_HEARTBEAT_FILE", default="")
+# How often beat reads what changed in each connected QuickBooks company (CDC).
+QBSYNC_CDC_POLL_SECONDS = env.float("QBSYNC_CDC_POLL_SECONDS", default=300.0)
 # Beat (exactly one): the sweep re-enqueues sync work a lost broker message or a dead worker left behind.
 CELERY_BEAT_SCHEDULE = {
     "sync-sweep": {"task": "qbsync.sync_sweep", "schedule": env.float("QBSYNC_SWEEP_SECONDS", default=30.0)},
+    # CDC over every connected company: catches what webhooks missed, and is all there is without them.
+    "changes-poll": {"task": "qbsync.changes_poll_all", "schedule": QBSYNC_CDC_POLL_SECONDS},
     # Sync-health notices (failure digests at most hourly, reconnect, authorization expiry).
     "notifications-check": {
         "task": "qbsync.notifications_check",
@@ -268,6 +273,10 @@ QBO_MAX_BATCH_PER_MINUTE = env.int("QBO_MAX_BATCH_PER_MINUTE", default=40)
 QBO_MAX_PER_SECOND = env.int("QBO_MAX_PER_SECOND", default=10)
 QBO_RATE_HEADROOM = env.float("QBO_RATE_HEADROOM", default=0.1)
 QBO_RATE_WINDOW_SECONDS = env.float("QBO_RATE_WINDOW_SECONDS", default=60.0)
+
+# The app's webhook verifier token from Intuit's developer portal; empty: webhooks are refused (401)
+# and the CDC poller alone brings changes back.
+QBO_WEBHOOK_VERIFIER_TOKEN = env("QBO_WEBHOOK_VERIFIER_TOKEN", default="")
 
 # Sync: the first retry of a transient QBO failure waits about this long, doubling (with jitter) after.
 QBSYNC_RETRY_BACKOFF_SECONDS = env.float("QBSYNC_RETRY_BACKOFF_SECONDS", default=2.0)

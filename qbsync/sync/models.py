@@ -281,6 +281,9 @@ class TransactionSyncLink(models.Model):
     waiting_reason = models.CharField(max_length=200, blank=True)
     skip_reason = models.CharField(max_length=200, blank=True)
     request_epoch = models.PositiveIntegerField(default=0)
+    # Part of a first sync (an account's history): a batch pusher creates it, 30 to a request, instead of a
+    # push of its own. Cleared whenever the record goes back to the one-at-a-time push.
+    in_batch = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=40, blank=True)
@@ -402,3 +405,21 @@ class ServiceItemMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service_id} → item {self.qbo_item_id}"
+
+
+class BatchPushSlot(models.Model):
+    """One of a firm's few batch pushers: a worker holds a slot (until ``held_until``) while it sends the
+    firm's first-sync invoices and payments, so a handful of batches run side by side and no more."""
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="batch_push_slots")
+    number = models.PositiveSmallIntegerField()
+    held_until = models.DateTimeField(null=True, blank=True)
+    batches_sent = models.PositiveIntegerField(default=0)
+
+    objects = FirmScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint("firm", "number", name="batch_push_slot_one_per_number")]
+
+    def __str__(self) -> str:
+        return f"batch pusher {self.number} of firm {self.firm_id}"

@@ -64,3 +64,10 @@ def payment_push(link_id: int) -> str:
     from qbsync.sync.services.payments import payment_push as push
 
     return push(link_id=link_id)
+
+
+@shared_task(name="qbsync.qbo.transactions_batch_push")
+def transactions_batch_push(firm_id: int) -> dict:
+    from qbsync.sync.services.transaction_batches import transactions_batch_push as push
+
+    return push(firm_id=firm_id)

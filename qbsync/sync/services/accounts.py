@@ -676,8 +676,10 @@ def account_sync_sweep(*, now=None, limit: int = 500) -> dict[str, int]:
         )
         for pk in stuck:
             link = model.objects.get(pk=pk)
+            # A record stuck mid-push may have reached QBO: the single push looks it up before creating.
+            single = {} if model is AccountSyncLink else {"in_batch": False}
             with transaction.atomic():
-                if _transition(link, SyncAction.DEFER, next_attempt_at=None):
+                if _transition(link, SyncAction.DEFER, next_attempt_at=None, **single):
                     record_event(
                         link=link,
                         kind="requeued",
@@ -689,8 +691,9 @@ def account_sync_sweep(*, now=None, limit: int = 500) -> dict[str, int]:
             state=SyncState.QUEUED, state_changed_at__lt=now - QUEUED_GRACE
         ).exclude(next_attempt_at__gt=now)
         if model is not AccountSyncLink:
-            # Invoices and payments waiting for what they depend on are released when it syncs, not polled.
-            waiting = waiting.filter(waiting_reason="")
+            # Invoices and payments waiting for what they depend on are released when it syncs, not polled;
+            # first-sync records belong to the batch pushers (resumed below).
+            waiting = waiting.filter(waiting_reason="", in_batch=False)
         waiting_ids = list(waiting.values_list("pk", flat=True)[:limit])
         for pk in waiting_ids:
             with transaction.atomic():
@@ -698,6 +701,9 @@ def account_sync_sweep(*, now=None, limit: int = 500) -> dict[str, int]:
         counts["requeued_stuck"] += len(stuck)
         counts["reenqueued"] += len(waiting_ids)
     counts["bulk_resumed"] = _resume_stalled_bulk_runs(now=now)
+    from .transaction_batches import batch_push_resume
+
+    counts["batch_pushers_started"] = batch_push_resume(now=now)
     counts["outbox_reenqueued"] = _reenqueue_outbox(now=now, limit=limit)
     return counts
 

@@ -22,9 +22,11 @@ from accounts.models import Account
 from invoices.models import Invoice, Payment
 from qbsync.firms.models import Firm, User
 from qbsync.quickbooks import customers as qbo_customers
-from qbsync.quickbooks.customers import BATCH_MAX_ITEMS, QboCustomer, display_name_problem, normalize_name
+from qbsync.quickbooks.batch import BATCH_MAX_ITEMS
+from qbsync.quickbooks.customers import QboCustomer, display_name_problem, normalize_name
 from qbsync.quickbooks.errors import QboDuplicateNameError, QboError, QboTransientError
 from qbsync.quickbooks.governor import RealmThrottled
+from qbsync.quickbooks.requestids import BATCH_ID_MAX_LENGTH as BATCH_REQUEST_ID_MAX_LENGTH
 from qbsync.quickbooks.requestids import request_id_for
 
 from .. import explanations
@@ -314,7 +316,11 @@ def _run_create_batch(client, plan: BulkSyncPlan, items: list[BulkSyncItem], con
         (str(item.pk), _draft_for(link, item.customer_name, connection)) for item, link in links.values()
     ]
     request_id = request_id_for(
-        "bulk", plan.pk, *sorted(links), *(link.request_epoch for _, link in links.values())
+        "bulk",
+        plan.pk,
+        *sorted(links),
+        *(link.request_epoch for _, link in links.values()),
+        max_length=BATCH_REQUEST_ID_MAX_LENGTH,
     )
     try:
         results = qbo_customers.batch_create_customers(client, drafts, request_id=request_id)

@@ -81,8 +81,9 @@ def _enqueue(link_id: int, countdown: float | None = None) -> None:
     transaction.on_commit(partial(invoice_push_task.apply_async, (link_id,), countdown=countdown))
 
 
-def invoice_sync_on_change(*, invoice: Invoice) -> InvoiceSyncLink | None:
-    """An issued invoice was created or changed. Called inside the change's transaction."""
+def invoice_sync_on_change(*, invoice: Invoice, via_batch: bool = False) -> InvoiceSyncLink | None:
+    """An issued invoice was created or changed. Called inside the change's transaction. ``via_batch``: it
+    is part of its account's first sync, so a batch pusher creates it (if QBO has never seen it)."""
     connection = usable_connection(invoice.firm_id)
     if connection is None:
         return None
@@ -109,9 +110,11 @@ def invoice_sync_on_change(*, invoice: Invoice) -> InvoiceSyncLink | None:
         return link
     account_link = AccountSyncLink.objects.filter(account_id=invoice.account_id).first()
     waiting = account_link is None or account_link.state != SyncState.SYNCED
+    in_batch = via_batch and not link.qbo_invoice_id
     _transition(
         link,
         SyncAction.REQUEST,
+        in_batch=in_batch,
         request_epoch=link.request_epoch + 1,
         attempts=0,
         next_attempt_at=None,
@@ -124,6 +127,10 @@ def invoice_sync_on_change(*, invoice: Invoice) -> InvoiceSyncLink | None:
     )
     if waiting:
         record_event(link=link, kind="waiting", trigger="auto", message=f"Syncing: {WAITING_FOR_ACCOUNT}.")
+    elif in_batch:
+        from .transaction_batches import batch_push_request
+
+        batch_push_request(firm_id=invoice.firm_id)
     else:
         _enqueue(link.pk)
     return link
@@ -165,7 +172,7 @@ def invoices_unsync_for_account(*, account_id: int) -> int:
 
 def account_history_request(*, account_id: int) -> int:
     """The account is synced now: its issued invoices and its payments that never asked to sync (made
-    before the firm connected, say) ask now. Returns how many."""
+    before the firm connected, say) ask now, as a first sync that goes out in batches. Returns how many."""
     from invoices.models import Payment
 
     from .payments import payment_sync_on_change
@@ -174,24 +181,29 @@ def account_history_request(*, account_id: int) -> int:
     for invoice in Invoice.objects.filter(
         account_id=account_id, status__in=Invoice.PAYABLE_STATUSES, sync_link__isnull=True
     ).order_by("issue_date", "pk"):
-        invoice_sync_on_change(invoice=invoice)
+        invoice_sync_on_change(invoice=invoice, via_batch=True)
         count += 1
     for payment in Payment.objects.filter(account_id=account_id, sync_link__isnull=True).order_by(
         "date", "pk"
     ):
-        payment_sync_on_change(payment=payment)
+        payment_sync_on_change(payment=payment, via_batch=True)
         count += 1
     return count
 
 
 def invoices_release_waiting(*, account_id: int) -> int:
-    """The account just linked: push its invoices that were waiting for it, and resume those its unsync
-    stopped."""
+    """The account just linked: its invoices that were waiting for it go out (those QBO has never seen in
+    batches, as part of the account's first sync), and those its unsync stopped resume one at a time (QBO
+    may have them: the single push looks them up by marker first)."""
     stopped = InvoiceSyncLink.objects.filter(
         invoice__account_id=account_id, state=SyncState.SKIPPED, skip_reason=ACCOUNT_UNSYNCED
     )
+    resumed = []
     for link in stopped:
-        _transition(link, SyncAction.REQUEST, skip_reason="", request_epoch=link.request_epoch + 1)
+        if _transition(
+            link, SyncAction.REQUEST, skip_reason="", in_batch=False, request_epoch=link.request_epoch + 1
+        ):
+            resumed.append(link.pk)
     from ..models import PaymentSyncLink
     from .payments import payment_sync_on_change
 
@@ -200,18 +212,31 @@ def invoices_release_waiting(*, account_id: int) -> int:
     ).select_related("payment"):
         PaymentSyncLink.objects.filter(pk=link.pk).update(state=SyncState.NOT_SYNCED, skip_reason="")
         payment_sync_on_change(payment=link.payment)
-    waiting = list(
-        InvoiceSyncLink.objects.filter(invoice__account_id=account_id, state=SyncState.QUEUED).values_list(
-            "pk", flat=True
-        )
+    waiting = InvoiceSyncLink.objects.filter(
+        invoice__account_id=account_id, state=SyncState.QUEUED, waiting_reason=WAITING_FOR_ACCOUNT
     )
-    InvoiceSyncLink.objects.filter(pk__in=waiting).update(waiting_reason="", updated_at=timezone.now())
-    for pk in waiting:
+    now = timezone.now()
+    first_time = waiting.filter(qbo_invoice_id="", pushed_version=0).update(
+        waiting_reason="", in_batch=True, updated_at=now
+    )
+    if first_time:
+        from accounts.models import Account
+
+        from .transaction_batches import batch_push_request
+
+        batch_push_request(firm_id=Account.objects.values_list("firm_id", flat=True).get(pk=account_id))
+    single = list(
+        InvoiceSyncLink.objects.filter(
+            invoice__account_id=account_id, state=SyncState.QUEUED, in_batch=False
+        ).values_list("pk", flat=True)
+    )
+    InvoiceSyncLink.objects.filter(pk__in=single).update(waiting_reason="", updated_at=now)
+    for pk in single:
         _enqueue(pk)
-    return len(waiting)
+    return first_time + len(single)
 
 
-def _draft(invoice: Invoice, customer_id: str, connection: QuickBooksConnection, custom_numbers: bool):
+def invoice_draft(invoice: Invoice, customer_id: str, connection: QuickBooksConnection, custom_numbers: bool):
     mapped = dict(
         ServiceItemMapping.objects.filter(service__in=invoice.lines.values("service")).values_list(
             "service_id", "qbo_item_id"
@@ -275,7 +300,7 @@ def invoice_push(*, link_id: int) -> str:
     def work() -> qbo_txn.QboInvoice:
         if invoice.status == Invoice.Status.VOID:
             return _void(client, link, invoice)
-        draft = _draft(invoice, account_link.qbo_customer_id, connection, client.custom_txn_numbers())
+        draft = invoice_draft(invoice, account_link.qbo_customer_id, connection, client.custom_txn_numbers())
         try:
             return _create_or_update(client, link, invoice, draft)
         except QboDuplicateDocNumberError as exc:
@@ -292,7 +317,7 @@ def invoice_push(*, link_id: int) -> str:
     )
     if outcome is not None:
         return outcome
-    return _succeed(link, qbo_invoice, version, client.last_intuit_tid)
+    return invoice_link_synced(link, qbo_invoice, version, client.last_intuit_tid)
 
 
 def _create_or_update(client, link: InvoiceSyncLink, invoice: Invoice, draft) -> qbo_txn.QboInvoice:
@@ -335,7 +360,9 @@ def _update(client, qbo_id: str, sync_token: str, draft, request_id: str) -> qbo
     )
 
 
-def _succeed(link: InvoiceSyncLink, qbo_invoice: qbo_txn.QboInvoice, version: int, tid: str) -> str:
+def invoice_link_synced(
+    link: InvoiceSyncLink, qbo_invoice: qbo_txn.QboInvoice, version: int, tid: str
+) -> str:
     with transaction.atomic():
         created = not link.qbo_invoice_id
         done = _transition(

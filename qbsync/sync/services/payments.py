@@ -57,7 +57,7 @@ def _enqueue(link_id: int, countdown: float | None = None) -> None:
     transaction.on_commit(partial(payment_push_task.apply_async, (link_id,), countdown=countdown))
 
 
-def _blocker(payment: Payment) -> str:
+def payment_blocker(payment: Payment) -> str:
     """Why the payment cannot go yet: its account or an invoice it pays is not in QBO. Empty when it can."""
     if not AccountSyncLink.objects.filter(account_id=payment.account_id, state=SyncState.SYNCED).exists():
         return WAITING_FOR_ACCOUNT
@@ -78,8 +78,9 @@ def _blocker(payment: Payment) -> str:
     return WAITING_FOR_INVOICES.format(numbers=numbers)
 
 
-def payment_sync_on_change(*, payment: Payment) -> PaymentSyncLink | None:
-    """A payment was recorded or changed. Called inside the change's transaction."""
+def payment_sync_on_change(*, payment: Payment, via_batch: bool = False) -> PaymentSyncLink | None:
+    """A payment was recorded or changed. Called inside the change's transaction. ``via_batch``: it is part
+    of its account's first sync, so a batch pusher creates it once its invoices are in QBO."""
     connection = usable_connection(payment.firm_id)
     if connection is None:
         return None
@@ -93,10 +94,12 @@ def payment_sync_on_change(*, payment: Payment) -> PaymentSyncLink | None:
         return link
     if target_of(SyncAction.REQUEST, link.state) is None:
         return link  # a worker holds it; it compares versions when it finishes
-    blocker = _blocker(payment)
+    blocker = payment_blocker(payment)
+    in_batch = via_batch and not link.qbo_payment_id
     _transition(
         link,
         SyncAction.REQUEST,
+        in_batch=in_batch,
         request_epoch=link.request_epoch + 1,
         attempts=0,
         next_attempt_at=None,
@@ -109,6 +112,10 @@ def payment_sync_on_change(*, payment: Payment) -> PaymentSyncLink | None:
     )
     if blocker:
         record_event(link=link, kind="waiting", trigger="auto", message=f"Syncing: {blocker}.")
+    elif in_batch:
+        from .transaction_batches import batch_push_request
+
+        batch_push_request(firm_id=payment.firm_id)
     else:
         _enqueue(link.pk)
     return link
@@ -121,17 +128,25 @@ def payments_release_waiting(*, account_id: int) -> int:
         .exclude(waiting_reason="")
         .select_related("payment")
     )
-    released = 0
+    released = to_batch = 0
     for link in waiting:
-        blocker = _blocker(link.payment)
+        blocker = payment_blocker(link.payment)
         PaymentSyncLink.objects.filter(pk=link.pk).update(waiting_reason=blocker, updated_at=timezone.now())
-        if not blocker:
+        if blocker:
+            continue
+        released += 1
+        if link.in_batch and not link.qbo_payment_id:
+            to_batch += 1
+        else:
             _enqueue(link.pk)
-            released += 1
+    if to_batch:
+        from .transaction_batches import batch_push_request
+
+        batch_push_request(firm_id=waiting[0].firm_id)
     return released
 
 
-def _draft(payment: Payment, customer_id: str) -> qbo_txn.PaymentDraft:
+def payment_draft(payment: Payment, customer_id: str) -> qbo_txn.PaymentDraft:
     qbo_ids = dict(
         InvoiceSyncLink.objects.filter(invoice__allocations__payment=payment).values_list(
             "invoice_id", "qbo_invoice_id"
@@ -162,7 +177,7 @@ def payment_push(*, link_id: int) -> str:
     if not _transition(link, SyncAction.START):
         return "not-queued"
     payment = Payment.objects.select_related("account").get(pk=link.payment_id)
-    blocker = _blocker(payment)
+    blocker = payment_blocker(payment)
     if blocker:
         _transition(link, SyncAction.DEFER, waiting_reason=blocker)
         return "waiting"
@@ -175,14 +190,14 @@ def payment_push(*, link_id: int) -> str:
     version = payment.content_version
     outcome, qbo_payment = attempt_push(
         link,
-        lambda: _create_or_update(client, link, payment, _draft(payment, customer_id)),
+        lambda: _create_or_update(client, link, payment, payment_draft(payment, customer_id)),
         lost_message=DELETED_IN_QBO,
         forget={"qbo_payment_id": ""},
         enqueue=_enqueue,
     )
     if outcome is not None:
         return outcome
-    return _succeed(link, qbo_payment, version, client.last_intuit_tid)
+    return payment_link_synced(link, qbo_payment, version, client.last_intuit_tid)
 
 
 def _create_or_update(client, link: PaymentSyncLink, payment: Payment, draft) -> qbo_txn.QboPayment:
@@ -212,7 +227,9 @@ def _update(client, qbo_id: str, sync_token: str, draft, request_id: str) -> qbo
     )
 
 
-def _succeed(link: PaymentSyncLink, qbo_payment: qbo_txn.QboPayment, version: int, tid: str) -> str:
+def payment_link_synced(
+    link: PaymentSyncLink, qbo_payment: qbo_txn.QboPayment, version: int, tid: str
+) -> str:
     with transaction.atomic():
         created = not link.qbo_payment_id
         done = _transition(

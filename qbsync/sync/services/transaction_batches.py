@@ -1,0 +1,385 @@
+"""First syncs go out in batches: when an account links, its invoices and payments that QBO has never
+seen are created 30 to a batch request (across the firm's accounts), instead of one request each.
+
+A few batch pushers per firm run side by side (each holds a ``BatchPushSlot`` lease), every request under
+the realm's rate governor, so a firm's history reaches QBO as fast as its limits allow. Order holds per
+account: a record is only batched once its account is Synced, and a payment only once every invoice it
+pays is Synced.
+
+Nothing is created twice. A batch item that fails fails only its record. When a batch's outcome is
+unknown (a timeout, a 5xx, a dropped reply, a worker killed mid-request), its records go to the single
+push, which looks each one up by its marker before creating it; a record whose create was ever sent is
+never batched again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import connection as db_connection
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from invoices.models import Invoice, Payment
+from qbsync.quickbooks import transactions as qbo_txn
+from qbsync.quickbooks.batch import BATCH_ID_MAX_LENGTH, BATCH_MAX_ITEMS
+from qbsync.quickbooks.errors import (
+    QboDuplicateDocNumberError,
+    QboError,
+    QboRateLimitError,
+    QboReconnectRequiredError,
+    QboTransientError,
+)
+from qbsync.quickbooks.governor import RealmThrottled
+from qbsync.quickbooks.requestids import BATCH_ID_MAX_LENGTH as BATCH_REQUEST_ID_MAX_LENGTH
+from qbsync.quickbooks.requestids import request_id_for
+
+from .. import explanations
+from ..models import AccountSyncLink, BatchPushSlot, InvoiceSyncLink, PaymentSyncLink, SyncEvent
+from ..status import SyncAction, SyncState
+from .accounts import QUEUED_GRACE, _transition, record_event
+from .connections import connection_client
+from .invoices import DOC_NUMBER_TAKEN, invoice_draft, invoice_link_synced
+from .invoices import _enqueue as enqueue_invoice
+from .payments import _enqueue as enqueue_payment
+from .payments import payment_blocker, payment_draft, payment_link_synced
+from .transaction_links import WAITING_FOR_ACCOUNT, Failure, link_defer, link_fail, usable_connection
+
+logger = logging.getLogger(__name__)
+
+SENT = "create_sent"
+SENT_IN_BATCH = "Sent in a batch of {size} to QuickBooks (request {request_id})."
+NOT_SENT = "QuickBooks Online was busy ({reason}); the batch goes out again shortly."
+HANDED_OVER = (
+    "QuickBooks Online's answer to the batch was lost ({reason}); this record is checked in QuickBooks and "
+    "sent on its own if it is not there."
+)
+
+
+def _pushers() -> int:
+    return max(1, int(getattr(settings, "QBSYNC_BATCH_PUSHERS", 3)))
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=float(getattr(settings, "QBSYNC_BATCH_LEASE_SECONDS", 120)))
+
+
+def batch_push_request(*, firm_id: int) -> None:
+    """The firm has first-sync records to batch: after commit, start pushers in the free slots."""
+    transaction.on_commit(partial(_start_pushers, firm_id))
+
+
+def _start_pushers(firm_id: int, countdown: float | None = None) -> int:
+    from qbsync.sync.tasks import transactions_batch_push as push_task
+
+    held = BatchPushSlot.objects.filter(firm_id=firm_id, held_until__gt=timezone.now()).count()
+    free = _pushers() - held
+    for _ in range(free):
+        push_task.apply_async((firm_id,), countdown=countdown)
+    return max(free, 0)
+
+
+def _acquire_slot(firm_id: int) -> BatchPushSlot | None:
+    now = timezone.now()
+    for number in range(_pushers()):
+        slot, _ = BatchPushSlot.objects.get_or_create(firm_id=firm_id, number=number)
+        taken = (
+            BatchPushSlot.objects.filter(pk=slot.pk)
+            .exclude(held_until__gt=now)
+            .update(held_until=now + _lease())
+        )
+        if taken:
+            slot.refresh_from_db()
+            return slot
+    return None
+
+
+def _renew(slot: BatchPushSlot) -> None:
+    BatchPushSlot.objects.filter(pk=slot.pk).update(held_until=timezone.now() + _lease())
+
+
+def _release(slot: BatchPushSlot, batches: int) -> None:
+    BatchPushSlot.objects.filter(pk=slot.pk).update(held_until=None, batches_sent=slot.batches_sent + batches)
+
+
+def _eligible(model, firm_id: int):
+    """Queued first-sync records nobody has ever sent a create for."""
+    owner = "invoice" if model is InvoiceSyncLink else "payment"
+    sent = SyncEvent.objects.filter(**{owner: OuterRef(f"{owner}_id")}, kind=SENT)
+    return (
+        model.objects.filter(firm_id=firm_id, in_batch=True, state=SyncState.QUEUED, waiting_reason="")
+        .filter(**{f"qbo_{owner}_id": ""})
+        .exclude(next_attempt_at__gt=timezone.now())
+        .filter(~Exists(sent))
+    )
+
+
+def batch_work_left(*, firm_id: int) -> bool:
+    return _eligible(InvoiceSyncLink, firm_id).exists() or _eligible(PaymentSyncLink, firm_id).exists()
+
+
+def _claim(model, firm_id: int, limit: int) -> list:
+    """Move up to ``limit`` eligible links to Syncing; only rows this call moved are returned."""
+    if limit <= 0:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        candidates = _eligible(model, firm_id).order_by("pk")
+        if db_connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        ids = list(candidates.values_list("pk", flat=True)[:limit])
+        # The update's timestamp marks this claim: a pusher racing for the same rows gets none of them.
+        model.objects.filter(pk__in=ids, state=SyncState.QUEUED).update(
+            state=SyncState.SYNCING, state_changed_at=now, updated_at=now
+        )
+    related = "invoice" if model is InvoiceSyncLink else "payment"
+    return list(
+        model.objects.filter(pk__in=ids, state=SyncState.SYNCING, state_changed_at=now)
+        .select_related(related)
+        .order_by("pk")
+    )
+
+
+def transactions_batch_push(*, firm_id: int) -> dict[str, int]:
+    """Send the firm's first-sync invoices and payments in batches until none is left (or QBO's limits
+    make it wait). Safe to run any number of times at once: pushers beyond the firm's slots return."""
+    slot = _acquire_slot(firm_id)
+    if slot is None:
+        return {"busy": 1}
+    counts: dict[str, int] = defaultdict(int)
+    pause = None
+    try:
+        connection = usable_connection(firm_id)
+        if connection is None:
+            counts["failed"] += _fail_all_waiting(firm_id)
+            return dict(counts)
+        client = connection_client(connection)
+        custom_numbers: bool | None = None
+        while True:
+            _renew(slot)
+            invoices = _claim(InvoiceSyncLink, firm_id, BATCH_MAX_ITEMS)
+            payments = _claim(PaymentSyncLink, firm_id, BATCH_MAX_ITEMS - len(invoices))
+            if not invoices and not payments:
+                break
+            if invoices and custom_numbers is None:
+                try:
+                    custom_numbers = client.custom_txn_numbers()
+                except QboTransientError as exc:
+                    _put_back(invoices + payments)
+                    pause = exc.retry_after or settings.QBSYNC_RETRY_BACKOFF_SECONDS
+                    break
+            outcome = _push_batch(client, connection, invoices, payments, bool(custom_numbers), counts)
+            counts["batches"] += 1
+            if outcome is not None:
+                pause = outcome
+                break
+    except Exception:
+        logger.exception("Batch pusher %s of firm %s stopped", slot.number, firm_id)
+        raise
+    finally:
+        _release(slot, counts["batches"])
+    if pause is not None:
+        # QBO's limits: what is done stays done; pushers come back when the realm has room.
+        _start_pushers(firm_id, countdown=pause)
+        counts["paused"] = 1
+    elif batch_work_left(firm_id=firm_id):
+        # Work that arrived while this pusher was finishing.
+        _start_pushers(firm_id)
+    return dict(counts)
+
+
+def _fail_all_waiting(firm_id: int) -> int:
+    failed = 0
+    for model in (InvoiceSyncLink, PaymentSyncLink):
+        for link in _claim(model, firm_id, 10_000):
+            link_fail(link, Failure("connection", explanations.CONNECTION))
+            failed += 1
+    return failed
+
+
+def _put_back(links: list, sent_events: list[int] = (), message: str = "") -> None:
+    """Nothing was applied: back to the queue for the next batch, as they were. The history says the batch
+    was refused rather than sent, so these records may go in a batch again."""
+    with transaction.atomic():
+        SyncEvent.objects.filter(pk__in=sent_events).update(kind="send_throttled", message=message)
+        for link in links:
+            _transition(link, SyncAction.DEFER, next_attempt_at=None)
+
+
+def _to_single_push(link, message: str) -> None:
+    """Leave this record to the one-at-a-time push, which looks it up in QBO before creating it."""
+    enqueue = enqueue_invoice if isinstance(link, InvoiceSyncLink) else enqueue_payment
+    with transaction.atomic():
+        if _transition(link, SyncAction.DEFER, in_batch=False, next_attempt_at=None):
+            record_event(link=link, kind="handed_over", outcome=SyncEvent.Outcome.FAILURE, message=message)
+            enqueue(link.pk)
+
+
+def _drafts(connection, invoices, payments, custom_numbers: bool, counts) -> list[tuple[str, object, object]]:
+    """(bId, link, draft) for every claimed link that can go; the rest are settled here."""
+    customer_of = dict(
+        AccountSyncLink.objects.filter(
+            account_id__in={link.invoice.account_id for link in invoices}
+            | {link.payment.account_id for link in payments},
+            state=SyncState.SYNCED,
+        ).values_list("account_id", "qbo_customer_id")
+    )
+    ready = []
+    for link in invoices:
+        invoice = Invoice.objects.get(pk=link.invoice_id)
+        if invoice.status not in Invoice.PAYABLE_STATUSES:
+            _to_single_push(link, "The invoice changed while it waited for its batch; it is sent on its own.")
+            continue
+        customer_id = customer_of.get(invoice.account_id)
+        if not customer_id:
+            _transition(link, SyncAction.DEFER, in_batch=False, waiting_reason=WAITING_FOR_ACCOUNT)
+            counts["waiting"] += 1
+            continue
+        try:
+            draft = invoice_draft(invoice, customer_id, connection, custom_numbers)
+        except Failure as failure:
+            link_fail(link, failure)
+            counts["failed"] += 1
+            continue
+        ready.append((f"i{link.pk}", link, draft))
+    for link in payments:
+        payment = Payment.objects.get(pk=link.payment_id)
+        blocker = payment_blocker(payment)
+        if blocker:
+            _transition(link, SyncAction.DEFER, waiting_reason=blocker)
+            counts["waiting"] += 1
+            continue
+        customer_id = (
+            customer_of.get(payment.account_id)
+            or AccountSyncLink.objects.get(account_id=payment.account_id).qbo_customer_id
+        )
+        ready.append((f"p{link.pk}", link, payment_draft(payment, customer_id)))
+    return ready
+
+
+def _push_batch(client, connection, invoices, payments, custom_numbers: bool, counts) -> float | None:
+    """Send one batch and settle every record in it. Returns seconds to pause when QBO's limits refused the
+    whole batch (nothing applied), else None."""
+    ready = _drafts(connection, invoices, payments, custom_numbers, counts)
+    if not ready:
+        return None
+    assert all(len(bid) <= BATCH_ID_MAX_LENGTH for bid, _, _ in ready)
+    versions = {
+        bid: (link.invoice if isinstance(link, InvoiceSyncLink) else link.payment).content_version
+        for bid, link, _ in ready
+    }
+    request_id = request_id_for(
+        "txb",
+        connection.firm_id,
+        *(f"{bid}.{link.request_epoch}.{versions[bid]}" for bid, link, _ in ready),
+        max_length=BATCH_REQUEST_ID_MAX_LENGTH,
+    )
+    # Recorded before sending: a record whose create may have reached QBO is never batched again.
+    sent_events = [
+        record_event(
+            link=link,
+            kind=SENT,
+            message=SENT_IN_BATCH.format(size=len(ready), request_id=request_id),
+            sent={"request_id": request_id, "batch_size": len(ready)},
+        ).pk
+        for _bid, link, _draft in ready
+    ]
+    links = [link for _, link, _ in ready]
+    try:
+        results = qbo_txn.batch_create_transactions(
+            client, [(bid, draft) for bid, _, draft in ready], request_id=request_id
+        )
+    except (RealmThrottled, QboRateLimitError) as exc:
+        # The governor held it back (nothing left us) or QBO answered 429 (nothing applied): send it again.
+        _put_back(links, sent_events, NOT_SENT.format(reason=exc.message))
+        counts["requeued"] += len(links)
+        return exc.retry_after or settings.QBO_RATE_WINDOW_SECONDS
+    except QboTransientError as exc:
+        for link in links:
+            _to_single_push(link, HANDED_OVER.format(reason=exc.message))
+        counts["handed_over"] += len(links)
+        return None
+    except QboReconnectRequiredError as exc:
+        for link in links:
+            link_fail(
+                link, Failure("connection", explanations.CONNECTION, code=exc.code, message=exc.message)
+            )
+        counts["failed"] += len(links)
+        return None
+    except QboError as exc:
+        for link in links:
+            link_fail(link, _refused(exc))
+        counts["failed"] += len(links)
+        return None
+    tid = client.last_intuit_tid
+    for bid, link, _draft in ready:
+        result = results.get(bid)
+        if isinstance(result, qbo_txn.QboInvoice):
+            counts[invoice_link_synced(link, result, versions[bid], tid)] += 1
+        elif isinstance(result, qbo_txn.QboPayment):
+            counts[payment_link_synced(link, result, versions[bid], tid)] += 1
+        elif result is None:
+            _to_single_push(link, HANDED_OVER.format(reason="no answer for this record"))
+            counts["handed_over"] += 1
+        elif isinstance(result, QboTransientError):
+            # This item was not applied; it retries on its own, with backoff.
+            type(link).objects.filter(pk=link.pk).update(in_batch=False)
+            enqueue = enqueue_invoice if isinstance(link, InvoiceSyncLink) else enqueue_payment
+            counts[link_defer(link, result, enqueue=enqueue)] += 1
+        elif isinstance(result, QboDuplicateDocNumberError):
+            number = link.invoice.number
+            link_fail(
+                link,
+                Failure(
+                    "duplicate_doc_number",
+                    DOC_NUMBER_TAKEN.format(number=number),
+                    code=result.code,
+                    message=result.message,
+                    tid=result.intuit_tid,
+                ),
+            )
+            counts["failed"] += 1
+        else:
+            link_fail(link, _refused(result))
+            counts["failed"] += 1
+    return None
+
+
+def _refused(exc: QboError) -> Failure:
+    return Failure(
+        "refused",
+        explanations.refused(message=exc.message, detail=exc.detail),
+        code=exc.code,
+        message=exc.message,
+        tid=exc.intuit_tid,
+    )
+
+
+def batch_push_resume(*, now=None) -> int:
+    """For the sweep: start pushers for firms whose first-sync records wait and no pusher holds a slot
+    (a pusher died, or its broker message was lost). Returns how many firms."""
+    now = now or timezone.now()
+    firms = set()
+    for model in (InvoiceSyncLink, PaymentSyncLink):
+        firms |= set(
+            model.objects.filter(
+                in_batch=True,
+                state=SyncState.QUEUED,
+                waiting_reason="",
+                state_changed_at__lt=now - QUEUED_GRACE,
+            )
+            .values_list("firm_id", flat=True)
+            .distinct()
+        )
+    started = 0
+    for firm_id in firms:
+        if not BatchPushSlot.objects.filter(firm_id=firm_id, held_until__gt=now).exists():
+            with transaction.atomic():
+                batch_push_request(firm_id=firm_id)
+            started += 1
+    return started
