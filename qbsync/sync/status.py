@@ -69,4 +69,7 @@ def display_status(state: str) -> str:
 
 def account_tooltip(state: str, reason: str = "") -> str:
     shown = display_status(state)
+    if shown == "Not synced" and reason:
+        # Lost in QBO (deleted, made inactive): the reason replaces the generic guess.
+        return f"This account is not synced. {reason}"
     return ACCOUNT_TOOLTIPS[shown].format(reason=reason or "see the account's Info tab.")

@@ -1,0 +1,461 @@
+"""Reacting to one change made directly in QuickBooks Online.
+
+Every reaction is idempotent: it compares what QBO says now with what the link holds and acts only on a
+difference, by compare-and-set, so a change reported by a webhook and again by CDC (or twice by either)
+reacts once. Changes qbsync made itself are recognised (our markers, our SyncTokens, our own deletes
+and voids) and left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from invoices.models import Invoice
+from qbsync.quickbooks import transactions as qbo_txn
+from qbsync.quickbooks.cdc import is_deleted
+from qbsync.quickbooks.customers import customer_from_json
+from qbsync.quickbooks.errors import QboNotFoundError, QboValidationError
+from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent
+from qbsync.sync.services.accounts import _transition, record_event
+from qbsync.sync.status import SyncAction, SyncState
+
+from .. import causes, explanations
+from ..models import InvoiceChangeInQbo, QboChange, QboPaymentOnInvoice
+
+logger = logging.getLogger(__name__)
+
+OUR_PAYMENT_MARKER = "qbsync:pay:"
+OUR_INVOICE_MARKER = "qbsync:inv:"
+# What a re-push must not find again: the voided invoice keeps its note, minus our marker.
+RETIRED_MARKER = "qbsync-retired-inv-"
+
+
+GONE = object()  # what a read of a deleted record gives
+
+
+@dataclass(frozen=True)
+class Fact:
+    """What we know of one change: the entity as QBO has it now (``row``), or GONE."""
+
+    entity: str
+    entity_id: str
+    operation: str
+    deleted_id: str
+    row: Any  # dict | GONE | None (not read yet)
+
+
+def react(change: QboChange, client) -> str:
+    """React to ``change``; returns what happened, in words for the change's outcome."""
+    fact = Fact(
+        entity=change.entity,
+        entity_id=change.entity_id,
+        operation=change.operation,
+        deleted_id=change.deleted_id,
+        row=_row_from_payload(change.payload),
+    )
+    if change.entity == "Customer":
+        return _customer_changed(change.firm_id, fact, client)
+    if change.entity == "Invoice":
+        return _invoice_changed(change.firm_id, fact, client)
+    if change.entity == "Payment":
+        return _payment_changed(change.firm_id, fact, client)
+    return "ignored: qbsync does not sync this kind of record"
+
+
+def _row_from_payload(payload: Any):
+    if not payload:
+        return None
+    return GONE if is_deleted(payload) else payload
+
+
+def _current(client, fact: Fact):
+    """The entity as QBO has it now: the CDC copy, GONE for a delete, or one read."""
+    if fact.row is not None:
+        return fact.row
+    if fact.operation == "Delete":
+        return GONE
+    try:
+        return client.read(fact.entity, fact.entity_id)
+    except QboNotFoundError:
+        return GONE
+
+
+# Customers -----------------------------------------------------------------------------------------
+
+
+def _linked_account(firm_id: int, customer_id: str) -> AccountSyncLink | None:
+    return (
+        AccountSyncLink.objects.filter(firm_id=firm_id, qbo_customer_id=customer_id)
+        .select_related("account")
+        .first()
+    )
+
+
+def _customer_changed(firm_id: int, fact: Fact, client) -> str:
+    outcomes = []
+    if fact.deleted_id:
+        # A merge: the record named by deleted_id went into this one.
+        merged = _linked_account(firm_id, fact.deleted_id)
+        if merged is not None:
+            survivor = _current(client, fact)
+            if survivor is not GONE:
+                outcomes.append(_merged(merged, survivor))
+    link = _linked_account(firm_id, fact.entity_id)
+    if link is None:
+        return "; ".join(outcomes) or "ignored: customer not linked to an account"
+    row = _current(client, fact)
+    if row is GONE:
+        survivor = _merge_survivor(client, link)
+        outcomes.append(_merged(link, survivor) if survivor else _customer_lost(link, deleted=True))
+    elif not row.get("Active", True):
+        outcomes.append(_customer_lost(link, deleted=False))
+    else:
+        outcomes.append(_renamed(link, customer_from_json(row).display_name))
+    return "; ".join(outcomes)
+
+
+def _shown_name(link: AccountSyncLink) -> str:
+    return link.qbo_current_name or link.qbo_display_name or f"Id {link.qbo_customer_id}"
+
+
+def _customer_lost(link: AccountSyncLink, *, deleted: bool) -> str:
+    """Not synced, with the reason in its tooltip and history; nothing is created again by itself."""
+    name = _shown_name(link)
+    customer_id = link.qbo_customer_id
+    explanation = (explanations.CUSTOMER_DELETED if deleted else explanations.CUSTOMER_INACTIVE).format(
+        name=name
+    )
+    with transaction.atomic():
+        moved = _transition(
+            link,
+            SyncAction.LOST,
+            qbo_customer_id="",
+            link_method="",
+            linked_at=None,
+            previous_customer_id="",
+            next_attempt_at=None,
+            error_code="",
+            error_message="",
+            error_explanation=explanation,
+            error_cause=causes.CUSTOMER_DELETED if deleted else causes.CUSTOMER_INACTIVE,
+            error_proposed_name="",
+            error_intuit_tid="",
+        )
+        if not moved:
+            return f"ignored: account {link.account_id} is {link.state}"
+        record_event(
+            link=link,
+            kind="deleted_in_qbo" if deleted else "inactive_in_qbo",
+            outcome=SyncEvent.Outcome.FAILURE,
+            trigger="qbo",
+            message=f"{explanation} (customer Id {customer_id})",
+            received={"Id": customer_id, "status": "Deleted" if deleted else "Inactive"},
+        )
+    return f"account {link.account_id}: customer {'deleted' if deleted else 'made inactive'} in QBO"
+
+
+def _renamed(link: AccountSyncLink, name: str) -> str:
+    old = link.qbo_current_name or link.qbo_display_name
+    if not name or name == old:
+        return "ignored: customer unchanged"
+    with transaction.atomic():
+        changed = AccountSyncLink.objects.filter(
+            pk=link.pk, qbo_customer_id=link.qbo_customer_id, qbo_current_name=link.qbo_current_name
+        ).update(qbo_current_name=name, updated_at=timezone.now())
+        if not changed:
+            return "ignored: the link changed meanwhile"
+        link.refresh_from_db()
+        record_event(
+            link=link,
+            kind="renamed_in_qbo",
+            trigger="qbo",
+            message=explanations.CUSTOMER_RENAMED.format(old=old, new=name),
+            received={"Id": link.qbo_customer_id, "DisplayName": name},
+        )
+    return f"account {link.account_id}: customer renamed in QBO"
+
+
+def _merge_survivor(client, link: AccountSyncLink) -> dict | None:
+    """A linked customer that disappeared was merged when our transactions now belong to another one."""
+    invoice_ids = list(
+        InvoiceSyncLink.objects.filter(invoice__account_id=link.account_id)
+        .exclude(qbo_invoice_id="")
+        .values_list("qbo_invoice_id", flat=True)[:3]
+    )
+    payment_ids = list(
+        PaymentSyncLink.objects.filter(payment__account_id=link.account_id)
+        .exclude(qbo_payment_id="")
+        .values_list("qbo_payment_id", flat=True)[:3]
+    )
+    for entity, ids in (("Invoice", invoice_ids), ("Payment", payment_ids)):
+        for qbo_id in ids:
+            try:
+                row = client.read(entity, qbo_id)
+            except QboNotFoundError:
+                continue
+            owner = str((row.get("CustomerRef") or {}).get("value", ""))
+            if owner and owner != link.qbo_customer_id:
+                try:
+                    return client.read("Customer", owner)
+                except QboNotFoundError:
+                    return None
+    return None
+
+
+def _merged(link: AccountSyncLink, survivor: dict) -> str:
+    """Re-point the account to the customer it was merged into, unless another account has that one."""
+    customer = customer_from_json(survivor)
+    old_id, old_name = link.qbo_customer_id, _shown_name(link)
+    other = _linked_account(link.firm_id, customer.id)
+    if other is not None and other.pk != link.pk:
+        explanation = explanations.MERGED_LINKED_ELSEWHERE.format(
+            old=old_name, new=customer.display_name, other=other.account.name
+        )
+        with transaction.atomic():
+            # Synced -> Failed goes through the queue state inside one transaction: nobody sees it queued.
+            locked = AccountSyncLink.objects.select_for_update().get(pk=link.pk)
+            if locked.state != SyncState.SYNCED or locked.qbo_customer_id != old_id:
+                return f"ignored: account {link.account_id} is {locked.state}"
+            _transition(locked, SyncAction.REQUEST)
+            _transition(
+                locked,
+                SyncAction.FAIL,
+                qbo_customer_id="",
+                link_method="",
+                linked_at=None,
+                previous_customer_id="",
+                next_attempt_at=None,
+                error_code="merged",
+                error_message="",
+                error_explanation=explanation,
+                error_cause=causes.MERGED_CUSTOMER_LINKED_ELSEWHERE,
+                error_proposed_name="",
+                error_intuit_tid="",
+            )
+            record_event(
+                link=locked,
+                kind="failed",
+                outcome=SyncEvent.Outcome.FAILURE,
+                trigger="qbo",
+                message=explanation,
+                received={"merged": old_id, "into": customer.id},
+            )
+        return f"account {link.account_id}: merged into a customer linked elsewhere"
+    try:
+        with transaction.atomic():
+            moved = AccountSyncLink.objects.filter(pk=link.pk, qbo_customer_id=old_id).update(
+                qbo_customer_id=customer.id,
+                qbo_current_name=customer.display_name,
+                updated_at=timezone.now(),
+            )
+            if not moved:
+                return "ignored: the link changed meanwhile"
+            link.refresh_from_db()
+            record_event(
+                link=link,
+                kind="merged_in_qbo",
+                outcome=SyncEvent.Outcome.SUCCESS,
+                trigger="qbo",
+                message=explanations.CUSTOMER_MERGED.format(
+                    old=old_name, new=customer.display_name, new_id=customer.id
+                ),
+                received={"merged": old_id, "into": customer.id},
+            )
+    except IntegrityError:
+        return "ignored: the surviving customer was linked meanwhile"
+    return f"account {link.account_id}: re-pointed to customer {customer.id} after a merge"
+
+
+# Invoices ------------------------------------------------------------------------------------------
+
+
+def _invoice_changed(firm_id: int, fact: Fact, client) -> str:
+    link = (
+        InvoiceSyncLink.objects.filter(firm_id=firm_id, qbo_invoice_id=fact.entity_id)
+        .select_related("invoice")
+        .first()
+    )
+    if link is None:
+        # Ours are deleted in QBO only after the local invoice (and its link) is gone.
+        return "ignored: invoice not linked"
+    if link.state != SyncState.SYNCED:
+        # A push is on its way (it sees QBO's state itself) or a person already decides about it.
+        return f"ignored: invoice link is {link.state}"
+    if link.invoice.status not in Invoice.PAYABLE_STATUSES:
+        return "ignored: the invoice is not active here (our own void or delete)"
+    row = _current(client, fact)
+    if row is GONE:
+        return _invoice_changed_in_qbo(link, InvoiceChangeInQbo.Kind.DELETED, None, client)
+    invoice = qbo_txn.invoice_from_json(row)
+    if invoice.voided and invoice.sync_token != link.qbo_sync_token:
+        return _invoice_changed_in_qbo(link, InvoiceChangeInQbo.Kind.VOIDED, invoice, client)
+    return "ignored: invoice still active in QBO"
+
+
+def _retire_marker(client, invoice: qbo_txn.QboInvoice, local_id: int) -> None:
+    """Take our marker off a voided invoice, so that a re-push creates a new one instead of finding it."""
+    note = invoice.private_note.replace(f"{OUR_INVOICE_MARKER}{local_id}", f"{RETIRED_MARKER}{local_id}")
+    if note == invoice.private_note:
+        return
+    try:
+        client.update(
+            "Invoice",
+            {"Id": invoice.id, "SyncToken": invoice.sync_token, "PrivateNote": note},
+            request_id=f"retire-{invoice.id}-{invoice.sync_token}",
+        )
+    except QboValidationError as exc:
+        # QBO may refuse edits to a voided invoice: a re-push would then find it by the marker again.
+        logger.warning("Could not retire the marker of voided invoice %s: %s", invoice.id, exc)
+
+
+def _invoice_changed_in_qbo(link: InvoiceSyncLink, kind: str, invoice, client) -> str:
+    local = link.invoice
+    if invoice is not None:
+        _retire_marker(client, invoice, local.pk)
+    template = explanations.INVOICE_DELETED if kind == "deleted" else explanations.INVOICE_VOIDED
+    explanation = template.format(number=local.number)
+    with transaction.atomic():
+        locked = InvoiceSyncLink.objects.select_for_update().get(pk=link.pk)
+        if locked.state != SyncState.SYNCED or locked.qbo_invoice_id != link.qbo_invoice_id:
+            return f"ignored: invoice link is {locked.state}"
+        InvoiceChangeInQbo.objects.update_or_create(
+            invoice=local,
+            defaults={
+                "firm_id": local.firm_id,
+                "kind": kind,
+                "qbo_invoice_id": locked.qbo_invoice_id,
+                "qbo_doc_number": locked.qbo_doc_number,
+                "detected_at": timezone.now(),
+                "resolution": InvoiceChangeInQbo.Resolution.OPEN,
+                "resolved_by": None,
+                "resolved_at": None,
+            },
+        )
+        # Synced -> Failed goes through the queue state inside one transaction: nobody sees it queued.
+        _transition(locked, SyncAction.REQUEST)
+        _transition(
+            locked,
+            SyncAction.FAIL,
+            # QBO's copy is gone or void: a re-push (or the next edit) creates the invoice again.
+            qbo_invoice_id="",
+            qbo_sync_token="",
+            pushed_version=0,
+            next_attempt_at=None,
+            error_code=f"invoice_{kind}",
+            error_message="",
+            error_explanation=explanation,
+            error_cause=causes.CHANGED_IN_QBO,
+            error_intuit_tid="",
+        )
+        record_event(
+            link=locked,
+            kind="changed_in_qbo",
+            outcome=SyncEvent.Outcome.FAILURE,
+            trigger="qbo",
+            message=explanation,
+            received={"Id": link.qbo_invoice_id, "status": kind.capitalize()},
+        )
+    return f"invoice {local.pk}: {kind} in QBO"
+
+
+# Payments ------------------------------------------------------------------------------------------
+
+
+def _payment_changed(firm_id: int, fact: Fact, client) -> str:
+    if PaymentSyncLink.objects.filter(firm_id=firm_id, qbo_payment_id=fact.entity_id).exists():
+        return "ignored: our own payment"
+    known = QboPaymentOnInvoice.objects.filter(firm_id=firm_id, qbo_payment_id=fact.entity_id)
+    if fact.operation == "Create" and fact.row is None and known.exists():
+        return "ignored: payment already recorded"
+    row = _current(client, fact)
+    if row is GONE:
+        return _payment_removed(known)
+    payment = qbo_txn.payment_from_json(row)
+    if OUR_PAYMENT_MARKER in payment.private_note:
+        return "ignored: our own payment"
+    if payment.total == 0 and payment.private_note.startswith("Voided"):
+        return _payment_removed(known)
+    applied: dict[str, Decimal] = {}
+    for invoice_id, amount in payment.applications:
+        applied[invoice_id] = applied.get(invoice_id, Decimal("0")) + amount
+    links = {
+        link.qbo_invoice_id: link
+        for link in InvoiceSyncLink.objects.filter(firm_id=firm_id, qbo_invoice_id__in=list(applied))
+        .exclude(qbo_invoice_id="")
+        .select_related("invoice")
+    }
+    recorded = []
+    with transaction.atomic():
+        for qbo_invoice_id, link in links.items():
+            amount = applied[qbo_invoice_id]
+            row_, created = QboPaymentOnInvoice.objects.get_or_create(
+                invoice=link.invoice,
+                qbo_payment_id=payment.id,
+                defaults={
+                    "firm_id": firm_id,
+                    "qbo_invoice_id": qbo_invoice_id,
+                    "amount": amount,
+                    "payment_total": payment.total,
+                    "paid_on": payment.txn_date,
+                    "reference": payment.reference[:100],
+                },
+            )
+            changed = created or row_.amount != amount or row_.removed_at is not None
+            if not created and changed:
+                QboPaymentOnInvoice.objects.filter(pk=row_.pk).update(
+                    amount=amount,
+                    payment_total=payment.total,
+                    paid_on=payment.txn_date,
+                    removed_at=None,
+                    updated_at=timezone.now(),
+                )
+            if changed:
+                record_event(
+                    link=link,
+                    kind="paid_in_qbo",
+                    trigger="qbo",
+                    message=explanations.PAID_IN_QBO.format(
+                        amount=f"{amount:,.2f}",
+                        date=payment.txn_date.isoformat() if payment.txn_date else "an unknown date",
+                        payment_id=payment.id,
+                    ),
+                    received={"Id": payment.id, "Amount": str(amount), "TxnDate": str(payment.txn_date)},
+                )
+                recorded.append(link.invoice_id)
+        # Applications taken off one of our invoices in QBO.
+        _payment_removed(known.exclude(qbo_invoice_id__in=list(links)))
+    if not links:
+        return "ignored: payment applies to no synced invoice"
+    return (
+        f"payment {payment.id} in QBO recorded on invoices {sorted(recorded)}"
+        if recorded
+        else ("ignored: payment unchanged")
+    )
+
+
+def _payment_removed(known) -> str:
+    removed = 0
+    for row in known.filter(removed_at__isnull=True).select_related("invoice"):
+        with transaction.atomic():
+            if not QboPaymentOnInvoice.objects.filter(pk=row.pk, removed_at__isnull=True).update(
+                removed_at=timezone.now()
+            ):
+                continue
+            link = InvoiceSyncLink.objects.filter(invoice=row.invoice).first()
+            if link is not None:
+                record_event(
+                    link=link,
+                    kind="payment_removed_in_qbo",
+                    trigger="qbo",
+                    message=explanations.PAYMENT_REMOVED_IN_QBO.format(
+                        amount=f"{row.amount:,.2f}", payment_id=row.qbo_payment_id
+                    ),
+                )
+            removed += 1
+    return f"{removed} QBO payment(s) removed" if removed else "ignored: payment not recorded here"
