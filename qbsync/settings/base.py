@@ -280,6 +280,9 @@ QBO_WEBHOOK_VERIFIER_TOKEN = env("QBO_WEBHOOK_VERIFIER_TOKEN", default="")
 
 # Sync: the first retry of a transient QBO failure waits about this long, doubling (with jitter) after.
 QBSYNC_RETRY_BACKOFF_SECONDS = env.float("QBSYNC_RETRY_BACKOFF_SECONDS", default=2.0)
+# First syncs: how many batch pushers a firm runs side by side, and how long a silent one keeps its slot.
+QBSYNC_BATCH_PUSHERS = env.int("QBSYNC_BATCH_PUSHERS", default=3)
+QBSYNC_BATCH_LEASE_SECONDS = env.float("QBSYNC_BATCH_LEASE_SECONDS", default=120.0)
 
 # Secrets at rest
 # ------------------------------------------------------------------------------

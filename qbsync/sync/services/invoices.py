@@ -216,6 +216,14 @@ def invoices_release_waiting(*, account_id: int) -> int:
         invoice__account_id=account_id, state=SyncState.QUEUED, waiting_reason=WAITING_FOR_ACCOUNT
     )
     now = timezone.now()
+    # Payments that waited for the account join the batch too (they go once their invoices are in QBO).
+    PaymentSyncLink.objects.filter(
+        payment__account_id=account_id,
+        state=SyncState.QUEUED,
+        waiting_reason=WAITING_FOR_ACCOUNT,
+        qbo_payment_id="",
+        pushed_version=0,
+    ).update(in_batch=True, updated_at=now)
     first_time = waiting.filter(qbo_invoice_id="", pushed_version=0).update(
         waiting_reason="", in_batch=True, updated_at=now
     )

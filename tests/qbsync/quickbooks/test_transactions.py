@@ -459,3 +459,52 @@ def test_a_repeated_requestid_replays_but_a_fresh_one_after_a_lost_reply_creates
         create_invoice(company.client, d3, request_id=company.rid())
     create_invoice(company.client, d3, request_id=company.rid())
     assert len(find_invoices_by_marker(company.client, company.customer.id, "qbsync:inv:79")) == 2
+
+
+# Batches ------------------------------------------------------------------------------------------------
+
+
+def test_a_batch_creates_invoices_and_payments_and_a_failed_item_fails_alone(custom_company):
+    from qbsync.quickbooks.transactions import QboInvoice, QboPayment, batch_create_transactions
+
+    existing = custom_company.invoice("10.00", doc_number="B-1")
+    drafts = [
+        ("i1", draft(custom_company.customer.id, [line("120.50"), line("0.15")], doc_number="B-2")),
+        ("i2", draft(custom_company.customer.id, [line("5.00")], doc_number="B-1")),  # taken
+        (
+            "p1",
+            PaymentDraft(
+                customer_id=custom_company.customer.id,
+                txn_date=date(2025, 3, 2),
+                total=D("12.00"),
+                applications=(PaymentApplication(invoice_id=existing.id, amount=D("10.00")),),
+                private_note="qbsync:pay:9",
+            ),
+        ),
+    ]
+    results = batch_create_transactions(custom_company.client, drafts, request_id=Company.rid()[:36])
+    assert isinstance(results["i1"], QboInvoice)
+    assert (results["i1"].total, results["i1"].doc_number) == (D("120.65"), "B-2")
+    assert isinstance(results["i2"], QboDuplicateDocNumberError)
+    assert isinstance(results["p1"], QboPayment)
+    assert (results["p1"].total, results["p1"].unapplied) == (D("12.00"), D("2.00"))
+    assert results["p1"].applications == ((existing.id, D("10.00")),)
+    assert read_invoice(custom_company.client, existing.id).balance == D("0.00")
+    assert sorted(i["DocNumber"] for i in custom_company.stored("Invoice")) == ["B-1", "B-2"]
+
+
+def test_a_batch_refuses_bad_batch_ids_before_sending(company):
+    from qbsync.quickbooks.batch import batch_write
+
+    body = draft(company.customer.id).payload()
+    with pytest.raises(ValueError, match="1 to 30"):
+        batch_write(company.client, [], request_id="x")
+    with pytest.raises(ValueError, match="bId"):
+        batch_write(company.client, [("a" * 11, "create", "Invoice", body)], request_id="x")
+    with pytest.raises(ValueError, match="bId"):
+        batch_write(
+            company.client,
+            [("a", "create", "Invoice", body), ("a", "create", "Invoice", body)],
+            request_id="x",
+        )
+    assert not company.stored("Invoice")

@@ -1,0 +1,273 @@
+"""An account's first sync sends its invoices and payments in batches of 30 against the sandbox over HTTP:
+each record exactly once with the right amounts, a failed item failing only its record, and an unknown
+batch outcome finished by the single push without a second copy, whether or not QBO replays requestids."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from invoices.models import Invoice
+from qbsync.sync.models import (
+    AccountSyncLink,
+    BatchPushSlot,
+    InvoiceSyncLink,
+    PaymentSyncLink,
+    SyncEvent,
+)
+from qbsync.sync.services.accounts import account_push, account_sync_request, account_sync_sweep
+from qbsync.sync.services.invoices import invoice_push
+from qbsync.sync.services.payments import payment_push
+from qbsync.sync.services.transaction_batches import (
+    _claim,
+    batch_push_resume,
+    batch_work_left,
+    transactions_batch_push,
+)
+from qbsync.sync.status import SyncState
+from tests.factories import AccountFactory, make_invoice, make_payment, sandbox_create
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+@pytest.fixture
+def connected(qbo_connection):
+    from qbsync.sync.services.connections import connection_apply_first_defaults
+
+    connection_apply_first_defaults(connection=qbo_connection)
+    return qbo_connection
+
+
+def history(firm, name: str, invoices: int, payments: int) -> tuple:
+    """An account with issued invoices and payments (each paying one invoice in part), then synced."""
+    account = AccountFactory(firm=firm, name=name)
+    made = [make_invoice(account=account, amounts=(f"{100 + i}.25", "10.10")) for i in range(invoices)]
+    for i in range(payments):
+        make_payment(account=account, amount="60.00", allocations={made[i]: "50.00"})
+    link = account_sync_request(account=account)
+    assert account_push(link_id=link.pk) == "synced"
+    return account, made
+
+
+def api_requests(qbo, realm) -> list[dict]:
+    return [r for r in qbo.control.requests(realm, limit=10_000) if r.get("kind", "api") == "api"]
+
+
+def drain(firm) -> dict:
+    totals: dict = {}
+    for _ in range(20):
+        counts = transactions_batch_push(firm_id=firm.pk)
+        for key, n in counts.items():
+            totals[key] = totals.get(key, 0) + n
+        if not batch_work_left(firm_id=firm.pk):
+            break
+    return totals
+
+
+def assert_exactly_once_and_correct(qbo, realm, firm) -> None:
+    qbo_invoices = {i["Id"]: i for i in qbo.control.entities(realm, "Invoice")}
+    qbo_payments = {p["Id"]: p for p in qbo.control.entities(realm, "Payment")}
+    invoice_links = list(InvoiceSyncLink.objects.filter(firm=firm).select_related("invoice"))
+    payment_links = list(PaymentSyncLink.objects.filter(firm=firm).select_related("payment"))
+    assert all(link.state == SyncState.SYNCED for link in invoice_links + payment_links)
+    assert sorted(link.qbo_invoice_id for link in invoice_links) == sorted(qbo_invoices)
+    assert sorted(link.qbo_payment_id for link in payment_links) == sorted(qbo_payments)
+    for link in invoice_links:
+        qbo_invoice = qbo_invoices[link.qbo_invoice_id]
+        assert D(str(qbo_invoice["TotalAmt"])) == link.invoice.total
+        assert D(str(qbo_invoice["Balance"])) == link.invoice.balance
+    for link in payment_links:
+        qbo_payment = qbo_payments[link.qbo_payment_id]
+        assert D(str(qbo_payment["TotalAmt"])) == link.payment.amount
+        assert D(str(qbo_payment["UnappliedAmt"])) == link.payment.unapplied
+
+
+def test_a_first_sync_goes_out_thirty_to_a_batch_in_account_order(qbo, connected, firm):
+    history(firm, "Batch Client One", invoices=25, payments=10)
+    history(firm, "Batch Client Two", invoices=20, payments=5)
+    links = InvoiceSyncLink.objects.filter(firm=firm)
+    assert links.count() == 45 and all(link.in_batch for link in links)
+    assert all(link.waiting_reason.startswith("waiting for invoice") for link in PaymentSyncLink.objects.all())
+    before = len(api_requests(qbo, connected.realm_id))
+
+    counts = drain(firm)
+
+    sent = api_requests(qbo, connected.realm_id)[before:]
+    batches = [r for r in sent if r["operation"] == "batch"]
+    # 45 invoices and 15 payments in two full batches; the numbering preference is read once per pusher.
+    assert len(batches) == 2, [r["operation"] for r in sent]
+    assert not [r for r in sent if r["operation"] == "create"]
+    assert len(sent) <= 4
+    assert counts["synced"] == 60
+    assert_exactly_once_and_correct(qbo, connected.realm_id, firm)
+    # Every payment went in a batch after the invoices it pays.
+    for link in PaymentSyncLink.objects.all():
+        invoice = link.payment.allocations.get().invoice
+        sent_at = SyncEvent.objects.get(payment=link.payment, kind="create_sent").created_at
+        assert SyncEvent.objects.get(invoice=invoice, kind="created").created_at <= sent_at
+
+
+def test_invoices_issued_while_the_account_waited_also_go_in_batches(qbo, connected, firm):
+    account = AccountFactory(firm=firm, name="Waited Client")
+    link = account_sync_request(account=account)
+    made = [make_invoice(account=account) for _ in range(3)]
+    assert {
+        inv.sync_link.waiting_reason for inv in Invoice.objects.filter(pk__in=[i.pk for i in made])
+    } == {"waiting for the account to sync"}
+    assert account_push(link_id=link.pk) == "synced"
+    assert all(link.in_batch and not link.waiting_reason for link in InvoiceSyncLink.objects.all())
+    drain(firm)
+    assert [r["operation"] for r in api_requests(qbo, connected.realm_id)].count("batch") == 1
+    assert_exactly_once_and_correct(qbo, connected.realm_id, firm)
+
+
+def test_a_failed_item_fails_only_its_record_and_says_why(qbo, connected, firm):
+    qbo.control.settings(connected.realm_id, custom_txn_numbers=True)
+    account, made = history(firm, "Numbered Client", invoices=4, payments=0)
+    customer = AccountSyncLink.objects.get(account=account).qbo_customer_id
+    sandbox_create(
+        qbo,
+        connected.realm_id,
+        "Invoice",
+        {
+            "CustomerRef": {"value": customer},
+            "DocNumber": made[2].number,
+            "Line": [
+                {
+                    "Amount": 5,
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemRef": {"value": connected.default_item_id}},
+                }
+            ],
+        },
+    )
+    drain(firm)
+    failed = InvoiceSyncLink.objects.get(invoice=made[2])
+    assert failed.state == SyncState.FAILED
+    assert failed.error_cause == "duplicate_doc_number"
+    assert made[2].number in failed.error_explanation
+    assert "another number" in failed.error_explanation
+    others = InvoiceSyncLink.objects.exclude(pk=failed.pk)
+    assert [link.state for link in others] == [SyncState.SYNCED] * 3
+    assert sorted(link.qbo_doc_number for link in others) == sorted(
+        inv.number for i, inv in enumerate(made) if i != 2
+    )
+
+
+@pytest.mark.parametrize("idempotency", ["replay", "off"])
+def test_a_lost_batch_reply_is_finished_by_the_single_push_without_a_second_copy(
+    qbo, connected, firm, idempotency
+):
+    qbo.control.settings(connected.realm_id, idempotency=idempotency)
+    history(firm, "Lost Reply Client", invoices=6, payments=2)
+    qbo.control.fault(connected.realm_id, "drop_after_commit", operation="batch")
+    counts = transactions_batch_push(firm_id=firm.pk)
+    assert counts["handed_over"] == 6
+    # The invoices exist in QBO, unknown to us; their links went to the single push.
+    assert len(qbo.control.entities(connected.realm_id, "Invoice")) == 6
+    handed = InvoiceSyncLink.objects.filter(firm=firm)
+    assert all(link.state == SyncState.QUEUED and not link.in_batch for link in handed)
+    assert all(
+        SyncEvent.objects.filter(invoice=link.invoice, kind="handed_over").exists() for link in handed
+    )
+    for link in handed:
+        assert invoice_push(link_id=link.pk) == "synced"
+    # Their payments were waiting for them; now released, in the batch.
+    drain(firm)
+    for link in PaymentSyncLink.objects.filter(state=SyncState.QUEUED):
+        payment_push(link_id=link.pk)
+    assert_exactly_once_and_correct(qbo, connected.realm_id, firm)
+
+
+def test_a_throttled_batch_is_sent_again_and_stays_a_batch(qbo, connected, firm):
+    history(firm, "Throttled Client", invoices=5, payments=0)
+    qbo.control.fault(connected.realm_id, "429", operation="batch", retry_after=1)
+    counts = transactions_batch_push(firm_id=firm.pk)
+    assert counts == {"batches": 1, "requeued": 5, "paused": 1}
+    links = InvoiceSyncLink.objects.filter(firm=firm)
+    assert all(link.state == SyncState.QUEUED and link.in_batch for link in links)
+    assert SyncEvent.objects.filter(kind="send_throttled").count() == 5
+    assert not SyncEvent.objects.filter(kind="create_sent", invoice__isnull=False).exists()
+    from qbsync.quickbooks.governor import reset_governor
+
+    reset_governor()  # the realm's pause after the 429 would otherwise hold the retry back
+    drain(firm)
+    assert_exactly_once_and_correct(qbo, connected.realm_id, firm)
+    assert [r["status"] for r in api_requests(qbo, connected.realm_id) if r["operation"] == "batch"] == [
+        429,
+        200,
+    ]
+
+
+def test_a_record_whose_create_was_ever_sent_is_never_batched_again(qbo, connected, firm):
+    account, made = history(firm, "Sent Once Client", invoices=2, payments=0)
+    link = InvoiceSyncLink.objects.get(invoice=made[0])
+    SyncEvent.objects.create(firm=firm, account=account, invoice=made[0], kind="create_sent", message="x")
+    claimed = _claim(InvoiceSyncLink, firm.pk, 30)
+    assert [c.pk for c in claimed] == [InvoiceSyncLink.objects.get(invoice=made[1]).pk]
+    assert InvoiceSyncLink.objects.get(pk=link.pk).state == SyncState.QUEUED
+
+
+def test_two_pushers_never_claim_the_same_record(qbo, connected, firm):
+    history(firm, "Claimed Client", invoices=40, payments=0)
+    first = _claim(InvoiceSyncLink, firm.pk, 30)
+    second = _claim(InvoiceSyncLink, firm.pk, 30)
+    assert len(first) == 30 and len(second) == 10
+    assert not {link.pk for link in first} & {link.pk for link in second}
+    assert _claim(InvoiceSyncLink, firm.pk, 30) == []
+
+
+def test_pushers_beyond_the_firms_slots_step_aside(qbo, connected, firm, settings):
+    settings.QBSYNC_BATCH_PUSHERS = 2
+    history(firm, "Slot Client", invoices=2, payments=0)
+    BatchPushSlot.objects.create(firm=firm, number=0, held_until=timezone.now() + timedelta(minutes=1))
+    BatchPushSlot.objects.create(firm=firm, number=1, held_until=timezone.now() + timedelta(minutes=1))
+    assert transactions_batch_push(firm_id=firm.pk) == {"busy": 1}
+    BatchPushSlot.objects.filter(number=1).update(held_until=timezone.now() - timedelta(seconds=1))
+    assert transactions_batch_push(firm_id=firm.pk)["synced"] == 2
+    assert BatchPushSlot.objects.get(number=1).held_until is None
+
+
+def test_without_a_usable_connection_the_records_fail_with_the_reason(qbo, connected, firm):
+    history(firm, "Disconnected Client", invoices=2, payments=0)
+    connected.status = "needs_reconnect"
+    connected.save(update_fields=["status"])
+    transactions_batch_push(firm_id=firm.pk)
+    links = InvoiceSyncLink.objects.filter(firm=firm)
+    assert {link.state for link in links} == {SyncState.FAILED}
+    assert {link.error_cause for link in links} == {"connection"}
+
+
+def test_the_sweep_hands_a_batch_stuck_mid_request_to_the_single_push(
+    qbo, connected, firm, django_capture_on_commit_callbacks
+):
+    history(firm, "Stuck Client", invoices=3, payments=0)
+    claimed = _claim(InvoiceSyncLink, firm.pk, 30)
+    for link in claimed:  # the pusher recorded its send, then its worker was killed
+        SyncEvent.objects.create(firm=firm, invoice=link.invoice, kind="create_sent", message="sent")
+    later = timezone.now() + timedelta(minutes=6)
+    with django_capture_on_commit_callbacks() as callbacks:
+        counts = account_sync_sweep(now=later)
+    assert counts["requeued_stuck"] == 3
+    links = InvoiceSyncLink.objects.filter(firm=firm)
+    assert all(link.state == SyncState.QUEUED and not link.in_batch for link in links)
+    # Single pushes, none of them a batch pusher.
+    assert {cb.func.__self__.name for cb in callbacks} == {"qbsync.qbo.invoice_push"}
+    assert {cb.args[0][0] for cb in callbacks} == {link.pk for link in links}
+    for link in links:
+        assert invoice_push(link_id=link.pk) == "synced"
+    assert_exactly_once_and_correct(qbo, connected.realm_id, firm)
+
+
+def test_the_sweep_restarts_pushers_for_waiting_first_syncs(
+    qbo, connected, firm, django_capture_on_commit_callbacks
+):
+    history(firm, "Forgotten Client", invoices=2, payments=0)
+    later = timezone.now() + timedelta(minutes=2)
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert batch_push_resume(now=later) == 1
+    assert callbacks, "the pushers are started after commit"
+    BatchPushSlot.objects.create(firm=firm, number=0, held_until=later + timedelta(minutes=1))
+    assert batch_push_resume(now=later) == 0
