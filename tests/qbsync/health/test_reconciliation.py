@@ -1,0 +1,203 @@
+"""The reconciliation report against the sandbox over HTTP: a change planted directly in the sandbox company
+is found and listed with a link, what matches is not; QBO is read per chunk of customers, not per record;
+the report runs on demand (button, task, stored report) and nightly."""
+
+from decimal import Decimal
+
+import pytest
+import requests
+from django.urls import reverse
+
+from qbsync.health.models import ReconciliationReport
+from qbsync.health.services.reconciliation import (
+    ReconciliationRefused,
+    reconciliation_nightly,
+    reconciliation_request,
+    reconciliation_run,
+)
+from qbsync.quickbooks.reconcile import transactions_of_customers
+from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection
+from qbsync.sync.services.accounts import account_push, account_sync_request
+from qbsync.sync.services.connections import connection_apply_first_defaults, connection_client
+from qbsync.sync.services.invoices import invoice_push
+from qbsync.sync.services.payments import payment_push
+from qbsync.sync.status import SyncState
+from tests.factories import AccountFactory, make_invoice, make_payment
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+@pytest.fixture
+def connected(qbo_connection):
+    connection_apply_first_defaults(connection=qbo_connection)
+    return qbo_connection
+
+
+@pytest.fixture
+def synced_books(connected, firm):
+    """Two synced accounts, each with two invoices and a payment, all in the sandbox."""
+    books = {}
+    for name in ("Bright Ledger", "Harbor Tax"):
+        account = AccountFactory(firm=firm, name=name)
+        account_push(link_id=account_sync_request(account=account).pk)
+        first = make_invoice(account=account, number=f"{name[:2].upper()}-1", amounts=("100.00", "50.00"))
+        second = make_invoice(account=account, number=f"{name[:2].upper()}-2", amounts=("80.00",))
+        payment = make_payment(account=account, amount="60.00", allocations={first: "60.00"})
+        for link in InvoiceSyncLink.objects.filter(invoice__account=account):
+            invoice_push(link_id=link.pk)
+        payment_push(link_id=PaymentSyncLink.objects.get(payment=payment).pk)
+        books[name] = {"account": account, "first": first, "second": second, "payment": payment}
+    states = {
+        link.state
+        for model in (AccountSyncLink, InvoiceSyncLink, PaymentSyncLink)
+        for link in model.objects.filter(firm=firm)
+    }
+    assert states == {SyncState.SYNCED}
+    return books
+
+
+def plant_total(qbo, realm: str, qbo_id: str, *, add: str) -> None:
+    """Someone edits the invoice directly in QuickBooks: total and balance go up by ``add``."""
+    [record] = [r for r in qbo.control.entities(realm, "Invoice") if r["Id"] == qbo_id]
+    record["TotalAmt"] = float(D(str(record["TotalAmt"])) + D(add))
+    record["Balance"] = float(D(str(record["Balance"])) + D(add))
+    record["SyncToken"] = str(int(record["SyncToken"]) + 1)
+    record.pop("MetaData", None)
+    qbo.control.insert(realm, "Invoice", record)
+
+
+def run_report(firm, actor=None) -> ReconciliationReport:
+    report = reconciliation_request(firm=firm, actor=actor)
+    assert reconciliation_run(report_id=report.pk) == "done"
+    report.refresh_from_db()
+    return report
+
+
+def test_a_planted_change_in_qbo_is_found_and_nothing_else(qbo, connected, firm, synced_books):
+    bright = synced_books["Bright Ledger"]
+    link = InvoiceSyncLink.objects.get(invoice=bright["second"])
+    plant_total(qbo, connected.realm_id, link.qbo_invoice_id, add="25.00")
+
+    report = run_report(firm)
+
+    assert (report.state, report.accounts_checked, report.records_checked) == ("done", 2, 6)
+    # Two customers, one IN query per entity: two queries in all, not one per record.
+    assert report.qbo_queries == 2
+    rows = {row["name"]: row for row in report.results}
+    assert rows["Harbor Tax"]["mismatches"] == []
+    assert (
+        rows["Harbor Tax"]["local"]
+        == rows["Harbor Tax"]["qbo"]
+        == {
+            "invoiced": "230.00",
+            "paid": "60.00",
+            "open": "170.00",
+        }
+    )
+    bright_row = rows["Bright Ledger"]
+    assert bright_row["local"] == {"invoiced": "230.00", "paid": "60.00", "open": "170.00"}
+    assert bright_row["qbo"] == {"invoiced": "255.00", "paid": "60.00", "open": "195.00"}
+    assert [(m["label"], m["what"], m["local"], m["qbo"]) for m in bright_row["mismatches"]] == [
+        ("Invoice BR-2", "total", "80.00", "105.00"),
+        ("Invoice BR-2", "open balance", "80.00", "105.00"),
+    ]
+    assert bright_row["mismatches"][0]["url"] == reverse("invoices:detail", args=[bright["second"].pk])
+    assert report.mismatch_count == 2
+
+
+def test_a_record_deleted_in_qbo_is_listed_as_missing(qbo, connected, firm, synced_books):
+    harbor = synced_books["Harbor Tax"]
+    link = PaymentSyncLink.objects.get(payment=harbor["payment"])
+    token = qbo.control.tokens(connected.realm_id)["access_token"]
+    deleted = requests.post(
+        f"{qbo.api_base}/company/{connected.realm_id}/payment",
+        params={"operation": "delete"},
+        json={"Id": link.qbo_payment_id, "SyncToken": link.qbo_sync_token},
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        timeout=10,
+    )
+    assert deleted.status_code == 200, deleted.text
+
+    report = run_report(firm)
+
+    harbor_row = next(row for row in report.results if row["name"] == "Harbor Tax")
+    whats = [(m["kind"], m["what"]) for m in harbor_row["mismatches"]]
+    # The payment is gone, and the invoice it paid has its balance back in QBO.
+    assert ("payment", "missing") in whats
+    assert ("invoice", "open balance") in whats
+    assert "deleted there" in harbor_row["mismatches"][whats.index(("payment", "missing"))]["note"]
+
+
+def test_many_customers_are_read_in_chunks_and_pages(qbo, connected, firm, synced_books):
+    customers = [link.qbo_customer_id for link in AccountSyncLink.objects.filter(firm=firm)]
+    client = connection_client(connected)
+
+    everything = transactions_of_customers(client, customers)
+    paged = transactions_of_customers(client, customers, chunk_size=1, page_size=1)
+
+    assert set(everything.invoices) == set(paged.invoices)
+    assert len(everything.invoices) == 4
+    assert len(everything.payments) == 2
+    # One customer per chunk, one row per page: 2 invoices + an empty page, 1 payment + an empty page.
+    assert paged.queries == 2 * (3 + 2)
+    assert everything.queries == 2
+
+
+def test_the_button_starts_a_report_that_the_page_shows(
+    qbo, connected, firm, firm_admin, firm_admin_client, synced_books
+):
+    bright = synced_books["Bright Ledger"]
+    plant_total(
+        qbo,
+        connected.realm_id,
+        InvoiceSyncLink.objects.get(invoice=bright["first"]).qbo_invoice_id,
+        add="1.00",
+    )
+
+    response = firm_admin_client.post(reverse("health:reconciliation_start"))
+    assert response["Location"] == reverse("health:reconciliation")
+    report = ReconciliationReport.objects.get(firm=firm)
+    assert (report.state, report.requested_by, report.trigger) == ("pending", firm_admin, "user")
+    # A second click while it waits asks for nothing more.
+    firm_admin_client.post(reverse("health:reconciliation_start"))
+    assert ReconciliationReport.objects.filter(firm=firm).count() == 1
+    waiting = firm_admin_client.get(reverse("health:reconciliation")).content.decode()
+    assert 'http-equiv="refresh"' in waiting
+
+    reconciliation_run(report_id=report.pk)  # what the qbo worker's task does
+
+    html = firm_admin_client.get(reverse("health:reconciliation")).content.decode()
+    assert "2 differences found" in html
+    assert reverse("invoices:detail", args=[bright["first"].pk]) in html
+    assert "The total is 150.00 here and 151.00 in QuickBooks Online." in html
+    assert 'http-equiv="refresh"' not in html
+
+
+def test_nightly_asks_a_report_of_every_connected_firm(connected, firm, other_firm):
+    assert reconciliation_nightly() == 1
+    report = ReconciliationReport.objects.get()
+    assert (report.firm, report.trigger, report.requested_by) == (firm, "nightly", None)
+    assert reconciliation_nightly() == 1  # still pending: the same report, no second one
+    assert ReconciliationReport.objects.count() == 1
+
+
+def test_without_a_working_connection_no_report_is_asked(connected, firm):
+    QuickBooksConnection.objects.filter(pk=connected.pk).update(
+        status=QuickBooksConnection.Status.NEEDS_RECONNECT
+    )
+
+    with pytest.raises(ReconciliationRefused, match="not connected"):
+        reconciliation_request(firm=firm, actor=None)
+
+
+def test_an_unreadable_company_fails_the_report_with_the_reason(qbo, connected, firm, synced_books):
+    report = reconciliation_request(firm=firm, actor=None)
+    qbo.control.fault(connected.realm_id, "http_500", count=50)
+    try:
+        assert reconciliation_run(report_id=report.pk) == "failed"
+    finally:
+        qbo.control.clear_faults(connected.realm_id)
+    report.refresh_from_db()
+    assert report.state == "failed"
+    assert "could not be read" in report.error
