@@ -9,7 +9,10 @@ open('/tmp/requirements.txt', 'w').write('\n'.join(p['dependencies']))" \
 COPY . .
 # The same storage as at run time (DEBUG off: the compressed manifest); collectstatic needs no secrets.
 RUN python manage.py collectstatic --no-input -v 0
-RUN useradd --system --uid 10001 qbsync && mkdir -p /app/var && chown qbsync /app/var
+# var/ holds beat's schedule and the sandbox's data at run time.
+RUN useradd --system --uid 10001 qbsync && mkdir -p /app/var && chown -R qbsync /app/var
 USER qbsync
 EXPOSE 8000
-CMD ["gunicorn", "qbsync.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+# The web tier by default; docker-compose.yml runs the worker and beat from the same image. gunicorn reads
+# WEB_CONCURRENCY for its worker count.
+CMD ["gunicorn", "qbsync.wsgi:application", "--bind", "0.0.0.0:8000"]

@@ -1,7 +1,7 @@
 """Container healthchecks without Django (fast, and safe to run every few seconds):
 
     python -m qbsync.core.probe file /tmp/qbsync-worker.heartbeat --max-age 60
-    python -m qbsync.core.probe http http://127.0.0.1:8000/healthz
+    python -m qbsync.core.probe http http://127.0.0.1:8000/healthz --host qbsync.example.com
 
 Exit 0 when healthy, 1 with the reason on stderr otherwise."""
 
@@ -26,10 +26,12 @@ def file_is_fresh(path: str, max_age: float) -> str | None:
     return None
 
 
-def http_answers(url: str, timeout: float) -> str | None:
+def http_answers(url: str, timeout: float, host: str = "") -> str | None:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    # Django answers 400 to a Host outside ALLOWED_HOSTS: send the site's name, as the proxy would.
+    request = urllib.request.Request(url, headers={"Host": host} if host else {})
     try:
-        with opener.open(url, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             if response.status >= 400:
                 return f"{url} answered {response.status}"
     except urllib.error.HTTPError as exc:
@@ -48,11 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     http_parser = sub.add_parser("http", help="a URL answers below 400")
     http_parser.add_argument("url")
     http_parser.add_argument("--timeout", type=float, default=3.0)
+    http_parser.add_argument("--host", default="", help="the Host header (default: the URL's)")
     args = parser.parse_args(argv)
     problem = (
         file_is_fresh(args.path, args.max_age)
         if args.kind == "file"
-        else http_answers(args.url, args.timeout)
+        else http_answers(args.url, args.timeout, args.host)
     )
     if problem:
         print(problem, file=sys.stderr)
