@@ -361,8 +361,8 @@ def _refused(exc: QboError) -> Failure:
 
 
 def batch_push_resume(*, now=None) -> int:
-    """For the sweep: start pushers for firms whose first-sync records wait and no pusher holds a slot
-    (a pusher died, or its broker message was lost). Returns how many firms."""
+    """For the sweep: start pushers for firms whose first-sync records have waited past the grace while a
+    pusher slot is free (a pusher died, or its broker message was lost). Returns how many firms."""
     now = now or timezone.now()
     firms = set()
     for model in (InvoiceSyncLink, PaymentSyncLink):
@@ -378,7 +378,8 @@ def batch_push_resume(*, now=None) -> int:
         )
     started = 0
     for firm_id in firms:
-        if not BatchPushSlot.objects.filter(firm_id=firm_id, held_until__gt=now).exists():
+        # A dead pusher keeps its slot until the lease runs out; the others may start now.
+        if BatchPushSlot.objects.filter(firm_id=firm_id, held_until__gt=now).count() < _pushers():
             with transaction.atomic():
                 batch_push_request(firm_id=firm_id)
             started += 1

@@ -103,3 +103,40 @@ def test_the_broker_wiped_mid_run_loses_nothing(require_redis, qbo, defaults, fi
     finally:
         worker.stop()
     assert_once_and_correct(qbo, realm, firm)
+
+
+def test_a_worker_killed_mid_batch_leaves_no_duplicate_and_nothing_behind(qbo, defaults, firm):
+    """The first batch is applied in QBO, then its reply hangs and the worker is SIGKILLed. A new worker
+    and the sweep finish the job: the batch's records are found by their markers, not created again."""
+    from qbsync.sync.models import SyncEvent
+    from qbsync.sync.services.accounts import SYNCING_LEASE
+
+    realm = defaults.realm_id
+    qbo.control.settings(realm, idempotency="off")
+    qbo.control.fault(realm, "hang", operation="batch", hang_seconds=20, apply=True)
+    worker = sandbox_worker(qbo, name="killed", concurrency=2)
+    try:
+        make_history(firm, n_accounts=4, per_account=10)
+        deadline = time.monotonic() + 60
+        in_flight = SyncEvent.objects.filter(firm=firm, kind="create_sent", invoice__isnull=False)
+        while not in_flight.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)  # the batch is in QBO now; its reply hangs
+        assert InvoiceSyncLink.objects.filter(firm=firm, state=SyncState.SYNCING).exists()
+        worker.kill()
+    finally:
+        worker.stop()
+    applied = len(qbo.control.entities(realm, "Invoice"))
+    assert applied >= 1, "the killed batch reached QBO"
+    stuck = InvoiceSyncLink.objects.filter(firm=firm, state=SyncState.SYNCING).count()
+    assert stuck >= 1
+    worker = sandbox_worker(qbo, name="after-kill", concurrency=2)
+    try:
+        # The lease of a push that stopped answering has run out: the sweep takes its records back.
+        account_sync_sweep(now=timezone.now() + SYNCING_LEASE + timedelta(seconds=1))
+        wait_settled(firm, 150, sweep=True)
+    finally:
+        worker.stop()
+    assert_once_and_correct(qbo, realm, firm)
+    handed_over = InvoiceSyncLink.objects.filter(firm=firm, in_batch=False).count()
+    assert handed_over >= stuck, "the killed batch's records were finished one at a time"

@@ -269,5 +269,6 @@ def test_the_sweep_restarts_pushers_for_waiting_first_syncs(
     with django_capture_on_commit_callbacks() as callbacks:
         assert batch_push_resume(now=later) == 1
     assert callbacks, "the pushers are started after commit"
-    BatchPushSlot.objects.create(firm=firm, number=0, held_until=later + timedelta(minutes=1))
+    for number in range(3):  # every pusher slot is held: they will take the records
+        BatchPushSlot.objects.create(firm=firm, number=number, held_until=later + timedelta(minutes=1))
     assert batch_push_resume(now=later) == 0
