@@ -88,8 +88,11 @@ def test_a_first_sync_goes_out_thirty_to_a_batch_in_account_order(qbo, connected
     history(firm, "Batch Client One", invoices=25, payments=10)
     history(firm, "Batch Client Two", invoices=20, payments=5)
     links = InvoiceSyncLink.objects.filter(firm=firm)
-    assert links.count() == 45 and all(link.in_batch for link in links)
-    assert all(link.waiting_reason.startswith("waiting for invoice") for link in PaymentSyncLink.objects.all())
+    assert links.count() == 45
+    assert all(link.in_batch for link in links)
+    assert all(
+        link.waiting_reason.startswith("waiting for invoice") for link in PaymentSyncLink.objects.all()
+    )
     before = len(api_requests(qbo, connected.realm_id))
 
     counts = drain(firm)
@@ -113,9 +116,9 @@ def test_invoices_issued_while_the_account_waited_also_go_in_batches(qbo, connec
     account = AccountFactory(firm=firm, name="Waited Client")
     link = account_sync_request(account=account)
     made = [make_invoice(account=account) for _ in range(3)]
-    assert {
-        inv.sync_link.waiting_reason for inv in Invoice.objects.filter(pk__in=[i.pk for i in made])
-    } == {"waiting for the account to sync"}
+    assert {inv.sync_link.waiting_reason for inv in Invoice.objects.filter(pk__in=[i.pk for i in made])} == {
+        "waiting for the account to sync"
+    }
     assert account_push(link_id=link.pk) == "synced"
     assert all(link.in_batch and not link.waiting_reason for link in InvoiceSyncLink.objects.all())
     drain(firm)
@@ -169,9 +172,7 @@ def test_a_lost_batch_reply_is_finished_by_the_single_push_without_a_second_copy
     assert len(qbo.control.entities(connected.realm_id, "Invoice")) == 6
     handed = InvoiceSyncLink.objects.filter(firm=firm)
     assert all(link.state == SyncState.QUEUED and not link.in_batch for link in handed)
-    assert all(
-        SyncEvent.objects.filter(invoice=link.invoice, kind="handed_over").exists() for link in handed
-    )
+    assert all(SyncEvent.objects.filter(invoice=link.invoice, kind="handed_over").exists() for link in handed)
     for link in handed:
         assert invoice_push(link_id=link.pk) == "synced"
     # Their payments were waiting for them; now released, in the batch.
@@ -214,7 +215,8 @@ def test_two_pushers_never_claim_the_same_record(qbo, connected, firm):
     history(firm, "Claimed Client", invoices=40, payments=0)
     first = _claim(InvoiceSyncLink, firm.pk, 30)
     second = _claim(InvoiceSyncLink, firm.pk, 30)
-    assert len(first) == 30 and len(second) == 10
+    assert len(first) == 30
+    assert len(second) == 10
     assert not {link.pk for link in first} & {link.pk for link in second}
     assert _claim(InvoiceSyncLink, firm.pk, 30) == []
 
