@@ -1064,7 +1064,11 @@ class Invoice(Entity):
             "AllowOnlineACHPayment",
         ):
             record.setdefault(flag, False)
-        lines, total = self.build_lines(co, body.get("Line") if "Line" in body else record.get("Line"))
+        if ("Invoice", record["Id"]) in co.voided and "Line" not in body:
+            # Editing a voided invoice's other fields (its memo, say) keeps its zeroed lines as they are.
+            lines, total = list(record.get("Line") or []), 0.0
+        else:
+            lines, total = self.build_lines(co, body.get("Line") if "Line" in body else record.get("Line"))
         if ("Invoice", record["Id"]) in co.voided:
             lines = [{**ln, "Amount": 0} if "Amount" in ln else ln for ln in lines]
             total = 0.0

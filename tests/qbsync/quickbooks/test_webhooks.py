@@ -153,9 +153,11 @@ def test_the_sandboxes_payloads_parse_in_both_formats():
         b"{}",
         b'{"eventNotifications": {}}',
         b'{"eventNotifications": [{"dataChangeEvent": {"entities": []}}]}',
-        b'{"eventNotifications": [{"realmId": "1", "dataChangeEvent": {"entities": [{"name": "Customer"}]}}]}',
+        b'{"eventNotifications": [{"realmId": "1", "dataChangeEvent": '
+        b'{"entities": [{"name": "Customer"}]}}]}',
         b'[{"specversion": "1.0", "type": "qbo.customer.created.v1", "intuitaccountid": "1"}]',
-        b'[{"specversion": "1.0", "id": "x", "type": "other", "intuitaccountid": "1", "intuitentityid": "2"}]',
+        b'[{"specversion": "1.0", "id": "x", "type": "other", '
+        b'"intuitaccountid": "1", "intuitentityid": "2"}]',
         b"[1, 2]",
     ],
 )
@@ -245,7 +247,8 @@ def test_a_signed_legacy_notification_is_recorded_once_for_the_firm(
     first = post(client, body)
     again = post(client, body)  # Intuit retries with the same body
     assert first.status_code == again.status_code == 200
-    assert first.json()["recorded"] == 2 and again.json() == {
+    assert first.json()["recorded"] == 2
+    assert again.json() == {
         "recorded": 0,
         "duplicates": 2,
         "unknown_company": 0,
