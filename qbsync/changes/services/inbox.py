@@ -189,9 +189,13 @@ def _read_entity(client, entity: str, since: datetime, now: datetime, budget: li
             rows.extend(found)
             return rows, answer.time or now, notes
         newest = max((cdc.changed_at(r) for r in found if cdc.changed_at(r)), default=None)
-        end = now
+        end = answer.time or now  # QBO's clock: its timestamps are what the window is cut on
         while newest is not None and end > newest and end - start > timedelta(seconds=2):
             end = start + (end - start) / 2
+        if newest is not None:
+            # Changes at the newest second of a full answer may continue past the cap: only the ones
+            # before it are known to be complete.
+            end = min(end, newest)
         end = end.replace(microsecond=0)
         if newest is None or end <= start:
             # A thousand changes within one second: nothing narrower can be asked; keep them all.
