@@ -102,16 +102,17 @@ def _customer_changed(firm_id: int, fact: Fact, client) -> str:
     if fact.deleted_id:
         # A merge: the record named by deleted_id went into this one.
         merged = _linked_account(firm_id, fact.deleted_id)
-        if merged is not None:
-            survivor = _current(client, fact)
-            if survivor is not GONE:
-                outcomes.append(_merged(merged, survivor))
+        survivor = _current(client, fact)
+        if merged is not None and survivor is not GONE:
+            outcomes.append(_merged(merged, survivor))
+        elif survivor is not GONE:
+            outcomes.append(_merged_after_lost(firm_id, fact.deleted_id, survivor))
     link = _linked_account(firm_id, fact.entity_id)
     if link is None:
         return "; ".join(outcomes) or "ignored: customer not linked to an account"
     row = _current(client, fact)
     if row is GONE:
-        survivor = _merge_survivor(client, link)
+        survivor = _merge_survivor(client, link) or _survivor_from_merge_notice(client, link)
         outcomes.append(_merged(link, survivor) if survivor else _customer_lost(link, deleted=True))
     elif not row.get("Active", True):
         outcomes.append(_customer_lost(link, deleted=False))
@@ -206,6 +207,62 @@ def _merge_survivor(client, link: AccountSyncLink) -> dict | None:
                 except QboNotFoundError:
                     return None
     return None
+
+
+def _survivor_from_merge_notice(client, link: AccountSyncLink) -> dict | None:
+    """A webhook may already have said where the customer went (a Merge naming it as deletedId)."""
+    notice = (
+        QboChange.objects.filter(
+            firm_id=link.firm_id, entity="Customer", operation="Merge", deleted_id=link.qbo_customer_id
+        )
+        .order_by("-id")
+        .first()
+    )
+    if notice is None:
+        return None
+    try:
+        return client.read("Customer", notice.entity_id)
+    except QboNotFoundError:
+        return None
+
+
+def _merged_after_lost(firm_id: int, deleted_id: str, survivor: dict) -> str:
+    """The merge is reported after an older notice already found the customer gone (webhooks arrive in
+    any order): the account, Not synced for that reason, is asked to link the surviving customer."""
+    from qbsync.sync.services.accounts import SyncRequestError, account_sync_request
+
+    lost = (
+        SyncEvent.objects.filter(firm_id=firm_id, kind="deleted_in_qbo", received__Id=deleted_id)
+        .exclude(account=None)
+        .order_by("-id")
+        .first()
+    )
+    if lost is None:
+        return "ignored: customer not linked to an account"
+    link = AccountSyncLink.objects.filter(
+        account_id=lost.account_id, state=SyncState.NOT_SYNCED, error_cause=causes.CUSTOMER_DELETED
+    ).first()
+    if link is None:
+        return "ignored: the account was dealt with since"
+    customer = customer_from_json(survivor)
+    try:
+        account_sync_request(
+            account=link.account,
+            mode=AccountSyncLink.RequestMode.PICK,
+            customer_id=customer.id,
+            trigger="qbo",
+        )
+    except SyncRequestError as exc:
+        return f"ignored: {exc}"
+    record_event(
+        link=link,
+        kind="merged_in_qbo",
+        trigger="qbo",
+        message=f'The deleted customer was merged in QuickBooks Online into "{customer.display_name}" '
+        f"(Id {customer.id}); linking the account to it.",
+        received={"merged": deleted_id, "into": customer.id},
+    )
+    return f"account {link.account_id}: linking the customer it was merged into"
 
 
 def _merged(link: AccountSyncLink, survivor: dict) -> str:

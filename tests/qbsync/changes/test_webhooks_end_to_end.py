@@ -1,0 +1,121 @@
+"""End to end: someone changes the sandbox company directly, the sandbox POSTs its own signed webhook
+(legacy or CloudEvents) to a live qbsync server, the endpoint answers at once, and a real Celery worker
+process reacts. Every reaction arrives this way, with no CDC poll."""
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from qbsync.changes.models import InvoiceChangeInQbo, QboChange, QboPaymentOnInvoice
+from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink
+from qbsync.sync.status import SyncState
+from tests.factories import AccountFactory
+from tests.workers import sandbox_worker
+
+from .conftest import sync_account
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TOKEN = "e2e-verifier-token"
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker, qbo_sandbox):
+    with django_db_blocker.unblock():
+        process = sandbox_worker(qbo_sandbox, name="webhooks-e2e", concurrency=2)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(params=["legacy", "cloudevents"])
+def subscribed(request, settings, live_server, qbo, connected, worker):
+    """The sandbox sends this company's changes to the live server, signed with our verifier token."""
+    settings.QBO_WEBHOOK_VERIFIER_TOKEN = TOKEN
+    subscription = qbo.control.webhook(
+        f"{live_server.url}/integrations/webhooks/quickbooks/",
+        TOKEN,
+        request.param,
+        realms=[connected.realm_id],
+    )
+    yield request.param
+    qbo.control.call("DELETE", f"/_sandbox/webhooks/{subscription['id']}")
+
+
+def wait_for(check, timeout: float = 30.0, worker=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    changes = list(
+        QboChange.objects.values_list("entity", "entity_id", "operation", "deleted_id", "state", "outcome")
+    )
+    raise AssertionError(
+        f"not reached in {timeout}s; changes: {changes}" + (f"\n{worker.log()}" if worker else "")
+    )
+
+
+def deliveries_ok(qbo, since: int) -> list[dict]:
+    ours = qbo.control.webhooks()["deliveries"][since:]
+    assert ours, "the sandbox delivered nothing"
+    assert all(d["ok"] and d["status"] == 200 for d in ours), ours  # 200 within the sandbox's 3 s timeout
+    return ours
+
+
+def sources(firm) -> set[str]:
+    return set(QboChange.objects.filter(firm=firm).values_list("source", flat=True))
+
+
+def test_customer_made_inactive_and_renamed(qbo, subscribed, qbo_user, synced_account, worker, firm):
+    link = AccountSyncLink.objects.get(account=synced_account)
+    other = AccountFactory(firm=firm, name="Renamed Client")
+    other_link = sync_account(other)
+    before = len(qbo.control.webhooks()["deliveries"])
+
+    qbo_user.make_inactive(link.qbo_customer_id)
+    qbo_user.rename(other_link.qbo_customer_id, "Renamed Client Inc")
+
+    wait_for(lambda: AccountSyncLink.objects.get(pk=link.pk).state == SyncState.NOT_SYNCED, worker=worker)
+    wait_for(lambda: AccountSyncLink.objects.get(pk=other_link.pk).qbo_current_name == "Renamed Client Inc")
+    assert "made inactive in QuickBooks Online" in AccountSyncLink.objects.get(pk=link.pk).tooltip
+    deliveries_ok(qbo, before)
+    assert sources(firm) == {"webhook"}
+
+
+def test_customers_merged(qbo, subscribed, qbo_user, synced_account, worker, firm):
+    link = AccountSyncLink.objects.get(account=synced_account)
+    survivor = qbo_user.create_customer(f"Merged Survivor {subscribed}")
+
+    qbo_user.merge(link.qbo_customer_id, survivor["Id"])
+
+    wait_for(lambda: AccountSyncLink.objects.get(pk=link.pk).qbo_customer_id == survivor["Id"], worker=worker)
+    assert AccountSyncLink.objects.get(pk=link.pk).state == SyncState.SYNCED
+    assert sources(firm) == {"webhook"}
+
+
+@pytest.mark.parametrize("how", ["deleted", "voided"])
+def test_invoice_deleted_or_voided(qbo, subscribed, qbo_user, synced_invoice, worker, how):
+    link = InvoiceSyncLink.objects.get(invoice=synced_invoice)
+    before = len(qbo.control.webhooks()["deliveries"])
+
+    (qbo_user.delete_invoice if how == "deleted" else qbo_user.void_invoice)(link.qbo_invoice_id)
+
+    wait_for(lambda: InvoiceSyncLink.objects.get(pk=link.pk).state == SyncState.FAILED, worker=worker)
+    link.refresh_from_db()
+    assert (link.error_cause, link.error_code) == ("changed_in_qbo", f"invoice_{how}")
+    assert InvoiceChangeInQbo.objects.get(invoice=synced_invoice).kind == how
+    deliveries_ok(qbo, before)
+
+
+def test_payment_added_in_qbo(qbo, subscribed, qbo_user, synced_invoice, worker):
+    link = InvoiceSyncLink.objects.get(invoice=synced_invoice)
+    customer = AccountSyncLink.objects.get(account=synced_invoice.account).qbo_customer_id
+
+    payment = qbo_user.receive_payment(customer, link.qbo_invoice_id, "75.50")
+
+    wait_for(lambda: QboPaymentOnInvoice.objects.filter(invoice=synced_invoice).exists(), worker=worker)
+    [paid] = QboPaymentOnInvoice.objects.filter(invoice=synced_invoice)
+    assert (paid.qbo_payment_id, paid.amount) == (payment["Id"], Decimal("75.50"))
+    # Still Synced: a payment made there is shown, not a failure, and nothing goes back.
+    assert InvoiceSyncLink.objects.get(pk=link.pk).state == SyncState.SYNCED
+    assert len(qbo.control.entities(qbo_user.realm_id, "Payment")) == 1
