@@ -6,12 +6,14 @@ python3 dev.py test    run the whole test suite (extra arguments go to pytest)
 """
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 import tomllib
+import urllib.request
 import venv
 from pathlib import Path
 
@@ -21,6 +23,8 @@ PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".qbsync-installed"
 WEB_ADDR = os.environ.get("QBSYNC_WEB_ADDR", "127.0.0.1:8000")
 SANDBOX_PORT = os.environ.get("QBSYNC_SANDBOX_PORT", "8765")
+# The verifier token shared by the sandbox and the local web server (a development value only).
+DEV_WEBHOOK_TOKEN = "qbsync-dev-webhook-verifier"
 
 
 def say(message: str) -> None:
@@ -55,7 +59,34 @@ def dev_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "qbsync.settings.base")
     env.setdefault("DJANGO_DEBUG", "true")
+    # Changes made directly in the sandbox come back at once by webhook, and within 15 s by polling.
+    env.setdefault("QBO_WEBHOOK_VERIFIER_TOKEN", DEV_WEBHOOK_TOKEN)
+    env.setdefault("QBSYNC_CDC_POLL_SECONDS", "15")
     return env
+
+
+def register_sandbox_webhook(env: dict[str, str]) -> str:
+    """Ask the sandbox to send its signed change notifications to the local web server (once: the
+    sandbox keeps subscriptions in var/sandbox.json)."""
+    base = f"http://127.0.0.1:{SANDBOX_PORT}/_sandbox/webhooks"
+    url = f"http://{WEB_ADDR}/integrations/webhooks/quickbooks/"
+    for _ in range(40):
+        try:
+            with urllib.request.urlopen(base, timeout=2) as response:
+                subscriptions = json.load(response).get("subscriptions", [])
+            break
+        except OSError:
+            time.sleep(0.25)
+    else:
+        return "the sandbox did not answer; changes come back by polling only"
+    token = env["QBO_WEBHOOK_VERIFIER_TOKEN"]
+    if any(s.get("url") == url and s.get("verifier_token") == token for s in subscriptions):
+        return f"sandbox webhooks -> {url}"
+    body = json.dumps({"url": url, "verifier_token": token, "format": "cloudevents"}).encode()
+    request = urllib.request.Request(base, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+    return f"sandbox webhooks -> {url}"
 
 
 def up() -> int:
@@ -92,13 +123,18 @@ def up() -> int:
     for name, command in commands.items():
         processes[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     time.sleep(3)
+    webhooks = register_sandbox_webhook(env) if "sandbox" in processes else ""
     broker = "Redis" if env.get("REDIS_URL") else "the filesystem queue in var/celery"
     database = (
         "PostgreSQL" if env.get("DATABASE_URL", "").startswith("postgres") else "SQLite (var/db.sqlite3)"
     )
     print(
         f"\n  qbsync is running at http://{WEB_ADDR}/  (database: {database}; worker broker: {broker})\n"
-        + (f"  QBO sandbox: http://127.0.0.1:{SANDBOX_PORT}/\n" if "sandbox" in processes else "")
+        + (
+            f"  QBO sandbox: http://127.0.0.1:{SANDBOX_PORT}/ ({webhooks})\n"
+            if "sandbox" in processes
+            else ""
+        )
         + "  Sign in as owner / demo-owner-2026, admin / demo-admin-2026 or staff / demo-staff-2026.\n"
         "  Press Ctrl-C to stop everything.\n",
         flush=True,
