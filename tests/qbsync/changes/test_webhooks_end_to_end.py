@@ -19,10 +19,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 TOKEN = "e2e-verifier-token"
 
 
-@pytest.fixture(scope="module")
-def worker(django_db_setup, django_db_blocker, qbo_sandbox):
-    with django_db_blocker.unblock():
-        process = sandbox_worker(qbo_sandbox, name="webhooks-e2e", concurrency=2)
+@pytest.fixture
+def worker(qbo):
+    # One per test, stopped before the database is flushed (a worker mid-task would hold locks).
+    process = sandbox_worker(qbo, name="webhooks-e2e", concurrency=2)
     yield process
     process.stop()
 
