@@ -10,6 +10,8 @@ from qbsync.firms.models import User
 from tests.factories import TEST_PASSWORD, FirmFactory, UserFactory
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Captures every log record of the run and fails it if a secret or a client name was logged.
+pytest_plugins = ["tests.log_capture"]
 
 
 def _missing(reason: str):

@@ -154,7 +154,10 @@ def test_filesystem_queue_lengths_count_kombus_message_files(settings, tmp_path,
     folder = tmp_path / "queue"
     folder.mkdir()
     options = {"data_folder_in": str(folder), "data_folder_out": str(folder), "store_processed": False}
-    publisher = Celery("status-test", broker="filesystem://", broker_transport_options=options)
+    # Not the current app: the tasks of the rest of the run must keep publishing through qbsync's.
+    publisher = Celery(
+        "status-test", broker="filesystem://", broker_transport_options=options, set_as_current=False
+    )
     publisher.conf.task_routes = {"qbsync.qbo.*": {"queue": "qbo"}}
     publisher.conf.task_default_queue = "default"
     settings.REDIS_URL = ""
