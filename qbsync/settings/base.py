@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 from qbsync.core.logging import logging_config
-from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -271,7 +271,7 @@ QBO_MAX_IN_FLIGHT = env.int("QBO_MAX_IN_FLIGHT", default=10)
 QBO_MAX_PER_MINUTE = env.int("QBO_MAX_PER_MINUTE", default=500)
 QBO_MAX_BATCH_PER_MINUTE = env.int("QBO_MAX_BATCH_PER_MINUTE", default=40)
 QBO_MAX_PER_SECOND = env.int("QBO_MAX_PER_SECOND", default=10)
-QBO_RATE_HEADROOM = env.float("QBO_RATE_HEADROOM", default=0.1)
+QBO_RATE_HEADROOM = env.float("QBO_RATE_HEADROOM", default=0.05)
 QBO_RATE_WINDOW_SECONDS = env.float("QBO_RATE_WINDOW_SECONDS", default=60.0)
 
 # The app's webhook verifier token from Intuit's developer portal; empty: webhooks are refused (401)
@@ -283,6 +283,8 @@ QBSYNC_RETRY_BACKOFF_SECONDS = env.float("QBSYNC_RETRY_BACKOFF_SECONDS", default
 # First syncs: how many batch pushers a firm runs side by side, and how long a silent one keeps its slot.
 QBSYNC_BATCH_PUSHERS = env.int("QBSYNC_BATCH_PUSHERS", default=3)
 QBSYNC_BATCH_LEASE_SECONDS = env.float("QBSYNC_BATCH_LEASE_SECONDS", default=120.0)
+# A pusher waits up to this long for a full batch of 30 while more records are on their way.
+QBSYNC_BATCH_LINGER_SECONDS = env.float("QBSYNC_BATCH_LINGER_SECONDS", default=2.0)
 
 # Secrets at rest
 # ------------------------------------------------------------------------------

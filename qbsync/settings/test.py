@@ -10,6 +10,7 @@ os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("QBSYNC_ENCRYPTION_KEYS", "dGVzdC1rZXktZm9yLXRoZS10ZXN0LXN1aXRlLW9ubHk=")
 # Retries of transient QBO failures come back quickly in tests (workers read the same settings).
 os.environ.setdefault("QBSYNC_RETRY_BACKOFF_SECONDS", "0.25")
+os.environ.setdefault("QBSYNC_BATCH_LINGER_SECONDS", "0.5")
 # One id per test run, inherited by the worker processes the run starts: its queues (filesystem or Redis)
 # are its own, so two runs side by side, or a demo worker, never consume each other's tasks.
 os.environ.setdefault("QBSYNC_TEST_RUN_ID", str(os.getpid()))

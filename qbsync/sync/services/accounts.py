@@ -700,12 +700,45 @@ def account_sync_sweep(*, now=None, limit: int = 500) -> dict[str, int]:
                 enqueue(pk)
         counts["requeued_stuck"] += len(stuck)
         counts["reenqueued"] += len(waiting_ids)
+    counts["waiters_released"] = _release_lost_waiters(now=now, limit=limit)
     counts["bulk_resumed"] = _resume_stalled_bulk_runs(now=now)
     from .transaction_batches import batch_push_resume
 
     counts["batch_pushers_started"] = batch_push_resume(now=now)
     counts["outbox_reenqueued"] = _reenqueue_outbox(now=now, limit=limit)
     return counts
+
+
+def _release_lost_waiters(*, now, limit: int) -> int:
+    """Records still waiting for what has already synced (a change committed while the release ran, so
+    the release did not see it) are released here rather than waiting for nothing."""
+    from qbsync.sync.models import InvoiceSyncLink, PaymentSyncLink
+
+    from .invoices import WAITING_FOR_ACCOUNT, invoices_release_waiting
+    from .payments import payments_release_waiting
+
+    stale = now - QUEUED_GRACE
+    for_account = set(
+        InvoiceSyncLink.objects.filter(
+            state=SyncState.QUEUED,
+            waiting_reason=WAITING_FOR_ACCOUNT,
+            state_changed_at__lt=stale,
+            invoice__account__sync_link__state=SyncState.SYNCED,
+        ).values_list("invoice__account_id", flat=True)[:limit]
+    )
+    for_invoices = set(
+        PaymentSyncLink.objects.filter(state=SyncState.QUEUED, state_changed_at__lt=stale)
+        .exclude(waiting_reason="")
+        .values_list("payment__account_id", flat=True)[:limit]
+    )
+    released = 0
+    for account_id in for_account:
+        with transaction.atomic():
+            released += invoices_release_waiting(account_id=account_id)
+    for account_id in for_invoices | for_account:
+        with transaction.atomic():
+            released += payments_release_waiting(account_id=account_id)
+    return released
 
 
 def _reenqueue_outbox(*, now, limit: int) -> int:

@@ -10,6 +10,7 @@ created twice whether or not QBO honours requestid.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from functools import partial
 
@@ -244,6 +245,23 @@ def invoices_release_waiting(*, account_id: int) -> int:
     return first_time + len(single)
 
 
+# The numbering preference is read at most this often per company (QBO meters reads; it rarely changes,
+# and a change shows up at once as a 6140 or a QBO-assigned number, both handled).
+NUMBERING_PREFERENCE_TTL = 300.0
+_numbering_preference: dict[str, tuple[float, bool]] = {}
+
+
+def custom_numbers_of(client) -> bool:
+    """Whether the company numbers its own invoices (we then send ours), read through a short cache."""
+    now = time.monotonic()
+    cached = _numbering_preference.get(client.realm_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    value = client.custom_txn_numbers()
+    _numbering_preference[client.realm_id] = (now + NUMBERING_PREFERENCE_TTL, value)
+    return value
+
+
 def invoice_draft(invoice: Invoice, customer_id: str, connection: QuickBooksConnection, custom_numbers: bool):
     mapped = dict(
         ServiceItemMapping.objects.filter(service__in=invoice.lines.values("service")).values_list(
@@ -308,7 +326,7 @@ def invoice_push(*, link_id: int) -> str:
     def work() -> qbo_txn.QboInvoice:
         if invoice.status == Invoice.Status.VOID:
             return _void(client, link, invoice)
-        draft = invoice_draft(invoice, account_link.qbo_customer_id, connection, client.custom_txn_numbers())
+        draft = invoice_draft(invoice, account_link.qbo_customer_id, connection, custom_numbers_of(client))
         try:
             return _create_or_update(client, link, invoice, draft)
         except QboDuplicateDocNumberError as exc:

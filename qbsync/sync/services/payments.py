@@ -122,27 +122,36 @@ def payment_sync_on_change(*, payment: Payment, via_batch: bool = False) -> Paym
 
 
 def payments_release_waiting(*, account_id: int) -> int:
-    """An invoice or the account of these payments just synced: try the ones that were waiting."""
-    waiting = list(
-        PaymentSyncLink.objects.filter(payment__account_id=account_id, state=SyncState.QUEUED)
-        .exclude(waiting_reason="")
-        .select_related("payment")
-    )
-    released = to_batch = 0
-    for link in waiting:
-        blocker = payment_blocker(link.payment)
-        PaymentSyncLink.objects.filter(pk=link.pk).update(waiting_reason=blocker, updated_at=timezone.now())
-        if blocker:
-            continue
-        released += 1
-        if link.in_batch and not link.qbo_payment_id:
-            to_batch += 1
-        else:
-            _enqueue(link.pk)
-    if to_batch:
-        from .transaction_batches import batch_push_request
+    """An invoice or the account of these payments just synced: try the ones that were waiting.
 
-        batch_push_request(firm_id=waiting[0].firm_id)
+    Each waiting payment is locked before its blocker is worked out, so two invoices syncing at once
+    cannot both read the other as not yet synced and leave the payment waiting for nothing.
+    """
+    with transaction.atomic():
+        waiting = list(
+            PaymentSyncLink.objects.select_for_update(of=("self",))
+            .filter(payment__account_id=account_id, state=SyncState.QUEUED)
+            .exclude(waiting_reason="")
+            .select_related("payment")
+            .order_by("pk")
+        )
+        released = to_batch = 0
+        for link in waiting:
+            blocker = payment_blocker(link.payment)
+            PaymentSyncLink.objects.filter(pk=link.pk).update(
+                waiting_reason=blocker, updated_at=timezone.now()
+            )
+            if blocker:
+                continue
+            released += 1
+            if link.in_batch and not link.qbo_payment_id:
+                to_batch += 1
+            else:
+                _enqueue(link.pk)
+        if to_batch:
+            from .transaction_batches import batch_push_request
+
+            batch_push_request(firm_id=waiting[0].firm_id)
     return released
 
 

@@ -135,7 +135,7 @@ def _use(governor: RateGovernor, count: int, *, realm_id: str = REALM, batch: bo
 
 def test_rate_limits_keep_the_headroom_in_reserve():
     limits = RateLimits()
-    assert [limits.usable(n) for n in (10, 500, 40, 10)] == [9, 450, 36, 9]
+    assert [limits.usable(n) for n in (10, 500, 40, 10)] == [9, 475, 38, 9]
     assert RateLimits(headroom=0.9).usable(10) == 1
     assert RateLimits(headroom=0.99).usable(10) == 1
     assert RateLimits(headroom=0.3).usable(40) == 28

@@ -274,3 +274,24 @@ def test_the_sweep_restarts_pushers_for_waiting_first_syncs(
     for number in range(3):  # every pusher slot is held: they will take the records
         BatchPushSlot.objects.create(firm=firm, number=number, held_until=later + timedelta(minutes=1))
     assert batch_push_resume(now=later) == 0
+
+
+def test_the_sweep_releases_a_payment_left_waiting_for_an_invoice_already_synced(
+    qbo, connected, firm, django_capture_on_commit_callbacks
+):
+    # Two invoices synced at once, each reading the other as unsynced, used to leave this behind.
+    account, made = history(firm, "Lost Wakeup Client", invoices=2, payments=1)
+    drain(firm)
+    link = PaymentSyncLink.objects.get(payment__account=account)
+    assert link.state == SyncState.SYNCED
+    PaymentSyncLink.objects.filter(pk=link.pk).update(
+        state=SyncState.QUEUED,
+        qbo_payment_id="",
+        waiting_reason=f"waiting for invoice {made[0].number} to sync",
+    )
+    InvoiceSyncLink.objects.filter(invoice=made[0]).update(state=SyncState.SYNCED)
+    with django_capture_on_commit_callbacks():
+        counts = account_sync_sweep(now=timezone.now() + timedelta(minutes=2))
+    assert counts["waiters_released"] == 1
+    link.refresh_from_db()
+    assert link.waiting_reason == ""
