@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from .models import (
     AccountSyncLink,
+    BatchPushSlot,
     BulkSyncItem,
     BulkSyncPlan,
     InvoiceSyncLink,
@@ -137,12 +138,13 @@ class InvoiceSyncLinkAdmin(admin.ModelAdmin):
         "invoice",
         "firm",
         "state",
+        "in_batch",
         "qbo_invoice_id",
         "qbo_doc_number",
         "pushed_version",
         "error_cause",
     ]
-    list_filter = ["state", "error_cause", "firm"]
+    list_filter = ["state", "in_batch", "error_cause", "firm"]
     list_select_related = ["invoice", "firm"]
     search_fields = ["invoice__number", "qbo_invoice_id", "qbo_doc_number"]
 
@@ -175,14 +177,30 @@ class PaymentSyncLinkAdmin(admin.ModelAdmin):
         "payment",
         "firm",
         "state",
+        "in_batch",
         "qbo_payment_id",
         "pushed_version",
         "waiting_reason",
         "error_cause",
     ]
-    list_filter = ["state", "error_cause", "firm"]
+    list_filter = ["state", "in_batch", "error_cause", "firm"]
     list_select_related = ["payment", "firm"]
     search_fields = ["qbo_payment_id", "payment__reference"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BatchPushSlot)
+class BatchPushSlotAdmin(admin.ModelAdmin):
+    """Read-only: which of a firm's batch pushers hold a lease, and how many batches each has sent."""
+
+    list_display = ["firm", "number", "held_until", "batches_sent"]
+    list_filter = ["firm"]
+    list_select_related = ["firm"]
 
     def has_add_permission(self, request):
         return False

@@ -153,7 +153,12 @@ def fresh_governor():
 def test_filesystem_queue_lengths_count_kombus_message_files(settings, tmp_path, fresh_governor):
     folder = tmp_path / "queue"
     folder.mkdir()
-    options = {"data_folder_in": str(folder), "data_folder_out": str(folder), "store_processed": False}
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(tmp_path / "control"),
+        "store_processed": False,
+    }
     # Not the current app: the tasks of the rest of the run must keep publishing through qbsync's.
     publisher = Celery(
         "status-test", broker="filesystem://", broker_transport_options=options, set_as_current=False
