@@ -1,6 +1,8 @@
 """What the firm is told about the health of its QuickBooks integration: notices for owners and admins,
 and the reconciliation reports that compare local totals with QuickBooks Online."""
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -49,6 +51,25 @@ class Notification(models.Model):
         return f"{self.kind} for {self.recipient_id}: {self.title}"
 
 
+# A report still waiting this long lost its task message (or no worker takes the qbo queue).
+RECONCILIATION_PENDING_LEASE = timedelta(hours=1)
+
+
+def reconciliation_running_lease() -> timedelta:
+    """Past the task's hard time limit no worker is comparing any more: the limit kills the task, and a
+    worker that died took it along. A minute's margin for the kill itself."""
+    return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+
+
+def reconciliation_stalled_q(now: datetime) -> models.Q:
+    """Reports that will not finish by themselves: waiting or running past their lease."""
+    return models.Q(
+        state=ReconciliationReport.State.PENDING, created_at__lt=now - RECONCILIATION_PENDING_LEASE
+    ) | models.Q(
+        state=ReconciliationReport.State.RUNNING, started_at__lt=now - reconciliation_running_lease()
+    )
+
+
 class ReconciliationReport(models.Model):
     """Local against QuickBooks totals (invoiced, paid, open balance) of every synced record, per account,
     with the records that differ. Asked for by a person or by the nightly run; filled in by a worker."""
@@ -84,6 +105,21 @@ class ReconciliationReport(models.Model):
 
     def __str__(self) -> str:
         return f"Reconciliation {self.pk} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in (self.State.PENDING, self.State.RUNNING)
+
+    @property
+    def is_stalled(self) -> bool:
+        """Waiting or running past its lease: no worker will finish it (the next request or nightly run
+        marks it failed)."""
+        now = timezone.now()
+        if self.state == self.State.PENDING:
+            return self.created_at < now - RECONCILIATION_PENDING_LEASE
+        if self.state == self.State.RUNNING:
+            return (self.started_at or self.created_at) < now - reconciliation_running_lease()
+        return False
 
     @property
     def accounts_with_mismatches(self) -> list[dict]:

@@ -205,7 +205,9 @@ def reconciliation_page(request: HttpRequest) -> HttpResponse:
         {
             "report": report,
             "history": reconciliation_history(firm=request.firm),
-            "refresh": report is not None and report.state in ("pending", "running"),
+            # A report past its lease will not finish: no refreshing, and the button asks for a new one.
+            "refresh": report is not None and report.is_open and not report.is_stalled,
+            "stalled": report is not None and report.is_stalled,
         },
     )
 

@@ -8,6 +8,7 @@ import logging
 from decimal import Decimal
 from functools import partial
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -20,12 +21,23 @@ from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
 from qbsync.sync.services.connections import connection_client
 from qbsync.sync.status import SyncState
 
-from ..models import ReconciliationReport
+from ..models import ReconciliationReport, reconciliation_stalled_q
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0.00")
 NOT_CONNECTED = "QuickBooks Online is not connected (or needs reconnecting), so nothing could be compared."
+STOPPED_RUNNING = (
+    "The comparison stopped before it finished: the worker doing it stopped or was restarted. Run it again."
+)
+NEVER_STARTED = (
+    "No worker started the comparison within an hour. Check that qbsync's workers are running, then run it "
+    "again."
+)
+TOO_LONG = (
+    "The comparison took longer than a worker task may run, so it was stopped. Run it again; if it stops "
+    "again, contact support."
+)
 
 
 class ReconciliationRefused(Exception):
@@ -38,13 +50,36 @@ def _enqueue(report_id: int) -> None:
     transaction.on_commit(partial(run_task.delay, report_id))
 
 
+def reconciliation_release_stalled(*, firm: Firm | None = None) -> int:
+    """Mark failed, with the reason, every report (of ``firm``, or of all firms) waiting or running past its
+    lease, so that a new one can be asked for. A late task of a released report finds it failed and does
+    nothing. Returns how many were released."""
+    now = timezone.now()
+    stalled = ReconciliationReport.objects.filter(reconciliation_stalled_q(now))
+    if firm is not None:
+        stalled = stalled.for_firm(firm)
+    released = 0
+    for report_id, state in stalled.values_list("pk", "state"):
+        reason = NEVER_STARTED if state == ReconciliationReport.State.PENDING else STOPPED_RUNNING
+        # Compare-and-set on the state: a report that finished meanwhile keeps its result.
+        released += (
+            ReconciliationReport.objects.filter(pk=report_id, state=state)
+            .filter(reconciliation_stalled_q(now))
+            .update(state=ReconciliationReport.State.FAILED, error=reason, finished_at=now)
+        )
+        logger.warning("Reconciliation %s released: %s past its lease", report_id, state)
+    return released
+
+
 def reconciliation_request(*, firm: Firm, actor: User | None, trigger: str = "user") -> ReconciliationReport:
-    """Ask for a report; one that is still waiting or running is returned instead of a second one."""
+    """Ask for a report; one that is still waiting or running is returned instead of a second one, unless
+    it is past its lease: then it is marked failed and a new one is asked for."""
     connection = QuickBooksConnection.objects.filter(firm=firm).first()
     if connection is None or not connection.is_usable:
         raise ReconciliationRefused(NOT_CONNECTED)
     with transaction.atomic():
         Firm.objects.select_for_update().filter(pk=firm.pk).first()
+        reconciliation_release_stalled(firm=firm)
         open_report = (
             ReconciliationReport.objects.for_firm(firm)
             .filter(state__in=[ReconciliationReport.State.PENDING, ReconciliationReport.State.RUNNING])
@@ -58,7 +93,9 @@ def reconciliation_request(*, firm: Firm, actor: User | None, trigger: str = "us
 
 
 def reconciliation_nightly() -> int:
-    """Ask for a report of every firm whose connection works. Returns how many were asked for."""
+    """Ask for a report of every firm whose connection works, after releasing every stalled report.
+    Returns how many were asked for."""
+    reconciliation_release_stalled()
     count = 0
     firm_ids = QuickBooksConnection.objects.filter(status=QuickBooksConnection.Status.CONNECTED).values_list(
         "firm_id", flat=True
@@ -95,6 +132,10 @@ def reconciliation_run(*, report_id: int) -> str:
         return "failed"
     try:
         results, checked, queries = _compare(report.firm_id, connection)
+    except SoftTimeLimitExceeded:
+        logger.warning("Reconciliation %s stopped at the soft time limit", report_id)
+        _finish(report, state=ReconciliationReport.State.FAILED, error=TOO_LONG)
+        return "failed"
     except QboError as exc:
         logger.warning("Reconciliation %s failed: %s", report_id, exc)
         _finish(

@@ -2,16 +2,25 @@
 is found and listed with a link, what matches is not; QBO is read per chunk of customers, not per record;
 the report runs on demand (button, task, stored report) and nightly."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import requests
 from django.urls import reverse
+from django.utils import timezone
 
-from qbsync.health.models import ReconciliationReport
+from qbsync.health.models import (
+    RECONCILIATION_PENDING_LEASE,
+    ReconciliationReport,
+    reconciliation_running_lease,
+)
 from qbsync.health.services.reconciliation import (
+    NEVER_STARTED,
+    STOPPED_RUNNING,
     ReconciliationRefused,
     reconciliation_nightly,
+    reconciliation_release_stalled,
     reconciliation_request,
     reconciliation_run,
 )
@@ -201,3 +210,72 @@ def test_an_unreadable_company_fails_the_report_with_the_reason(qbo, connected, 
     report.refresh_from_db()
     assert report.state == "failed"
     assert "could not be read" in report.error
+
+
+def _age(report: ReconciliationReport, *, running: bool, by) -> None:
+    """What the clock does to a report whose worker died: it stays as it was, ``by`` old."""
+    fields = {"created_at": timezone.now() - by}
+    if running:
+        fields |= {"state": ReconciliationReport.State.RUNNING, "started_at": timezone.now() - by}
+    ReconciliationReport.objects.filter(pk=report.pk).update(**fields)
+
+
+def test_a_report_left_running_is_failed_past_its_lease_and_the_button_starts_a_new_one(
+    qbo, connected, firm, firm_admin_client, synced_books
+):
+    stuck = reconciliation_request(firm=firm, actor=None)
+    # Its worker died mid-comparison; within the lease it is still taken as running.
+    _age(stuck, running=True, by=reconciliation_running_lease() - timedelta(seconds=30))
+    assert reconciliation_request(firm=firm, actor=None) == stuck
+    assert 'http-equiv="refresh"' in firm_admin_client.get(reverse("health:reconciliation")).content.decode()
+
+    _age(stuck, running=True, by=reconciliation_running_lease() + timedelta(seconds=1))
+    html = firm_admin_client.get(reverse("health:reconciliation")).content.decode()
+    # The page says it stopped, stops refreshing, and lets the admin ask again.
+    assert "This report stopped before it finished" in html
+    assert 'http-equiv="refresh"' not in html
+    assert "Run reconciliation now</button>" in html
+    assert "disabled>Run reconciliation now" not in html
+
+    firm_admin_client.post(reverse("health:reconciliation_start"))
+
+    stuck.refresh_from_db()
+    assert (stuck.state, stuck.error) == ("failed", STOPPED_RUNNING)
+    fresh = ReconciliationReport.objects.for_firm(firm).exclude(pk=stuck.pk).get()
+    assert fresh.state == "pending"
+    assert reconciliation_run(report_id=fresh.pk) == "done"
+    # The dead worker's task, redelivered late, leaves the released report alone.
+    assert reconciliation_run(report_id=stuck.pk) == "not-pending"
+    stuck.refresh_from_db()
+    assert stuck.state == "failed"
+    html = firm_admin_client.get(reverse("health:reconciliation")).content.decode()
+    assert "Everything matches" in html
+    assert "Could not finish" in html  # the released one, under earlier reports
+
+
+def test_the_nightly_run_releases_a_report_no_worker_ever_started(connected, firm):
+    lost = reconciliation_request(firm=firm, actor=None)
+    _age(lost, running=False, by=RECONCILIATION_PENDING_LEASE - timedelta(minutes=1))
+    assert reconciliation_nightly() == 1
+    assert ReconciliationReport.objects.count() == 1  # still waiting within its lease
+
+    _age(lost, running=False, by=RECONCILIATION_PENDING_LEASE + timedelta(minutes=1))
+    assert reconciliation_nightly() == 1
+
+    lost.refresh_from_db()
+    assert (lost.state, lost.error) == ("failed", NEVER_STARTED)
+    assert "workers are running" in lost.error
+    assert ReconciliationReport.objects.filter(state="pending", trigger="nightly").count() == 1
+
+
+def test_release_touches_only_stalled_reports(connected, firm, other_firm):
+    done = ReconciliationReport.objects.create(firm=firm, state="done", finished_at=timezone.now())
+    _age(done, running=False, by=timedelta(days=3))
+    stalled_elsewhere = ReconciliationReport.objects.create(firm=other_firm, state="running")
+    _age(stalled_elsewhere, running=True, by=timedelta(hours=2))
+
+    assert reconciliation_release_stalled(firm=firm) == 0
+    assert reconciliation_release_stalled() == 1
+    done.refresh_from_db()
+    stalled_elsewhere.refresh_from_db()
+    assert (done.state, stalled_elsewhere.state) == ("done", "failed")
