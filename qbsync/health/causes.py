@@ -82,9 +82,28 @@ GUIDES: dict[str, CauseGuide] = {
     ),
     "customer_deleted_in_qbo": CauseGuide(
         "Customer deleted in QuickBooks",
-        "The QuickBooks customer this account was linked to was deleted or made inactive in QuickBooks "
-        "Online.",
-        "Make it active in QuickBooks Online and retry, link another customer, or create a new one.",
+        "The QuickBooks customer this account was linked to was deleted in QuickBooks Online.",
+        "Sync the account again to create a new customer, or link another one.",
+        (RETRY, RELINK, CREATE, SKIP),
+    ),
+    "customer_inactive_in_qbo": CauseGuide(
+        "Customer made inactive in QuickBooks",
+        "The QuickBooks customer this account was linked to was made inactive in QuickBooks Online.",
+        "Make it active in QuickBooks Online and sync the account again, or link or create another customer.",
+        (RETRY, RELINK, CREATE, SKIP),
+    ),
+    "two_accounts_one_name": CauseGuide(
+        "Two accounts with one name",
+        "Another account of the firm has the same name as QuickBooks compares names, and QuickBooks "
+        "Online allows one customer per name.",
+        "Rename one of the accounts and retry, or create this account's customer under another name.",
+        (CREATE, RELINK, RETRY, SKIP),
+    ),
+    "changed_since_preview": CauseGuide(
+        "Customer changed since the preview",
+        "The bulk sync preview matched this account to a QuickBooks customer that was changed or made "
+        "inactive in QuickBooks Online before the sync ran.",
+        "Retry to decide afresh, or link or create another customer.",
         (RETRY, RELINK, CREATE, SKIP),
     ),
     "merged_customer_linked_elsewhere": CauseGuide(

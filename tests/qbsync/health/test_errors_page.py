@@ -208,17 +208,6 @@ def test_an_unknown_cause_is_explained_by_the_records_own_words(firm, firm_admin
     assert "Something new happened; do this." in html
 
 
-def test_every_cause_the_services_and_reactions_use_has_its_own_text():
-    causes = {
-        "name_used_by_other", "duplicate_name", "linked_elsewhere", "several_matches", "bad_characters",
-        "too_long", "picked_inactive", "picked_missing", "create_would_duplicate", "connection",
-        "unavailable", "refused", "no_item", "doc_number_too_long", "duplicate_doc_number",
-        "changed_in_qbo", "customer_deleted_in_qbo", "merged_customer_linked_elsewhere", "item_inactive",
-    }  # fmt: skip
-    assert causes <= set(GUIDES)
-    assert all(g.what and g.fix and g.actions for g in GUIDES.values())
-
-
 def test_nothing_failed_says_so(firm_admin_client):
     assert "Nothing is Failed" in firm_admin_client.get(ERRORS).content.decode()
 
