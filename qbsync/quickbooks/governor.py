@@ -167,6 +167,21 @@ class RateGovernor(ABC):
         finally:
             self._release(granted)
 
+    def wait_before_permit(
+        self, realm_id: str, *, batch: bool = False
+    ) -> tuple[ThrottleReason, float] | None:
+        """How long a permit for the realm would have to wait now, without taking one: None when one would
+        be granted at once. For the in-flight limit, whose slots free at moments nobody can predict, the
+        wait is the short retry a permit would advise. Lets a task step aside before it starts its work
+        (qbsync.sync.fairness) instead of holding a worker in `permit()` or failing part-way."""
+        _check_realm_id(realm_id)
+        outcome = self._try_acquire(realm_id=realm_id, permit_id=uuid.uuid4().hex, batch=batch, record=False)
+        if isinstance(outcome, Permit):
+            return None
+        if outcome.reason == "in_flight":
+            return "in_flight", min(outcome.wait_seconds, IN_FLIGHT_RETRY_AFTER_SECONDS)
+        return outcome.reason, outcome.wait_seconds
+
     @abstractmethod
     def pause(self, realm_id: str, seconds: float | None = None) -> float:
         """Stop granting permits for the realm, after QBO answered 429. None means `default_pause_seconds`.
@@ -178,8 +193,10 @@ class RateGovernor(ABC):
     def state(self, realm_id: str) -> RealmState: ...
 
     @abstractmethod
-    def _try_acquire(self, *, realm_id: str, permit_id: str, batch: bool) -> Permit | _Denial:
-        """Check every limit and record the request, atomically."""
+    def _try_acquire(
+        self, *, realm_id: str, permit_id: str, batch: bool, record: bool = True
+    ) -> Permit | _Denial:
+        """Check every limit and record the request, atomically; with record=False only check."""
 
     @abstractmethod
     def _release(self, permit: Permit) -> None: ...
@@ -235,7 +252,7 @@ end
 
 # KEYS: inflight, window, batch, paused_until
 # ARGV: permit_id, is_batch, max_in_flight, per_window, batch_per_window, per_second (0: off),
-#       window_us, second_us, lease_us
+#       window_us, second_us, lease_us, look_only ('1': check every limit, record nothing)
 _ACQUIRE_LUA = (
     _LUA_COMMON
     + """
@@ -272,6 +289,8 @@ if redis.call('ZCARD', KEYS[1]) >= max_in_flight then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return {'in_flight', tonumber(oldest[2]) - now}
 end
+
+if ARGV[10] == '1' then return {'ok', now} end  -- a look, not a grant
 
 -- Each key lives as long as its newest entry matters, so an idle realm leaves nothing behind.
 redis.call('ZADD', KEYS[1], now + lease_us, permit_id)
@@ -366,7 +385,9 @@ class RedisRateGovernor(RateGovernor):
             paused_for_seconds=int(paused_us) / 1_000_000,
         )
 
-    def _try_acquire(self, *, realm_id: str, permit_id: str, batch: bool) -> Permit | _Denial:
+    def _try_acquire(
+        self, *, realm_id: str, permit_id: str, batch: bool, record: bool = True
+    ) -> Permit | _Denial:
         limits = self.limits
         status, micros = self._acquire_script(
             keys=self.keys_for(realm_id),
@@ -380,6 +401,7 @@ class RedisRateGovernor(RateGovernor):
                 _microseconds(limits.window_seconds),
                 _microseconds(limits.second_seconds),
                 _microseconds(limits.lease_seconds),
+                "0" if record else "1",
             ],
         )
         status = _text(status)
@@ -464,7 +486,9 @@ class LocalRateGovernor(RateGovernor):
                 paused_for_seconds=max(0.0, realm.paused_until - now),
             )
 
-    def _try_acquire(self, *, realm_id: str, permit_id: str, batch: bool) -> Permit | _Denial:
+    def _try_acquire(
+        self, *, realm_id: str, permit_id: str, batch: bool, record: bool = True
+    ) -> Permit | _Denial:
         limits = self.limits
         with self._lock:
             now = self._clock()
@@ -490,6 +514,8 @@ class LocalRateGovernor(RateGovernor):
                 return _Denial(reason=reason, wait_seconds=wait)
             if len(realm.leases) >= limits.usable(limits.max_in_flight):
                 return _Denial(reason="in_flight", wait_seconds=min(realm.leases.values()) - now)
+            if not record:
+                return Permit(realm_id=realm_id, permit_id=permit_id, batch=batch, granted_at=now)
             realm.leases[permit_id] = now + limits.lease_seconds
             realm.window.append(now)
             if batch:
