@@ -88,16 +88,21 @@ class InvoiceLineDraft:
     item_id: str
 
     def payload(self) -> dict[str, Any]:
-        # QBO refuses a line whose Amount is not Qty x UnitPrice (6070): the caller keeps them consistent.
+        quantity, unit_price = _number(self.quantity), _number(self.unit_price)
+        detail: dict[str, Any] = {"ItemRef": {"value": self.item_id}}
+        description = self.description
+        if quantity * unit_price == money(self.amount):
+            detail.update(Qty=quantity, UnitPrice=unit_price)
+        else:
+            # Qty x UnitPrice is not whole cents, and QBO's tolerance when it checks Amount against it (6070)
+            # is unknown: send the amount alone and keep the quantity and rate readable in the description.
+            rate = f"{quantity.normalize():f} x {unit_price:f}"
+            description = f"{description} ({rate})" if description else rate
         return {
             "DetailType": "SalesItemLineDetail",
             "Amount": money(self.amount),
-            "Description": self.description,
-            "SalesItemLineDetail": {
-                "ItemRef": {"value": self.item_id},
-                "Qty": _number(self.quantity),
-                "UnitPrice": _number(self.unit_price),
-            },
+            "Description": description,
+            "SalesItemLineDetail": detail,
         }
 
 

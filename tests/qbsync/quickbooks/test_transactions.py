@@ -508,3 +508,19 @@ def test_a_batch_refuses_bad_batch_ids_before_sending(company):
             request_id="x",
         )
     assert not company.stored("Invoice")
+
+
+def test_a_line_whose_quantity_times_rate_is_not_whole_cents_goes_without_them(company):
+    rounded = line("0.50", qty="1.5", price="0.33", description="Filing")
+    body = rounded.payload()
+    assert body["SalesItemLineDetail"] == {"ItemRef": {"value": "1"}}
+    assert body["Description"] == "Filing (1.5 x 0.33)"
+    exact = line("49.50", qty="1.5", price="33.00").payload()
+    assert (exact["SalesItemLineDetail"]["Qty"], exact["SalesItemLineDetail"]["UnitPrice"]) == (
+        D("1.5"),
+        D("33.00"),
+    )
+    created = create_invoice(
+        company.client, draft(company.customer.id, [rounded, line("33.00")]), request_id=Company.rid()
+    )
+    assert created.total == D("33.50")
