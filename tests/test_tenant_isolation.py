@@ -1,15 +1,29 @@
-"""Another firm's objects are a 404 on every URL that takes an id, and nothing of theirs changes.
+"""Another firm's objects are a 404 on every URL that takes an id, and nothing of theirs changes; every URL
+without an id acts on the signed-in user's own firm only, shows nothing of another firm's, and changes
+nothing of theirs.
 
-The URLs are discovered from the resolver, so a new URL with an id and no case here fails the test."""
+The URLs are discovered from the resolver, so a new URL without a case here fails the test."""
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import Account
 from invoices.models import Invoice, InvoiceLine, Payment, PaymentAllocation
+from qbsync.changes.models import ChangePoll, InvoiceChangeInQbo, QboChange, QboPaymentOnInvoice
 from qbsync.health.models import Notification, ReconciliationReport
-from qbsync.sync.models import AccountSyncLink, BulkSyncPlan, SyncEvent
-from tests.factories import AccountFactory, UserFactory, make_invoice, make_payment
+from qbsync.sync.models import (
+    AccountSyncLink,
+    BulkSyncItem,
+    BulkSyncPlan,
+    InvoiceSyncLink,
+    PaymentSyncLink,
+    QuickBooksConnection,
+    ServiceItemMapping,
+    SyncEvent,
+    SyncOutbox,
+)
+from qbsync.sync.status import SyncState
+from tests.factories import AccountFactory, UserFactory, connection_for_realm, make_invoice, make_payment
 
 pytestmark = pytest.mark.django_db
 
@@ -44,14 +58,37 @@ POST_ONLY = {
     "health:errors_payment_retry",
     "health:errors_payment_skip",
     "health:notification_read",
+    "health:errors_retry_group",
+    "health:reconciliation_start",
+    "health:notifications_read_all",
 }
 # Pages that answer 405 to any POST, whoever's the id.
-GET_ONLY = {"quickbooks:bulk_plan", "health:errors", "health:reconciliation", "health:notifications"}
+GET_ONLY = {
+    "quickbooks:settings",
+    "quickbooks:bulk_plan",
+    "health:errors",
+    "health:reconciliation",
+    "health:notifications",
+    "accounts:sync_status",
+    "invoices:sync_status",
+}
 # Reached only as the end of the authorize flow; tests/qbsync/sync/test_connection_flow.py covers it.
 FLOW_ONLY = {"quickbooks:callback"}
+# URLs without an id that are no firm page, each tested where it says.
+NOT_FIRM_PAGES = {
+    "login": "signs in, before any firm is known: tests/test_auth.py",
+    "logout": "ends the session: tests/test_auth.py",
+    "healthz": "a liveness probe without firm data: tests/qbsync/core/test_health.py",
+    "readyz": "a readiness probe without firm data: tests/qbsync/core/test_health.py",
+    "changes:qbo_webhook": (
+        "posted by Intuit, routed to a firm by realm once its signature checks out: "
+        "tests/qbsync/quickbooks/test_webhooks.py"
+    ),
+}
 # Pages only owners and admins may use (staff get 403 whoever's the id): swept with an admin here.
 QUICKBOOKS_MANAGERS_ONLY = {
     "accounts:quickbooks",
+    "quickbooks:defaults",
     "quickbooks:service_items",
     "invoices:quickbooks_sync",
     "invoices:quickbooks_skip",
@@ -79,6 +116,9 @@ QUICKBOOKS_MANAGERS_ONLY = {
     "health:notification_read",
     "health:notifications_read_all",
 }
+
+# Only owners connect and disconnect: swept with an owner.
+QUICKBOOKS_OWNERS_ONLY = {"quickbooks:connect", "quickbooks:disconnect"}
 
 
 def discover_urls(resolver=None, namespace: str = ""):
@@ -175,41 +215,95 @@ def post_body_for(name: str, theirs: dict) -> dict:
     return {}
 
 
-def snapshot() -> dict:
-    """Every row of practice data and its sync state, of every firm, as plain values."""
-    models = (
-        Account,
-        Invoice,
-        InvoiceLine,
-        Payment,
-        PaymentAllocation,
-        AccountSyncLink,
-        SyncEvent,
-        BulkSyncPlan,
-        Notification,
-        ReconciliationReport,
-    )
-    return {model.__name__: list(model.objects.order_by("pk").values()) for model in models}
+SNAPSHOT_MODELS = (
+    Account,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PaymentAllocation,
+    AccountSyncLink,
+    InvoiceSyncLink,
+    PaymentSyncLink,
+    SyncEvent,
+    SyncOutbox,
+    BulkSyncPlan,
+    BulkSyncItem,
+    ServiceItemMapping,
+    QuickBooksConnection,
+    QboChange,
+    ChangePoll,
+    InvoiceChangeInQbo,
+    QboPaymentOnInvoice,
+    Notification,
+    ReconciliationReport,
+)
+# Rows without a firm of their own belong to the firm of the row they hang off.
+FIRM_PATHS = {InvoiceLine: "invoice__firm", PaymentAllocation: "payment__firm", BulkSyncItem: "plan__firm"}
+# Compared without the token values, so that a failure never prints a token.
+SECRET_FIELDS = {"access_token", "refresh_token"}
+
+
+def snapshot(firm=None) -> dict:
+    """Every row of practice data and its sync state, of ``firm`` or of every firm, as plain values."""
+    rows = {}
+    for model in SNAPSHOT_MODELS:
+        query = model.objects.order_by("pk")
+        if firm is not None:
+            query = query.filter(**{FIRM_PATHS.get(model, "firm"): firm})
+        fields = [f.attname for f in model._meta.concrete_fields if f.attname not in SECRET_FIELDS]
+        rows[model.__name__] = list(query.values(*fields))
+    return rows
 
 
 def urls_with_ids() -> list[str]:
     return sorted(name for name, arguments in discover_urls() if arguments)
 
 
-def test_discovery_finds_the_pages_that_take_an_id():
-    found = urls_with_ids()
+def urls_without_ids() -> list[str]:
+    return sorted(
+        name
+        for name, arguments in discover_urls()
+        if not arguments and name not in NOT_FIRM_PAGES and name not in FLOW_ONLY
+    )
 
-    assert "accounts:detail" in found
-    assert "invoices:payment_edit" in found
-    # The QuickBooks pages act on the signed-in user's own firm connection and take no id.
-    assert set(found) >= {name for name in POST_ONLY if not name.startswith("quickbooks:")}
+
+def test_discovery_finds_every_page_with_or_without_an_id():
+    with_ids, without_ids = urls_with_ids(), urls_without_ids()
+
+    assert {"accounts:detail", "invoices:payment_edit", "health:notification_read"} <= set(with_ids)
+    assert {"accounts:list", "quickbooks:disconnect", "health:errors_retry_group"} <= set(without_ids)
+    # Every app's URLs are swept, one way or the other.
+    assert {name.partition(":")[0] for name in with_ids + without_ids} >= {
+        "accounts",
+        "invoices",
+        "quickbooks",
+        "changes",
+        "health",
+    }
+    # The sets name only URLs that exist, so a renamed URL cannot leave a stale case behind.
+    named = {name for name, _ in discover_urls()}
+    groups = (
+        POST_ONLY,
+        GET_ONLY,
+        FLOW_ONLY,
+        QUICKBOOKS_MANAGERS_ONLY,
+        QUICKBOOKS_OWNERS_ONLY,
+        set(NOT_FIRM_PAGES),
+    )
+    for group in groups:
+        assert group <= named, group - named
     # Every URL argument is a primary key; another kind would need its own case here.
     assert all(arguments == ["pk"] for _, arguments in discover_urls() if arguments)
 
 
 def client_for(request, name: str):
     """The least privileged role that may use URL ``name``."""
-    role = "firm_admin_client" if name in QUICKBOOKS_MANAGERS_ONLY else "staff_client"
+    if name in QUICKBOOKS_OWNERS_ONLY:
+        role = "owner_client"
+    elif name in QUICKBOOKS_MANAGERS_ONLY:
+        role = "firm_admin_client"
+    else:
+        role = "staff_client"
     return request.getfixturevalue(role)
 
 
@@ -311,3 +405,103 @@ def test_status_polls_leave_out_another_firms_ids(staff_client, firm, theirs, na
 
     assert set(body) == {str(mine.pk)}
     assert snapshot() == before
+
+
+# URLs without an id ---------------------------------------------------------------------------------------
+
+# What of the other firm's would show if a page ever leaked it.
+THEIR_MARKERS = (
+    "Their Client",
+    "THEIR-SENT",
+    "THEIR-DRAFT",
+    "Their notice",
+    "Their failure, told in their words",
+    "Their Company",
+)
+FAILED_CAUSE = "no_item"
+# POSTs without an id that must change the signed-in firm's own rows (the proof the view really acted).
+CHANGE_OUR_FIRM = {
+    "accounts:create",
+    "quickbooks:defaults",
+    "quickbooks:disconnect",
+    "quickbooks:bulk_preview",
+    "health:errors_retry_group",
+    "health:reconciliation_start",
+    "health:notifications_read_all",
+}
+
+
+def _failed_invoice(account, number: str, explanation: str) -> Invoice:
+    invoice = make_invoice(account=account, number=number, amounts=("10.00",))
+    InvoiceSyncLink.objects.filter(invoice=invoice).update(
+        state=SyncState.FAILED, error_cause=FAILED_CAUSE, error_explanation=explanation
+    )
+    return invoice
+
+
+@pytest.fixture
+def both_connected(qbo, firm, owner, other_firm, theirs):
+    """Both firms connected to a sandbox company each, each with a Failed invoice of one cause, an unread
+    notice and a finished reconciliation report; theirs name them in words that must never show to us."""
+    stranger = theirs["notification"].recipient
+    their_company = qbo.control.create_company("Their Company")
+    connection_for_realm(firm=other_firm, user=stranger, sandbox=qbo, realm_id=their_company)
+    _failed_invoice(theirs["account"], "THEIR-FAILED", "Their failure, told in their words")
+    ReconciliationReport.objects.create(
+        firm=other_firm,
+        state="done",
+        results=[{"account_id": theirs["account"].pk, "name": "Their Client", "mismatches": []}],
+    )
+    ours = connection_for_realm(
+        firm=firm, user=owner, sandbox=qbo, realm_id=qbo.control.create_company("Our Company")
+    )
+    mine = AccountFactory(firm=firm, name="Our Client")
+    _failed_invoice(mine, "OURS-FAILED", "Our failure")
+    return {"connection": ours, "account": mine}
+
+
+def id_less_post_body(name: str, theirs: dict) -> dict:
+    """A POST that names the other firm's objects wherever the form takes one."""
+    if name == "accounts:create":
+        return {"name": "Ours now", "kind": Account.Kind.INDIVIDUAL}
+    if name == "invoices:create":
+        return {"account": theirs["account"].pk, "number": "TAKEN-OVER", "lines-TOTAL_FORMS": "0"}
+    if name == "invoices:payment_create":
+        return {"account": theirs["account"].pk, "date": "2026-01-01", "amount": "5.00", "method": "cash"}
+    if name == "health:errors_retry_group":
+        return {"cause": FAILED_CAUSE}
+    if name == "quickbooks:defaults":
+        return {"auto_sync_scope": QuickBooksConnection.AutoSyncScope.ALL}
+    return {}
+
+
+@pytest.mark.parametrize("name", urls_without_ids())
+def test_a_url_without_an_id_acts_on_the_own_firm_only(
+    request, firm, other_firm, theirs, both_connected, name
+):
+    member_client = client_for(request, name)
+    if name in CHANGE_OUR_FIRM:
+        # Our own notice belongs to whoever the sweep signs in as.
+        user = member_client.session["_auth_user_id"]
+        Notification.objects.create(firm=firm, recipient_id=user, kind="failures", title="Ours", body="Ours")
+    url = reverse(name)
+    theirs_before, ours_before = snapshot(other_firm), snapshot(firm)
+
+    got = member_client.get(url)
+    posted = member_client.post(url, id_less_post_body(name, theirs))
+
+    if name in POST_ONLY:
+        assert got.status_code == 405
+    else:
+        assert got.status_code == 200
+        assert not [marker for marker in THEIR_MARKERS if marker in got.content.decode()]
+    if name in GET_ONLY:
+        assert posted.status_code == 405
+    else:
+        assert posted.status_code in (200, 302)
+        assert not [marker for marker in THEIR_MARKERS if marker in posted.content.decode()]
+    assert snapshot(other_firm) == theirs_before
+    if name in CHANGE_OUR_FIRM:
+        assert snapshot(firm) != ours_before, (
+            f"{name} changed nothing of the firm's own: the case proves nothing"
+        )
