@@ -355,7 +355,11 @@ def _create_or_update(client, link: InvoiceSyncLink, invoice: Invoice, draft) ->
             existing = found[0]
             if link.pushed_version == invoice.content_version:
                 return existing
-            return _update(client, existing.id, existing.sync_token, draft, request_id)
+            # Not the lost create's requestid: QBO would replay that create's answer, or refuse it (600).
+            adopt_id = request_id_for(
+                "inv-adopt", link.firm_id, invoice.pk, link.request_epoch, invoice.content_version
+            )
+            return _update(client, existing.id, existing.sync_token, draft, adopt_id)
         record_event(
             link=link,
             kind="create_sent",

@@ -214,7 +214,11 @@ def _create_or_update(client, link: PaymentSyncLink, payment: Payment, draft) ->
     if not link.qbo_payment_id:
         found = qbo_txn.find_payments_by_marker(client, draft.customer_id, payment_marker(payment))
         if found:
-            return _update(client, found[0].id, found[0].sync_token, draft, request_id)
+            # Not the lost create's requestid: QBO would replay that create's answer, or refuse it (600).
+            adopt_id = request_id_for(
+                "pay-adopt", link.firm_id, payment.pk, link.request_epoch, payment.content_version
+            )
+            return _update(client, found[0].id, found[0].sync_token, draft, adopt_id)
         record_event(
             link=link,
             kind="create_sent",
