@@ -175,6 +175,8 @@ else:
     # Zero-setup: kombu's filesystem transport lets a real, separate worker process consume the
     # queue without Redis. Not for production (no visibility timeout, one machine only).
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's own, each message written whole before a worker sees it (qbsync/core/filesystem_queue.py).
+    CELERY_BROKER_TRANSPORT = "qbsync.core.filesystem_queue:Transport"
     for _folder in ("queue", "processed", "control", "results"):
         (CELERY_FILESYSTEM_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
