@@ -175,7 +175,10 @@ def account_sync_status_view(request: HttpRequest) -> JsonResponse:
         if str(account.pk) == section_id:
             entry["section"] = render_to_string(
                 "accounts/_quickbooks_section.html",
-                _quickbooks_section_context(account, connection=connection),
+                # The page's history filter, passed along by the poll, so the refreshed section keeps it.
+                _quickbooks_section_context(
+                    account, connection=connection, history=HistoryFilter.from_query(request.GET)
+                ),
                 request=request,
             )
         statuses[str(account.pk)] = entry

@@ -166,7 +166,10 @@ def invoice_sync_status_view(request: HttpRequest) -> JsonResponse:
         if str(invoice.pk) == section_id:
             entry["section"] = render_to_string(
                 "invoices/_quickbooks_section.html",
-                _quickbooks_section_context(invoice, connected=connected),
+                # The page's history filter, passed along by the poll, so the refreshed section keeps it.
+                _quickbooks_section_context(
+                    invoice, connected=connected, history=HistoryFilter.from_query(request.GET)
+                ),
                 request=request,
             )
         statuses[str(invoice.pk)] = entry

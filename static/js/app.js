@@ -94,6 +94,19 @@
       };
     };
 
+    // The section holds the sync history: the refreshed one keeps the outcome filter the page shows.
+    var historyFilter = function () {
+      var page = new URLSearchParams(window.location.search);
+      var kept = new URLSearchParams();
+      ["history", "history_all"].forEach(function (name) {
+        if (page.get(name)) {
+          kept.set(name, page.get(name));
+        }
+      });
+      var query = kept.toString();
+      return query ? "&" + query : "";
+    };
+
     var poll = function () {
       var pending = syncing();
       var ids = pending.cells.map(function (cell) { return cell.getAttribute(cellAttr); });
@@ -108,7 +121,7 @@
         window.setTimeout(poll, POLL_MS);
         return;
       }
-      var url = statusUrl + "?ids=" + encodeURIComponent(ids.join(",")) + (sectionId ? "&section=" + sectionId : "");
+      var url = statusUrl + "?ids=" + encodeURIComponent(ids.join(",")) + (sectionId ? "&section=" + sectionId + historyFilter() : "");
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (response) {
           if (!response.ok) {

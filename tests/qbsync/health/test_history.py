@@ -112,3 +112,31 @@ def test_the_selector_filters_limits_and_stays_in_the_firm(account, firm, other_
     failures = sync_history(firm=firm, account=account, history=HistoryFilter(outcome="failure"))
     assert [e.message for e in failures] == ["QuickBooks said no."]
     assert sync_history(firm=firm, account=their_account) == []
+
+
+@pytest.mark.parametrize("kind", ["account", "invoice"])
+def test_the_polled_section_keeps_the_pages_history_filter(account, firm, staff_client, kind):
+    """While Syncing, the page's QuickBooks section is refreshed from the status URL; the poll passes the
+    page's ?history= along, and the section comes back filtered as the page was."""
+    if kind == "invoice":
+        record = make_invoice(account=account, number="POLLED-1")
+        SyncEvent.objects.create(
+            firm=firm, account=account, invoice=record, outcome="failure", message="Nope."
+        )
+        SyncEvent.objects.create(
+            firm=firm, account=account, invoice=record, outcome="success", message="Yes."
+        )
+        failed, succeeded = "Nope.", "Yes."
+    else:
+        record, failed, succeeded = account, "QuickBooks said no.", "Created the customer."
+    status_url = reverse("accounts:sync_status" if kind == "account" else "invoices:sync_status")
+    query = {"ids": str(record.pk), "section": str(record.pk)}
+
+    unfiltered = staff_client.get(status_url, query).json()[str(record.pk)]["section"]
+    filtered = staff_client.get(status_url, query | {"history": "failure"}).json()[str(record.pk)]["section"]
+
+    assert failed in unfiltered
+    assert succeeded in unfiltered
+    assert failed in filtered
+    assert succeeded not in filtered
+    assert 'href="?history=failure#quickbooks" aria-current="true"' in filtered
