@@ -88,6 +88,16 @@ def test_the_demo_firm_reaches_qbo_correct_to_the_cent(qbo, qbo_realm):
             state=SyncState.SKIPPED
         )
         assert all(link.waiting_reason == "waiting for the account to sync" for link in waiting)
+    # The history went out in batches of up to 30, not an invoice or payment at a time.
+    calls = [r for r in qbo.control.requests(qbo_realm, limit=10_000) if r.get("kind", "api") == "api"]
+    batches = [r for r in calls if r["operation"] == "batch"]
+    singles = [
+        r
+        for r in calls
+        if r["operation"] == "create" and r["path"].rsplit("/", 1)[-1] in ("invoice", "payment")
+    ]
+    assert len(batches) >= 2
+    assert len(singles) <= 2, singles
     drafts = Invoice.objects.filter(firm=firm, status=Invoice.Status.DRAFT)
     assert not InvoiceSyncLink.objects.filter(invoice__in=drafts).exists()
     assert Payment.objects.filter(firm=firm).count() >= len(payment_links)
