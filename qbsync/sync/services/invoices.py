@@ -300,8 +300,8 @@ def invoice_draft(invoice: Invoice, customer_id: str, connection: QuickBooksConn
 
 
 def invoice_push(*, link_id: int) -> str:
-    """Create or update the invoice in QBO. Returns "synced", "waiting", "deferred", "failed", "lost" or
-    "not-queued"."""
+    """Create or update the invoice in QBO. Returns "synced", "waiting", "deferred", "failed", "lost",
+    "not-synced" (voided before QBO had it) or "not-queued"."""
     link = InvoiceSyncLink.objects.select_related("invoice").filter(pk=link_id).first()
     if link is None or (
         link.next_attempt_at and link.next_attempt_at > timezone.now() + timedelta(seconds=1)
@@ -325,7 +325,7 @@ def invoice_push(*, link_id: int) -> str:
 
     def work() -> qbo_txn.QboInvoice:
         if invoice.status == Invoice.Status.VOID:
-            return _void(client, link, invoice)
+            return _void(client, link, invoice, account_link.qbo_customer_id)
         draft = invoice_draft(invoice, account_link.qbo_customer_id, connection, custom_numbers_of(client))
         try:
             return _create_or_update(client, link, invoice, draft)
@@ -338,9 +338,15 @@ def invoice_push(*, link_id: int) -> str:
                 tid=exc.intuit_tid,
             ) from exc
 
-    outcome, qbo_invoice = attempt_push(
-        link, work, lost_message=DELETED_IN_QBO, forget={"qbo_invoice_id": ""}, enqueue=_enqueue
-    )
+    try:
+        outcome, qbo_invoice = attempt_push(
+            link, work, lost_message=DELETED_IN_QBO, forget={"qbo_invoice_id": ""}, enqueue=_enqueue
+        )
+    except VoidedBeforeSync:
+        with transaction.atomic():
+            if _transition(link, SyncAction.LOST, waiting_reason="", pushed_version=0, qbo_sync_token=""):
+                record_event(link=link, kind="not_synced", message=VOIDED_BEFORE_SYNC)
+        return "not-synced"
     if outcome is not None:
         return outcome
     return invoice_link_synced(link, qbo_invoice, version, client.last_intuit_tid)
@@ -372,12 +378,28 @@ def _create_or_update(client, link: InvoiceSyncLink, invoice: Invoice, draft) ->
     return _update(client, link.qbo_invoice_id, link.qbo_sync_token, draft, request_id)
 
 
-def _void(client, link: InvoiceSyncLink, invoice: Invoice) -> qbo_txn.QboInvoice:
+class VoidedBeforeSync(Exception):
+    """The invoice was voided here before QBO ever had it: there is nothing to void there."""
+
+
+VOIDED_BEFORE_SYNC = (
+    "Voided before it reached QuickBooks Online, so it is not synced (nothing to void there)."
+)
+
+
+def _void(client, link: InvoiceSyncLink, invoice: Invoice, customer_id: str) -> qbo_txn.QboInvoice:
+    qbo_id, sync_token = link.qbo_invoice_id, link.qbo_sync_token
+    if not qbo_id:
+        # Voided while its first push was under way: an earlier attempt may have created it after all.
+        found = qbo_txn.find_invoices_by_marker(client, customer_id, invoice_marker(invoice))
+        if not found:
+            raise VoidedBeforeSync
+        qbo_id, sync_token = found[0].id, found[0].sync_token
     return retry_once_if_stale(
-        lambda token, rid: qbo_txn.void_invoice(client, link.qbo_invoice_id, token, request_id=rid),
-        sync_token=link.qbo_sync_token,
+        lambda token, rid: qbo_txn.void_invoice(client, qbo_id, token, request_id=rid),
+        sync_token=sync_token,
         request_id=request_id_for("inv-void", link.firm_id, invoice.pk, link.request_epoch),
-        current_token=lambda: qbo_txn.read_invoice(client, link.qbo_invoice_id).sync_token,
+        current_token=lambda: qbo_txn.read_invoice(client, qbo_id).sync_token,
     )
 
 
