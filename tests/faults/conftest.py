@@ -36,7 +36,8 @@ def connect_tenant(qbo, firm=None, **company_settings) -> Tenant:
     realm = qbo.control.create_company(
         f"Fault Co {uuid.uuid4().hex[:6]}",
         customer_types=["Individual", "Business"],
-        **({"settings": company_settings} if company_settings else {}),
+        custom_txn_numbers=company_settings.pop("custom_txn_numbers", False),
+        settings=company_settings or None,
     )
     connection = connection_for_realm(firm=firm, user=owner, sandbox=qbo, realm_id=realm)
     connection_apply_first_defaults(connection=connection)
