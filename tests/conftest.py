@@ -145,3 +145,12 @@ def qbo_connection(firm, owner, qbo, qbo_realm):
     from tests.factories import connection_for_realm
 
     return connection_for_realm(firm=firm, user=owner, sandbox=qbo, realm_id=qbo_realm)
+
+
+@pytest.fixture
+def connected(qbo_connection):
+    """The firm connected, with the first-connect defaults (customer type "Individual", default item)."""
+    from qbsync.sync.services.connections import connection_apply_first_defaults
+
+    connection_apply_first_defaults(connection=qbo_connection)
+    return qbo_connection

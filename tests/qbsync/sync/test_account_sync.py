@@ -19,15 +19,6 @@ from tests.factories import AccountFactory, sandbox_create
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def connected(qbo_connection):
-    """The firm connected, with the first-connect defaults (customer type "Individual")."""
-    from qbsync.sync.services.connections import connection_apply_first_defaults
-
-    connection_apply_first_defaults(connection=qbo_connection)
-    return qbo_connection
-
-
 def sync(account: Account, **request) -> AccountSyncLink:
     link = account_sync_request(account=account, **request)
     account_push(link_id=link.pk)

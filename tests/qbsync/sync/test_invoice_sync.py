@@ -20,14 +20,6 @@ D = Decimal
 
 
 @pytest.fixture
-def connected(qbo_connection):
-    from qbsync.sync.services.connections import connection_apply_first_defaults
-
-    connection_apply_first_defaults(connection=qbo_connection)
-    return qbo_connection
-
-
-@pytest.fixture
 def synced_account(connected, firm):
     account = AccountFactory(firm=firm, name="Invoice Client Ltd")
     link = account_sync_request(account=account)

@@ -21,14 +21,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 D = Decimal
 
 
-@pytest.fixture
-def defaults(qbo_connection):
-    from qbsync.sync.services.connections import connection_apply_first_defaults
-
-    connection_apply_first_defaults(connection=qbo_connection)
-    return qbo_connection
-
-
 def moving(firm) -> int:
     busy = Q(state=SyncState.SYNCING) | Q(state=SyncState.QUEUED)
     return sum(
@@ -71,8 +63,8 @@ def assert_once_and_correct(qbo, realm, firm) -> None:
         assert D(str(payments[link.qbo_payment_id]["UnappliedAmt"])) == link.payment.unapplied
 
 
-def test_a_429_storm_with_lost_replies_and_no_requestid_replay(qbo, defaults, firm):
-    realm = defaults.realm_id
+def test_a_429_storm_with_lost_replies_and_no_requestid_replay(qbo, connected, firm):
+    realm = connected.realm_id
     qbo.control.settings(realm, idempotency="off")
     qbo.control.fault(realm, "throttle", count=15, retry_after=1)
     qbo.control.fault(realm, "drop_after_commit", count=2, path="invoice", method="POST")
@@ -86,10 +78,10 @@ def test_a_429_storm_with_lost_replies_and_no_requestid_replay(qbo, defaults, fi
     assert_once_and_correct(qbo, realm, firm)
 
 
-def test_the_broker_wiped_mid_run_loses_nothing(require_redis, qbo, defaults, firm):
+def test_the_broker_wiped_mid_run_loses_nothing(require_redis, qbo, connected, firm):
     import redis
 
-    realm = defaults.realm_id
+    realm = connected.realm_id
     qbo.control.settings(realm, latency_ms=150)
     make_history(firm)  # queued in the broker; no worker yet
     client = redis.Redis.from_url(require_redis)
@@ -105,13 +97,13 @@ def test_the_broker_wiped_mid_run_loses_nothing(require_redis, qbo, defaults, fi
     assert_once_and_correct(qbo, realm, firm)
 
 
-def test_a_worker_killed_mid_batch_leaves_no_duplicate_and_nothing_behind(qbo, defaults, firm):
+def test_a_worker_killed_mid_batch_leaves_no_duplicate_and_nothing_behind(qbo, connected, firm):
     """The first batch is applied in QBO, then its reply hangs and the worker is SIGKILLed. A new worker
     and the sweep finish the job: the batch's records are found by their markers, not created again."""
     from qbsync.sync.models import SyncEvent
     from qbsync.sync.services.accounts import SYNCING_LEASE
 
-    realm = defaults.realm_id
+    realm = connected.realm_id
     qbo.control.settings(realm, idempotency="off")
     qbo.control.fault(realm, "hang", operation="batch", hang_seconds=20, apply=True)
     worker = sandbox_worker(qbo, name="killed", concurrency=2)

@@ -19,14 +19,6 @@ D = Decimal
 
 
 @pytest.fixture
-def connected(qbo_connection):
-    from qbsync.sync.services.connections import connection_apply_first_defaults
-
-    connection_apply_first_defaults(connection=qbo_connection)
-    return qbo_connection
-
-
-@pytest.fixture
 def account(connected, firm):
     account = AccountFactory(firm=firm, name="Paying Client")
     account_push(link_id=account_sync_request(account=account).pk)

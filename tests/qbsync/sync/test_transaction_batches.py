@@ -32,14 +32,6 @@ pytestmark = pytest.mark.django_db
 D = Decimal
 
 
-@pytest.fixture
-def connected(qbo_connection):
-    from qbsync.sync.services.connections import connection_apply_first_defaults
-
-    connection_apply_first_defaults(connection=qbo_connection)
-    return qbo_connection
-
-
 def history(firm, name: str, invoices: int, payments: int) -> tuple:
     """An account with issued invoices and payments (each paying one invoice in part), then synced."""
     account = AccountFactory(firm=firm, name=name)
