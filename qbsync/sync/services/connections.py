@@ -158,6 +158,11 @@ def connection_connect(
     connection_refresh_company(connection=connection)
     if created or company_changed:
         connection_apply_first_defaults(connection=connection)
+    else:
+        from .invoices import transactions_resume_after_reconnect
+
+        with transaction.atomic():
+            transactions_resume_after_reconnect(firm_id=firm.pk)
     return connection
 
 

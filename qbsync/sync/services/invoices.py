@@ -192,6 +192,34 @@ def account_history_request(*, account_id: int) -> int:
     return count
 
 
+def transactions_resume_after_reconnect(*, firm_id: int) -> int:
+    """The firm reconnected: what changed while the connection did not work reaches QBO now. Issued
+    invoices and payments of synced accounts that never asked to sync (the change found no usable
+    connection) go as a first sync; synced ones changed meanwhile push their change. Returns how many."""
+    from invoices.models import Payment
+
+    from ..models import PaymentSyncLink
+    from .payments import payment_sync_on_change
+
+    count = 0
+    synced_accounts = AccountSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SYNCED)
+    for account_id in synced_accounts.values_list("account_id", flat=True):
+        count += account_history_request(account_id=account_id)
+    stale_invoices = InvoiceSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SYNCED).exclude(
+        pushed_version=F("invoice__content_version")
+    )
+    for invoice in Invoice.objects.filter(sync_link__in=stale_invoices):
+        invoice_sync_on_change(invoice=invoice)
+        count += 1
+    stale_payments = PaymentSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SYNCED).exclude(
+        pushed_version=F("payment__content_version")
+    )
+    for payment in Payment.objects.filter(sync_link__in=stale_payments):
+        payment_sync_on_change(payment=payment)
+        count += 1
+    return count
+
+
 def invoices_release_waiting(*, account_id: int) -> int:
     """The account just linked: its invoices that were waiting for it go out (those QBO has never seen in
     batches, as part of the account's first sync), and those its unsync stopped resume one at a time (QBO
