@@ -195,21 +195,30 @@ def moving(firm_ids) -> int:
     return sum(m.objects.filter(firm_id__in=firm_ids).filter(busy).count() for m in LINK_MODELS)
 
 
-def wait_settled(firms, timeout: float, *, sweep_every: float = 3.0) -> float:
+def wait_settled(
+    firms, timeout: float, *, sweep_every: float = 3.0, lease_after: float | None = None
+) -> float:
     """Wait until the firms' work is done, running beat's sweep as if its 30 s had passed every
-    ``sweep_every`` seconds (a lost message is then re-enqueued at once, not after a minute).
-    Returns the seconds it took."""
-    from qbsync.sync.services.accounts import QUEUED_GRACE, account_sync_sweep
+    ``sweep_every`` seconds (a lost message is then re-enqueued at once, not after a minute). With
+    ``lease_after``: once nothing has changed for that long, sweep as if the Syncing lease had run out too
+    (a worker died holding it). Returns the seconds it took."""
+    from qbsync.sync.services.accounts import QUEUED_GRACE, SYNCING_LEASE, account_sync_sweep
 
     ids = [f.pk for f in firms]
     started = time.monotonic()
     deadline = started + timeout
-    last_sweep = started
-    while moving(ids) and time.monotonic() < deadline:
+    last_sweep = last_change = started
+    last_count = moving(ids)
+    while last_count and time.monotonic() < deadline:
         if time.monotonic() - last_sweep >= sweep_every:
-            account_sync_sweep(now=timezone.now() + QUEUED_GRACE + timedelta(seconds=1))
+            stalled = lease_after is not None and time.monotonic() - last_change >= lease_after
+            ahead = SYNCING_LEASE if stalled else QUEUED_GRACE
+            account_sync_sweep(now=timezone.now() + ahead + timedelta(seconds=1))
             last_sweep = time.monotonic()
         time.sleep(0.25)
+        count = moving(ids)
+        if count != last_count:
+            last_count, last_change = count, time.monotonic()
     left = [
         f"{m.__name__} {link.pk} {link.state} {getattr(link, 'waiting_reason', '')}"
         for m in LINK_MODELS
