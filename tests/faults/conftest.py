@@ -9,9 +9,12 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.factories import AccountFactory, make_invoice, make_payment
+
 RUN_LAST = "test_s05_postgres_restart"
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
     # Restarting PostgreSQL drops every connection on the machine: nothing of this run comes after it.
     items[:] = [i for i in items if RUN_LAST not in i.nodeid] + [i for i in items if RUN_LAST in i.nodeid]
@@ -78,3 +81,19 @@ def worker(qbo, *, name: str, concurrency: int = 2, env: dict | None = None):
         yield process
     finally:
         process.stop()
+
+
+def make_work(firm, accounts: int, invoices: int, prefix: str = "Work") -> int:
+    """Accounts with invoices, every other one paid: the firm's rule syncs each account on its first
+    invoice. Returns the number of operations (customers, invoices, payments)."""
+    ops = 0
+    for a in range(accounts):
+        account = AccountFactory(firm=firm, name=f"{prefix} Client {a}")
+        ops += 1
+        for i in range(invoices):
+            invoice = make_invoice(account=account, amounts=(f"{200 + i}.10",))
+            ops += 1
+            if i % 2 == 0:
+                make_payment(account=account, amount=f"{200 + i}.10", allocations={invoice: f"{200 + i}.10"})
+                ops += 1
+    return ops
