@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 SENT = "create_sent"
 SENT_IN_BATCH = "Sent in a batch of {size} to QuickBooks (request {request_id})."
 NOT_SENT = "QuickBooks Online was busy ({reason}); the batch goes out again shortly."
+SENT_BEFORE = "Sent to QuickBooks Online before: it is checked there and sent on its own, not in a batch."
 HANDED_OVER = (
     "QuickBooks Online's answer to the batch was lost ({reason}); this record is checked in QuickBooks and "
     "sent on its own if it is not there."
@@ -149,10 +150,13 @@ def _claim(model, firm_id: int, limit: int) -> list:
 def transactions_batch_push(*, firm_id: int) -> dict[str, int]:
     """Send the firm's first-sync invoices and payments in batches until none is left (or QBO's limits
     make it wait). Safe to run any number of times at once: pushers beyond the firm's slots return."""
+    handed_over = _hand_over_sent_before(firm_id)
     slot = _acquire_slot(firm_id)
     if slot is None:
-        return {"busy": 1}
+        return {"busy": 1, "handed_over": handed_over} if handed_over else {"busy": 1}
     counts: dict[str, int] = defaultdict(int)
+    if handed_over:
+        counts["handed_over"] += handed_over
     pause = None
     try:
         connection = usable_connection(firm_id)
@@ -191,6 +195,31 @@ def transactions_batch_push(*, firm_id: int) -> dict[str, int]:
         # Work that arrived while this pusher was finishing.
         _start_pushers(firm_id)
     return dict(counts)
+
+
+def _hand_over_sent_before(firm_id: int) -> int:
+    """Records marked for a batch after their create was already sent once (a push whose outcome is
+    unknown, then a wait for the account to sync again) are never batched: without this they would wait
+    for a batch forever. The single push looks each up in QBO before creating it."""
+    now = timezone.now()
+    moved = 0
+    for model, owner, enqueue in (
+        (InvoiceSyncLink, "invoice", enqueue_invoice),
+        (PaymentSyncLink, "payment", enqueue_payment),
+    ):
+        sent = SyncEvent.objects.filter(**{owner: OuterRef(f"{owner}_id")}, kind=SENT)
+        stranded = model.objects.filter(
+            firm_id=firm_id, in_batch=True, state=SyncState.QUEUED, waiting_reason=""
+        ).filter(Exists(sent))
+        for link in stranded:
+            with transaction.atomic():
+                if model.objects.filter(pk=link.pk, state=SyncState.QUEUED, in_batch=True).update(
+                    in_batch=False, updated_at=now
+                ):
+                    record_event(link=link, kind="handed_over", message=SENT_BEFORE)
+                    enqueue(link.pk)
+                    moved += 1
+    return moved
 
 
 def _claim_batch(firm_id: int) -> tuple[list, list]:
