@@ -413,3 +413,23 @@ def test_an_invoice_voided_after_a_crash_that_created_it_is_voided_in_qbo(machin
     assert link.state == SyncState.SYNCED
     [copy] = machine.sandbox.control.entities(machine.tenants[1].realm, "Invoice")
     assert (copy["Id"], money(copy["TotalAmt"])) == (link.qbo_invoice_id, 0)
+
+
+def test_a_payment_sent_once_then_waiting_for_its_account_is_not_left_for_a_batch(machine):
+    """Found by the machine (nightly profile): a payment whose create had an unknown outcome, then waited
+    for its account to sync again, was marked for a batch, which never takes a record sent before: it
+    stayed Syncing for ever."""
+    from qbsync.sync.services.accounts import account_sync_sweep
+    from qbsync.sync.services.payments import payment_push
+
+    account = machine.add_account(firm=0)
+    invoice = machine.create_invoice(account=account, amounts=["120.50"], issued=True)
+    machine.settle_and_check()
+    payment = machine.record_payment(extra=True, invoice=invoice, share="0.5")
+    machine.work(tasks=1, crash="after_send")  # QBO has the payment; we never heard
+    machine.sync_account(account=account)  # someone syncs the account again meanwhile
+    account_sync_sweep(now=timezone.now() + SYNCING_LEASE + timedelta(seconds=1))
+    link = PaymentSyncLink.objects.get(payment_id=payment)
+    assert payment_push(link_id=link.pk) == "waiting"  # for the account
+    machine.settle_and_check()
+    assert PaymentSyncLink.objects.get(payment_id=payment).state == SyncState.SYNCED
