@@ -15,7 +15,7 @@ from tests.workers import sandbox_worker
 
 from .conftest import sync_account
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 TOKEN = "e2e-verifier-token"
 
 
