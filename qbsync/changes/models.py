@@ -2,6 +2,7 @@
 invoices changed there under our feet, and payments recorded there against our invoices."""
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
@@ -35,7 +36,8 @@ class QboChange(models.Model):
     operation = models.CharField(max_length=20, blank=True)  # Create | Update | Delete | Void | Merge
     deleted_id = models.CharField(max_length=32, blank=True)  # a Merge: the record that disappeared
     occurred_at = models.CharField(max_length=40, blank=True)  # as QBO wrote it
-    payload = models.JSONField(null=True, blank=True)  # CDC's full object (webhooks carry none)
+    # CDC's full object (webhooks carry none). QBO's amounts arrive as Decimals: stored as exact strings.
+    payload = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     outcome = models.TextField(blank=True)

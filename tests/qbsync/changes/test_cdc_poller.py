@@ -2,19 +2,20 @@
 narrowing when an answer hits the object cap, and a revoked connection found by the next call."""
 
 from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import parse_qs
 
 import pytest
 from django.utils import timezone
 
-from qbsync.changes.models import ChangePoll, QboChange
+from qbsync.changes.models import ChangePoll, QboChange, QboPaymentOnInvoice
 from qbsync.changes.services.inbox import changes_poll_all, changes_poll_connection, changes_process
 from qbsync.quickbooks import cdc
 from qbsync.quickbooks.cdc import parse_qbo_datetime
 from qbsync.sync.models import QuickBooksConnection, SyncEvent
-from tests.factories import connection_for_realm
+from tests.factories import AccountFactory, connection_for_realm, make_invoice
 
-from .conftest import QboUser
+from .conftest import QboUser, push_invoice, sync_account
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +57,25 @@ def test_the_watermark_moves_forward_and_each_change_is_recorded_once(qbo, conne
     assert sinces == sorted(sinces)
     assert sinces[-1] <= second.changed_since
     assert changes_process(connection_id=connected.pk) == {"done": 0, "ignored": 1, "failed": 0, "later": 0}
+
+
+def test_amounts_with_cents_are_recorded_and_reacted_to(qbo, connected, qbo_user, firm):
+    """QBO's amounts are parsed as Decimals (382.5 is not a float here); the recorded copy keeps them exactly,
+    and a payment of 62.25 made there shows on the invoice as that amount."""
+    account = AccountFactory(firm=firm, name="Cents Client")
+    customer_id = sync_account(account).qbo_customer_id
+    invoice = make_invoice(account=account, number="CENTS-1", amounts=("262.50", "120.00"))
+    qbo_invoice_id = push_invoice(invoice).qbo_invoice_id
+    qbo_user.receive_payment(customer_id, qbo_invoice_id, "62.25")
+
+    result = changes_poll_connection(connection_id=connected.pk)
+
+    assert not result.startswith("0 new"), result
+    recorded = QboChange.objects.get(entity="Invoice", entity_id=qbo_invoice_id)
+    assert Decimal(str(recorded.payload["TotalAmt"])) == Decimal("382.50")
+    assert changes_process(connection_id=connected.pk)["failed"] == 0
+    [paid] = QboPaymentOnInvoice.objects.filter(invoice=invoice)
+    assert paid.amount == Decimal("62.25")
 
 
 def test_a_watermark_older_than_29_days_starts_at_29_days_and_says_so(qbo, connected, caplog):
