@@ -288,7 +288,7 @@ QBSYNC_BATCH_LEASE_SECONDS = env.float("QBSYNC_BATCH_LEASE_SECONDS", default=120
 # A pusher waits up to this long for a full batch of 30 while more records are on their way.
 QBSYNC_BATCH_LINGER_SECONDS = env.float("QBSYNC_BATCH_LINGER_SECONDS", default=2.0)
 # Fair scheduling (qbsync.sync.fairness): how many of one worker process's slots a single company may hold
-# while its other tasks wait their turn; 0 means half the process's pool, at least 1.
+# while its other tasks wait their turn; 0 means half the process's pool, at least 2.
 QBSYNC_MAX_WORKERS_PER_REALM = env.int("QBSYNC_MAX_WORKERS_PER_REALM", default=0)
 
 # Secrets at rest

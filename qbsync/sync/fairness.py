@@ -8,10 +8,10 @@ task does its work, `run_fairly` asks two things about the task's realm:
    task steps aside for that long with a countdown. Its worker goes on to other companies' tasks, and the
    sync link is not touched: waiting for our own limiter spends none of the record's attempts.
 2. Does the realm already hold its share of worker slots: `QBSYNC_MAX_WORKERS_PER_REALM` of this worker
-   process's pool (default half of it, at least 1), and across every worker no more than the governor's
-   in-flight limit? Then the task steps aside for a short, growing countdown, and the free slots go on down
-   the queue to other companies' tasks. Once no other company has work, the realm's tasks come back and
-   use the slots again, so a company alone still gets the whole of its share on every worker process.
+   process's pool (default half of it, but at least 2), and across every worker no more than the
+   governor's in-flight limit? Then the task steps aside for a short, growing countdown, and the free
+   slots go on down the queue to other companies' tasks. A company on its own still gets its whole share
+   of every worker process, so more processes mean more throughput for it too, up to QBO's limits.
 
 Slots are leases in Redis (each realm's keys share a hash tag, like the governor's) that expire after the
 task time limit, so a worker killed mid-task frees its slots by itself. Without REDIS_URL (the one-machine
@@ -156,13 +156,19 @@ def _remember_pool_size(sender=None, **kwargs) -> None:
     _pool_size = concurrency if isinstance(concurrency, int) and concurrency > 0 else None
 
 
+# A company's own work needs two slots at once: a batch pusher tops its batch up while the company's
+# accounts link. With one, they take turns and the pusher's wait for more records is wasted.
+MIN_DEFAULT_NODE_CAP = 2
+
+
 def node_cap(pool_size: int | None = None) -> int:
-    """How many of one worker process's slots one realm may hold."""
+    """How many of one worker process's slots one realm may hold: the setting, or half the pool (at least
+    2, so a pool of 2 or 3 keeps slots for other companies only when the setting says 1)."""
     configured = int(getattr(settings, "QBSYNC_MAX_WORKERS_PER_REALM", 0) or 0)
     if configured > 0:
         return configured
-    size = pool_size if pool_size is not None else (_pool_size or 2)
-    return max(1, size // 2)
+    size = pool_size if pool_size is not None else (_pool_size or 4)
+    return max(MIN_DEFAULT_NODE_CAP, size // 2)
 
 
 def realm_cap() -> int:

@@ -131,9 +131,11 @@ def test_slot_keys_share_the_realm_hash_tag_whatever_the_node_name(redis_client,
     assert all(key.count("{") == 1 for key in keys)
 
 
-def test_the_cap_per_worker_process_is_half_its_pool_unless_set(settings):
+def test_the_cap_per_worker_process_is_half_its_pool_but_two_unless_set(settings):
     settings.QBSYNC_MAX_WORKERS_PER_REALM = 0
-    assert [node_cap(n) for n in (1, 2, 3, 4, 8)] == [1, 1, 1, 2, 4]
+    assert [node_cap(n) for n in (1, 2, 3, 4, 6, 8, 16)] == [2, 2, 2, 2, 3, 4, 8]
+    settings.QBSYNC_MAX_WORKERS_PER_REALM = 1
+    assert node_cap(2) == 1
     settings.QBSYNC_MAX_WORKERS_PER_REALM = 3
     assert node_cap(8) == 3
 
