@@ -3,9 +3,9 @@ either reaches QBO with exactly the text it has here, or is refused with a messa
 before anything is written to QBO: by the form's service (before anything is queued), or by the push
 before its first request (Failed, with a proposed fix). Never a half-synced record.
 
-The rest of S10 lives with the code it checks: (a) the IDOR sweep in tests/test_tenant_isolation.py, the
-CSRF sweep in tests/test_security.py, (c) `check --deploy` in tests/test_deployment.py, (d) the log scan in
-tests/log_capture.py, (e) the list-page load in bench/accounts_list.py."""
+The rest of S10 lives with the code it checks: (a) the IDOR sweep in tests/test_tenant_isolation.py and
+the CSRF sweep in tests/test_security.py, (c) `check --deploy` in tests/qbsync/settings/test_base.py,
+(d) the log scan in tests/log_capture.py, (e) the list-page load in bench/accounts_list.py."""
 
 from datetime import date
 from decimal import Decimal
