@@ -183,7 +183,10 @@ def assert_invariants(qbo, realms: dict, *, strict: bool = True) -> None:
     assert_nothing_stuck(*realms)
     for firm, realm in realms.items():
         copy = assert_exactly_once(qbo, realm, firm, strict=strict)
-        assert_no_orphans(copy, firm)
+        if strict:
+            # (Not otherwise: a record deleted here while its account's sync was off stays in QBO, as
+            # unsyncing promises; the property test checks deletes made while syncing by themselves.)
+            assert_no_orphans(copy, firm)
     assert_no_crossing(qbo, realms)
 
 
