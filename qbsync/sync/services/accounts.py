@@ -335,8 +335,23 @@ def _backoff(attempt: int, retry_after: float | None) -> float:
     return min(BACKOFF_MAX_SECONDS, base * 2**attempt) * random.uniform(0.5, 1.0)
 
 
+def counts_as_attempt(exc: QboTransientError) -> bool:
+    """QBO's limits (a 429, or our governor holding a request back) say "later", not "failed": waiting
+    them out never uses up a record's attempts, however long a throttling storm lasts."""
+    from qbsync.quickbooks.errors import QboRateLimitError
+    from qbsync.quickbooks.governor import RealmThrottled
+
+    return not isinstance(exc, QboRateLimitError | RealmThrottled)
+
+
+def retry_message(exc: QboTransientError, delay: float) -> str:
+    if counts_as_attempt(exc):
+        return f"QuickBooks Online was not reachable ({exc.message}); next try in {delay:.0f} s."
+    return f"QuickBooks Online asked us to slow down ({exc.message}); next try in {delay:.0f} s."
+
+
 def _defer(link: AccountSyncLink, exc: QboTransientError) -> str:
-    attempts = link.attempts + 1
+    attempts = link.attempts + (1 if counts_as_attempt(exc) else 0)
     if attempts >= MAX_ATTEMPTS:
         _fail(
             link,
@@ -362,7 +377,7 @@ def _defer(link: AccountSyncLink, exc: QboTransientError) -> str:
                 kind="retry_scheduled",
                 outcome=SyncEvent.Outcome.FAILURE,
                 intuit_tid=exc.intuit_tid,
-                message=f"QuickBooks Online was not reachable ({exc.message}); next try in {delay:.0f} s.",
+                message=retry_message(exc, delay),
                 received={"code": exc.code, "status": exc.status},
             )
             _enqueue(link.pk, countdown=delay)

@@ -21,7 +21,7 @@ from qbsync.quickbooks.errors import (
 from .. import explanations
 from ..models import QuickBooksConnection, SyncEvent, TransactionSyncLink
 from ..status import SyncAction
-from .accounts import MAX_ATTEMPTS, _backoff, _transition, record_event
+from .accounts import MAX_ATTEMPTS, _backoff, _transition, counts_as_attempt, record_event, retry_message
 
 T = TypeVar("T")
 
@@ -97,7 +97,7 @@ def link_lost(link: TransactionSyncLink, *, tid: str, message: str, forget: dict
 def link_defer(link: TransactionSyncLink, exc: QboTransientError, *, enqueue: Callable[..., None]) -> str:
     """Back to the queue for a later attempt (backoff with jitter, or QBO's Retry-After); Failed after the
     last attempt."""
-    attempts = link.attempts + 1
+    attempts = link.attempts + (1 if counts_as_attempt(exc) else 0)
     if attempts >= MAX_ATTEMPTS:
         link_fail(
             link,
@@ -123,7 +123,7 @@ def link_defer(link: TransactionSyncLink, exc: QboTransientError, *, enqueue: Ca
                 kind="retry_scheduled",
                 outcome=SyncEvent.Outcome.FAILURE,
                 intuit_tid=exc.intuit_tid,
-                message=f"QuickBooks Online was not reachable ({exc.message}); next try in {delay:.0f} s.",
+                message=retry_message(exc, delay),
             )
             enqueue(link.pk, countdown=delay)
     return "deferred"

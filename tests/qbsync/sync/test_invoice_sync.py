@@ -356,3 +356,24 @@ def test_a_service_mapped_to_an_item_carries_it_on_its_lines(
         if line.get("DetailType") == "SalesItemLineDetail"
     ]
     assert item_refs == [other_item, connected.default_item_id]
+
+
+def test_a_long_throttling_storm_never_uses_up_the_invoices_attempts(qbo, connected, synced_account):
+    from qbsync.quickbooks.governor import reset_governor
+    from qbsync.sync.services.accounts import MAX_ATTEMPTS
+
+    invoice = make_invoice(account=synced_account)
+    qbo.control.fault(connected.realm_id, "throttle", count=MAX_ATTEMPTS + 2, retry_after=1)
+    link = InvoiceSyncLink.objects.get(invoice=invoice)
+    outcomes = []
+    for _ in range(MAX_ATTEMPTS + 3):
+        reset_governor()  # the realm's pause after each 429, as if its Retry-After had passed
+        InvoiceSyncLink.objects.filter(pk=link.pk).update(next_attempt_at=None)
+        outcomes.append(invoice_push(link_id=link.pk))
+        if outcomes[-1] == "synced":
+            break
+    link.refresh_from_db()
+    assert outcomes[-1] == "synced", outcomes
+    assert "failed" not in outcomes
+    assert link.attempts == 0
+    assert "asked us to slow down" in link.invoice.sync_events.filter(kind="retry_scheduled").first().message
