@@ -753,7 +753,9 @@ def _release_lost_waiters(*, now, limit: int) -> int:
     for account_id in for_invoices | for_account:
         with transaction.atomic():
             released += payments_release_waiting(account_id=account_id)
-    return released
+    from .invoices import invoices_release_after_deletes
+
+    return released + invoices_release_after_deletes(before=stale, limit=limit)
 
 
 def _reenqueue_outbox(*, now, limit: int) -> int:

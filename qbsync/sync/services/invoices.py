@@ -344,6 +344,10 @@ def invoice_push(*, link_id: int) -> str:
     if account_link is None:
         _transition(link, SyncAction.DEFER, waiting_reason=WAITING_FOR_ACCOUNT)
         return "waiting"
+    if invoice.status == Invoice.Status.VOID and _payment_deletes_pending(invoice.account_id):
+        # QBO refuses to void an invoice a payment is applied to: the payments deleted here go first.
+        _transition(link, SyncAction.DEFER, waiting_reason=WAITING_FOR_DELETES)
+        return "waiting"
     connection = usable_connection(invoice.firm_id)
     if connection is None:
         link_fail(link, Failure("connection", explanations.CONNECTION))
@@ -404,6 +408,36 @@ def _create_or_update(client, link: InvoiceSyncLink, invoice: Invoice, draft) ->
     if link.pushed_version == invoice.content_version:
         return qbo_txn.read_invoice(client, link.qbo_invoice_id)
     return _update(client, link.qbo_invoice_id, link.qbo_sync_token, draft, request_id)
+
+
+WAITING_FOR_DELETES = "waiting for deleted payments to be deleted in QuickBooks first"
+
+
+def _payment_deletes_pending(account_id: int) -> bool:
+    return SyncOutbox.objects.filter(
+        account_id=account_id, entity="Payment", state=SyncOutbox.State.PENDING
+    ).exists()
+
+
+def invoices_release_after_deletes(*, account_id: int | None = None, before=None, limit: int = 500) -> int:
+    """Voids that waited for payment deletes go once none is pending for their account: called when a
+    delete finishes (``account_id``), and by the sweep for waits older than ``before``."""
+    waiting = InvoiceSyncLink.objects.filter(state=SyncState.QUEUED, waiting_reason=WAITING_FOR_DELETES)
+    if account_id is not None:
+        waiting = waiting.filter(invoice__account_id=account_id)
+    if before is not None:
+        waiting = waiting.filter(state_changed_at__lt=before)
+    released = 0
+    for pk, owner in list(waiting.values_list("pk", "invoice__account_id")[:limit]):
+        if _payment_deletes_pending(owner):
+            continue
+        with transaction.atomic():
+            if InvoiceSyncLink.objects.filter(pk=pk, waiting_reason=WAITING_FOR_DELETES).update(
+                waiting_reason="", updated_at=timezone.now()
+            ):
+                _enqueue(pk)
+                released += 1
+    return released
 
 
 class VoidedBeforeSync(Exception):
@@ -596,6 +630,8 @@ def _outbox_finish(row: SyncOutbox, state: str, text: str, outcome: str, tid: st
             intuit_tid=tid,
             sent={"operation": "delete", "Id": row.qbo_id},
         )
+        if row.entity == "Payment":
+            invoices_release_after_deletes(account_id=row.account_id)
 
 
 # A person's choice ---------------------------------------------------------------------------------
