@@ -433,3 +433,23 @@ def test_a_payment_sent_once_then_waiting_for_its_account_is_not_left_for_a_batc
     assert payment_push(link_id=link.pk) == "waiting"  # for the account
     machine.settle_and_check()
     assert PaymentSyncLink.objects.get(payment_id=payment).state == SyncState.SYNCED
+
+
+def test_a_void_after_deleting_the_invoices_payment_waits_for_the_delete_to_reach_qbo(machine):
+    """Found by the machine (nightly profile): the void reached QBO before the payment's delete, QBO
+    refused it ("payments applied") and the invoice Failed for good."""
+    account = machine.add_account(firm=0)
+    machine.sync_account(account=account)
+    invoice = machine.create_invoice(account=account, amounts=["40.00"], issued=True)
+    machine.settle_and_check()
+    payment = machine.record_payment(extra=False, invoice=invoice, share="1")
+    machine.settle_and_check()
+    machine.delete_payment(payment=payment)
+    machine.void_invoice(invoice=invoice)
+    link = InvoiceSyncLink.objects.get(invoice_id=invoice)
+    assert invoice_push(link_id=link.pk) == "waiting"  # its push comes before the delete's
+    machine.settle_and_check()
+    link.refresh_from_db()
+    assert link.state == SyncState.SYNCED
+    [copy] = machine.sandbox.control.entities(machine.tenants[0].realm, "Invoice")
+    assert money(copy["TotalAmt"]) == 0
