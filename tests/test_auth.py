@@ -6,14 +6,22 @@ from django.urls import reverse
 
 from accounts.models import Account
 from invoices.models import Invoice
+from qbsync.health.models import Notification
 from qbsync.sync.models import BulkSyncPlan
 from tests.factories import TEST_PASSWORD, AccountFactory, UserFactory, make_invoice, make_payment
-from tests.test_tenant_isolation import FLOW_ONLY, POST_ONLY, QUICKBOOKS_MANAGERS_ONLY, discover_urls
+from tests.test_tenant_isolation import (
+    FLOW_ONLY,
+    NOT_FIRM_PAGES,
+    POST_ONLY,
+    QUICKBOOKS_MANAGERS_ONLY,
+    discover_urls,
+)
 
 pytestmark = pytest.mark.django_db
 
-# Pages that are not firm pages: the sign-in pages themselves and the health probe.
-PUBLIC = {"login", "logout", "healthz"}
+# Pages that are not firm pages: the sign-in pages, the probes and Intuit's webhook (each tested where
+# NOT_FIRM_PAGES says).
+PUBLIC = set(NOT_FIRM_PAGES)
 
 
 @pytest.fixture
@@ -23,8 +31,16 @@ def pages(firm) -> dict[str, str]:
     draft = make_invoice(account=account, status=Invoice.Status.DRAFT, number="P-DRAFT")
     sent = make_invoice(account=account, number="P-SENT")
     payment = make_payment(account=account, amount="5.00", allocations={sent: "5.00"})
+    notice = Notification.objects.create(
+        firm=firm, recipient=UserFactory(firm=firm, role="admin"), kind="failures", title="t", body="b"
+    )
     ids = {
         "quickbooks:bulk_": BulkSyncPlan.objects.create(firm=firm).pk,
+        "health:errors_account": account.pk,
+        "health:errors_invoice": sent.pk,
+        "health:errors_payment": payment.pk,
+        "health:notification": notice.pk,
+        "changes:invoice": sent.pk,
         "accounts": account.pk,
         "invoices:send": draft.pk,
         "invoices:payment": payment.pk,
