@@ -631,7 +631,10 @@ def _outbox_finish(row: SyncOutbox, state: str, text: str, outcome: str, tid: st
             sent={"operation": "delete", "Id": row.qbo_id},
         )
         if row.entity == "Payment":
+            from .payments import payments_release_waiting
+
             invoices_release_after_deletes(account_id=row.account_id)
+            payments_release_waiting(account_id=row.account_id)
 
 
 # A person's choice ---------------------------------------------------------------------------------

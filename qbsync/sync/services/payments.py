@@ -30,7 +30,7 @@ from ..models import (
 from ..status import SyncAction, SyncState, target_of
 from .accounts import _transition, record_event
 from .connections import connection_client
-from .invoices import _enqueue_outbox
+from .invoices import _enqueue_outbox, _payment_deletes_pending
 from .transaction_links import (
     BEFORE_START_DATE,
     WAITING_FOR_ACCOUNT,
@@ -44,6 +44,7 @@ from .transaction_links import (
 logger = logging.getLogger(__name__)
 
 WAITING_FOR_INVOICES = "waiting for invoice {numbers} to sync"
+WAITING_FOR_DELETES = "waiting for deleted payments to be deleted in QuickBooks first"
 DELETED_IN_QBO = "The payment was deleted in QuickBooks Online; it is not created again by itself."
 
 
@@ -187,6 +188,9 @@ def payment_push(*, link_id: int) -> str:
         return "not-queued"
     payment = Payment.objects.select_related("account").get(pk=link.payment_id)
     blocker = payment_blocker(payment)
+    if not blocker and payment.allocations.exists() and _payment_deletes_pending(payment.account_id):
+        # A deleted payment gives its invoices their balance back in QBO only once its delete gets there.
+        blocker = WAITING_FOR_DELETES
     if blocker:
         _transition(link, SyncAction.DEFER, waiting_reason=blocker)
         return "waiting"
