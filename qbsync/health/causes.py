@@ -145,6 +145,14 @@ GUIDES: dict[str, CauseGuide] = {
         "then retry.",
         (RETRY, SKIP),
     ),
+    "reference_inactive": CauseGuide(
+        "Customer or invoice inactive in QuickBooks",
+        "Something the payment uses — its customer or an invoice it pays — is inactive or deleted in "
+        "QuickBooks Online.",
+        "Make it active again in QuickBooks Online (or sync the account again to link another customer), "
+        "then retry.",
+        (RETRY, SKIP),
+    ),
     "connection": CauseGuide(
         "QuickBooks connection",
         "QuickBooks Online was not connected, or the connection stopped working, when these records were "

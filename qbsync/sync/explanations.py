@@ -43,9 +43,14 @@ GAVE_UP = (
     "QuickBooks Online did not answer successfully after {attempts} tries (last: {error}). Nothing was "
     'duplicated. Try again later with "Sync Account to QuickBooks".'
 )
-REFUSED = (
-    "QuickBooks Online refused the customer: {message}{detail}. Correct the account's details and sync again."
-)
+REFUSED = {
+    "customer": "QuickBooks Online refused the customer: {message}{detail}. Correct the account's details "
+    "and sync again.",
+    "invoice": "QuickBooks Online refused the invoice: {message}{detail}. Correct the invoice (its lines, "
+    "dates or items) and sync it again.",
+    "payment": "QuickBooks Online refused the payment: {message}{detail}. Correct the payment (its amount, "
+    "date or allocations) and sync it again.",
+}
 DELETED_IN_QBO = "The linked customer was deleted or made inactive in QuickBooks Online."
 
 
@@ -71,5 +76,6 @@ def too_long(*, length: int, proposed: str) -> str:
     return TOO_LONG.format(limit=DISPLAY_NAME_MAX_LENGTH, length=length, proposed=proposed, menu=SYNC_MENU)
 
 
-def refused(*, message: str, detail: str) -> str:
-    return REFUSED.format(message=message.rstrip("."), detail=f" ({detail})" if detail else "")
+def refused(*, message: str, detail: str, record: str = "customer") -> str:
+    """QBO's refusal in words, with what to correct: ``record`` is "customer", "invoice" or "payment"."""
+    return REFUSED[record].format(message=message.rstrip("."), detail=f" ({detail})" if detail else "")

@@ -49,7 +49,14 @@ from .invoices import DOC_NUMBER_TAKEN, custom_numbers_of, invoice_draft, invoic
 from .invoices import _enqueue as enqueue_invoice
 from .payments import _enqueue as enqueue_payment
 from .payments import payment_blocker, payment_draft, payment_link_synced
-from .transaction_links import WAITING_FOR_ACCOUNT, Failure, link_defer, link_fail, usable_connection
+from .transaction_links import (
+    WAITING_FOR_ACCOUNT,
+    Failure,
+    link_defer,
+    link_fail,
+    record_kind,
+    usable_connection,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -372,7 +379,7 @@ def _push_batch(client, connection, invoices, payments, custom_numbers: bool, co
         return None
     except QboError as exc:
         for link in links:
-            link_fail(link, _refused(exc))
+            link_fail(link, _refused(exc, link))
         counts["failed"] += len(links)
         return None
     tid = client.last_intuit_tid
@@ -404,15 +411,15 @@ def _push_batch(client, connection, invoices, payments, custom_numbers: bool, co
             )
             counts["failed"] += 1
         else:
-            link_fail(link, _refused(result))
+            link_fail(link, _refused(result, link))
             counts["failed"] += 1
     return None
 
 
-def _refused(exc: QboError) -> Failure:
+def _refused(exc: QboError, link) -> Failure:
     return Failure(
         "refused",
-        explanations.refused(message=exc.message, detail=exc.detail),
+        explanations.refused(message=exc.message, detail=exc.detail, record=record_kind(link)),
         code=exc.code,
         message=exc.message,
         tid=exc.intuit_tid,

@@ -27,6 +27,20 @@ T = TypeVar("T")
 
 WAITING_FOR_ACCOUNT = "waiting for the account to sync"
 BEFORE_START_DATE = "dated before the firm's sync start date ({start})"
+ITEM_INACTIVE = (
+    "QuickBooks Online refused the invoice because something it uses is inactive or deleted there "
+    "({message}): usually an item its lines carry. Make it active in QuickBooks Online, or choose another "
+    "item on the QuickBooks settings page, then sync again."
+)
+PAYMENT_REFERENCE_INACTIVE = (
+    "QuickBooks Online refused the payment because something it uses is inactive or deleted there "
+    "({message}): its customer or an invoice it pays. Check them in QuickBooks Online, then sync again."
+)
+
+
+def record_kind(link: TransactionSyncLink) -> str:
+    """ "invoice" or "payment": what a transaction link links, in words."""
+    return "invoice" if hasattr(link, "invoice_id") else "payment"
 
 
 def usable_connection(firm_id: int) -> QuickBooksConnection | None:
@@ -144,8 +158,18 @@ def attempt_push(
     except Failure as failure:
         link_fail(link, failure)
     except QboNotFoundError as exc:
-        link_lost(link, tid=exc.intuit_tid, message=lost_message, forget=forget)
-        return "lost", None
+        if all(getattr(link, field) for field in forget):
+            link_lost(link, tid=exc.intuit_tid, message=lost_message, forget=forget)
+            return "lost", None
+        # Nothing of ours exists in QBO yet: 610 on a create means something it refers to is inactive.
+        message = exc.message.rstrip(".")
+        failure = (
+            Failure("item_inactive", ITEM_INACTIVE.format(message=message))
+            if record_kind(link) == "invoice"
+            else Failure("reference_inactive", PAYMENT_REFERENCE_INACTIVE.format(message=message))
+        )
+        failure.code, failure.message, failure.tid = exc.code, exc.message, exc.intuit_tid
+        link_fail(link, failure)
     except QboReconnectRequiredError as exc:
         link_fail(link, Failure("connection", explanations.CONNECTION, code=exc.code, message=exc.message))
     except QboTransientError as exc:
@@ -155,7 +179,7 @@ def attempt_push(
             link,
             Failure(
                 "refused",
-                explanations.refused(message=exc.message, detail=exc.detail),
+                explanations.refused(message=exc.message, detail=exc.detail, record=record_kind(link)),
                 code=exc.code,
                 message=exc.message,
                 tid=exc.intuit_tid,

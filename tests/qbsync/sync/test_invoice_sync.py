@@ -377,3 +377,36 @@ def test_a_long_throttling_storm_never_uses_up_the_invoices_attempts(qbo, connec
     assert "failed" not in outcomes
     assert link.attempts == 0
     assert "asked us to slow down" in link.invoice.sync_events.filter(kind="retry_scheduled").first().message
+
+
+def test_an_invoice_whose_item_is_inactive_in_qbo_fails_with_what_to_do(qbo, connected, synced_account):
+    item = qbo.control.entities(connected.realm_id, "Item")
+    [default] = [i for i in item if i["Id"] == connected.default_item_id]
+    qbo.control.insert(connected.realm_id, "Item", {**default, "Active": False})
+    invoice = make_invoice(account=synced_account)
+    link = push(invoice)
+    assert link.state == SyncState.FAILED
+    assert link.error_cause == "item_inactive"
+    assert "refused the invoice" in link.error_explanation
+    assert "choose another item" in link.error_explanation
+    assert not qbo_invoices(qbo, connected.realm_id)
+
+
+def test_an_invoice_qbo_refuses_says_to_correct_the_invoice(qbo, connected, synced_account):
+    from qbsync.quickbooks.errors import QboValidationError
+    from qbsync.sync.services.transaction_links import attempt_push
+
+    invoice = make_invoice(account=synced_account)
+    link = InvoiceSyncLink.objects.get(invoice=invoice)
+    InvoiceSyncLink.objects.filter(pk=link.pk).update(state=SyncState.SYNCING)
+    link.refresh_from_db()
+
+    def refuse():
+        raise QboValidationError("Invalid date", code="2020", detail="TxnDate")
+
+    assert attempt_push(link, refuse, lost_message="", forget={"qbo_invoice_id": ""}, enqueue=print) == (
+        "failed",
+        None,
+    )
+    link.refresh_from_db()
+    assert link.error_explanation.startswith("QuickBooks Online refused the invoice: Invalid date (TxnDate).")
