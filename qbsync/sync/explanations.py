@@ -36,7 +36,7 @@ CREATE_WOULD_DUPLICATE = (
 )
 CONNECTION = (
     "QuickBooks Online needs to be reconnected by the firm's owner (Settings > Integrations > QuickBooks). "
-    "This account syncs again by itself after reconnecting."
+    "It syncs again by itself after reconnecting."
 )
 NOT_CONNECTED = "QuickBooks Online is not connected. The firm's owner can connect it in Settings."
 GAVE_UP = (

@@ -162,8 +162,41 @@ def connection_connect(
         from .invoices import transactions_resume_after_reconnect
 
         with transaction.atomic():
+            links_retry_after_reconnect(firm_id=firm.pk)
             transactions_resume_after_reconnect(firm_id=firm.pk)
     return connection
+
+
+def links_retry_after_reconnect(*, firm_id: int) -> int:
+    """Records that failed only because the connection needed reconnecting ask again by themselves, as
+    their explanation promised: accounts repeat their last request, invoices and payments sync again."""
+    from invoices.models import Invoice, Payment
+
+    from ..models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
+    from ..status import SyncState
+    from .accounts import SyncRequestError, account_sync_request
+    from .invoices import invoice_sync_on_change
+    from .payments import payment_sync_on_change
+
+    retried = 0
+    failed = {"firm_id": firm_id, "state": SyncState.FAILED, "error_cause": "connection"}
+    for link in AccountSyncLink.objects.filter(**failed).select_related("account"):
+        try:
+            account_sync_request(
+                account=link.account,
+                mode=link.request_mode,
+                customer_id=link.requested_customer_id,
+                display_name=link.requested_display_name,
+                trigger="reconnect",
+            )
+            retried += 1
+        except (SyncRequestError, ValidationError) as exc:
+            logger.info("Account link %s not retried after reconnecting: %s", link.pk, exc)
+    for invoice in Invoice.objects.filter(sync_link__in=InvoiceSyncLink.objects.filter(**failed)):
+        retried += invoice_sync_on_change(invoice=invoice) is not None
+    for payment in Payment.objects.filter(sync_link__in=PaymentSyncLink.objects.filter(**failed)):
+        retried += payment_sync_on_change(payment=payment) is not None
+    return retried
 
 
 def connection_apply_first_defaults(*, connection: QuickBooksConnection) -> None:

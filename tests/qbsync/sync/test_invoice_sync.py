@@ -410,3 +410,24 @@ def test_an_invoice_qbo_refuses_says_to_correct_the_invoice(qbo, connected, sync
     )
     link.refresh_from_db()
     assert link.error_explanation.startswith("QuickBooks Online refused the invoice: Invalid date (TxnDate).")
+
+
+def test_records_failed_for_the_connection_sync_again_by_themselves_after_reconnecting(
+    qbo, connected, synced_account
+):
+    from qbsync.sync.services.connections import links_retry_after_reconnect
+
+    invoice = make_invoice(account=synced_account)
+    other = AccountFactory(firm=synced_account.firm, name="Waiting On Reconnect Ltd")
+    account_link = account_sync_request(account=other)
+    QuickBooksConnection.objects.filter(pk=connected.pk).update(status="needs_reconnect")
+    assert push(invoice).state == SyncState.FAILED
+    assert account_push(link_id=account_link.pk) == "failed"
+    failed = InvoiceSyncLink.objects.get(invoice=invoice)
+    assert failed.error_cause == "connection"
+    assert "syncs again by itself after reconnecting" in failed.error_explanation
+    QuickBooksConnection.objects.filter(pk=connected.pk).update(status="connected")
+
+    assert links_retry_after_reconnect(firm_id=synced_account.firm_id) == 2
+    assert push(invoice).state == SyncState.SYNCED
+    assert account_push(link_id=account_link.pk) == "synced"
