@@ -65,15 +65,32 @@ def test_a_polling_consumer_reads_every_message_whole(tmp_path):
     assert not list(tmp_path.joinpath("queue").iterdir()), "a partial file was left behind"
 
 
-def test_kombus_own_transport_fails_the_same_check(tmp_path):
-    """The control: the race is real, so the check above can fail."""
-    failed = False
-    for attempt in range(5):  # the window is narrow; a few rounds find it every time in practice
-        received, errors = race(filesystem.Transport, tmp_path / str(attempt))
-        if errors or sorted(received) != list(range(MESSAGES)):
-            failed = True
-            break
-    assert failed, "kombu's transport read every message whole five times: the test cannot tell"
+def visible_while_writing(transport, module, folder, monkeypatch) -> list[list[str]]:
+    """Put one message; at the moment its body is being encoded (before any byte is written), which files
+    would a consumer polling the queue folder pick up?"""
+    seen: list[list[str]] = []
+    real = module.dumps
+
+    def spy(payload):
+        seen.append(sorted(p.name for p in folder.joinpath("queue").glob("*.q.msg")))
+        return real(payload)
+
+    monkeypatch.setattr(module, "dumps", spy)
+    with Connection(transport=transport, transport_options=options(folder)) as connection:
+        connection.default_channel._put("q", {"n": 1})
+    return seen
+
+
+def test_kombus_own_transport_shows_a_consumer_the_file_before_it_is_written(tmp_path, monkeypatch):
+    """The control, without timing: kombu creates the message file under its final name and then writes it,
+    so a polling worker can read it empty; ours shows nothing until the whole message is in place."""
+    from qbsync.core import filesystem_queue
+
+    [kombus] = visible_while_writing(filesystem.Transport, filesystem, tmp_path / "kombu", monkeypatch)
+    assert len(kombus) == 1, "kombu's empty message file is already in the queue"
+    [ours] = visible_while_writing(Transport, filesystem_queue, tmp_path / "ours", monkeypatch)
+    assert ours == []
+    assert len(list(tmp_path.joinpath("ours", "queue").glob("*.q.msg"))) == 1, "and then it is there, whole"
 
 
 @pytest.mark.skipif(bool(settings.REDIS_URL), reason="Redis is the broker in this run")
