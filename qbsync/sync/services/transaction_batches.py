@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from invoices.models import Invoice, Payment
+from invoices.models import Invoice
 from qbsync.quickbooks import transactions as qbo_txn
 from qbsync.quickbooks.batch import BATCH_ID_MAX_LENGTH, BATCH_MAX_ITEMS
 from qbsync.quickbooks.errors import (
@@ -116,15 +116,24 @@ def _release(slot: BatchPushSlot, batches: int) -> None:
     BatchPushSlot.objects.filter(pk=slot.pk).update(held_until=None, batches_sent=slot.batches_sent + batches)
 
 
+def _sent_before(model) -> Exists:
+    """Whether a create of the link's record was ever sent to QBO (its history has a send)."""
+    owner = "invoice" if model is InvoiceSyncLink else "payment"
+    return Exists(SyncEvent.objects.filter(**{owner: OuterRef(f"{owner}_id")}, kind=SENT))
+
+
+def _queued_for_batch(model, firm_id: int):
+    return model.objects.filter(firm_id=firm_id, in_batch=True, state=SyncState.QUEUED, waiting_reason="")
+
+
 def _eligible(model, firm_id: int):
     """Queued first-sync records nobody has ever sent a create for."""
     owner = "invoice" if model is InvoiceSyncLink else "payment"
-    sent = SyncEvent.objects.filter(**{owner: OuterRef(f"{owner}_id")}, kind=SENT)
     return (
-        model.objects.filter(firm_id=firm_id, in_batch=True, state=SyncState.QUEUED, waiting_reason="")
+        _queued_for_batch(model, firm_id)
         .filter(**{f"qbo_{owner}_id": ""})
         .exclude(next_attempt_at__gt=timezone.now())
-        .filter(~Exists(sent))
+        .filter(~_sent_before(model))
     )
 
 
@@ -210,15 +219,8 @@ def _hand_over_sent_before(firm_id: int) -> int:
     for a batch forever. The single push looks each up in QBO before creating it."""
     now = timezone.now()
     moved = 0
-    for model, owner, enqueue in (
-        (InvoiceSyncLink, "invoice", enqueue_invoice),
-        (PaymentSyncLink, "payment", enqueue_payment),
-    ):
-        sent = SyncEvent.objects.filter(**{owner: OuterRef(f"{owner}_id")}, kind=SENT)
-        stranded = model.objects.filter(
-            firm_id=firm_id, in_batch=True, state=SyncState.QUEUED, waiting_reason=""
-        ).filter(Exists(sent))
-        for link in stranded:
+    for model, enqueue in ((InvoiceSyncLink, enqueue_invoice), (PaymentSyncLink, enqueue_payment)):
+        for link in _queued_for_batch(model, firm_id).filter(_sent_before(model)):
             with transaction.atomic():
                 if model.objects.filter(pk=link.pk, state=SyncState.QUEUED, in_batch=True).update(
                     in_batch=False, updated_at=now
@@ -297,7 +299,7 @@ def _drafts(connection, invoices, payments, custom_numbers: bool, counts) -> lis
     )
     ready = []
     for link in invoices:
-        invoice = Invoice.objects.get(pk=link.invoice_id)
+        invoice = link.invoice  # loaded with the claim
         if invoice.status not in Invoice.PAYABLE_STATUSES:
             _to_single_push(link, "The invoice changed while it waited for its batch; it is sent on its own.")
             continue
@@ -314,7 +316,7 @@ def _drafts(connection, invoices, payments, custom_numbers: bool, counts) -> lis
             continue
         ready.append((f"i{link.pk}", link, draft))
     for link in payments:
-        payment = Payment.objects.get(pk=link.payment_id)
+        payment = link.payment
         blocker = payment_blocker(payment)
         if blocker:
             _transition(link, SyncAction.DEFER, waiting_reason=blocker)
