@@ -275,9 +275,12 @@ class Sandbox:
             delay = float(self.config.latency_ms) + float(co.setting("latency_ms") or 0)
             if delay > 0:
                 self.stopping.wait(delay / 1000.0)
-            if fault and fault.kind == "hang":
+            if fault and fault.kind == "hang" and not fault.apply:
                 self.stopping.wait(fault.hang_seconds)
             status, payload, replayed, fault_code = self.process(co, req, rest, params, body)
+            if fault and fault.kind == "hang" and fault.apply:
+                # As documented: applied first, then the reply hangs (QBO committed; nobody hears it).
+                self.stopping.wait(fault.hang_seconds)
         finally:
             self.limiter.release(realm_id)
         resp = Response(status, payload, JSON_OK if status < 400 else JSON_ERR)
