@@ -8,8 +8,8 @@ from django.db.models.functions import Coalesce
 from invoices.models import Invoice
 from qbsync.core.money import MONEY_MAX_DIGITS
 from qbsync.firms.models import Firm
+from qbsync.sync.engine.states import SyncState
 from qbsync.sync.selectors import states_for_display_status
-from qbsync.sync.status import SyncState
 
 from .models import Account
 

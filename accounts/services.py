@@ -69,7 +69,7 @@ def _save(account: Account, *, update_fields: list[str] | None = None) -> Accoun
 
 def account_create(*, firm: Firm, data: AccountData) -> Account:
     """Create an account; with the firm's "All accounts" rule it starts syncing to QuickBooks."""
-    from qbsync.sync.services.accounts import account_sync_auto_safely
+    from qbsync.sync.kinds.accounts import account_sync_auto_safely
 
     name = account_name_clean(data.name)
     account_name_check_unique(firm=firm, name=name)

@@ -21,19 +21,16 @@ from qbsync.firms.permissions import (
 )
 from qbsync.health.selectors import LATEST_HISTORY, HistoryFilter, sync_history
 from qbsync.quickbooks.errors import QboError
+from qbsync.sync.engine.errors import SyncRequestError
+from qbsync.sync.engine.states import SyncState
+from qbsync.sync.kinds.accounts import UNSYNCED_MESSAGE, account_sync_request, account_sync_skip
 from qbsync.sync.models import AccountSyncLink, QuickBooksConnection
 from qbsync.sync.selectors import (
     account_sync_counts,
     connection_for_firm,
     qbo_customer_search,
 )
-from qbsync.sync.services.accounts import (
-    UNSYNCED_MESSAGE,
-    SyncRequestError,
-    account_sync_request,
-    account_sync_skip,
-)
-from qbsync.sync.status import DISPLAY_ORDER, SyncState, account_tooltip
+from qbsync.sync.status import DISPLAY_ORDER, account_tooltip
 
 from .forms import AccountForm, AccountSyncRequestForm
 from .models import Account

@@ -82,7 +82,7 @@ def setup_firm(sandbox, n: int, label: str):
 
 
 def run_bulk(firm) -> None:
-    from qbsync.sync.services.bulk import (
+    from qbsync.sync.work.bulk import (
         bulk_sync_preview,
         bulk_sync_preview_start,
         bulk_sync_run,
@@ -100,9 +100,9 @@ def run_bulk(firm) -> None:
 
 def run_naive(firm) -> None:
     from accounts.models import Account
+    from qbsync.sync.engine.states import SyncState
+    from qbsync.sync.kinds.accounts import account_push, account_sync_request
     from qbsync.sync.models import AccountSyncLink
-    from qbsync.sync.services.accounts import account_push, account_sync_request
-    from qbsync.sync.status import SyncState
 
     for account in Account.objects.filter(firm=firm):
         account_sync_request(account=account)
@@ -115,8 +115,8 @@ def run_naive(firm) -> None:
 
 
 def report(label, sandbox, realm, firm, n, elapsed, scale) -> None:
+    from qbsync.sync.engine.states import SyncState
     from qbsync.sync.models import AccountSyncLink
-    from qbsync.sync.status import SyncState
 
     requests = [r for r in sandbox.control.requests(realm, limit=100_000) if r.get("kind") != "oauth"]
     throttled = sum(1 for r in requests if r.get("status") == 429)

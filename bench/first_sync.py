@@ -199,10 +199,10 @@ def run_qbsync(firm, realm, control, a) -> float:
     from qbsync.firms.models import User
     from qbsync.quickbooks.governor import reset_governor
     from qbsync.sync.models import QuickBooksConnection
-    from qbsync.sync.services.bulk import bulk_sync_preview, bulk_sync_preview_start, bulk_sync_run
-    from qbsync.sync.services.bulk import bulk_sync_start as start_plan
     from qbsync.sync.services.connections import connection_apply_first_defaults
-    from qbsync.sync.services.transaction_batches import batch_work_left, transactions_batch_push
+    from qbsync.sync.work.batches import batch_work_left, transactions_batch_push
+    from qbsync.sync.work.bulk import bulk_sync_preview, bulk_sync_preview_start, bulk_sync_run
+    from qbsync.sync.work.bulk import bulk_sync_start as start_plan
     from tests.factories import connection_for_realm
 
     class Sandbox:  # what connection_for_realm needs of a running sandbox

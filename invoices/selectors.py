@@ -10,9 +10,10 @@ from django.utils.text import slugify
 from accounts.models import Account
 from qbsync.core.money import MONEY_MAX_DIGITS
 from qbsync.firms.models import Firm
+from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import InvoiceSyncLink, QuickBooksConnection, SyncEvent
 from qbsync.sync.selectors import connection_for_firm, states_for_display_status
-from qbsync.sync.status import SyncState, display_status
+from qbsync.sync.status import display_status
 
 from .models import Invoice, InvoiceLine, Payment, PaymentAllocation, Service
 

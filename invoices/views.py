@@ -384,7 +384,7 @@ def payment_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _sync_action(request: HttpRequest, action, target, label: str, redirect_to: str) -> HttpResponse:
-    from qbsync.sync.services.accounts import SyncRequestError
+    from qbsync.sync.engine.errors import SyncRequestError
 
     try:
         action(actor=request.user, **target)
@@ -398,7 +398,7 @@ def _sync_action(request: HttpRequest, action, target, label: str, redirect_to: 
 @require_POST
 @permission_required(can_manage_quickbooks)
 def invoice_quickbooks_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
-    from qbsync.sync.services.invoices import invoice_sync_again
+    from qbsync.sync.kinds.invoices import invoice_sync_again
 
     invoice = get_object_or_404(Invoice.objects.for_firm(request.firm), pk=pk)
     return _sync_action(
@@ -413,7 +413,7 @@ def invoice_quickbooks_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(can_manage_quickbooks)
 def invoice_quickbooks_skip_view(request: HttpRequest, pk: int) -> HttpResponse:
-    from qbsync.sync.services.invoices import invoice_sync_skip
+    from qbsync.sync.kinds.invoices import invoice_sync_skip
 
     invoice = get_object_or_404(Invoice.objects.for_firm(request.firm), pk=pk)
     return _sync_action(
@@ -428,7 +428,7 @@ def invoice_quickbooks_skip_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(can_manage_quickbooks)
 def payment_quickbooks_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
-    from qbsync.sync.services.payments import payment_sync_again
+    from qbsync.sync.kinds.payments import payment_sync_again
 
     payment = get_object_or_404(Payment.objects.for_firm(request.firm), pk=pk)
     return _sync_action(
@@ -443,7 +443,7 @@ def payment_quickbooks_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(can_manage_quickbooks)
 def payment_quickbooks_skip_view(request: HttpRequest, pk: int) -> HttpResponse:
-    from qbsync.sync.services.payments import payment_sync_skip
+    from qbsync.sync.kinds.payments import payment_sync_skip
 
     payment = get_object_or_404(Payment.objects.for_firm(request.firm), pk=pk)
     return _sync_action(

@@ -66,7 +66,7 @@ def qbo_webhook_view(request: HttpRequest) -> HttpResponse:
 
 
 def _decide(request: HttpRequest, pk: int, action, done: str) -> HttpResponse:
-    from qbsync.sync.services.accounts import SyncRequestError
+    from qbsync.sync.engine.errors import SyncRequestError
 
     invoice = get_object_or_404(Invoice.objects.for_firm(request.firm), pk=pk)
     try:

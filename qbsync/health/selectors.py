@@ -9,8 +9,8 @@ from django.db.models import QuerySet
 from django.urls import reverse
 
 from qbsync.firms.models import Firm, User
+from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent
-from qbsync.sync.status import SyncState
 
 from .causes import CREATE, RELINK, CauseGuide, guide_for
 from .models import Notification, ReconciliationReport

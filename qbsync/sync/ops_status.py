@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from qbsync.core.heartbeat import stale_after
 from qbsync.core.models import ProcessHeartbeat
+from qbsync.sync.engine.leases import BULK_HOLD, QUEUED_GRACE, SYNCING_LEASE
+from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import (
     AccountSyncLink,
     BulkSyncPlan,
@@ -21,9 +23,6 @@ from qbsync.sync.models import (
     QuickBooksConnection,
     SyncOutbox,
 )
-from qbsync.sync.services.accounts import QUEUED_GRACE, SYNCING_LEASE
-from qbsync.sync.services.bulk import BULK_HOLD
-from qbsync.sync.status import SyncState
 
 LINK_MODELS = {"account": AccountSyncLink, "invoice": InvoiceSyncLink, "payment": PaymentSyncLink}
 

@@ -6,6 +6,7 @@ from django.db.models.functions import Coalesce
 from accounts.models import Account
 from qbsync.firms.models import Firm
 
+from .engine.states import SyncState
 from .models import (
     AccountSyncLink,
     BulkSyncItem,
@@ -14,7 +15,7 @@ from .models import (
     ServiceItemMapping,
     SyncEvent,
 )
-from .status import DISPLAY_ORDER, DISPLAY_STATUS, SyncState
+from .status import DISPLAY_ORDER, DISPLAY_STATUS
 
 
 def connection_for_firm(*, firm: Firm | None) -> QuickBooksConnection | None:
@@ -81,7 +82,7 @@ def qbo_customer_search(*, firm: Firm, term: str, page: int = 1) -> tuple[list[P
     """Active QBO customers whose name contains ``term``, a page at a time, each marked with the account
     it is already linked to (if any). Reads QBO; raises QboError when it cannot."""
     from qbsync.quickbooks.customers import search_customers
-    from qbsync.sync.services.connections import connection_client
+    from qbsync.sync.engine.client import connection_client
 
     connection = connection_for_firm(firm=firm)
     if connection is None or not connection.is_usable:

@@ -1,6 +1,9 @@
 """Celery tasks of the QuickBooks integration. Each takes ids and calls one service; retry timing of sync
 work lives in the database (the services schedule it), so these tasks never retry blindly.
 
+Tasks are registered under the names in `engine/enqueue.py`, which the services send by name: the tasks
+import the services, never the other way round, and queued messages survive a deploy.
+
 The sync tasks run their service through `fairness.run_fairly`: a task whose company (realm) is throttled
 or already holds its share of the workers goes back on the queue for a moment, so that one slow or
 throttled company never holds every worker (qbsync/sync/fairness.py)."""
@@ -9,74 +12,71 @@ from celery import shared_task
 
 from qbsync.quickbooks.errors import QboTransientError
 
+from .engine import enqueue as names
+from .engine.retry import backoff
 from .fairness import realm_of_task, run_fairly
+from .kinds.accounts import account_push as push_account
+from .kinds.invoices import invoice_push as push_invoice
+from .kinds.payments import payment_push as push_payment
+from .services.connections import connection_check as check_connection
+from .work.batches import transactions_batch_push as push_batch
+from .work.bulk import bulk_sync_preview as preview_bulk_sync
+from .work.bulk import bulk_sync_run as run_bulk_sync
+from .work.outbox import outbox_process as process_outbox
+from .work.sweep import sync_sweep as sweep
 
 # Set-aside tasks come back as new messages; they are not retries of failed work, so there is no limit.
 FAIR = {"bind": True, "max_retries": None}
 
 
-@shared_task(name="qbsync.qbo.connection_check", bind=True, max_retries=5, ignore_result=False)
+@shared_task(name=names.CONNECTION_CHECK, bind=True, max_retries=5, ignore_result=False)
 def connection_check(self, connection_id: int) -> dict:
-    from qbsync.sync.services.connections import connection_check as check
-
     try:
-        profile = check(connection_id=connection_id)
+        profile = check_connection(connection_id=connection_id)
     except QboTransientError as exc:
-        raise self.retry(exc=exc, countdown=exc.retry_after or 2**self.request.retries) from exc
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries, exc.retry_after)) from exc
     return {"realm_id": profile.realm_id, "company_name": profile.name}
 
 
-@shared_task(name="qbsync.qbo.account_push", **FAIR)
+@shared_task(name=names.ACCOUNT_PUSH, **FAIR)
 def account_push(self, link_id: int) -> str:
-    from qbsync.sync.services.accounts import account_push as push
-
-    return run_fairly(self, realm_of_task(self.name, link_id), lambda: push(link_id=link_id))
+    return run_fairly(self, realm_of_task(self.name, link_id), lambda: push_account(link_id=link_id))
 
 
-@shared_task(name="qbsync.sync_sweep")
+@shared_task(name=names.SYNC_SWEEP)
 def sync_sweep() -> dict:
-    from qbsync.sync.services.accounts import account_sync_sweep
-
-    return account_sync_sweep()
+    return sweep()
 
 
-@shared_task(name="qbsync.qbo.bulk_sync_preview")
+@shared_task(name=names.BULK_SYNC_PREVIEW)
 def bulk_sync_preview(plan_id: int) -> str:
-    from qbsync.sync.services.bulk import bulk_sync_preview as preview
-
-    return preview(plan_id=plan_id).state
+    return preview_bulk_sync(plan_id=plan_id).state
 
 
-@shared_task(name="qbsync.qbo.bulk_sync_run", **FAIR)
+@shared_task(name=names.BULK_SYNC_RUN, **FAIR)
 def bulk_sync_run(self, plan_id: int) -> dict | str:
-    from qbsync.sync.services.bulk import bulk_sync_run as run
+    return run_fairly(
+        self, realm_of_task(self.name, plan_id), lambda: run_bulk_sync(plan_id=plan_id), batch=True
+    )
 
-    return run_fairly(self, realm_of_task(self.name, plan_id), lambda: run(plan_id=plan_id), batch=True)
 
-
-@shared_task(name="qbsync.qbo.invoice_push", **FAIR)
+@shared_task(name=names.INVOICE_PUSH, **FAIR)
 def invoice_push(self, link_id: int) -> str:
-    from qbsync.sync.services.invoices import invoice_push as push
-
-    return run_fairly(self, realm_of_task(self.name, link_id), lambda: push(link_id=link_id))
+    return run_fairly(self, realm_of_task(self.name, link_id), lambda: push_invoice(link_id=link_id))
 
 
-@shared_task(name="qbsync.qbo.outbox_process", **FAIR)
+@shared_task(name=names.OUTBOX_PROCESS, **FAIR)
 def outbox_process(self, row_id: int) -> str:
-    from qbsync.sync.services.invoices import outbox_process as process
-
-    return run_fairly(self, realm_of_task(self.name, row_id), lambda: process(row_id=row_id))
+    return run_fairly(self, realm_of_task(self.name, row_id), lambda: process_outbox(row_id=row_id))
 
 
-@shared_task(name="qbsync.qbo.payment_push", **FAIR)
+@shared_task(name=names.PAYMENT_PUSH, **FAIR)
 def payment_push(self, link_id: int) -> str:
-    from qbsync.sync.services.payments import payment_push as push
-
-    return run_fairly(self, realm_of_task(self.name, link_id), lambda: push(link_id=link_id))
+    return run_fairly(self, realm_of_task(self.name, link_id), lambda: push_payment(link_id=link_id))
 
 
-@shared_task(name="qbsync.qbo.transactions_batch_push", **FAIR)
+@shared_task(name=names.BATCH_PUSH, **FAIR)
 def transactions_batch_push(self, firm_id: int) -> dict | str:
-    from qbsync.sync.services.transaction_batches import transactions_batch_push as push
-
-    return run_fairly(self, realm_of_task(self.name, firm_id), lambda: push(firm_id=firm_id), batch=True)
+    return run_fairly(
+        self, realm_of_task(self.name, firm_id), lambda: push_batch(firm_id=firm_id), batch=True
+    )

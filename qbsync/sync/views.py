@@ -18,11 +18,10 @@ from qbsync.firms.permissions import (
 )
 from qbsync.quickbooks.errors import QboError
 
+from .engine.errors import SyncRequestError
 from .forms import IntegrationDefaultsForm
 from .models import BulkSyncPlan
 from .selectors import bulk_plan_context, connection_for_firm, latest_bulk_plan, service_item_rows
-from .services.accounts import SyncRequestError
-from .services.bulk import bulk_sync_preview_start, bulk_sync_start
 from .services.connections import (
     ConnectionRealmMismatch,
     PickLists,
@@ -33,6 +32,7 @@ from .services.connections import (
     connection_update_defaults,
     service_items_update,
 )
+from .work.bulk import bulk_sync_preview_start, bulk_sync_start
 
 OAUTH_SESSION_KEY = "quickbooks_oauth"
 OAUTH_STATE_MAX_AGE = 15 * 60

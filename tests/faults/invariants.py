@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from accounts.models import Account
 from invoices.models import Invoice, Payment
+from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncOutbox
-from qbsync.sync.status import SyncState
 
 D = Decimal
 MARKER = re.compile(r"qbsync:(inv|pay):(\d+)\b")
@@ -205,7 +205,8 @@ def wait_settled(
     ``sweep_every`` seconds (a lost message is then re-enqueued at once, not after a minute). With
     ``lease_after``: once nothing has changed for that long, sweep as if the Syncing lease had run out too
     (a worker died holding it). Returns the seconds it took."""
-    from qbsync.sync.services.accounts import QUEUED_GRACE, SYNCING_LEASE, account_sync_sweep
+    from qbsync.sync.engine.leases import QUEUED_GRACE, SYNCING_LEASE
+    from qbsync.sync.work.sweep import sync_sweep
 
     ids = [f.pk for f in firms]
     started = time.monotonic()
@@ -216,7 +217,7 @@ def wait_settled(
         if time.monotonic() - last_sweep >= sweep_every:
             stalled = lease_after is not None and time.monotonic() - last_change >= lease_after
             ahead = SYNCING_LEASE if stalled else QUEUED_GRACE
-            account_sync_sweep(now=timezone.now() + ahead + timedelta(seconds=1))
+            sync_sweep(now=timezone.now() + ahead + timedelta(seconds=1))
             last_sweep = time.monotonic()
         time.sleep(0.25)
         count = moving(ids)

@@ -8,9 +8,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from qbsync.sync.engine.leases import SYNCING_LEASE
+from qbsync.sync.engine.states import SyncState
+from qbsync.sync.kinds.accounts import account_sync_request
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent
-from qbsync.sync.services.accounts import SYNCING_LEASE, account_sync_request, account_sync_sweep
-from qbsync.sync.status import SyncState
+from qbsync.sync.work.sweep import sync_sweep
 from tests.factories import AccountFactory, make_invoice, make_payment
 from tests.faults.conftest import worker
 from tests.faults.invariants import assert_invariants, wait_settled
@@ -95,7 +97,7 @@ def test_a_worker_killed_after_qbo_applied_its_create_leaves_exactly_one_copy(qb
 
     with worker(qbo, name=f"s1-{entity}-after"):
         # Beat's sweep, once the killed worker's lease has run out.
-        account_sync_sweep(now=timezone.now() + SYNCING_LEASE + timedelta(seconds=1))
+        sync_sweep(now=timezone.now() + SYNCING_LEASE + timedelta(seconds=1))
         wait_settled([firm], 60)
     assert_invariants(qbo, {firm: realm})
     if entity != "batch":

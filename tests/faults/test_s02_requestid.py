@@ -10,10 +10,10 @@ import pytest
 import requests
 
 from invoices.services import InvoiceData, InvoiceLineData, invoice_update
+from qbsync.sync.kinds.accounts import account_push, account_sync_request
+from qbsync.sync.kinds.invoices import invoice_push
+from qbsync.sync.kinds.payments import payment_push
 from qbsync.sync.models import InvoiceSyncLink, PaymentSyncLink
-from qbsync.sync.services.accounts import account_push, account_sync_request
-from qbsync.sync.services.invoices import invoice_push
-from qbsync.sync.services.payments import payment_push
 from tests.factories import AccountFactory, make_invoice, make_payment
 from tests.faults.conftest import connect_tenant
 from tests.faults.invariants import assert_invariants

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from qbsync.sync.services.accounts import account_sync_request
+from qbsync.sync.kinds.accounts import account_sync_request
 from tests.factories import AccountFactory, make_invoice, make_payment
 from tests.faults.conftest import worker
 from tests.faults.invariants import assert_invariants, wait_settled

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from qbsync.sync.engine.retry import MAX_ATTEMPTS
 from qbsync.sync.models import SyncEvent
-from qbsync.sync.services.accounts import MAX_ATTEMPTS
 from tests.faults.conftest import connect_tenant, make_work, worker
 from tests.faults.invariants import assert_invariants, moving, wait_settled
 

@@ -17,10 +17,10 @@ from django.test import Client
 
 from qbsync.health.models import Notification
 from qbsync.health.services.notifications import notifications_check
+from qbsync.sync.engine.states import SyncState
+from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.models import InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection
-from qbsync.sync.services.accounts import account_push, account_sync_request
 from qbsync.sync.services.connections import connection_check
-from qbsync.sync.status import SyncState
 from tests.factories import TEST_PASSWORD, AccountFactory, make_invoice
 from tests.faults.conftest import worker
 from tests.faults.invariants import assert_invariants, wait_settled
@@ -103,9 +103,10 @@ def test_a_revoked_grant_stops_every_call_until_the_owner_reconnects(qbo, tenant
 def test_changes_made_while_the_connection_needed_reconnecting_are_pushed_after_reconnecting(qbo, tenant):
     """In-process: an edit and a payment the dead connection never saw reach QBO once the owner is back."""
     from invoices.services import InvoiceData, InvoiceLineData, invoice_update
-    from qbsync.sync.services.connections import connection_mark_needs_reconnect
-    from qbsync.sync.services.invoices import invoice_push, transactions_resume_after_reconnect
-    from qbsync.sync.services.payments import payment_push
+    from qbsync.sync.engine.client import connection_mark_needs_reconnect
+    from qbsync.sync.kinds.invoices import invoice_push
+    from qbsync.sync.work.reconnect import transactions_resume_after_reconnect
+    from qbsync.sync.kinds.payments import payment_push
     from tests.factories import make_payment
 
     account = synced_account(tenant, "Changed Meanwhile Client")
@@ -131,7 +132,7 @@ def test_changes_made_while_the_connection_needed_reconnecting_are_pushed_after_
     assert invoice_push(link_id=InvoiceSyncLink.objects.get(invoice=invoice).pk) == "synced"
     link = PaymentSyncLink.objects.get(payment=payment)
     if link.in_batch:
-        from qbsync.sync.services.transaction_batches import transactions_batch_push
+        from qbsync.sync.work.batches import transactions_batch_push
 
         transactions_batch_push(firm_id=tenant.firm.pk)
     else:

@@ -41,19 +41,16 @@ from invoices.services import (
     payment_update,
 )
 from qbsync.quickbooks.client import _Transport
+from qbsync.sync.engine.errors import SyncRequestError
+from qbsync.sync.engine.leases import SYNCING_LEASE
+from qbsync.sync.engine.states import SyncState
+from qbsync.sync.kinds.accounts import account_push, account_sync_request, account_sync_skip
+from qbsync.sync.kinds.invoices import invoice_push, invoice_sync_again, invoice_sync_skip
+from qbsync.sync.kinds.payments import payment_push
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncOutbox
-from qbsync.sync.services.accounts import (
-    SYNCING_LEASE,
-    SyncRequestError,
-    account_push,
-    account_sync_request,
-    account_sync_skip,
-    account_sync_sweep,
-)
-from qbsync.sync.services.invoices import invoice_push, invoice_sync_again, invoice_sync_skip, outbox_process
-from qbsync.sync.services.payments import payment_push
-from qbsync.sync.services.transaction_batches import transactions_batch_push
-from qbsync.sync.status import SyncState
+from qbsync.sync.work.batches import transactions_batch_push
+from qbsync.sync.work.outbox import outbox_process
+from qbsync.sync.work.sweep import sync_sweep
 from tests.factories import AccountFactory, make_invoice, make_payment
 from tests.faults.conftest import connect_tenant
 from tests.faults.invariants import MARKER, RealmCopy, assert_invariants, money
@@ -312,7 +309,7 @@ class SyncMachine(RuleBasedStateMachine):
             SyncOutbox.objects.filter(firm__in=self.firms, state=SyncOutbox.State.PENDING).update(
                 next_attempt_at=None
             )
-            account_sync_sweep(now=timezone.now() + SYNCING_LEASE + timedelta(seconds=1))
+            sync_sweep(now=timezone.now() + SYNCING_LEASE + timedelta(seconds=1))
             tasks = self._pending()
             if not tasks:
                 break
@@ -426,8 +423,8 @@ def test_a_payment_sent_once_then_waiting_for_its_account_is_not_left_for_a_batc
     """Found by the machine (nightly profile): a payment whose create had an unknown outcome, then waited
     for its account to sync again, was marked for a batch, which never takes a record sent before: it
     stayed Syncing for ever."""
-    from qbsync.sync.services.accounts import account_sync_sweep
-    from qbsync.sync.services.payments import payment_push
+    from qbsync.sync.kinds.payments import payment_push
+    from qbsync.sync.work.sweep import sync_sweep
 
     account = machine.add_account(firm=0)
     invoice = machine.create_invoice(account=account, amounts=["120.50"], issued=True)
@@ -435,7 +432,7 @@ def test_a_payment_sent_once_then_waiting_for_its_account_is_not_left_for_a_batc
     payment = machine.record_payment(extra=True, invoice=invoice, share="0.5")
     machine.work(tasks=1, crash="after_send")  # QBO has the payment; we never heard
     machine.sync_account(account=account)  # someone syncs the account again meanwhile
-    account_sync_sweep(now=timezone.now() + SYNCING_LEASE + timedelta(seconds=1))
+    sync_sweep(now=timezone.now() + SYNCING_LEASE + timedelta(seconds=1))
     link = PaymentSyncLink.objects.get(payment_id=payment)
     assert payment_push(link_id=link.pk) == "waiting"  # for the account
     machine.settle_and_check()

@@ -17,8 +17,8 @@ from invoices.selectors import (
     invoice_quickbooks_badge,
     invoice_quickbooks_tooltip,
 )
+from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import InvoiceSyncLink, QuickBooksConnection, SyncEvent
-from qbsync.sync.status import SyncState
 from tests.factories import AccountFactory, make_invoice
 
 pytestmark = pytest.mark.django_db

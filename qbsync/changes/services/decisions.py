@@ -8,10 +8,12 @@ from django.utils import timezone
 
 from invoices.models import Invoice
 from qbsync.firms.models import User
+from qbsync.sync.engine.errors import SyncRequestError
+from qbsync.sync.engine.history import record_event
+from qbsync.sync.engine.states import SyncAction, SyncState
+from qbsync.sync.engine.transitions import transition
+from qbsync.sync.kinds.invoices import invoice_sync_again
 from qbsync.sync.models import InvoiceSyncLink
-from qbsync.sync.services.accounts import SyncRequestError, _transition, record_event
-from qbsync.sync.services.invoices import invoice_sync_again
-from qbsync.sync.status import SyncAction, SyncState
 
 from .. import causes, explanations
 from ..models import InvoiceChangeInQbo
@@ -60,7 +62,7 @@ def invoice_change_accept(*, invoice: Invoice, actor: User) -> InvoiceSyncLink:
         change = _open_change(invoice)
         link = InvoiceSyncLink.objects.select_for_update().get(invoice=invoice)
         reason = explanations.INVOICE_CHANGE_ACCEPTED.format(what=change.kind, who=_who(actor))
-        if link.state != SyncState.FAILED or not _transition(
+        if link.state != SyncState.FAILED or not transition(
             link, SyncAction.SKIP, skip_reason=reason[:200], waiting_reason="", next_attempt_at=None
         ):
             raise SyncRequestError(

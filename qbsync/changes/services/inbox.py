@@ -21,8 +21,8 @@ from django.utils import timezone
 from qbsync.quickbooks import cdc
 from qbsync.quickbooks.errors import QboError, QboReconnectRequiredError, QboTransientError
 from qbsync.quickbooks.webhooks import ChangeNotice
+from qbsync.sync.engine.client import connection_client
 from qbsync.sync.models import QuickBooksConnection, SyncEvent
-from qbsync.sync.services.connections import connection_client
 
 from .. import explanations
 from ..models import ChangePoll, QboChange

@@ -21,9 +21,13 @@ from qbsync.quickbooks import transactions as qbo_txn
 from qbsync.quickbooks.cdc import is_deleted
 from qbsync.quickbooks.customers import customer_from_json
 from qbsync.quickbooks.errors import QboNotFoundError, QboValidationError
+from qbsync.sync.engine.causes import FailureCause
+from qbsync.sync.engine.errors import SyncFailure
+from qbsync.sync.engine.history import record_event
+from qbsync.sync.engine.retry import fail
+from qbsync.sync.engine.states import SyncAction, SyncState
+from qbsync.sync.engine.transitions import transition
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent
-from qbsync.sync.services.accounts import _transition, record_event
-from qbsync.sync.status import SyncAction, SyncState
 
 from .. import causes, explanations
 from ..models import InvoiceChangeInQbo, QboChange, QboPaymentOnInvoice
@@ -133,7 +137,7 @@ def _customer_lost(link: AccountSyncLink, *, deleted: bool) -> str:
         name=name
     )
     with transaction.atomic():
-        moved = _transition(
+        moved = transition(
             link,
             SyncAction.LOST,
             qbo_customer_id="",
@@ -229,7 +233,8 @@ def _survivor_from_merge_notice(client, link: AccountSyncLink) -> dict | None:
 def _merged_after_lost(firm_id: int, deleted_id: str, survivor: dict) -> str:
     """The merge is reported after an older notice already found the customer gone (webhooks arrive in
     any order): the account, Not synced for that reason, is asked to link the surviving customer."""
-    from qbsync.sync.services.accounts import SyncRequestError, account_sync_request
+    from qbsync.sync.engine.errors import SyncRequestError
+    from qbsync.sync.kinds.accounts import account_sync_request
 
     lost = (
         SyncEvent.objects.filter(firm_id=firm_id, kind="deleted_in_qbo", received__Id=deleted_id)
@@ -275,33 +280,19 @@ def _merged(link: AccountSyncLink, survivor: dict) -> str:
             old=old_name, new=customer.display_name, other=other.account.name
         )
         with transaction.atomic():
-            # Synced -> Failed goes through the queue state inside one transaction: nobody sees it queued.
             locked = AccountSyncLink.objects.select_for_update().get(pk=link.pk)
             if locked.state != SyncState.SYNCED or locked.qbo_customer_id != old_id:
                 return f"ignored: account {link.account_id} is {locked.state}"
-            _transition(locked, SyncAction.REQUEST)
-            _transition(
+            fail(
                 locked,
-                SyncAction.FAIL,
+                SyncFailure(FailureCause.MERGED_CUSTOMER_LINKED_ELSEWHERE, explanation, code="merged"),
+                action=SyncAction.FLAG,
+                trigger="qbo",
+                received={"merged": old_id, "into": customer.id},
                 qbo_customer_id="",
                 link_method="",
                 linked_at=None,
                 previous_customer_id="",
-                next_attempt_at=None,
-                error_code="merged",
-                error_message="",
-                error_explanation=explanation,
-                error_cause=causes.MERGED_CUSTOMER_LINKED_ELSEWHERE,
-                error_proposed_name="",
-                error_intuit_tid="",
-            )
-            record_event(
-                link=locked,
-                kind="failed",
-                outcome=SyncEvent.Outcome.FAILURE,
-                trigger="qbo",
-                message=explanation,
-                received={"merged": old_id, "into": customer.id},
             )
         return f"account {link.account_id}: merged into a customer linked elsewhere"
     try:
@@ -394,29 +385,17 @@ def _invoice_changed_in_qbo(link: InvoiceSyncLink, kind: str, invoice, client) -
                 "resolved_at": None,
             },
         )
-        # Synced -> Failed goes through the queue state inside one transaction: nobody sees it queued.
-        _transition(locked, SyncAction.REQUEST)
-        _transition(
+        fail(
             locked,
-            SyncAction.FAIL,
+            SyncFailure(FailureCause.CHANGED_IN_QBO, explanation, code=f"invoice_{kind}"),
+            action=SyncAction.FLAG,
+            kind="changed_in_qbo",
+            trigger="qbo",
+            received={"Id": link.qbo_invoice_id, "status": kind.capitalize()},
             # QBO's copy is gone or void: a re-push (or the next edit) creates the invoice again.
             qbo_invoice_id="",
             qbo_sync_token="",
             pushed_version=0,
-            next_attempt_at=None,
-            error_code=f"invoice_{kind}",
-            error_message="",
-            error_explanation=explanation,
-            error_cause=causes.CHANGED_IN_QBO,
-            error_intuit_tid="",
-        )
-        record_event(
-            link=locked,
-            kind="changed_in_qbo",
-            outcome=SyncEvent.Outcome.FAILURE,
-            trigger="qbo",
-            message=explanation,
-            received={"Id": link.qbo_invoice_id, "status": kind.capitalize()},
         )
     return f"invoice {local.pk}: {kind} in QBO"
 

@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from qbsync.firms.models import Firm, User
+from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection
-from qbsync.sync.status import SyncState
 
 from ..causes import guide_for
 from ..models import Notification

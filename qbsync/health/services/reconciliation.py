@@ -17,9 +17,9 @@ from invoices.models import Invoice
 from qbsync.firms.models import Firm, User
 from qbsync.quickbooks.errors import QboError
 from qbsync.quickbooks.reconcile import transactions_of_customers
+from qbsync.sync.engine.client import connection_client
+from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection
-from qbsync.sync.services.connections import connection_client
-from qbsync.sync.status import SyncState
 
 from ..models import ReconciliationReport, reconciliation_stalled_q
 

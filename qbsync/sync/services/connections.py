@@ -1,28 +1,35 @@
-"""The firm's QuickBooks connection: connect, reconnect, disconnect, token refresh and the QBO client.
+"""The firm's QuickBooks connection: connect, reconnect, disconnect, defaults and pick lists (the QBO
+client and token refresh are in `qbsync/sync/engine/client.py`).
 
-Tokens change only here, under a row lock on the connection, and a rotated refresh token is committed
-in the same transaction that received it, before anything uses the new access token.
+Tokens change only here and in the engine's client, under a row lock on the connection, and a rotated
+refresh token is committed in the same transaction that received it, before anything uses the new access
+token.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from qbsync.firms.models import Firm, User
 from qbsync.quickbooks import oauth
-from qbsync.quickbooks.client import QboClient
 from qbsync.quickbooks.errors import QboError, QboReconnectRequiredError
-from qbsync.quickbooks.governor import governor_from_settings
 from qbsync.quickbooks.records import CompanyProfile, NamedRef
 
+from ..engine.client import (
+    client_for_token,
+    connection_client,
+    oauth_config,
+    set_status,
+    store_grant,
+)
 from ..models import QuickBooksConnection
+from ..work.reconnect import sync_resume_after_reconnect
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +41,6 @@ RECONNECT_OTHER_COMPANY = (
 REALM_TAKEN = (
     "This QuickBooks company is already connected to another firm in qbsync. Disconnect it there first."
 )
-NOT_CONNECTED = "QuickBooks Online is not connected for this firm."
 
 
 class ConnectionRealmMismatch(Exception):
@@ -51,48 +57,8 @@ class PickLists:
     items: list[NamedRef]
 
 
-def oauth_config() -> oauth.OAuthConfig:
-    return oauth.OAuthConfig(
-        client_id=settings.QBO_CLIENT_ID,
-        client_secret=settings.QBO_CLIENT_SECRET,
-        redirect_uri=settings.QBO_REDIRECT_URI,
-        discovery_url=settings.QBO_OAUTH_DISCOVERY_URL,
-        timeout=(settings.QBO_CONNECT_TIMEOUT, settings.QBO_READ_TIMEOUT),
-    )
-
-
 def connection_authorization_url(*, state: str) -> str:
     return oauth.authorization_url(oauth_config(), state=state)
-
-
-def _expiry(seconds: int | None):
-    return timezone.now() + timedelta(seconds=seconds) if seconds else None
-
-
-def _store_grant(connection: QuickBooksConnection, grant: oauth.TokenGrant) -> list[str]:
-    connection.access_token = grant.access_token
-    connection.refresh_token = grant.refresh_token
-    connection.access_token_expires_at = _expiry(grant.access_expires_in)
-    connection.refresh_token_expires_at = _expiry(grant.refresh_expires_in)
-    if grant.refresh_hard_expires_in:
-        connection.refresh_token_hard_expires_at = _expiry(grant.refresh_hard_expires_in)
-    connection.token_version += 1
-    return [
-        "access_token",
-        "refresh_token",
-        "access_token_expires_at",
-        "refresh_token_expires_at",
-        "refresh_token_hard_expires_at",
-        "token_version",
-        "updated_at",
-    ]
-
-
-def _set_status(connection: QuickBooksConnection, status: str, reason: str = "") -> list[str]:
-    connection.status = status
-    connection.status_reason = reason
-    connection.status_changed_at = timezone.now()
-    return ["status", "status_reason", "status_changed_at", "updated_at"]
 
 
 def _revoke_quietly(token: str) -> bool:
@@ -150,8 +116,8 @@ def connection_connect(
             ServiceItemMapping.objects.filter(firm=firm).delete()
         connection.realm_id = realm_id
         connection.refresh_token_hard_expires_at = None
-        _store_grant(connection, grant)
-        _set_status(connection, QuickBooksConnection.Status.CONNECTED)
+        store_grant(connection, grant)
+        set_status(connection, QuickBooksConnection.Status.CONNECTED)
         connection.connected_by = user
         connection.connected_at = timezone.now()
         connection.save()
@@ -159,44 +125,8 @@ def connection_connect(
     if created or company_changed:
         connection_apply_first_defaults(connection=connection)
     else:
-        from .invoices import transactions_resume_after_reconnect
-
-        with transaction.atomic():
-            links_retry_after_reconnect(firm_id=firm.pk)
-            transactions_resume_after_reconnect(firm_id=firm.pk)
+        sync_resume_after_reconnect(firm_id=firm.pk)
     return connection
-
-
-def links_retry_after_reconnect(*, firm_id: int) -> int:
-    """Records that failed only because the connection needed reconnecting ask again by themselves, as
-    their explanation promised: accounts repeat their last request, invoices and payments sync again."""
-    from invoices.models import Invoice, Payment
-
-    from ..models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
-    from ..status import SyncState
-    from .accounts import SyncRequestError, account_sync_request
-    from .invoices import invoice_sync_on_change
-    from .payments import payment_sync_on_change
-
-    retried = 0
-    failed = {"firm_id": firm_id, "state": SyncState.FAILED, "error_cause": "connection"}
-    for link in AccountSyncLink.objects.filter(**failed).select_related("account"):
-        try:
-            account_sync_request(
-                account=link.account,
-                mode=link.request_mode,
-                customer_id=link.requested_customer_id,
-                display_name=link.requested_display_name,
-                trigger="reconnect",
-            )
-            retried += 1
-        except (SyncRequestError, ValidationError) as exc:
-            logger.info("Account link %s not retried after reconnecting: %s", link.pk, exc)
-    for invoice in Invoice.objects.filter(sync_link__in=InvoiceSyncLink.objects.filter(**failed)):
-        retried += invoice_sync_on_change(invoice=invoice) is not None
-    for payment in Payment.objects.filter(sync_link__in=PaymentSyncLink.objects.filter(**failed)):
-        retried += payment_sync_on_change(payment=payment) is not None
-    return retried
 
 
 def connection_apply_first_defaults(*, connection: QuickBooksConnection) -> None:
@@ -227,7 +157,9 @@ def _company_name_or_blank(*, realm_id: str, access_token: str) -> str:
             raise QboReconnectRequiredError("The new authorization was not accepted")
 
     try:
-        return _client(realm_id=realm_id, token_source=_Fixed()).company_info().get("CompanyName", "")
+        return (
+            client_for_token(realm_id=realm_id, token_source=_Fixed()).company_info().get("CompanyName", "")
+        )
     except QboError:
         return ""
 
@@ -235,7 +167,7 @@ def _company_name_or_blank(*, realm_id: str, access_token: str) -> str:
 def connection_clear_links(*, connection: QuickBooksConnection) -> None:
     """Forget every record's link to the old company. Nothing is deleted in QuickBooks."""
     # The sync links arrive with account, invoice and payment sync; this is their one reset point.
-    from qbsync.sync import links
+    from qbsync.sync.work import reset as links
 
     links.clear_all_links(firm_id=connection.firm_id)
 
@@ -270,128 +202,9 @@ def connection_disconnect(*, connection: QuickBooksConnection) -> bool:
         locked.access_token = locked.refresh_token = ""
         locked.access_token_expires_at = locked.refresh_token_expires_at = None
         locked.token_version += 1
-        _set_status(locked, QuickBooksConnection.Status.DISCONNECTED, "Disconnected by the firm.")
+        set_status(locked, QuickBooksConnection.Status.DISCONNECTED, "Disconnected by the firm.")
         locked.save()
     return _revoke_quietly(refresh_token) if refresh_token else True
-
-
-def connection_mark_needs_reconnect(*, connection_id: int, reason: str) -> None:
-    """Stop all calls for the firm until the owner reconnects. Idempotent."""
-    QuickBooksConnection.objects.filter(
-        pk=connection_id, status=QuickBooksConnection.Status.CONNECTED
-    ).update(
-        status=QuickBooksConnection.Status.NEEDS_RECONNECT,
-        status_reason=reason,
-        status_changed_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
-    logger.warning("QuickBooks connection %s needs reconnect: %s", connection_id, reason)
-
-
-def _needs_refresh(connection: QuickBooksConnection) -> bool:
-    if not connection.access_token or connection.access_token_expires_at is None:
-        return True
-    margin = timedelta(seconds=settings.QBO_TOKEN_REFRESH_MARGIN)
-    return connection.access_token_expires_at - margin <= timezone.now()
-
-
-def _usable_or_raise(connection: QuickBooksConnection) -> None:
-    if connection.status != QuickBooksConnection.Status.CONNECTED:
-        raise QboReconnectRequiredError(connection.status_reason or NOT_CONNECTED, code="not_connected")
-
-
-def connection_access_token(*, connection_id: int) -> str:
-    """A valid access token: the stored one, or a fresh one when it has expired or is about to."""
-    connection = QuickBooksConnection.objects.get(pk=connection_id)
-    _usable_or_raise(connection)
-    if not _needs_refresh(connection):
-        return connection.access_token
-    return connection_refresh_tokens(connection_id=connection_id)
-
-
-def connection_refresh_tokens(*, connection_id: int, rejected_token: str | None = None) -> str:
-    """Single-flight refresh: whoever holds the row lock refreshes; the others then find a fresh token.
-
-    ``rejected_token`` is the token QBO just refused: if the stored token differs, someone else already
-    refreshed and theirs is returned. invalid_grant marks the connection as needing reconnect.
-    """
-    reconnect_error: QboReconnectRequiredError | None = None
-    with transaction.atomic():
-        connection = QuickBooksConnection.objects.select_for_update().get(pk=connection_id)
-        _usable_or_raise(connection)
-        already_refreshed = rejected_token is not None and connection.access_token != rejected_token
-        if not _needs_refresh(connection) and (rejected_token is None or already_refreshed):
-            return connection.access_token
-        try:
-            grant = oauth.refresh_tokens(oauth_config(), refresh_token=connection.refresh_token)
-        except QboReconnectRequiredError as exc:
-            reconnect_error = exc
-            connection.save(
-                update_fields=_set_status(
-                    connection,
-                    QuickBooksConnection.Status.NEEDS_RECONNECT,
-                    "QuickBooks no longer accepts this connection (it was revoked, expired or replaced). "
-                    "The owner needs to reconnect.",
-                )
-            )
-        else:
-            connection.save(update_fields=_store_grant(connection, grant))
-            return connection.access_token
-    logger.warning("QuickBooks refresh refused for connection %s: connection needs reconnect", connection_id)
-    raise reconnect_error
-
-
-class ConnectionTokenSource:
-    def __init__(self, connection_id: int):
-        self.connection_id = connection_id
-
-    def access_token(self) -> str:
-        return connection_access_token(connection_id=self.connection_id)
-
-    def refresh_after_rejection(self, rejected_token: str) -> str:
-        return connection_refresh_tokens(connection_id=self.connection_id, rejected_token=rejected_token)
-
-
-class ConnectionClient(QboClient):
-    """A firm's client: an authorisation QBO refuses for good marks the connection at once."""
-
-    def __init__(self, connection: QuickBooksConnection):
-        super().__init__(
-            realm_id=connection.realm_id,
-            base_url=settings.QBO_API_BASE_URL,
-            token_source=ConnectionTokenSource(connection.pk),
-            governor=governor_from_settings(),
-            timeout=(settings.QBO_CONNECT_TIMEOUT, settings.QBO_READ_TIMEOUT),
-            minor_version=settings.QBO_MINOR_VERSION,
-        )
-        self.connection_id = connection.pk
-
-    def request(self, *args, **kwargs):
-        try:
-            return super().request(*args, **kwargs)
-        except QboReconnectRequiredError as exc:
-            if exc.code != "not_connected":
-                connection_mark_needs_reconnect(
-                    connection_id=self.connection_id,
-                    reason=f"QuickBooks refused access ({exc.code or 'authorization'}): {exc.message}. "
-                    "The owner needs to reconnect; the connecting user may have lost admin rights.",
-                )
-            raise
-
-
-def _client(*, realm_id: str, token_source) -> QboClient:
-    return QboClient(
-        realm_id=realm_id,
-        base_url=settings.QBO_API_BASE_URL,
-        token_source=token_source,
-        governor=governor_from_settings(),
-        timeout=(settings.QBO_CONNECT_TIMEOUT, settings.QBO_READ_TIMEOUT),
-        minor_version=settings.QBO_MINOR_VERSION,
-    )
-
-
-def connection_client(connection: QuickBooksConnection) -> ConnectionClient:
-    return ConnectionClient(connection)
 
 
 def connection_pick_lists(*, connection: QuickBooksConnection) -> PickLists:

@@ -5,9 +5,9 @@ import pytest
 import requests
 
 from qbsync.changes.services.inbox import changes_poll_connection, changes_process
+from qbsync.sync.kinds.accounts import account_push, account_sync_request
+from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink
-from qbsync.sync.services.accounts import account_push, account_sync_request
-from qbsync.sync.services.invoices import invoice_push
 from tests.factories import AccountFactory, make_invoice
 
 

@@ -101,7 +101,7 @@ def test_a_watermark_older_than_29_days_starts_at_29_days_and_says_so(qbo, conne
 
 def test_cdc_beyond_30_days_is_refused_by_the_sandbox_as_by_qbo(qbo, connected):
     from qbsync.quickbooks.errors import QboError
-    from qbsync.sync.services.connections import connection_client
+    from qbsync.sync.engine.client import connection_client
 
     with pytest.raises(QboError) as refused:
         cdc.changed_since(connection_client(connected), ["Customer"], timezone.now() - timedelta(days=31))
@@ -156,7 +156,7 @@ def test_an_answer_at_the_cap_narrows_the_window_until_everything_is_read(small_
 
 def test_a_revoked_connection_is_marked_needs_reconnect_by_the_next_poll(qbo, connected):
     from qbsync.quickbooks import oauth
-    from qbsync.sync.services.connections import oauth_config
+    from qbsync.sync.engine.client import oauth_config
 
     # The firm disconnects the app in QuickBooks Online: Intuit revokes the whole grant.
     oauth.revoke_token(oauth_config(), token=connected.refresh_token)

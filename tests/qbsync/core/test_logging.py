@@ -18,8 +18,8 @@ from qbsync.core.logging import (
     logging_config,
     redact,
 )
+from qbsync.sync.kinds.accounts import account_sync_request
 from qbsync.sync.log_context import task_log_context
-from qbsync.sync.services.accounts import account_sync_request
 from tests.factories import AccountFactory, make_invoice
 from tests.workers import sandbox_worker
 

@@ -1,5 +1,5 @@
 """Every error_cause the code can write has its own plain-words text on the errors page. The causes are read
-from the source itself (Failure(...) and LinkConflict(...) calls, error_cause= arguments, assignments to a
+from the source itself (SyncFailure(...) calls, error_cause= arguments, assignments to a
 .cause), so a new cause written without a text fails here rather than showing as "Other problem"."""
 
 import ast
@@ -12,10 +12,10 @@ ROOT = Path(__file__).resolve().parents[3]
 SCANNED = [ROOT / "qbsync", ROOT / "accounts", ROOT / "invoices"]
 SKIPPED = ("sandbox", "migrations")
 # Module names under which the code keeps cause constants (resolved by attribute, e.g. causes.CHANGED_IN_QBO).
-CAUSE_MODULES = {"causes": "qbsync.changes.causes"}
+CAUSE_MODULES = {"causes": "qbsync.changes.causes", "FailureCause": "qbsync.sync.engine.causes:FailureCause"}
 # Expressions that pass a cause along rather than name one; their sources are scanned where they are set.
 PASSED_ALONG = {"cause", "failure.cause", "conflict.cause", "item.cause", 'f"{problem.reason}"'}
-FAILURE_CLASSES = {"Failure", "LinkConflict"}
+FAILURE_CLASSES = {"SyncFailure"}
 
 
 def _python_files():
@@ -46,7 +46,9 @@ class CauseFinder(ast.NodeVisitor):
             and isinstance(node.value, ast.Name)
             and node.value.id in CAUSE_MODULES
         ):
-            value = getattr(importlib.import_module(CAUSE_MODULES[node.value.id]), node.attr)
+            module, _, name = CAUSE_MODULES[node.value.id].partition(":")
+            namespace = importlib.import_module(module)
+            value = getattr(getattr(namespace, name) if name else namespace, node.attr)
             self.found.setdefault(value, self._where(node))
         elif ast.get_source_segment(self.source, node) not in PASSED_ALONG:
             self.unresolved.append(f"{self._where(node)}: {ast.get_source_segment(self.source, node)}")

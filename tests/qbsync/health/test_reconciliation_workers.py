@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from qbsync.health.models import ReconciliationReport, reconciliation_running_lease
 from qbsync.health.services.reconciliation import STOPPED_RUNNING, TOO_LONG
+from qbsync.sync.kinds.accounts import account_push, account_sync_request
+from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.models import InvoiceSyncLink
-from qbsync.sync.services.accounts import account_push, account_sync_request
 from qbsync.sync.services.connections import connection_apply_first_defaults
-from qbsync.sync.services.invoices import invoice_push
 from tests.factories import AccountFactory, make_invoice
 from tests.workers import WorkerProcess, sandbox_worker
 

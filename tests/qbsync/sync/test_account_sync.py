@@ -5,15 +5,11 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Account
+from qbsync.sync.engine.errors import SyncRequestError
+from qbsync.sync.engine.states import SyncState
+from qbsync.sync.kinds.accounts import account_push, account_sync_request, account_sync_skip
 from qbsync.sync.models import AccountSyncLink, QuickBooksConnection, SyncEvent
-from qbsync.sync.services.accounts import (
-    SyncRequestError,
-    account_push,
-    account_sync_request,
-    account_sync_skip,
-    account_sync_sweep,
-)
-from qbsync.sync.status import SyncState
+from qbsync.sync.work.sweep import sync_sweep
 from tests.factories import AccountFactory, sandbox_create
 
 pytestmark = pytest.mark.django_db
@@ -221,7 +217,7 @@ def test_the_sweep_puts_back_work_a_dead_worker_left(connected, firm, django_cap
         state=SyncState.SYNCING, state_changed_at=timezone.now() - timezone.timedelta(minutes=30)
     )
     with django_capture_on_commit_callbacks() as callbacks:
-        assert account_sync_sweep()["requeued_stuck"] == 1
+        assert sync_sweep()["requeued_stuck"] == 1
     assert len(callbacks) == 1
     link.refresh_from_db()
     assert link.state == SyncState.QUEUED

@@ -7,9 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from qbsync.sync.engine.leases import SYNCING_LEASE
+from qbsync.sync.engine.states import SyncState
+from qbsync.sync.kinds.accounts import account_sync_request
 from qbsync.sync.models import AccountSyncLink
-from qbsync.sync.services.accounts import SYNCING_LEASE, account_sync_request, account_sync_sweep
-from qbsync.sync.status import SyncState
+from qbsync.sync.work.sweep import sync_sweep
 from tests.factories import AccountFactory
 from tests.workers import WorkerProcess, sandbox_worker
 
@@ -68,7 +70,7 @@ def test_a_worker_killed_mid_run_leaves_every_account_synced_exactly_once(qbo, q
         # Past the lease, the sweep puts back what the dead worker held; the new worker finishes.
         wait_until(
             lambda: (
-                account_sync_sweep(now=timezone.now() + SYNCING_LEASE + timedelta(seconds=1)) is not None
+                sync_sweep(now=timezone.now() + SYNCING_LEASE + timedelta(seconds=1)) is not None
                 and states(firm).get(SyncState.SYNCED, 0) == 50
             ),
             120,
@@ -108,8 +110,9 @@ def test_a_double_submit_through_the_worker_creates_one_customer(qbo, qbo_connec
 
 
 def test_a_bulk_sync_survives_a_worker_killed_in_the_middle(qbo, qbo_connection, firm, owner):
+    from qbsync.sync.engine.leases import BULK_HOLD
     from qbsync.sync.models import BulkSyncPlan, QuickBooksConnection
-    from qbsync.sync.services.bulk import BULK_HOLD, bulk_sync_preview_start, bulk_sync_start
+    from qbsync.sync.work.bulk import bulk_sync_preview_start, bulk_sync_start
 
     realm = qbo_connection.realm_id
     QuickBooksConnection.objects.filter(pk=qbo_connection.pk).update(auto_sync_scope="all")
@@ -134,7 +137,7 @@ def test_a_bulk_sync_survives_a_worker_killed_in_the_middle(qbo, qbo_connection,
         # As beat would, once the lease and the bulk hold have passed: resume the run, requeue the rest.
         deadline = time.monotonic() + 150
         while states(firm).get(SyncState.SYNCED, 0) < 240 and time.monotonic() < deadline:
-            account_sync_sweep(now=timezone.now() + later)
+            sync_sweep(now=timezone.now() + later)
             wait_until(lambda: states(firm).get(SyncState.QUEUED, 0) == 0, 20, "the queue to drain")
     finally:
         second.stop()

@@ -3,16 +3,16 @@ a batch whose reply is lost handing over to the single-account sync without dupl
 
 import pytest
 
+from qbsync.sync.engine.states import SyncState
+from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.models import AccountSyncLink, BulkSyncItem, BulkSyncPlan, QuickBooksConnection
-from qbsync.sync.services.accounts import account_push, account_sync_request
-from qbsync.sync.services.bulk import (
+from qbsync.sync.work.bulk import (
     bulk_sync_preview,
     bulk_sync_preview_start,
     bulk_sync_run,
     bulk_sync_start,
     bulk_sync_summary,
 )
-from qbsync.sync.status import SyncState
 from tests.factories import AccountFactory, make_invoice, sandbox_create
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from qbsync.sync.models import BulkSyncPlan, QuickBooksConnection
-from qbsync.sync.services.bulk import bulk_sync_preview, bulk_sync_run
+from qbsync.sync.work.bulk import bulk_sync_preview, bulk_sync_run
 from tests.factories import AccountFactory, FirmFactory, sandbox_create
 
 pytestmark = pytest.mark.django_db

@@ -12,13 +12,9 @@ from qbsync.quickbooks.errors import (
     QboReconnectRequiredError,
     QboUnavailableError,
 )
+from qbsync.sync.engine.client import connection_access_token, connection_client, connection_refresh_tokens
 from qbsync.sync.models import QuickBooksConnection
-from qbsync.sync.services.connections import (
-    connection_access_token,
-    connection_check,
-    connection_client,
-    connection_refresh_tokens,
-)
+from qbsync.sync.services.connections import connection_check
 
 pytestmark = pytest.mark.django_db
 

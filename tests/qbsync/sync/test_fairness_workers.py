@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 
 from qbsync.firms.models import User
+from qbsync.sync.engine.states import SyncState
 from qbsync.sync.fairness import slots_from_settings
 from qbsync.sync.models import InvoiceSyncLink
-from qbsync.sync.status import SyncState
 from tests.conftest import QBO_TEST_CLIENT_ID, QBO_TEST_CLIENT_SECRET, QBO_TEST_REDIRECT_URI
 from tests.factories import AccountFactory, FirmFactory, UserFactory, connection_for_realm, make_invoice
 from tests.workers import WorkerProcess
@@ -48,8 +48,8 @@ class Company:
     """A firm connected to its own sandbox company, with accounts already linked to customers."""
 
     def __init__(self, qbo, label: str, *, accounts: int = 2, **company_settings):
+        from qbsync.sync.kinds.accounts import account_push, account_sync_request
         from qbsync.sync.models import AccountSyncLink
-        from qbsync.sync.services.accounts import account_push, account_sync_request
         from qbsync.sync.services.connections import connection_apply_first_defaults
 
         self.qbo, self.label = qbo, label

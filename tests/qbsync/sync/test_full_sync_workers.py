@@ -9,6 +9,7 @@ from django.db.models import Q
 
 from invoices.models import Invoice, Payment
 from qbsync.core.demo import demo_seed
+from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import (
     AccountSyncLink,
     BulkSyncPlan,
@@ -16,9 +17,8 @@ from qbsync.sync.models import (
     PaymentSyncLink,
     QuickBooksConnection,
 )
-from qbsync.sync.services.bulk import bulk_sync_preview_start, bulk_sync_start
 from qbsync.sync.services.connections import connection_apply_first_defaults
-from qbsync.sync.status import SyncState
+from qbsync.sync.work.bulk import bulk_sync_preview_start, bulk_sync_start
 from tests.factories import connection_for_realm
 from tests.workers import sandbox_worker
 

@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from invoices.models import Invoice
 from invoices.services import InvoiceData, InvoiceLineData, invoice_send, invoice_update
+from qbsync.sync.engine.states import SyncState
+from qbsync.sync.kinds.accounts import account_push, account_sync_request
+from qbsync.sync.kinds.invoices import WAITING_FOR_ACCOUNT, invoice_push
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, QuickBooksConnection
-from qbsync.sync.services.accounts import account_push, account_sync_request
-from qbsync.sync.services.invoices import WAITING_FOR_ACCOUNT, invoice_push
-from qbsync.sync.status import SyncState
 from tests.factories import AccountFactory, make_invoice
 
 pytestmark = pytest.mark.django_db
@@ -181,7 +181,7 @@ def test_an_invoice_deleted_in_qbo_becomes_not_synced_and_is_never_recreated(qbo
     invoice = make_invoice(account=synced_account)
     link = push(invoice)
     from qbsync.quickbooks import transactions as qbo_txn
-    from qbsync.sync.services.connections import connection_client
+    from qbsync.sync.engine.client import connection_client
 
     client = connection_client(connected)
     qbo_txn.delete_invoice(client, link.qbo_invoice_id, link.qbo_sync_token, request_id="test-delete")
@@ -205,7 +205,7 @@ def test_an_invoice_deleted_in_qbo_becomes_not_synced_and_is_never_recreated(qbo
 def test_unsyncing_the_account_unsyncs_its_invoices_and_syncing_again_resumes_without_duplicates(
     qbo, connected, synced_account, owner
 ):
-    from qbsync.sync.services.accounts import account_sync_skip
+    from qbsync.sync.kinds.accounts import account_sync_skip
 
     invoice = make_invoice(account=synced_account)
     qbo_id = push(invoice).qbo_invoice_id
@@ -251,7 +251,7 @@ def test_voiding_an_invoice_qbo_never_had_sends_nothing(qbo, connected, synced_a
 def test_deleting_a_synced_invoice_deletes_it_in_qbo(qbo, connected, synced_account):
     from invoices.services import invoice_delete
     from qbsync.sync.models import SyncOutbox
-    from qbsync.sync.services.invoices import outbox_process
+    from qbsync.sync.work.outbox import outbox_process
 
     invoice = make_invoice(account=synced_account, number="DEL-1")
     push(invoice)
@@ -271,7 +271,7 @@ def test_deleting_an_invoice_with_payments_in_qbo_voids_it_instead_and_says_so(
 ):
     from invoices.services import invoice_delete
     from qbsync.sync.models import SyncOutbox
-    from qbsync.sync.services.invoices import outbox_process
+    from qbsync.sync.work.outbox import outbox_process
     from tests.factories import sandbox_create
 
     qbo.control.settings(connected.realm_id, void_paid_invoice="allow")
@@ -302,7 +302,7 @@ def test_the_sweep_hands_over_an_outbox_row_nobody_processed(
     connected, firm, django_capture_on_commit_callbacks
 ):
     from qbsync.sync.models import SyncOutbox
-    from qbsync.sync.services.accounts import account_sync_sweep
+    from qbsync.sync.work.sweep import sync_sweep
 
     SyncOutbox.objects.create(
         firm=firm,
@@ -313,7 +313,7 @@ def test_the_sweep_hands_over_an_outbox_row_nobody_processed(
         created_at=timezone.now() - timezone.timedelta(minutes=5),
     )
     with django_capture_on_commit_callbacks() as callbacks:
-        assert account_sync_sweep()["outbox_reenqueued"] == 1
+        assert sync_sweep()["outbox_reenqueued"] == 1
     assert len(callbacks) == 1
 
 
@@ -360,7 +360,7 @@ def test_a_service_mapped_to_an_item_carries_it_on_its_lines(
 
 def test_a_long_throttling_storm_never_uses_up_the_invoices_attempts(qbo, connected, synced_account):
     from qbsync.quickbooks.governor import reset_governor
-    from qbsync.sync.services.accounts import MAX_ATTEMPTS
+    from qbsync.sync.engine.retry import MAX_ATTEMPTS
 
     invoice = make_invoice(account=synced_account)
     qbo.control.fault(connected.realm_id, "throttle", count=MAX_ATTEMPTS + 2, retry_after=1)
@@ -394,7 +394,7 @@ def test_an_invoice_whose_item_is_inactive_in_qbo_fails_with_what_to_do(qbo, con
 
 def test_an_invoice_qbo_refuses_says_to_correct_the_invoice(qbo, connected, synced_account):
     from qbsync.quickbooks.errors import QboValidationError
-    from qbsync.sync.services.transaction_links import attempt_push
+    from qbsync.sync.kinds.transactions import attempt_push
 
     invoice = make_invoice(account=synced_account)
     link = InvoiceSyncLink.objects.get(invoice=invoice)
@@ -415,7 +415,7 @@ def test_an_invoice_qbo_refuses_says_to_correct_the_invoice(qbo, connected, sync
 def test_records_failed_for_the_connection_sync_again_by_themselves_after_reconnecting(
     qbo, connected, synced_account
 ):
-    from qbsync.sync.services.connections import links_retry_after_reconnect
+    from qbsync.sync.work.reconnect import links_retry_after_reconnect
 
     invoice = make_invoice(account=synced_account)
     other = AccountFactory(firm=synced_account.firm, name="Waiting On Reconnect Ltd")

@@ -11,9 +11,10 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from qbsync.sync.engine.leases import QUEUED_GRACE
+from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
-from qbsync.sync.services.accounts import QUEUED_GRACE, account_sync_sweep
-from qbsync.sync.status import SyncState
+from qbsync.sync.work.sweep import sync_sweep
 from tests.factories import AccountFactory, make_invoice, make_payment
 from tests.workers import sandbox_worker
 
@@ -33,7 +34,7 @@ def wait_settled(firm, timeout: float, *, sweep: bool = False) -> None:
     deadline = time.monotonic() + timeout
     while moving(firm) and time.monotonic() < deadline:
         if sweep:
-            account_sync_sweep(now=timezone.now() + QUEUED_GRACE + timedelta(seconds=1))
+            sync_sweep(now=timezone.now() + QUEUED_GRACE + timedelta(seconds=1))
         time.sleep(1.0)
     assert moving(firm) == 0, "work was left behind"
 
@@ -100,8 +101,8 @@ def test_the_broker_wiped_mid_run_loses_nothing(require_redis, qbo, connected, f
 def test_a_worker_killed_mid_batch_leaves_no_duplicate_and_nothing_behind(qbo, connected, firm):
     """The first batch is applied in QBO, then its reply hangs and the worker is SIGKILLed. A new worker
     and the sweep finish the job: the batch's records are found by their markers, not created again."""
+    from qbsync.sync.engine.leases import SYNCING_LEASE
     from qbsync.sync.models import SyncEvent
-    from qbsync.sync.services.accounts import SYNCING_LEASE
 
     realm = connected.realm_id
     qbo.control.settings(realm, idempotency="off")
@@ -125,7 +126,7 @@ def test_a_worker_killed_mid_batch_leaves_no_duplicate_and_nothing_behind(qbo, c
     worker = sandbox_worker(qbo, name="after-kill", concurrency=2)
     try:
         # The lease of a push that stopped answering has run out: the sweep takes its records back.
-        account_sync_sweep(now=timezone.now() + SYNCING_LEASE + timedelta(seconds=1))
+        sync_sweep(now=timezone.now() + SYNCING_LEASE + timedelta(seconds=1))
         wait_settled(firm, 150, sweep=True)
     finally:
         worker.stop()

@@ -7,11 +7,12 @@ import pytest
 from django.utils import timezone
 
 from invoices.services import AllocationData, PaymentData, payment_create, payment_delete, payment_update
+from qbsync.sync.engine.states import SyncState
+from qbsync.sync.kinds.accounts import account_push, account_sync_request
+from qbsync.sync.kinds.invoices import invoice_push
+from qbsync.sync.kinds.payments import payment_push
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncOutbox
-from qbsync.sync.services.accounts import account_push, account_sync_request
-from qbsync.sync.services.invoices import invoice_push, outbox_process
-from qbsync.sync.services.payments import payment_push
-from qbsync.sync.status import SyncState
+from qbsync.sync.work.outbox import outbox_process
 from tests.factories import AccountFactory, make_invoice
 
 pytestmark = pytest.mark.django_db

@@ -2,16 +2,8 @@
 
 import pytest
 
-from qbsync.sync.status import (
-    ACCOUNT_TOOLTIPS,
-    DISPLAY_STATUS,
-    TRANSITIONS,
-    SyncAction,
-    SyncState,
-    account_tooltip,
-    display_status,
-    target_of,
-)
+from qbsync.sync.engine.states import TRANSITIONS, SyncAction, SyncState, target_of
+from qbsync.sync.status import ACCOUNT_TOOLTIPS, DISPLAY_STATUS, account_tooltip, display_status
 
 S = SyncState
 EXPECTED = {
@@ -40,6 +32,15 @@ EXPECTED = {
         S.SYNCING: S.NOT_SYNCED,
         S.FAILED: S.NOT_SYNCED,
     },
+    SyncAction.UNSKIP: {S.SKIPPED: S.NOT_SYNCED},
+    SyncAction.FLAG: {
+        S.NOT_SYNCED: S.FAILED,
+        S.FAILED: S.FAILED,
+        S.SKIPPED: S.FAILED,
+        S.SYNCED: S.FAILED,
+        S.QUEUED: S.FAILED,
+    },
+    SyncAction.RESET: {state: S.NOT_SYNCED for state in SyncState},
 }
 
 

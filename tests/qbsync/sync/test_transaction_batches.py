@@ -9,6 +9,10 @@ import pytest
 from django.utils import timezone
 
 from invoices.models import Invoice
+from qbsync.sync.engine.states import SyncState
+from qbsync.sync.kinds.accounts import account_push, account_sync_request
+from qbsync.sync.kinds.invoices import invoice_push
+from qbsync.sync.kinds.payments import payment_push
 from qbsync.sync.models import (
     AccountSyncLink,
     BatchPushSlot,
@@ -16,16 +20,8 @@ from qbsync.sync.models import (
     PaymentSyncLink,
     SyncEvent,
 )
-from qbsync.sync.services.accounts import account_push, account_sync_request, account_sync_sweep
-from qbsync.sync.services.invoices import invoice_push
-from qbsync.sync.services.payments import payment_push
-from qbsync.sync.services.transaction_batches import (
-    _claim,
-    batch_push_resume,
-    batch_work_left,
-    transactions_batch_push,
-)
-from qbsync.sync.status import SyncState
+from qbsync.sync.work.batches import _claim, batch_push_resume, batch_work_left, transactions_batch_push
+from qbsync.sync.work.sweep import sync_sweep
 from tests.factories import AccountFactory, make_invoice, make_payment, sandbox_create
 
 pytestmark = pytest.mark.django_db
@@ -243,7 +239,7 @@ def test_the_sweep_hands_a_batch_stuck_mid_request_to_the_single_push(
         SyncEvent.objects.create(firm=firm, invoice=link.invoice, kind="create_sent", message="sent")
     later = timezone.now() + timedelta(minutes=6)
     with django_capture_on_commit_callbacks() as callbacks:
-        counts = account_sync_sweep(now=later)
+        counts = sync_sweep(now=later)
     assert counts["requeued_stuck"] == 3
     links = InvoiceSyncLink.objects.filter(firm=firm)
     assert all(link.state == SyncState.QUEUED and not link.in_batch for link in links)
@@ -283,7 +279,7 @@ def test_the_sweep_releases_a_payment_left_waiting_for_an_invoice_already_synced
     )
     InvoiceSyncLink.objects.filter(invoice=made[0]).update(state=SyncState.SYNCED)
     with django_capture_on_commit_callbacks():
-        counts = account_sync_sweep(now=timezone.now() + timedelta(minutes=2))
+        counts = sync_sweep(now=timezone.now() + timedelta(minutes=2))
     assert counts["waiters_released"] == 1
     link.refresh_from_db()
     assert link.waiting_reason == ""

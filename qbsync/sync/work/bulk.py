@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import timedelta
-from functools import partial
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
@@ -29,27 +27,22 @@ from qbsync.quickbooks.governor import RealmThrottled
 from qbsync.quickbooks.requestids import BATCH_ID_MAX_LENGTH as BATCH_REQUEST_ID_MAX_LENGTH
 from qbsync.quickbooks.requestids import request_id_for
 
-from .. import explanations
+from ..engine import explanations
+from ..engine.client import connection_client
+from ..engine.enqueue import BULK_SYNC_PREVIEW, BULK_SYNC_RUN, enqueue, enqueue_account_push
+from ..engine.errors import SyncFailure, SyncRequestError
+from ..engine.history import record_event
+from ..engine.leases import BULK_HOLD
+from ..engine.retry import fail
+from ..engine.states import SyncAction, SyncState
+from ..engine.transitions import transition
+from ..kinds.accounts import account_customer_draft, account_link_for, account_link_succeed
 from ..models import AccountSyncLink, BulkSyncItem, BulkSyncPlan, QuickBooksConnection
-from ..status import SyncAction, SyncState
-from .accounts import (
-    LinkConflict,
-    SyncRequestError,
-    _draft_for,
-    _enqueue,
-    _fail,
-    _succeed,
-    _transition,
-    account_link_for,
-    record_event,
-)
-from .connections import connection_client
 
 logger = logging.getLogger(__name__)
 
 Decision = BulkSyncItem.Decision
 # Links a live bulk run holds are left alone by the sweep for this long.
-BULK_HOLD = timedelta(minutes=10)
 TWO_ACCOUNTS_ONE_NAME = (
     'Another account, "{other}", has the same name as QuickBooks compares names. QuickBooks allows one '
     "customer per name: rename one of the accounts, or sync this one under another name."
@@ -85,13 +78,11 @@ def _usable_connection(firm: Firm) -> QuickBooksConnection:
 
 def bulk_sync_preview_start(*, firm: Firm, actor: User | None) -> BulkSyncPlan:
     """Start a dry run; it is prepared by a worker (reading a large company takes a while)."""
-    from qbsync.sync.tasks import bulk_sync_preview as preview_task
-
     _usable_connection(firm)
     if BulkSyncPlan.objects.for_firm(firm).filter(state=BulkSyncPlan.State.RUNNING).exists():
         raise SyncRequestError("A bulk sync is running; wait for it to finish before previewing another.")
     plan = BulkSyncPlan.objects.create(firm=firm, created_by=actor)
-    transaction.on_commit(partial(preview_task.delay, plan.pk))
+    enqueue(BULK_SYNC_PREVIEW, plan.pk)
     return plan
 
 
@@ -182,8 +173,6 @@ def _decide(plan, account, by_name, blocked, linked, first_with_name) -> BulkSyn
 
 def bulk_sync_start(*, plan: BulkSyncPlan, actor: User | None) -> BulkSyncPlan:
     """Run what the preview said. Every planned account is marked Syncing now, in one transaction."""
-    from qbsync.sync.tasks import bulk_sync_run as run_task
-
     _usable_connection(plan.firm)
     with transaction.atomic():
         locked = BulkSyncPlan.objects.select_for_update().get(pk=plan.pk)
@@ -192,7 +181,7 @@ def bulk_sync_start(*, plan: BulkSyncPlan, actor: User | None) -> BulkSyncPlan:
         hold_until = timezone.now() + BULK_HOLD
         for item in locked.items.select_related("account"):
             link = account_link_for(item.account)
-            if not _transition(
+            if not transition(
                 link,
                 SyncAction.REQUEST,
                 request_mode=AccountSyncLink.RequestMode.AUTO,
@@ -221,7 +210,7 @@ def bulk_sync_start(*, plan: BulkSyncPlan, actor: User | None) -> BulkSyncPlan:
             )
         locked.state, locked.started_by, locked.started_at = BulkSyncPlan.State.RUNNING, actor, timezone.now()
         locked.save(update_fields=["state", "started_by", "started_at", "updated_at"])
-        transaction.on_commit(partial(run_task.delay, locked.pk))
+        enqueue(BULK_SYNC_RUN, locked.pk)
     return locked
 
 
@@ -243,7 +232,7 @@ def bulk_sync_run(*, plan_id: int) -> dict[str, int]:
         )
         for item in [i for i in pending if i.decision == Decision.CONFLICT]:
             link = AccountSyncLink.objects.get(account=item.account)
-            _fail(link, LinkConflict(item.cause, item.explanation, proposed_name=item.proposed_name))
+            fail(link, SyncFailure(item.cause, item.explanation, proposed_name=item.proposed_name))
             _finish(item)
             done["conflict"] += 1
         for item in [i for i in pending if i.decision == Decision.MATCH]:
@@ -258,11 +247,9 @@ def bulk_sync_run(*, plan_id: int) -> dict[str, int]:
             BulkSyncPlan.objects.filter(pk=plan.pk).update(updated_at=timezone.now())
     except QboTransientError as exc:
         # QBO's limits or an outage: what is done stays done; the rest waits for a later run.
-        from qbsync.sync.tasks import bulk_sync_run as run_task
-
         delay = exc.retry_after or 30.0
         logger.info("Bulk sync %s paused for %.0f s: %s", plan.pk, delay, exc)
-        transaction.on_commit(partial(run_task.apply_async, (plan.pk,), countdown=delay))
+        enqueue(BULK_SYNC_RUN, plan.pk, countdown=delay)
         return dict(done) | {"paused": 1}
     if not plan.items.filter(outcome=BulkSyncItem.Outcome.PENDING).exists():
         BulkSyncPlan.objects.filter(pk=plan.pk).update(
@@ -279,25 +266,25 @@ def _hand_over(link: AccountSyncLink, item: BulkSyncItem) -> None:
     """Let the single-account sync finish this one: it looks the name up before creating anything."""
     with transaction.atomic():
         if link.state == SyncState.SYNCING:
-            _transition(link, SyncAction.DEFER, next_attempt_at=None)
+            transition(link, SyncAction.DEFER, next_attempt_at=None)
         else:
             AccountSyncLink.objects.filter(pk=link.pk).update(next_attempt_at=None)
-        _enqueue(link.pk)
+        enqueue_account_push(link.pk)
         _finish(item, BulkSyncItem.Outcome.HANDED_OVER)
 
 
 def _run_match(item: BulkSyncItem, customer: QboCustomer | None) -> str:
     link = AccountSyncLink.objects.get(account=item.account)
-    if not _transition(link, SyncAction.START):
+    if not transition(link, SyncAction.START):
         _finish(item)
         return "skipped"
     if customer is None or not customer.active or customer.name_key != normalize_name(item.customer_name):
-        _fail(
-            link, LinkConflict("changed_since_preview", CHANGED_SINCE_PREVIEW.format(name=item.customer_name))
+        fail(
+            link, SyncFailure("changed_since_preview", CHANGED_SINCE_PREVIEW.format(name=item.customer_name))
         )
         _finish(item)
         return "conflict"
-    outcome = _succeed(link, customer, AccountSyncLink.Method.MATCHED, "")
+    outcome = account_link_succeed(link, customer, AccountSyncLink.Method.MATCHED, "")
     _finish(item)
     return outcome
 
@@ -306,14 +293,15 @@ def _run_create_batch(client, plan: BulkSyncPlan, items: list[BulkSyncItem], con
     links = {}
     for item in items:
         link = AccountSyncLink.objects.get(account=item.account)
-        if _transition(link, SyncAction.START):
+        if transition(link, SyncAction.START):
             links[item.pk] = (item, link)
         else:
             _finish(item)
     if not links:
         return {}
     drafts = [
-        (str(item.pk), _draft_for(link, item.customer_name, connection)) for item, link in links.values()
+        (str(item.pk), account_customer_draft(link, item.customer_name, connection))
+        for item, link in links.values()
     ]
     request_id = request_id_for(
         "bulk",
@@ -327,7 +315,7 @@ def _run_create_batch(client, plan: BulkSyncPlan, items: list[BulkSyncItem], con
     except RealmThrottled:
         # Nothing was sent: the same batch goes out again when the realm has room.
         for _item, link in links.values():
-            _transition(link, SyncAction.DEFER, next_attempt_at=timezone.now() + BULK_HOLD)
+            transition(link, SyncAction.DEFER, next_attempt_at=timezone.now() + BULK_HOLD)
         raise
     except QboTransientError:
         # The batch may or may not have been applied: the single-account sync finishes these, and it
@@ -339,15 +327,17 @@ def _run_create_batch(client, plan: BulkSyncPlan, items: list[BulkSyncItem], con
     for item, link in links.values():
         result = results.get(str(item.pk))
         if isinstance(result, QboCustomer):
-            counts[_succeed(link, result, AccountSyncLink.Method.CREATED, client.last_intuit_tid)] += 1
+            counts[
+                account_link_succeed(link, result, AccountSyncLink.Method.CREATED, client.last_intuit_tid)
+            ] += 1
             _finish(item)
         elif isinstance(result, QboDuplicateNameError) or result is None:
             _hand_over(link, item)
             counts["handed_over"] += 1
         else:
-            _fail(
+            fail(
                 link,
-                LinkConflict(
+                SyncFailure(
                     "refused",
                     explanations.refused(message=result.message, detail=result.detail),
                     code=result.code,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -19,7 +18,15 @@ from invoices.models import Payment
 from qbsync.quickbooks import transactions as qbo_txn
 from qbsync.quickbooks.requestids import request_id_for
 
-from .. import explanations
+from ..engine import explanations
+from ..engine.client import connection_client
+from ..engine.connection import usable_connection
+from ..engine.enqueue import enqueue_batch_pushers, enqueue_outbox, enqueue_payment_push
+from ..engine.errors import SyncFailure
+from ..engine.history import record_event
+from ..engine.retry import fail
+from ..engine.states import SyncAction, SyncState, target_of
+from ..engine.transitions import transition, transition_all
 from ..models import (
     AccountSyncLink,
     InvoiceSyncLink,
@@ -27,19 +34,8 @@ from ..models import (
     SyncEvent,
     SyncOutbox,
 )
-from ..status import SyncAction, SyncState, target_of
-from .accounts import _transition, record_event
-from .connections import connection_client
-from .invoices import _enqueue_outbox, _payment_deletes_pending
-from .transaction_links import (
-    BEFORE_START_DATE,
-    WAITING_FOR_ACCOUNT,
-    Failure,
-    attempt_push,
-    link_fail,
-    retry_once_if_stale,
-    usable_connection,
-)
+from .invoices import _payment_deletes_pending
+from .transactions import BEFORE_START_DATE, WAITING_FOR_ACCOUNT, attempt_push, retry_once_if_stale
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +46,6 @@ DELETED_IN_QBO = "The payment was deleted in QuickBooks Online; it is not create
 
 def payment_marker(payment: Payment) -> str:
     return f"qbsync:pay:{payment.pk}"
-
-
-def _enqueue(link_id: int, countdown: float | None = None) -> None:
-    from qbsync.sync.tasks import payment_push as payment_push_task
-
-    transaction.on_commit(partial(payment_push_task.apply_async, (link_id,), countdown=countdown))
 
 
 def payment_blocker(payment: Payment) -> str:
@@ -90,14 +80,14 @@ def payment_sync_on_change(*, payment: Payment, via_batch: bool = False) -> Paym
         return link
     start = connection.sync_start_date
     if start and payment.date < start:
-        if _transition(link, SyncAction.SKIP, skip_reason=BEFORE_START_DATE.format(start=start.isoformat())):
+        if transition(link, SyncAction.SKIP, skip_reason=BEFORE_START_DATE.format(start=start.isoformat())):
             record_event(link=link, kind="skipped", trigger="auto", message=f"Skipped: {link.skip_reason}.")
         return link
     if target_of(SyncAction.REQUEST, link.state) is None:
         return link  # a worker holds it; it compares versions when it finishes
     blocker = payment_blocker(payment)
     in_batch = via_batch and not link.qbo_payment_id
-    _transition(
+    transition(
         link,
         SyncAction.REQUEST,
         in_batch=in_batch,
@@ -114,11 +104,9 @@ def payment_sync_on_change(*, payment: Payment, via_batch: bool = False) -> Paym
     if blocker:
         record_event(link=link, kind="waiting", trigger="auto", message=f"Syncing: {blocker}.")
     elif in_batch:
-        from .transaction_batches import batch_push_request
-
-        batch_push_request(firm_id=payment.firm_id)
+        enqueue_batch_pushers(payment.firm_id)
     else:
-        _enqueue(link.pk)
+        enqueue_payment_push(link.pk)
     return link
 
 
@@ -148,11 +136,9 @@ def payments_release_waiting(*, account_id: int) -> int:
             if link.in_batch and not link.qbo_payment_id:
                 to_batch += 1
             else:
-                _enqueue(link.pk)
+                enqueue_payment_push(link.pk)
         if to_batch:
-            from .transaction_batches import batch_push_request
-
-            batch_push_request(firm_id=waiting[0].firm_id)
+            enqueue_batch_pushers(waiting[0].firm_id)
     return released
 
 
@@ -184,7 +170,7 @@ def payment_push(*, link_id: int) -> str:
         link.next_attempt_at and link.next_attempt_at > timezone.now() + timedelta(seconds=1)
     ):
         return "not-queued"
-    if not _transition(link, SyncAction.START):
+    if not transition(link, SyncAction.START):
         return "not-queued"
     payment = Payment.objects.select_related("account").get(pk=link.payment_id)
     blocker = payment_blocker(payment)
@@ -192,11 +178,11 @@ def payment_push(*, link_id: int) -> str:
         # A deleted payment gives its invoices their balance back in QBO only once its delete gets there.
         blocker = WAITING_FOR_DELETES
     if blocker:
-        _transition(link, SyncAction.DEFER, waiting_reason=blocker)
+        transition(link, SyncAction.DEFER, waiting_reason=blocker)
         return "waiting"
     connection = usable_connection(payment.firm_id)
     if connection is None:
-        link_fail(link, Failure("connection", explanations.CONNECTION))
+        fail(link, SyncFailure("connection", explanations.CONNECTION))
         return "failed"
     customer_id = AccountSyncLink.objects.get(account_id=payment.account_id).qbo_customer_id
     client = connection_client(connection)
@@ -206,7 +192,7 @@ def payment_push(*, link_id: int) -> str:
         lambda: _create_or_update(client, link, payment, payment_draft(payment, customer_id)),
         lost_message=DELETED_IN_QBO,
         forget={"qbo_payment_id": ""},
-        enqueue=_enqueue,
+        enqueue=enqueue_payment_push,
     )
     if outcome is not None:
         return outcome
@@ -249,7 +235,7 @@ def payment_link_synced(
 ) -> str:
     with transaction.atomic():
         created = not link.qbo_payment_id
-        done = _transition(
+        done = transition(
             link,
             SyncAction.SUCCEED,
             qbo_payment_id=qbo_payment.id,
@@ -291,18 +277,18 @@ def payment_delete_in_qbo(*, payment: Payment) -> SyncOutbox | None:
         qbo_id=link.qbo_payment_id,
         qbo_sync_token=link.qbo_sync_token,
     )
-    _enqueue_outbox(row.pk)
+    enqueue_outbox(row.pk)
     return row
 
 
 def payment_sync_skip(*, payment: Payment, actor) -> PaymentSyncLink:
     """Stop syncing this payment (it is not changed or deleted in QBO)."""
-    from .accounts import SyncRequestError
+    from ..engine.errors import SyncRequestError
 
     link, _ = PaymentSyncLink.objects.get_or_create(payment=payment, defaults={"firm_id": payment.firm_id})
     who = actor.get_full_name() or actor.username
     with transaction.atomic():
-        if not _transition(
+        if not transition(
             link, SyncAction.SKIP, skip_reason=f"skipped by {who}", waiting_reason="", next_attempt_at=None
         ):
             raise SyncRequestError("Sync is already off for this payment.")
@@ -313,14 +299,12 @@ def payment_sync_skip(*, payment: Payment, actor) -> PaymentSyncLink:
 
 
 def payment_sync_again(*, payment: Payment, actor) -> PaymentSyncLink | None:
-    from .accounts import SyncRequestError
+    from ..engine.errors import SyncRequestError
 
     if usable_connection(payment.firm_id) is None:
         raise SyncRequestError(explanations.NOT_CONNECTED)
     with transaction.atomic():
-        PaymentSyncLink.objects.filter(payment=payment, state=SyncState.SKIPPED).update(
-            state=SyncState.NOT_SYNCED, skip_reason="", state_changed_at=timezone.now()
-        )
+        transition_all(PaymentSyncLink.objects.filter(payment=payment), SyncAction.UNSKIP, skip_reason="")
         link = payment_sync_on_change(payment=payment)
         if link is not None and link.state == SyncState.SKIPPED:
             raise SyncRequestError(f"This payment is not synced: {link.skip_reason}.")

@@ -18,7 +18,6 @@ import logging
 import time
 from collections import defaultdict
 from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import connection as db_connection
@@ -40,23 +39,22 @@ from qbsync.quickbooks.governor import RealmThrottled
 from qbsync.quickbooks.requestids import BATCH_ID_MAX_LENGTH as BATCH_REQUEST_ID_MAX_LENGTH
 from qbsync.quickbooks.requestids import request_id_for
 
-from .. import explanations
+from ..engine import explanations
+from ..engine.client import connection_client
+from ..engine.connection import usable_connection
+from ..engine.enqueue import batch_pushers, enqueue_batch_pushers, start_batch_pushers
+from ..engine.enqueue import enqueue_invoice_push as enqueue_invoice
+from ..engine.enqueue import enqueue_payment_push as enqueue_payment
+from ..engine.errors import SyncFailure
+from ..engine.history import record_event
+from ..engine.leases import QUEUED_GRACE
+from ..engine.retry import defer, fail
+from ..engine.states import SyncAction, SyncState
+from ..engine.transitions import transition, transition_all
+from ..kinds.invoices import DOC_NUMBER_TAKEN, custom_numbers_of, invoice_draft, invoice_link_synced
+from ..kinds.payments import payment_blocker, payment_draft, payment_link_synced
+from ..kinds.transactions import WAITING_FOR_ACCOUNT, record_kind
 from ..models import AccountSyncLink, BatchPushSlot, InvoiceSyncLink, PaymentSyncLink, SyncEvent
-from ..status import SyncAction, SyncState
-from .accounts import QUEUED_GRACE, _transition, record_event
-from .connections import connection_client
-from .invoices import DOC_NUMBER_TAKEN, custom_numbers_of, invoice_draft, invoice_link_synced
-from .invoices import _enqueue as enqueue_invoice
-from .payments import _enqueue as enqueue_payment
-from .payments import payment_blocker, payment_draft, payment_link_synced
-from .transaction_links import (
-    WAITING_FOR_ACCOUNT,
-    Failure,
-    link_defer,
-    link_fail,
-    record_kind,
-    usable_connection,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -70,32 +68,13 @@ HANDED_OVER = (
 )
 
 
-def _pushers() -> int:
-    return max(1, int(getattr(settings, "QBSYNC_BATCH_PUSHERS", 3)))
-
-
 def _lease() -> timedelta:
     return timedelta(seconds=float(getattr(settings, "QBSYNC_BATCH_LEASE_SECONDS", 120)))
 
 
-def batch_push_request(*, firm_id: int) -> None:
-    """The firm has first-sync records to batch: after commit, start pushers in the free slots."""
-    transaction.on_commit(partial(_start_pushers, firm_id))
-
-
-def _start_pushers(firm_id: int, countdown: float | None = None) -> int:
-    from qbsync.sync.tasks import transactions_batch_push as push_task
-
-    held = BatchPushSlot.objects.filter(firm_id=firm_id, held_until__gt=timezone.now()).count()
-    free = _pushers() - held
-    for _ in range(free):
-        push_task.apply_async((firm_id,), countdown=countdown)
-    return max(free, 0)
-
-
 def _acquire_slot(firm_id: int) -> BatchPushSlot | None:
     now = timezone.now()
-    for number in range(_pushers()):
+    for number in range(batch_pushers()):
         slot, _ = BatchPushSlot.objects.get_or_create(firm_id=firm_id, number=number)
         taken = (
             BatchPushSlot.objects.filter(pk=slot.pk)
@@ -152,9 +131,7 @@ def _claim(model, firm_id: int, limit: int) -> list:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         ids = list(candidates.values_list("pk", flat=True)[:limit])
         # The update's timestamp marks this claim: a pusher racing for the same rows gets none of them.
-        model.objects.filter(pk__in=ids, state=SyncState.QUEUED).update(
-            state=SyncState.SYNCING, state_changed_at=now, updated_at=now
-        )
+        transition_all(model.objects.filter(pk__in=ids), SyncAction.START, now=now)
     related = "invoice" if model is InvoiceSyncLink else "payment"
     return list(
         model.objects.filter(pk__in=ids, state=SyncState.SYNCING, state_changed_at=now)
@@ -205,11 +182,11 @@ def transactions_batch_push(*, firm_id: int) -> dict[str, int]:
         _release(slot, counts["batches"])
     if pause is not None:
         # QBO's limits: what is done stays done; pushers come back when the realm has room.
-        _start_pushers(firm_id, countdown=pause)
+        start_batch_pushers(firm_id, countdown=pause)
         counts["paused"] = 1
     elif batch_work_left(firm_id=firm_id):
         # Work that arrived while this pusher was finishing.
-        _start_pushers(firm_id)
+        start_batch_pushers(firm_id)
     return dict(counts)
 
 
@@ -265,7 +242,7 @@ def _fail_all_waiting(firm_id: int) -> int:
     failed = 0
     for model in (InvoiceSyncLink, PaymentSyncLink):
         for link in _claim(model, firm_id, 10_000):
-            link_fail(link, Failure("connection", explanations.CONNECTION))
+            fail(link, SyncFailure("connection", explanations.CONNECTION))
             failed += 1
     return failed
 
@@ -276,14 +253,14 @@ def _put_back(links: list, sent_events: list[int] = (), message: str = "") -> No
     with transaction.atomic():
         SyncEvent.objects.filter(pk__in=sent_events).update(kind="send_throttled", message=message)
         for link in links:
-            _transition(link, SyncAction.DEFER, next_attempt_at=None)
+            transition(link, SyncAction.DEFER, next_attempt_at=None)
 
 
 def _to_single_push(link, message: str) -> None:
     """Leave this record to the one-at-a-time push, which looks it up in QBO before creating it."""
     enqueue = enqueue_invoice if isinstance(link, InvoiceSyncLink) else enqueue_payment
     with transaction.atomic():
-        if _transition(link, SyncAction.DEFER, in_batch=False, next_attempt_at=None):
+        if transition(link, SyncAction.DEFER, in_batch=False, next_attempt_at=None):
             record_event(link=link, kind="handed_over", outcome=SyncEvent.Outcome.FAILURE, message=message)
             enqueue(link.pk)
 
@@ -305,13 +282,13 @@ def _drafts(connection, invoices, payments, custom_numbers: bool, counts) -> lis
             continue
         customer_id = customer_of.get(invoice.account_id)
         if not customer_id:
-            _transition(link, SyncAction.DEFER, in_batch=False, waiting_reason=WAITING_FOR_ACCOUNT)
+            transition(link, SyncAction.DEFER, in_batch=False, waiting_reason=WAITING_FOR_ACCOUNT)
             counts["waiting"] += 1
             continue
         try:
             draft = invoice_draft(invoice, customer_id, connection, custom_numbers)
-        except Failure as failure:
-            link_fail(link, failure)
+        except SyncFailure as failure:
+            fail(link, failure)
             counts["failed"] += 1
             continue
         ready.append((f"i{link.pk}", link, draft))
@@ -319,7 +296,7 @@ def _drafts(connection, invoices, payments, custom_numbers: bool, counts) -> lis
         payment = link.payment
         blocker = payment_blocker(payment)
         if blocker:
-            _transition(link, SyncAction.DEFER, waiting_reason=blocker)
+            transition(link, SyncAction.DEFER, waiting_reason=blocker)
             counts["waiting"] += 1
             continue
         customer_id = (
@@ -374,14 +351,12 @@ def _push_batch(client, connection, invoices, payments, custom_numbers: bool, co
         return None
     except QboReconnectRequiredError as exc:
         for link in links:
-            link_fail(
-                link, Failure("connection", explanations.CONNECTION, code=exc.code, message=exc.message)
-            )
+            fail(link, SyncFailure("connection", explanations.CONNECTION, code=exc.code, message=exc.message))
         counts["failed"] += len(links)
         return None
     except QboError as exc:
         for link in links:
-            link_fail(link, _refused(exc, link))
+            fail(link, _refused(exc, link))
         counts["failed"] += len(links)
         return None
     tid = client.last_intuit_tid
@@ -398,12 +373,12 @@ def _push_batch(client, connection, invoices, payments, custom_numbers: bool, co
             # This item was not applied; it retries on its own, with backoff.
             type(link).objects.filter(pk=link.pk).update(in_batch=False)
             enqueue = enqueue_invoice if isinstance(link, InvoiceSyncLink) else enqueue_payment
-            counts[link_defer(link, result, enqueue=enqueue)] += 1
+            counts[defer(link, result, enqueue=enqueue)] += 1
         elif isinstance(result, QboDuplicateDocNumberError):
             number = link.invoice.number
-            link_fail(
+            fail(
                 link,
-                Failure(
+                SyncFailure(
                     "duplicate_doc_number",
                     DOC_NUMBER_TAKEN.format(number=number),
                     code=result.code,
@@ -413,13 +388,13 @@ def _push_batch(client, connection, invoices, payments, custom_numbers: bool, co
             )
             counts["failed"] += 1
         else:
-            link_fail(link, _refused(result, link))
+            fail(link, _refused(result, link))
             counts["failed"] += 1
     return None
 
 
-def _refused(exc: QboError, link) -> Failure:
-    return Failure(
+def _refused(exc: QboError, link) -> SyncFailure:
+    return SyncFailure(
         "refused",
         explanations.refused(message=exc.message, detail=exc.detail, record=record_kind(link)),
         code=exc.code,
@@ -447,8 +422,8 @@ def batch_push_resume(*, now=None) -> int:
     started = 0
     for firm_id in firms:
         # A dead pusher keeps its slot until the lease runs out; the others may start now.
-        if BatchPushSlot.objects.filter(firm_id=firm_id, held_until__gt=now).count() < _pushers():
+        if BatchPushSlot.objects.filter(firm_id=firm_id, held_until__gt=now).count() < batch_pushers():
             with transaction.atomic():
-                batch_push_request(firm_id=firm_id)
+                enqueue_batch_pushers(firm_id)
             started += 1
     return started

@@ -3,8 +3,9 @@ company."""
 
 from django.utils import timezone
 
-from .models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent, SyncOutbox
-from .status import SyncState
+from ..engine.states import SyncAction, SyncState
+from ..engine.transitions import error_fields_cleared, transition_all
+from ..models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent, SyncOutbox
 
 
 def clear_all_links(*, firm_id: int) -> int:
@@ -16,10 +17,10 @@ def clear_all_links(*, firm_id: int) -> int:
         .exclude(state__in=[SyncState.NOT_SYNCED, SyncState.SKIPPED], qbo_customer_id="")
         .values_list("pk", "account_id")
     )
-    AccountSyncLink.objects.filter(firm_id=firm_id).exclude(state=SyncState.SKIPPED).update(
-        state=SyncState.NOT_SYNCED,
-        state_changed_at=now,
-        updated_at=now,
+    transition_all(
+        AccountSyncLink.objects.filter(firm_id=firm_id).exclude(state=SyncState.SKIPPED),
+        SyncAction.RESET,
+        now=now,
         qbo_customer_id="",
         qbo_display_name="",
         qbo_current_name="",
@@ -28,12 +29,7 @@ def clear_all_links(*, firm_id: int) -> int:
         linked_at=None,
         previous_customer_id="",
         next_attempt_at=None,
-        error_code="",
-        error_message="",
-        error_explanation="",
-        error_cause="",
-        error_proposed_name="",
-        error_intuit_tid="",
+        **error_fields_cleared(AccountSyncLink),
     )
     AccountSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SKIPPED).update(
         qbo_customer_id="", previous_customer_id="", updated_at=now
@@ -41,20 +37,16 @@ def clear_all_links(*, firm_id: int) -> int:
     # Invoices and payments of the old company are unknown to the new one: they sync afresh when their
     # accounts link there; pending deletes in the old company are dropped.
     for model, qbo_field in ((InvoiceSyncLink, "qbo_invoice_id"), (PaymentSyncLink, "qbo_payment_id")):
-        model.objects.filter(firm_id=firm_id).update(
-            state=SyncState.NOT_SYNCED,
-            state_changed_at=now,
-            updated_at=now,
+        transition_all(
+            model.objects.filter(firm_id=firm_id),
+            SyncAction.RESET,
+            now=now,
             qbo_sync_token="",
             pushed_version=0,
             waiting_reason="",
             skip_reason="",
             next_attempt_at=None,
-            error_code="",
-            error_message="",
-            error_explanation="",
-            error_cause="",
-            error_intuit_tid="",
+            **error_fields_cleared(model),
             **{qbo_field: ""},
         )
     SyncOutbox.objects.filter(firm_id=firm_id, state=SyncOutbox.State.PENDING).update(

@@ -12,24 +12,26 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
-from functools import partial
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from invoices.models import Invoice
 from qbsync.quickbooks import transactions as qbo_txn
 from qbsync.quickbooks.errors import (
     QboDuplicateDocNumberError,
-    QboError,
-    QboNotFoundError,
-    QboTransientError,
-    QboValidationError,
 )
 from qbsync.quickbooks.requestids import request_id_for
 
-from .. import explanations
+from ..engine import explanations
+from ..engine.client import connection_client
+from ..engine.connection import usable_connection
+from ..engine.enqueue import enqueue_batch_pushers, enqueue_invoice_push, enqueue_outbox
+from ..engine.errors import SyncFailure
+from ..engine.history import record_event
+from ..engine.retry import fail
+from ..engine.states import SyncAction, SyncState, target_of
+from ..engine.transitions import transition, transition_all
 from ..models import (
     AccountSyncLink,
     InvoiceSyncLink,
@@ -38,23 +40,11 @@ from ..models import (
     SyncEvent,
     SyncOutbox,
 )
-from ..status import SyncAction, SyncState, target_of
-from .accounts import MAX_ATTEMPTS, _backoff, _transition, record_event
-from .connections import connection_client
-from .transaction_links import (
-    BEFORE_START_DATE,
-    WAITING_FOR_ACCOUNT,
-    Failure,
-    attempt_push,
-    link_fail,
-    retry_once_if_stale,
-    usable_connection,
-)
+from .transactions import BEFORE_START_DATE, WAITING_FOR_ACCOUNT, attempt_push, retry_once_if_stale
 
 logger = logging.getLogger(__name__)
 
 # An outbox row a worker claimed is left alone by others for this long.
-OUTBOX_LEASE = timedelta(minutes=5)
 DOC_NUMBER_TAKEN = (
     "QuickBooks Online already has an invoice numbered {number}. Give this invoice another number here, or "
     "turn off custom transaction numbers in QuickBooks Online so that it numbers invoices itself; then sync "
@@ -74,12 +64,6 @@ ACCOUNT_UNSYNCED = "its account is not synced"
 
 def invoice_marker(invoice: Invoice) -> str:
     return f"qbsync:inv:{invoice.pk}"
-
-
-def _enqueue(link_id: int, countdown: float | None = None) -> None:
-    from qbsync.sync.tasks import invoice_push as invoice_push_task
-
-    transaction.on_commit(partial(invoice_push_task.apply_async, (link_id,), countdown=countdown))
 
 
 def invoice_sync_on_change(*, invoice: Invoice, via_batch: bool = False) -> InvoiceSyncLink | None:
@@ -103,7 +87,7 @@ def invoice_sync_on_change(*, invoice: Invoice, via_batch: bool = False) -> Invo
         return link
     start = connection.sync_start_date
     if start and invoice.issue_date < start:
-        if _transition(link, SyncAction.SKIP, skip_reason=BEFORE_START_DATE.format(start=start.isoformat())):
+        if transition(link, SyncAction.SKIP, skip_reason=BEFORE_START_DATE.format(start=start.isoformat())):
             record_event(link=link, kind="skipped", trigger="auto", message=f"Skipped: {link.skip_reason}.")
         return link
     if target_of(SyncAction.REQUEST, link.state) is None:
@@ -112,7 +96,7 @@ def invoice_sync_on_change(*, invoice: Invoice, via_batch: bool = False) -> Invo
     account_link = AccountSyncLink.objects.filter(account_id=invoice.account_id).first()
     waiting = account_link is None or account_link.state != SyncState.SYNCED
     in_batch = via_batch and not link.qbo_invoice_id
-    _transition(
+    transition(
         link,
         SyncAction.REQUEST,
         in_batch=in_batch,
@@ -129,11 +113,9 @@ def invoice_sync_on_change(*, invoice: Invoice, via_batch: bool = False) -> Invo
     if waiting:
         record_event(link=link, kind="waiting", trigger="auto", message=f"Syncing: {WAITING_FOR_ACCOUNT}.")
     elif in_batch:
-        from .transaction_batches import batch_push_request
-
-        batch_push_request(firm_id=invoice.firm_id)
+        enqueue_batch_pushers(invoice.firm_id)
     else:
-        _enqueue(link.pk)
+        enqueue_invoice_push(link.pk)
     return link
 
 
@@ -142,32 +124,20 @@ def invoices_unsync_for_account(*, account_id: int) -> int:
     in QBO; syncing the account again finds them there by their marker)."""
     from ..models import PaymentSyncLink
 
-    now = timezone.now()
-    PaymentSyncLink.objects.filter(payment__account_id=account_id).exclude(state=SyncState.SKIPPED).update(
-        state=SyncState.SKIPPED,
-        state_changed_at=now,
-        updated_at=now,
+    forget = {"qbo_sync_token": "", "pushed_version": 0, "waiting_reason": "", "next_attempt_at": None}
+    transition_all(
+        PaymentSyncLink.objects.filter(payment__account_id=account_id),
+        SyncAction.SKIP,
         skip_reason=ACCOUNT_UNSYNCED,
         qbo_payment_id="",
-        qbo_sync_token="",
-        pushed_version=0,
-        waiting_reason="",
-        next_attempt_at=None,
+        **forget,
     )
-    return (
-        InvoiceSyncLink.objects.filter(invoice__account_id=account_id)
-        .exclude(state=SyncState.SKIPPED)
-        .update(
-            state=SyncState.SKIPPED,
-            state_changed_at=now,
-            updated_at=now,
-            skip_reason=ACCOUNT_UNSYNCED,
-            qbo_invoice_id="",
-            qbo_sync_token="",
-            pushed_version=0,
-            waiting_reason="",
-            next_attempt_at=None,
-        )
+    return transition_all(
+        InvoiceSyncLink.objects.filter(invoice__account_id=account_id),
+        SyncAction.SKIP,
+        skip_reason=ACCOUNT_UNSYNCED,
+        qbo_invoice_id="",
+        **forget,
     )
 
 
@@ -192,34 +162,6 @@ def account_history_request(*, account_id: int) -> int:
     return count
 
 
-def transactions_resume_after_reconnect(*, firm_id: int) -> int:
-    """The firm reconnected: what changed while the connection did not work reaches QBO now. Issued
-    invoices and payments of synced accounts that never asked to sync (the change found no usable
-    connection) go as a first sync; synced ones changed meanwhile push their change. Returns how many."""
-    from invoices.models import Payment
-
-    from ..models import PaymentSyncLink
-    from .payments import payment_sync_on_change
-
-    count = 0
-    synced_accounts = AccountSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SYNCED)
-    for account_id in synced_accounts.values_list("account_id", flat=True):
-        count += account_history_request(account_id=account_id)
-    stale_invoices = InvoiceSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SYNCED).exclude(
-        pushed_version=F("invoice__content_version")
-    )
-    for invoice in Invoice.objects.filter(sync_link__in=stale_invoices):
-        invoice_sync_on_change(invoice=invoice)
-        count += 1
-    stale_payments = PaymentSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SYNCED).exclude(
-        pushed_version=F("payment__content_version")
-    )
-    for payment in Payment.objects.filter(sync_link__in=stale_payments):
-        payment_sync_on_change(payment=payment)
-        count += 1
-    return count
-
-
 def invoices_release_waiting(*, account_id: int) -> int:
     """The account just linked: its invoices that were waiting for it go out (those QBO has never seen in
     batches, as part of the account's first sync), and those its unsync stopped resume one at a time (QBO
@@ -229,7 +171,7 @@ def invoices_release_waiting(*, account_id: int) -> int:
     )
     resumed = []
     for link in stopped:
-        if _transition(
+        if transition(
             link, SyncAction.REQUEST, skip_reason="", in_batch=False, request_epoch=link.request_epoch + 1
         ):
             resumed.append(link.pk)
@@ -239,7 +181,7 @@ def invoices_release_waiting(*, account_id: int) -> int:
     for link in PaymentSyncLink.objects.filter(
         payment__account_id=account_id, state=SyncState.SKIPPED, skip_reason=ACCOUNT_UNSYNCED
     ).select_related("payment"):
-        PaymentSyncLink.objects.filter(pk=link.pk).update(state=SyncState.NOT_SYNCED, skip_reason="")
+        transition(link, SyncAction.UNSKIP, skip_reason="")
         payment_sync_on_change(payment=link.payment)
     waiting = InvoiceSyncLink.objects.filter(
         invoice__account_id=account_id, state=SyncState.QUEUED, waiting_reason=WAITING_FOR_ACCOUNT
@@ -259,9 +201,7 @@ def invoices_release_waiting(*, account_id: int) -> int:
     if first_time:
         from accounts.models import Account
 
-        from .transaction_batches import batch_push_request
-
-        batch_push_request(firm_id=Account.objects.values_list("firm_id", flat=True).get(pk=account_id))
+        enqueue_batch_pushers(Account.objects.values_list("firm_id", flat=True).get(pk=account_id))
     single = list(
         InvoiceSyncLink.objects.filter(
             invoice__account_id=account_id, state=SyncState.QUEUED, in_batch=False
@@ -269,7 +209,7 @@ def invoices_release_waiting(*, account_id: int) -> int:
     )
     InvoiceSyncLink.objects.filter(pk__in=single).update(waiting_reason="", updated_at=now)
     for pk in single:
-        _enqueue(pk)
+        enqueue_invoice_push(pk)
     return first_time + len(single)
 
 
@@ -300,7 +240,7 @@ def invoice_draft(invoice: Invoice, customer_id: str, connection: QuickBooksConn
     for line in invoice.lines.select_related("service"):
         item_id = mapped.get(line.service_id) or connection.default_item_id
         if not item_id:
-            raise Failure("no_item", NO_ITEM)
+            raise SyncFailure("no_item", NO_ITEM)
         lines.append(
             qbo_txn.InvoiceLineDraft(
                 amount=line.amount,
@@ -313,7 +253,7 @@ def invoice_draft(invoice: Invoice, customer_id: str, connection: QuickBooksConn
     try:
         doc_number = qbo_txn.doc_number_for(invoice.number, custom_txn_numbers=custom_numbers)
     except qbo_txn.DocNumberTooLong as exc:
-        raise Failure(
+        raise SyncFailure(
             "doc_number_too_long",
             DOC_NUMBER_TOO_LONG.format(limit=exc.limit, number=invoice.number, length=len(invoice.number)),
         ) from exc
@@ -335,22 +275,22 @@ def invoice_push(*, link_id: int) -> str:
         link.next_attempt_at and link.next_attempt_at > timezone.now() + timedelta(seconds=1)
     ):
         return "not-queued"
-    if not _transition(link, SyncAction.START):
+    if not transition(link, SyncAction.START):
         return "not-queued"
     invoice = Invoice.objects.select_related("account").get(pk=link.invoice_id)
     account_link = AccountSyncLink.objects.filter(
         account_id=invoice.account_id, state=SyncState.SYNCED
     ).first()
     if account_link is None:
-        _transition(link, SyncAction.DEFER, waiting_reason=WAITING_FOR_ACCOUNT)
+        transition(link, SyncAction.DEFER, waiting_reason=WAITING_FOR_ACCOUNT)
         return "waiting"
     if invoice.status == Invoice.Status.VOID and _payment_deletes_pending(invoice.account_id):
         # QBO refuses to void an invoice a payment is applied to: the payments deleted here go first.
-        _transition(link, SyncAction.DEFER, waiting_reason=WAITING_FOR_DELETES)
+        transition(link, SyncAction.DEFER, waiting_reason=WAITING_FOR_DELETES)
         return "waiting"
     connection = usable_connection(invoice.firm_id)
     if connection is None:
-        link_fail(link, Failure("connection", explanations.CONNECTION))
+        fail(link, SyncFailure("connection", explanations.CONNECTION))
         return "failed"
     client = connection_client(connection)
     version = invoice.content_version
@@ -362,7 +302,7 @@ def invoice_push(*, link_id: int) -> str:
         try:
             return _create_or_update(client, link, invoice, draft)
         except QboDuplicateDocNumberError as exc:
-            raise Failure(
+            raise SyncFailure(
                 "duplicate_doc_number",
                 DOC_NUMBER_TAKEN.format(number=invoice.number),
                 code=exc.code,
@@ -372,11 +312,15 @@ def invoice_push(*, link_id: int) -> str:
 
     try:
         outcome, qbo_invoice = attempt_push(
-            link, work, lost_message=DELETED_IN_QBO, forget={"qbo_invoice_id": ""}, enqueue=_enqueue
+            link,
+            work,
+            lost_message=DELETED_IN_QBO,
+            forget={"qbo_invoice_id": ""},
+            enqueue=enqueue_invoice_push,
         )
     except VoidedBeforeSync:
         with transaction.atomic():
-            if _transition(link, SyncAction.LOST, waiting_reason="", pushed_version=0, qbo_sync_token=""):
+            if transition(link, SyncAction.LOST, waiting_reason="", pushed_version=0, qbo_sync_token=""):
                 record_event(link=link, kind="not_synced", message=VOIDED_BEFORE_SYNC)
         return "not-synced"
     if outcome is not None:
@@ -435,7 +379,7 @@ def invoices_release_after_deletes(*, account_id: int | None = None, before=None
             if InvoiceSyncLink.objects.filter(pk=pk, waiting_reason=WAITING_FOR_DELETES).update(
                 waiting_reason="", updated_at=timezone.now()
             ):
-                _enqueue(pk)
+                enqueue_invoice_push(pk)
                 released += 1
     return released
 
@@ -479,7 +423,7 @@ def invoice_link_synced(
 ) -> str:
     with transaction.atomic():
         created = not link.qbo_invoice_id
-        done = _transition(
+        done = transition(
             link,
             SyncAction.SUCCEED,
             qbo_invoice_id=qbo_invoice.id,
@@ -516,15 +460,6 @@ def invoice_link_synced(
 
 # Deleting ------------------------------------------------------------------------------------------
 
-DELETE_REFUSED_VOIDED = (
-    "Invoice {label} could not be deleted in QuickBooks Online because payments there are linked to it, so "
-    "it was voided instead (it stays in QuickBooks at zero, with its number)."
-)
-DELETE_AND_VOID_REFUSED = (
-    "Invoice {label} was deleted here, but QuickBooks Online refused to delete or void it ({message}). "
-    "Unlink its payments in QuickBooks Online, then delete the invoice there."
-)
-
 
 def invoice_delete_in_qbo(*, invoice: Invoice) -> SyncOutbox | None:
     """Called in the transaction that deletes the local invoice: remember to delete it in QBO too."""
@@ -540,101 +475,8 @@ def invoice_delete_in_qbo(*, invoice: Invoice) -> SyncOutbox | None:
         qbo_id=link.qbo_invoice_id,
         qbo_sync_token=link.qbo_sync_token,
     )
-    _enqueue_outbox(row.pk)
+    enqueue_outbox(row.pk)
     return row
-
-
-def _enqueue_outbox(row_id: int, countdown: float | None = None) -> None:
-    from qbsync.sync.tasks import outbox_process as outbox_task
-
-    transaction.on_commit(partial(outbox_task.apply_async, (row_id,), countdown=countdown))
-
-
-def outbox_process(*, row_id: int) -> str:
-    """Carry out one pending outbox row. Safe to repeat: a row is claimed by compare-and-set, a delete of
-    something already gone counts as done."""
-    now = timezone.now()
-    claimed = (
-        SyncOutbox.objects.filter(pk=row_id, state=SyncOutbox.State.PENDING)
-        .exclude(next_attempt_at__gt=now + timedelta(seconds=1))
-        .update(next_attempt_at=now + OUTBOX_LEASE, attempts=F("attempts") + 1)
-    )
-    if not claimed:
-        return "not-pending"
-    row = SyncOutbox.objects.get(pk=row_id)
-    connection = usable_connection(row.firm_id)
-    if connection is None:
-        return _outbox_retry(row, "QuickBooks Online is not connected", None)
-    client = connection_client(connection)
-    request_id = request_id_for("del", row.entity, row.firm_id, row.pk)
-    try:
-        outcome = (_delete_invoice if row.entity == "Invoice" else _delete_payment)(client, row, request_id)
-    except QboTransientError as exc:
-        return _outbox_retry(row, exc.message, exc.retry_after)
-    except QboError as exc:
-        outcome = DELETE_AND_VOID_REFUSED.format(label=row.local_label, message=exc.message)
-        _outbox_finish(row, SyncOutbox.State.FAILED, outcome, SyncEvent.Outcome.FAILURE, exc.intuit_tid)
-        return "failed"
-    _outbox_finish(row, SyncOutbox.State.DONE, outcome, SyncEvent.Outcome.SUCCESS, client.last_intuit_tid)
-    return "done"
-
-
-def _delete_invoice(client, row: SyncOutbox, request_id: str) -> str:
-    try:
-        token = qbo_txn.read_invoice(client, row.qbo_id).sync_token
-    except QboNotFoundError:
-        return f"Invoice {row.local_label} was already gone from QuickBooks Online."
-    try:
-        qbo_txn.delete_invoice(client, row.qbo_id, token, request_id=request_id)
-        return f"Deleted invoice {row.local_label} in QuickBooks Online."
-    except QboNotFoundError:
-        return f"Invoice {row.local_label} was already gone from QuickBooks Online."
-    except QboValidationError:
-        # QBO refuses to delete an invoice with linked payments (6000): void it instead, and say so.
-        qbo_txn.void_invoice(client, row.qbo_id, token, request_id=request_id + "v")
-        return DELETE_REFUSED_VOIDED.format(label=row.local_label)
-
-
-def _delete_payment(client, row: SyncOutbox, request_id: str) -> str:
-    try:
-        token = qbo_txn.read_payment(client, row.qbo_id).sync_token
-        qbo_txn.delete_payment(client, row.qbo_id, token, request_id=request_id)
-    except QboNotFoundError:
-        return f"The payment {row.local_label} was already gone from QuickBooks Online."
-    return f"Deleted the payment {row.local_label} in QuickBooks Online; its invoices' balances are restored."
-
-
-def _outbox_retry(row: SyncOutbox, message: str, retry_after: float | None) -> str:
-    if row.attempts >= MAX_ATTEMPTS:
-        text = DELETE_AND_VOID_REFUSED.format(label=row.local_label, message=message)
-        _outbox_finish(row, SyncOutbox.State.FAILED, text, SyncEvent.Outcome.FAILURE, "")
-        return "failed"
-    delay = _backoff(row.attempts, retry_after)
-    SyncOutbox.objects.filter(pk=row.pk).update(
-        next_attempt_at=timezone.now() + timedelta(seconds=delay), result=message
-    )
-    _enqueue_outbox(row.pk, countdown=delay)
-    return "deferred"
-
-
-def _outbox_finish(row: SyncOutbox, state: str, text: str, outcome: str, tid: str) -> None:
-    with transaction.atomic():
-        SyncOutbox.objects.filter(pk=row.pk).update(state=state, result=text, next_attempt_at=None)
-        SyncEvent.objects.create(
-            firm_id=row.firm_id,
-            account_id=row.account_id,
-            kind="deleted",
-            outcome=outcome,
-            trigger="worker",
-            message=text,
-            intuit_tid=tid,
-            sent={"operation": "delete", "Id": row.qbo_id},
-        )
-        if row.entity == "Payment":
-            from .payments import payments_release_waiting
-
-            invoices_release_after_deletes(account_id=row.account_id)
-            payments_release_waiting(account_id=row.account_id)
 
 
 # A person's choice ---------------------------------------------------------------------------------
@@ -644,12 +486,12 @@ SKIPPED_BY = "skipped by {who}"
 
 def invoice_sync_skip(*, invoice: Invoice, actor) -> InvoiceSyncLink:
     """Stop syncing this invoice (it is not changed or deleted in QBO)."""
-    from .accounts import SyncRequestError
+    from ..engine.errors import SyncRequestError
 
     link, _ = InvoiceSyncLink.objects.get_or_create(invoice=invoice, defaults={"firm_id": invoice.firm_id})
     who = actor.get_full_name() or actor.username
     with transaction.atomic():
-        if not _transition(
+        if not transition(
             link,
             SyncAction.SKIP,
             skip_reason=SKIPPED_BY.format(who=who),
@@ -665,16 +507,14 @@ def invoice_sync_skip(*, invoice: Invoice, actor) -> InvoiceSyncLink:
 
 def invoice_sync_again(*, invoice: Invoice, actor) -> InvoiceSyncLink | None:
     """Sync a skipped, failed or not synced invoice again (a re-push of a synced one is an edit)."""
-    from .accounts import SyncRequestError
+    from ..engine.errors import SyncRequestError
 
     if usable_connection(invoice.firm_id) is None:
         raise SyncRequestError(explanations.NOT_CONNECTED)
     if invoice.status not in Invoice.PAYABLE_STATUSES and invoice.status != Invoice.Status.VOID:
         raise SyncRequestError("Only issued invoices sync to QuickBooks.")
     with transaction.atomic():
-        InvoiceSyncLink.objects.filter(invoice=invoice, state=SyncState.SKIPPED).update(
-            state=SyncState.NOT_SYNCED, skip_reason="", state_changed_at=timezone.now()
-        )
+        transition_all(InvoiceSyncLink.objects.filter(invoice=invoice), SyncAction.UNSKIP, skip_reason="")
         link = invoice_sync_on_change(invoice=invoice)
         if link is not None and link.state == SyncState.SKIPPED:
             raise SyncRequestError(f"This invoice is not synced: {link.skip_reason}.")

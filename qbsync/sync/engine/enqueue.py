@@ -1,0 +1,76 @@
+"""Enqueueing sync work: every service that queues a task does it here, after its transaction commits
+(a rolled-back intent queues nothing; a lost message is found again by the sweep).
+
+Messages are sent by task name, the contract between this module and `qbsync/sync/tasks.py` (which
+registers the tasks under these names and imports the services): so the engine never imports the tasks,
+and queued messages survive a deploy as long as the names stay."""
+
+from dataclasses import dataclass
+from functools import partial
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import BatchPushSlot
+
+ACCOUNT_PUSH = "qbsync.qbo.account_push"
+INVOICE_PUSH = "qbsync.qbo.invoice_push"
+PAYMENT_PUSH = "qbsync.qbo.payment_push"
+OUTBOX_PROCESS = "qbsync.qbo.outbox_process"
+BATCH_PUSH = "qbsync.qbo.transactions_batch_push"
+BULK_SYNC_PREVIEW = "qbsync.qbo.bulk_sync_preview"
+BULK_SYNC_RUN = "qbsync.qbo.bulk_sync_run"
+CONNECTION_CHECK = "qbsync.qbo.connection_check"
+SYNC_SWEEP = "qbsync.sync_sweep"
+
+
+@dataclass(frozen=True)
+class TaskMessage:
+    """A message for the task registered under ``name``."""
+
+    name: str
+
+    def send(self, args: tuple, countdown: float | None = None) -> None:
+        current_app.send_task(self.name, args=list(args), countdown=countdown)
+
+
+def enqueue(task_name: str, *args, countdown: float | None = None) -> None:
+    """Send ``task_name(*args)`` once the current transaction commits (at once outside one)."""
+    transaction.on_commit(partial(TaskMessage(task_name).send, args, countdown))
+
+
+def enqueue_account_push(link_id: int, countdown: float | None = None) -> None:
+    enqueue(ACCOUNT_PUSH, link_id, countdown=countdown)
+
+
+def enqueue_invoice_push(link_id: int, countdown: float | None = None) -> None:
+    enqueue(INVOICE_PUSH, link_id, countdown=countdown)
+
+
+def enqueue_payment_push(link_id: int, countdown: float | None = None) -> None:
+    enqueue(PAYMENT_PUSH, link_id, countdown=countdown)
+
+
+def enqueue_outbox(row_id: int, countdown: float | None = None) -> None:
+    enqueue(OUTBOX_PROCESS, row_id, countdown=countdown)
+
+
+def batch_pushers() -> int:
+    """How many batch pushers a firm may run at once (QBSYNC_BATCH_PUSHERS)."""
+    return max(1, int(getattr(settings, "QBSYNC_BATCH_PUSHERS", 3)))
+
+
+def enqueue_batch_pushers(firm_id: int) -> None:
+    """The firm has first-sync records to batch: after commit, start pushers in its free slots."""
+    transaction.on_commit(partial(start_batch_pushers, firm_id))
+
+
+def start_batch_pushers(firm_id: int, countdown: float | None = None) -> int:
+    """Start a pusher for each of the firm's free slots now; returns how many."""
+    held = BatchPushSlot.objects.filter(firm_id=firm_id, held_until__gt=timezone.now()).count()
+    free = batch_pushers() - held
+    for _ in range(free):
+        TaskMessage(BATCH_PUSH).send((firm_id,), countdown)
+    return max(free, 0)

@@ -1,0 +1,37 @@
+"""The sync history: one row per thing that happened to a record's sync, shown on its page."""
+
+from qbsync.firms.models import User
+
+from ..models import SyncEvent
+
+
+def record_event(
+    *,
+    link,
+    kind: str,
+    message: str,
+    outcome: str = SyncEvent.Outcome.INFO,
+    actor: User | None = None,
+    trigger: str = "worker",
+    sent: dict | None = None,
+    received: dict | None = None,
+    intuit_tid: str = "",
+) -> SyncEvent:
+    # An invoice's or payment's events belong to it and to its account's history.
+    invoice = getattr(link, "invoice", None)
+    payment = getattr(link, "payment", None)
+    owner = invoice or payment
+    return SyncEvent.objects.create(
+        firm_id=link.firm_id,
+        account_id=owner.account_id if owner is not None else link.account_id,
+        invoice=invoice,
+        payment=payment,
+        kind=kind,
+        outcome=outcome,
+        message=message,
+        actor=actor,
+        trigger=trigger,
+        sent=sent or {},
+        received=received or {},
+        intuit_tid=intuit_tid,
+    )

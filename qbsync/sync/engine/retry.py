@@ -1,0 +1,125 @@
+"""The one retry policy of every record kind: how long to wait before the next attempt (backoff with
+jitter, or QBO's Retry-After), what counts as an attempt, when to give up, and how a link is deferred or
+failed. Accounts, invoices, payments and deletes in QBO all use it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from qbsync.quickbooks.errors import QboRateLimitError, QboTransientError
+from qbsync.quickbooks.governor import RealmThrottled
+
+from ..models import SyncEvent
+from .causes import FailureCause
+from .errors import SyncFailure
+from .history import record_event
+from .states import SyncAction
+from .transitions import transition
+
+MAX_ATTEMPTS = 8
+BACKOFF_MAX_SECONDS = 300.0
+GAVE_UP = (
+    "QuickBooks Online did not answer successfully after {attempts} tries (last: {error}). Nothing was "
+    'duplicated. Try again later with "Sync Account to QuickBooks".'
+)
+
+
+def backoff(attempt: int, retry_after: float | None = None) -> float:
+    """Seconds before attempt number ``attempt``: QBO's Retry-After when it gave one, else doubling from
+    QBSYNC_RETRY_BACKOFF_SECONDS up to five minutes, with jitter so that retries do not come back at once."""
+    if retry_after:
+        return retry_after
+    base = settings.QBSYNC_RETRY_BACKOFF_SECONDS
+    return min(BACKOFF_MAX_SECONDS, base * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+def counts_as_attempt(exc: QboTransientError) -> bool:
+    """QBO's limits (a 429, or our governor holding a request back) say "later", not "failed": waiting
+    them out never uses up a record's attempts, however long a throttling storm lasts."""
+    return not isinstance(exc, QboRateLimitError | RealmThrottled)
+
+
+def retry_message(exc: QboTransientError, delay: float) -> str:
+    if counts_as_attempt(exc):
+        return f"QuickBooks Online was not reachable ({exc.message}); next try in {delay:.0f} s."
+    return f"QuickBooks Online asked us to slow down ({exc.message}); next try in {delay:.0f} s."
+
+
+def gave_up(exc: QboTransientError, attempts: int) -> SyncFailure:
+    return SyncFailure(
+        FailureCause.UNAVAILABLE,
+        GAVE_UP.format(attempts=attempts, error=exc.message),
+        code=exc.code,
+        message=exc.message,
+        tid=exc.intuit_tid,
+    )
+
+
+def fail(
+    link,
+    failure: SyncFailure,
+    *,
+    action: str = SyncAction.FAIL,
+    kind: str = "failed",
+    trigger: str = "worker",
+    received: dict | None = None,
+    **fields,
+) -> bool:
+    """Settle ``link`` as Failed with the failure's reason and explanation, and record it. ``action`` FLAG
+    fails a link from Synced (QBO changed the record); ``fields`` are set in the same move."""
+    error = {
+        "error_code": failure.code or failure.cause,
+        "error_message": failure.message,
+        "error_explanation": failure.explanation,
+        "error_cause": failure.cause,
+        "error_intuit_tid": failure.tid,
+    }
+    if hasattr(link, "error_proposed_name"):
+        error["error_proposed_name"] = failure.proposed_name
+    with transaction.atomic():
+        if not transition(link, action, next_attempt_at=None, **error, **fields):
+            return False
+        if received is None:
+            received = {"code": failure.code, "message": failure.message} if failure.code else {}
+        record_event(
+            link=link,
+            kind=kind,
+            outcome=SyncEvent.Outcome.FAILURE,
+            trigger=trigger,
+            message=failure.explanation,
+            received=received,
+            intuit_tid=failure.tid,
+        )
+    return True
+
+
+def defer(link, exc: QboTransientError, *, enqueue: Callable[..., None]) -> str:
+    """Back to the queue for a later attempt; Failed after the last one. Returns "deferred" or "failed"."""
+    attempts = link.attempts + (1 if counts_as_attempt(exc) else 0)
+    if attempts >= MAX_ATTEMPTS:
+        fail(link, gave_up(exc, attempts))
+        return "failed"
+    delay = backoff(attempts, exc.retry_after)
+    with transaction.atomic():
+        if transition(
+            link,
+            SyncAction.DEFER,
+            attempts=attempts,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        ):
+            record_event(
+                link=link,
+                kind="retry_scheduled",
+                outcome=SyncEvent.Outcome.FAILURE,
+                intuit_tid=exc.intuit_tid,
+                message=retry_message(exc, delay),
+                received={"code": exc.code, "status": exc.status},
+            )
+            enqueue(link.pk, countdown=delay)
+    return "deferred"

@@ -1,0 +1,50 @@
+"""The only writer of a link's state: compare-and-set moves by the table in `states.py`, for one link or
+for a set of links at once. Two clicks, or a click racing a worker, never both win."""
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .states import TRANSITIONS
+
+
+def transition(link, action: str, **fields) -> bool:
+    """Move ``link`` (an account, invoice or payment link) by ``action`` only if it is still in one of the
+    action's sources, setting ``fields`` with it; the instance is refreshed when it moved."""
+    sources, target = TRANSITIONS[action]
+    now = timezone.now()
+    updated = (
+        type(link)
+        .objects.filter(pk=link.pk, state__in=sources)
+        .update(state=target, state_changed_at=now, updated_at=now, **fields)
+    )
+    if updated:
+        link.refresh_from_db()
+    return bool(updated)
+
+
+def transition_all(links: QuerySet, action: str, *, now=None, **fields) -> int:
+    """Move every link of ``links`` that is in one of the action's sources; returns how many moved.
+    ``now`` stamps the move (a claim uses it to find exactly the rows it moved)."""
+    sources, target = TRANSITIONS[action]
+    now = now or timezone.now()
+    return links.filter(state__in=sources).update(
+        state=target, state_changed_at=now, updated_at=now, **fields
+    )
+
+
+def error_fields_cleared(link_model) -> dict:
+    """The fields that describe a failure, emptied: for a link that succeeds or starts over."""
+    cleared = {
+        "error_code": "",
+        "error_message": "",
+        "error_explanation": "",
+        "error_cause": "",
+        "error_intuit_tid": "",
+    }
+    if _has_field(link_model, "error_proposed_name"):
+        cleared["error_proposed_name"] = ""
+    return cleared
+
+
+def _has_field(model, name: str) -> bool:
+    return any(field.name == name for field in model._meta.get_fields())

@@ -1,0 +1,119 @@
+"""Deletes in QBO, through the outbox: a record deleted here while QBO has it leaves a row (written with
+the delete, in its transaction), and this carries it out. Safe to repeat: a row is claimed by
+compare-and-set, and a delete of something already gone counts as done. Retries follow the engine's
+policy (`qbsync/sync/engine/retry.py`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from qbsync.quickbooks import transactions as qbo_txn
+from qbsync.quickbooks.errors import QboError, QboNotFoundError, QboTransientError, QboValidationError
+from qbsync.quickbooks.requestids import request_id_for
+
+from ..engine.client import connection_client
+from ..engine.connection import usable_connection
+from ..engine.enqueue import enqueue_outbox
+from ..engine.leases import OUTBOX_LEASE
+from ..engine.retry import MAX_ATTEMPTS, backoff
+from ..kinds.invoices import invoices_release_after_deletes
+from ..kinds.payments import payments_release_waiting
+from ..models import SyncEvent, SyncOutbox
+
+DELETE_REFUSED_VOIDED = (
+    "Invoice {label} could not be deleted in QuickBooks Online because payments there are linked to it, so "
+    "it was voided instead (it stays in QuickBooks at zero, with its number)."
+)
+DELETE_AND_VOID_REFUSED = (
+    "Invoice {label} was deleted here, but QuickBooks Online refused to delete or void it ({message}). "
+    "Unlink its payments in QuickBooks Online, then delete the invoice there."
+)
+
+
+def outbox_process(*, row_id: int) -> str:
+    """Carry out one pending outbox row. Safe to repeat: a row is claimed by compare-and-set, a delete of
+    something already gone counts as done."""
+    now = timezone.now()
+    claimed = (
+        SyncOutbox.objects.filter(pk=row_id, state=SyncOutbox.State.PENDING)
+        .exclude(next_attempt_at__gt=now + timedelta(seconds=1))
+        .update(next_attempt_at=now + OUTBOX_LEASE, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return "not-pending"
+    row = SyncOutbox.objects.get(pk=row_id)
+    connection = usable_connection(row.firm_id)
+    if connection is None:
+        return _outbox_retry(row, "QuickBooks Online is not connected", None)
+    client = connection_client(connection)
+    request_id = request_id_for("del", row.entity, row.firm_id, row.pk)
+    try:
+        outcome = (_delete_invoice if row.entity == "Invoice" else _delete_payment)(client, row, request_id)
+    except QboTransientError as exc:
+        return _outbox_retry(row, exc.message, exc.retry_after)
+    except QboError as exc:
+        outcome = DELETE_AND_VOID_REFUSED.format(label=row.local_label, message=exc.message)
+        _outbox_finish(row, SyncOutbox.State.FAILED, outcome, SyncEvent.Outcome.FAILURE, exc.intuit_tid)
+        return "failed"
+    _outbox_finish(row, SyncOutbox.State.DONE, outcome, SyncEvent.Outcome.SUCCESS, client.last_intuit_tid)
+    return "done"
+
+
+def _delete_invoice(client, row: SyncOutbox, request_id: str) -> str:
+    try:
+        token = qbo_txn.read_invoice(client, row.qbo_id).sync_token
+    except QboNotFoundError:
+        return f"Invoice {row.local_label} was already gone from QuickBooks Online."
+    try:
+        qbo_txn.delete_invoice(client, row.qbo_id, token, request_id=request_id)
+        return f"Deleted invoice {row.local_label} in QuickBooks Online."
+    except QboNotFoundError:
+        return f"Invoice {row.local_label} was already gone from QuickBooks Online."
+    except QboValidationError:
+        # QBO refuses to delete an invoice with linked payments (6000): void it instead, and say so.
+        qbo_txn.void_invoice(client, row.qbo_id, token, request_id=request_id + "v")
+        return DELETE_REFUSED_VOIDED.format(label=row.local_label)
+
+
+def _delete_payment(client, row: SyncOutbox, request_id: str) -> str:
+    try:
+        token = qbo_txn.read_payment(client, row.qbo_id).sync_token
+        qbo_txn.delete_payment(client, row.qbo_id, token, request_id=request_id)
+    except QboNotFoundError:
+        return f"The payment {row.local_label} was already gone from QuickBooks Online."
+    return f"Deleted the payment {row.local_label} in QuickBooks Online; its invoices' balances are restored."
+
+
+def _outbox_retry(row: SyncOutbox, message: str, retry_after: float | None) -> str:
+    if row.attempts >= MAX_ATTEMPTS:
+        text = DELETE_AND_VOID_REFUSED.format(label=row.local_label, message=message)
+        _outbox_finish(row, SyncOutbox.State.FAILED, text, SyncEvent.Outcome.FAILURE, "")
+        return "failed"
+    delay = backoff(row.attempts, retry_after)
+    SyncOutbox.objects.filter(pk=row.pk).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=delay), result=message
+    )
+    enqueue_outbox(row.pk, countdown=delay)
+    return "deferred"
+
+
+def _outbox_finish(row: SyncOutbox, state: str, text: str, outcome: str, tid: str) -> None:
+    with transaction.atomic():
+        SyncOutbox.objects.filter(pk=row.pk).update(state=state, result=text, next_attempt_at=None)
+        SyncEvent.objects.create(
+            firm_id=row.firm_id,
+            account_id=row.account_id,
+            kind="deleted",
+            outcome=outcome,
+            trigger="worker",
+            message=text,
+            intuit_tid=tid,
+            sent={"operation": "delete", "Id": row.qbo_id},
+        )
+        if row.entity == "Payment":
+            invoices_release_after_deletes(account_id=row.account_id)
+            payments_release_waiting(account_id=row.account_id)
