@@ -33,6 +33,8 @@ from django.conf import settings
 
 from qbsync.quickbooks.governor import GOVERNOR_BACKEND_ERRORS, governor_from_settings
 
+from .engine.retry import jittered_doubling
+
 if TYPE_CHECKING:
     from celery import Task
     from redis import Redis
@@ -212,8 +214,7 @@ class StepAside:
 def share_retry_countdown(times_aside: int) -> float:
     """Doubling from SHARE_RETRY_FIRST_SECONDS up to SHARE_RETRY_MAX_SECONDS, with jitter so that a
     realm's set-aside tasks do not all come back at once."""
-    ceiling = min(SHARE_RETRY_MAX_SECONDS, SHARE_RETRY_FIRST_SECONDS * 2 ** min(times_aside, 8))
-    return ceiling * random.uniform(0.5, 1.0)
+    return jittered_doubling(times_aside, first=SHARE_RETRY_FIRST_SECONDS, ceiling=SHARE_RETRY_MAX_SECONDS)
 
 
 def governor_step_aside(realm_id: str, *, batch: bool) -> StepAside | None:

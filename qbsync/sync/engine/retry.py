@@ -30,13 +30,20 @@ GAVE_UP = (
 )
 
 
+def jittered_doubling(step: int, *, first: float, ceiling: float) -> float:
+    """``first`` doubled ``step`` times, at most ``ceiling``, times a random factor in [0.5, 1]: so that
+    what was put back together does not come back together."""
+    return min(ceiling, first * 2 ** min(step, 32)) * random.uniform(0.5, 1.0)
+
+
 def backoff(attempt: int, retry_after: float | None = None) -> float:
     """Seconds before attempt number ``attempt``: QBO's Retry-After when it gave one, else doubling from
-    QBSYNC_RETRY_BACKOFF_SECONDS up to five minutes, with jitter so that retries do not come back at once."""
+    QBSYNC_RETRY_BACKOFF_SECONDS up to five minutes, with jitter."""
     if retry_after:
         return retry_after
-    base = settings.QBSYNC_RETRY_BACKOFF_SECONDS
-    return min(BACKOFF_MAX_SECONDS, base * 2**attempt) * random.uniform(0.5, 1.0)
+    return jittered_doubling(
+        attempt, first=settings.QBSYNC_RETRY_BACKOFF_SECONDS, ceiling=BACKOFF_MAX_SECONDS
+    )
 
 
 def counts_as_attempt(exc: QboTransientError) -> bool:
