@@ -118,15 +118,29 @@ def qbo_sandbox():
 
 
 @pytest.fixture
-def qbo(settings, qbo_sandbox):
-    """Point the app at the sandbox, as production points it at Intuit: by settings alone."""
+def qbo(settings, qbo_sandbox, monkeypatch):
+    """Point the app at the sandbox, as production points it at Intuit: by settings alone.
+
+    The sandbox lives for the whole run; a test that moves its clock ahead has it moved back afterwards,
+    so that QBO's clock and ours agree for the next test (a 29-day CDC window is 32 days on a clock three
+    days ahead)."""
     settings.QBO_API_BASE_URL = qbo_sandbox.api_base
     settings.QBO_OAUTH_DISCOVERY_URL = qbo_sandbox.discovery_url
     settings.QBO_CLIENT_ID = QBO_TEST_CLIENT_ID
     settings.QBO_CLIENT_SECRET = QBO_TEST_CLIENT_SECRET
     settings.QBO_REDIRECT_URI = QBO_TEST_REDIRECT_URI
     settings.QBO_READ_TIMEOUT = 5.0
-    return qbo_sandbox
+    advance = qbo_sandbox.control.advance_clock
+    advanced: list[float] = []
+
+    def advance_and_remember(seconds: float) -> dict:
+        advanced.append(seconds)
+        return advance(seconds)
+
+    monkeypatch.setattr(qbo_sandbox.control, "advance_clock", advance_and_remember)
+    yield qbo_sandbox
+    if sum(advanced):
+        advance(-sum(advanced))
 
 
 @pytest.fixture

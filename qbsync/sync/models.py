@@ -75,8 +75,15 @@ class QuickBooksConnection(models.Model):
     def __str__(self) -> str:
         return f"{self.company_name or self.realm_id} ({self.get_status_display()})"
 
+    # The two meanings of "connected", defined once (qbsync/sync/engine/connection.py queries by them).
+    @property
+    def has_company(self) -> bool:
+        """A company is linked (connected, or needing reconnect): sync requests are taken and wait."""
+        return self.status != self.Status.DISCONNECTED
+
     @property
     def is_usable(self) -> bool:
+        """Calls to QBO may go out on it now."""
         return self.status == self.Status.CONNECTED
 
 

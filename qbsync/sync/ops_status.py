@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from qbsync.core.heartbeat import stale_after
 from qbsync.core.models import ProcessHeartbeat
+from qbsync.sync.engine.connection import usable_connections
 from qbsync.sync.engine.leases import BULK_HOLD, QUEUED_GRACE, SYNCING_LEASE
 from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import (
@@ -20,7 +21,6 @@ from qbsync.sync.models import (
     BulkSyncPlan,
     InvoiceSyncLink,
     PaymentSyncLink,
-    QuickBooksConnection,
     SyncOutbox,
 )
 
@@ -139,11 +139,7 @@ def throttle_state() -> dict:
     from qbsync.quickbooks.governor import RedisRateGovernor, governor_from_settings
 
     governor = governor_from_settings()
-    realms = (
-        QuickBooksConnection.objects.filter(status=QuickBooksConnection.Status.CONNECTED)
-        .order_by("firm_id")
-        .values_list("firm_id", "realm_id")
-    )
+    realms = usable_connections().order_by("firm_id").values_list("firm_id", "realm_id")
     if not isinstance(governor, RedisRateGovernor):
         return {"shared": False, "realms": []}
     limits = governor.limits

@@ -6,6 +6,7 @@ from django.db.models.functions import Coalesce
 from accounts.models import Account
 from qbsync.firms.models import Firm
 
+from .engine.connection import is_usable
 from .engine.states import SyncState
 from .models import (
     AccountSyncLink,
@@ -85,7 +86,7 @@ def qbo_customer_search(*, firm: Firm, term: str, page: int = 1) -> tuple[list[P
     from qbsync.sync.engine.client import connection_client
 
     connection = connection_for_firm(firm=firm)
-    if connection is None or not connection.is_usable:
+    if not is_usable(connection):
         return [], False
     found, has_more = search_customers(
         connection_client(connection),

@@ -18,6 +18,7 @@ from qbsync.firms.permissions import (
 )
 from qbsync.quickbooks.errors import QboError
 
+from .engine.connection import is_usable
 from .engine.errors import SyncRequestError
 from .forms import IntegrationDefaultsForm
 from .models import BulkSyncPlan
@@ -41,7 +42,7 @@ INTENT_START_OVER = "start_over"
 
 
 def _pick_lists(connection) -> tuple[PickLists | None, str]:
-    if connection is None or not connection.is_usable:
+    if not is_usable(connection):
         return None, ""
     try:
         return connection_pick_lists(connection=connection), ""

@@ -22,6 +22,7 @@ from qbsync.quickbooks import cdc
 from qbsync.quickbooks.errors import QboError, QboReconnectRequiredError, QboTransientError
 from qbsync.quickbooks.webhooks import ChangeNotice
 from qbsync.sync.engine.client import connection_client
+from qbsync.sync.engine.connection import is_usable, linked_connections, usable_connections
 from qbsync.sync.models import QuickBooksConnection, SyncEvent
 
 from .. import explanations
@@ -48,12 +49,7 @@ def _enqueue_processing(connection_id: int) -> None:
 
 
 def _active_connections_by_realm(realm_ids: set[str]) -> dict[str, QuickBooksConnection]:
-    return {
-        c.realm_id: c
-        for c in QuickBooksConnection.objects.filter(realm_id__in=realm_ids).exclude(
-            status=QuickBooksConnection.Status.DISCONNECTED
-        )
-    }
+    return {c.realm_id: c for c in linked_connections().filter(realm_id__in=realm_ids)}
 
 
 # Webhooks ------------------------------------------------------------------------------------------
@@ -217,7 +213,7 @@ def changes_poll_connection(*, connection_id: int) -> str:
     """Read what changed in the connection's company since its watermark, record it in the inbox, and
     move the watermark. Returns a one-line summary (also kept on the ChangePoll row)."""
     connection = QuickBooksConnection.objects.filter(pk=connection_id).first()
-    if connection is None or not connection.is_usable:
+    if not is_usable(connection):
         return "skipped: not connected"
     poll = _poll_for(connection)
     now = timezone.now()
@@ -269,11 +265,7 @@ def changes_poll_all() -> int:
     """Beat: ask a CDC poll of every usable connection, and hand over changes nobody processed."""
     from qbsync.changes.tasks import changes_poll
 
-    ids = list(
-        QuickBooksConnection.objects.filter(status=QuickBooksConnection.Status.CONNECTED).values_list(
-            "pk", flat=True
-        )
-    )
+    ids = list(usable_connections().values_list("pk", flat=True))
     for pk in ids:
         changes_poll.delay(pk)
     stale = timezone.now() - CLAIM_LEASE
@@ -317,7 +309,7 @@ def changes_process(*, connection_id: int, limit: int = 500) -> dict[str, int]:
     pending for the next round (the beat hands it over again); a connection needing reconnect stops."""
     connection = QuickBooksConnection.objects.filter(pk=connection_id).first()
     counts = {"done": 0, "ignored": 0, "failed": 0, "later": 0}
-    if connection is None or not connection.is_usable:
+    if not is_usable(connection):
         return counts
     client = connection_client(connection)
     pending = list(

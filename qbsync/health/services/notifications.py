@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from qbsync.firms.models import Firm, User
+from qbsync.sync.engine.connection import linked_connections
 from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection
 
@@ -84,7 +85,7 @@ def notifications_check(*, now: datetime | None = None) -> dict[str, int]:
     """Run every check for every firm with a QuickBooks connection. Returns how many notices went out."""
     now = now or timezone.now()
     counts = {"failures": 0, "reconnect": 0, "expiry": 0}
-    for connection in QuickBooksConnection.objects.exclude(status=QuickBooksConnection.Status.DISCONNECTED):
+    for connection in linked_connections():
         firm = Firm.objects.get(pk=connection.firm_id)
         counts["failures"] += bool(failures_digest(firm=firm, now=now))
         counts["reconnect"] += bool(reconnect_notice(connection=connection, now=now))

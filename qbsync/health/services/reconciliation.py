@@ -18,6 +18,7 @@ from qbsync.firms.models import Firm, User
 from qbsync.quickbooks.errors import QboError
 from qbsync.quickbooks.reconcile import transactions_of_customers
 from qbsync.sync.engine.client import connection_client
+from qbsync.sync.engine.connection import firm_connection, is_usable, usable_connections
 from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection
 
@@ -74,8 +75,8 @@ def reconciliation_release_stalled(*, firm: Firm | None = None) -> int:
 def reconciliation_request(*, firm: Firm, actor: User | None, trigger: str = "user") -> ReconciliationReport:
     """Ask for a report; one that is still waiting or running is returned instead of a second one, unless
     it is past its lease: then it is marked failed and a new one is asked for."""
-    connection = QuickBooksConnection.objects.filter(firm=firm).first()
-    if connection is None or not connection.is_usable:
+    connection = firm_connection(firm.pk)
+    if not is_usable(connection):
         raise ReconciliationRefused(NOT_CONNECTED)
     with transaction.atomic():
         Firm.objects.select_for_update().filter(pk=firm.pk).first()
@@ -97,9 +98,7 @@ def reconciliation_nightly() -> int:
     Returns how many were asked for."""
     reconciliation_release_stalled()
     count = 0
-    firm_ids = QuickBooksConnection.objects.filter(status=QuickBooksConnection.Status.CONNECTED).values_list(
-        "firm_id", flat=True
-    )
+    firm_ids = usable_connections().values_list("firm_id", flat=True)
     for firm in Firm.objects.filter(pk__in=list(firm_ids)):
         try:
             reconciliation_request(firm=firm, actor=None, trigger="nightly")
@@ -126,8 +125,8 @@ def reconciliation_run(*, report_id: int) -> str:
     if not claimed:
         return "not-pending"
     report = ReconciliationReport.objects.get(pk=report_id)
-    connection = QuickBooksConnection.objects.filter(firm_id=report.firm_id).first()
-    if connection is None or not connection.is_usable:
+    connection = firm_connection(report.firm_id)
+    if not is_usable(connection):
         _finish(report, state=ReconciliationReport.State.FAILED, error=NOT_CONNECTED)
         return "failed"
     try:

@@ -1,8 +1,8 @@
-"""The firm's QuickBooks connection as the engine sees it: the one home of "is the firm connected".
+"""The firm's QuickBooks connection as the engine finds it: the one home of "which connection" and "is it
+connected". The two meanings of connected are defined on the model (`has_company`: linked to a company,
+possibly needing reconnect, so requests are taken and wait; `is_usable`: calls may go out now)."""
 
-Two meanings, named apart: a firm *has a company* while a connection exists that was not disconnected
-(it may need reconnecting: requests are still taken and wait for it); calls may go out only while the
-connection is *usable* (connected, tokens accepted)."""
+from django.db.models import QuerySet
 
 from ..models import QuickBooksConnection
 
@@ -15,16 +15,24 @@ def firm_connection(firm_id: int) -> QuickBooksConnection | None:
 
 
 def has_company(connection: QuickBooksConnection | None) -> bool:
-    """A company is linked (connected, or needing reconnect): sync requests are taken."""
-    return connection is not None and connection.status != QuickBooksConnection.Status.DISCONNECTED
+    return connection is not None and connection.has_company
 
 
 def is_usable(connection: QuickBooksConnection | None) -> bool:
-    """Calls to QBO may go out on it now."""
-    return connection is not None and connection.status == QuickBooksConnection.Status.CONNECTED
+    return connection is not None and connection.is_usable
 
 
 def usable_connection(firm_id: int) -> QuickBooksConnection | None:
     """The firm's connection when calls may go out on it; None when missing or needing reconnect."""
     connection = firm_connection(firm_id)
     return connection if is_usable(connection) else None
+
+
+def usable_connections() -> QuerySet[QuickBooksConnection]:
+    """Every connection calls may go out on now (for work done across firms: polling, nightly checks)."""
+    return QuickBooksConnection.objects.filter(status=QuickBooksConnection.Status.CONNECTED)
+
+
+def linked_connections() -> QuerySet[QuickBooksConnection]:
+    """Every connection still linked to a company, usable or not."""
+    return QuickBooksConnection.objects.exclude(status=QuickBooksConnection.Status.DISCONNECTED)

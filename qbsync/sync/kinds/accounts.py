@@ -180,11 +180,7 @@ def account_sync_on_activity(*, account: Account) -> None:
 
 def account_sync_on_create(*, account: Account) -> None:
     connection = firm_connection(account.firm_id)
-    if (
-        connection is not None
-        and connection.status == QuickBooksConnection.Status.CONNECTED
-        and (connection.auto_sync_scope == QuickBooksConnection.AutoSyncScope.ALL)
-    ):
+    if is_usable(connection) and connection.auto_sync_scope == QuickBooksConnection.AutoSyncScope.ALL:
         account_sync_request(account=account, trigger="auto")
 
 

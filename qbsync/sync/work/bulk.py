@@ -29,6 +29,7 @@ from qbsync.quickbooks.requestids import request_id_for
 
 from ..engine import explanations
 from ..engine.client import connection_client
+from ..engine.connection import firm_connection, is_usable
 from ..engine.enqueue import BULK_SYNC_PREVIEW, BULK_SYNC_RUN, enqueue, enqueue_account_push
 from ..engine.errors import SyncFailure, SyncRequestError
 from ..engine.history import record_event
@@ -70,8 +71,8 @@ def bulk_sync_due_accounts(*, firm: Firm, connection: QuickBooksConnection):
 
 
 def _usable_connection(firm: Firm) -> QuickBooksConnection:
-    connection = QuickBooksConnection.objects.filter(firm=firm).first()
-    if connection is None or not connection.is_usable:
+    connection = firm_connection(firm.pk)
+    if not is_usable(connection):
         raise SyncRequestError(explanations.NOT_CONNECTED)
     return connection
 
