@@ -19,6 +19,7 @@ from qbsync.quickbooks.webhooks import (
     parse_notifications,
     signature_valid,
 )
+from qbsync.sync.engine.errors import SyncRequestError
 
 from .services.decisions import invoice_change_accept, invoice_change_repush
 from .services.inbox import changes_record_notices
@@ -66,8 +67,6 @@ def qbo_webhook_view(request: HttpRequest) -> HttpResponse:
 
 
 def _decide(request: HttpRequest, pk: int, action, done: str) -> HttpResponse:
-    from qbsync.sync.engine.errors import SyncRequestError
-
     invoice = get_object_or_404(Invoice.objects.for_firm(request.firm), pk=pk)
     try:
         action(invoice=invoice, actor=request.user)

@@ -34,6 +34,8 @@ from django.conf import settings
 from qbsync.quickbooks.governor import GOVERNOR_BACKEND_ERRORS, governor_from_settings
 
 from .engine.retry import jittered_doubling
+from .log_context import TASK_RECORDS
+from .models import QuickBooksConnection
 
 if TYPE_CHECKING:
     from celery import Task
@@ -185,9 +187,6 @@ def realm_cap() -> int:
 
 def realm_of_task(task_name: str, record_id: int) -> str | None:
     """The realm a sync task's record belongs to, in one small query; None without a connection."""
-    from qbsync.sync.log_context import TASK_RECORDS
-    from qbsync.sync.models import QuickBooksConnection
-
     if task_name == "qbsync.qbo.transactions_batch_push":
         return (
             QuickBooksConnection.objects.filter(firm_id=record_id).values_list("realm_id", flat=True).first()

@@ -4,8 +4,11 @@ from django.db.models import Count, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import Account
+from invoices.models import Service
 from qbsync.firms.models import Firm
+from qbsync.quickbooks.customers import search_customers
 
+from .engine.client import connection_client
 from .engine.connection import is_usable
 from .engine.states import SyncState
 from .models import (
@@ -82,9 +85,6 @@ def account_sync_events(*, account: Account, limit: int = 10) -> list[SyncEvent]
 def qbo_customer_search(*, firm: Firm, term: str, page: int = 1) -> tuple[list[PickerRow], bool]:
     """Active QBO customers whose name contains ``term``, a page at a time, each marked with the account
     it is already linked to (if any). Reads QBO; raises QboError when it cannot."""
-    from qbsync.quickbooks.customers import search_customers
-    from qbsync.sync.engine.client import connection_client
-
     connection = connection_for_firm(firm=firm)
     if not is_usable(connection):
         return [], False
@@ -142,8 +142,6 @@ def bulk_plan_context(*, plan: BulkSyncPlan) -> dict:
 
 def service_item_rows(*, firm: Firm) -> list[tuple]:
     """Each active service of the firm with the QBO item id its lines carry ("" for the default item)."""
-    from invoices.models import Service
-
     mapped = dict(ServiceItemMapping.objects.for_firm(firm).values_list("service_id", "qbo_item_id"))
     return [
         (service, mapped.get(service.pk, ""))

@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 
 from qbsync.celery import app
-from qbsync.sync.kinds.accounts import BACKOFF_MAX_SECONDS
+from qbsync.sync.engine.retry import BACKOFF_MAX_SECONDS
 
 OUR_PACKAGES = ("qbsync", "accounts", "invoices")
 

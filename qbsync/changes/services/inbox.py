@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.db import transaction
 from django.db.models import Q
@@ -23,6 +22,7 @@ from qbsync.quickbooks.errors import QboError, QboReconnectRequiredError, QboTra
 from qbsync.quickbooks.webhooks import ChangeNotice
 from qbsync.sync.engine.client import connection_client
 from qbsync.sync.engine.connection import is_usable, linked_connections, usable_connections
+from qbsync.sync.engine.enqueue import CHANGES_POLL, CHANGES_PROCESS, enqueue, send_now
 from qbsync.sync.models import QuickBooksConnection, SyncEvent
 
 from .. import explanations
@@ -43,9 +43,7 @@ MAX_ATTEMPTS = 8
 
 
 def _enqueue_processing(connection_id: int) -> None:
-    from qbsync.changes.tasks import changes_process
-
-    transaction.on_commit(partial(changes_process.delay, connection_id))
+    enqueue(CHANGES_PROCESS, connection_id)
 
 
 def _active_connections_by_realm(realm_ids: set[str]) -> dict[str, QuickBooksConnection]:
@@ -263,11 +261,9 @@ def _finish_poll(poll: ChangePoll, reached: datetime | None, recorded: int, budg
 
 def changes_poll_all() -> int:
     """Beat: ask a CDC poll of every usable connection, and hand over changes nobody processed."""
-    from qbsync.changes.tasks import changes_poll
-
     ids = list(usable_connections().values_list("pk", flat=True))
     for pk in ids:
-        changes_poll.delay(pk)
+        send_now(CHANGES_POLL, pk)
     stale = timezone.now() - CLAIM_LEASE
     leftover = (
         QboChange.objects.filter(

@@ -22,11 +22,12 @@ from qbsync.quickbooks.cdc import is_deleted
 from qbsync.quickbooks.customers import customer_from_json
 from qbsync.quickbooks.errors import QboNotFoundError, QboValidationError
 from qbsync.sync.engine.causes import FailureCause
-from qbsync.sync.engine.errors import SyncFailure
+from qbsync.sync.engine.errors import SyncFailure, SyncRequestError
 from qbsync.sync.engine.history import record_event
 from qbsync.sync.engine.retry import fail
 from qbsync.sync.engine.states import SyncAction, SyncState
 from qbsync.sync.engine.transitions import transition
+from qbsync.sync.kinds.accounts import account_sync_request
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent
 
 from .. import causes, explanations
@@ -233,9 +234,6 @@ def _survivor_from_merge_notice(client, link: AccountSyncLink) -> dict | None:
 def _merged_after_lost(firm_id: int, deleted_id: str, survivor: dict) -> str:
     """The merge is reported after an older notice already found the customer gone (webhooks arrive in
     any order): the account, Not synced for that reason, is asked to link the surviving customer."""
-    from qbsync.sync.engine.errors import SyncRequestError
-    from qbsync.sync.kinds.accounts import account_sync_request
-
     lost = (
         SyncEvent.objects.filter(firm_id=firm_id, kind="deleted_in_qbo", received__Id=deleted_id)
         .exclude(account=None)

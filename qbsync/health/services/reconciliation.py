@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
@@ -19,6 +18,7 @@ from qbsync.quickbooks.errors import QboError
 from qbsync.quickbooks.reconcile import transactions_of_customers
 from qbsync.sync.engine.client import connection_client
 from qbsync.sync.engine.connection import firm_connection, is_usable, usable_connections
+from qbsync.sync.engine.enqueue import RECONCILIATION_RUN, enqueue
 from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection
 
@@ -46,9 +46,7 @@ class ReconciliationRefused(Exception):
 
 
 def _enqueue(report_id: int) -> None:
-    from qbsync.health.tasks import reconciliation_run as run_task
-
-    transaction.on_commit(partial(run_task.delay, report_id))
+    enqueue(RECONCILIATION_RUN, report_id)
 
 
 def reconciliation_release_stalled(*, firm: Firm | None = None) -> int:

@@ -1,9 +1,10 @@
-"""Enqueueing sync work: every service that queues a task does it here, after its transaction commits
-(a rolled-back intent queues nothing; a lost message is found again by the sweep).
+"""Enqueueing work: every service that queues a task does it here, after its transaction commits (a
+rolled-back intent queues nothing; a lost message is found again by the sweep).
 
-Messages are sent by task name, the contract between this module and `qbsync/sync/tasks.py` (which
-registers the tasks under these names and imports the services): so the engine never imports the tasks,
-and queued messages survive a deploy as long as the names stay."""
+Messages are sent by task name, the contract between this module and the task modules
+(`qbsync/sync/tasks.py`, `qbsync/changes/tasks.py`, `qbsync/health/tasks.py`), which register the tasks
+under these names and import the services: so no service imports a task, and queued messages survive a
+deploy as long as the names stay."""
 
 from dataclasses import dataclass
 from functools import partial
@@ -24,6 +25,13 @@ BULK_SYNC_PREVIEW = "qbsync.qbo.bulk_sync_preview"
 BULK_SYNC_RUN = "qbsync.qbo.bulk_sync_run"
 CONNECTION_CHECK = "qbsync.qbo.connection_check"
 SYNC_SWEEP = "qbsync.sync_sweep"
+# Inbound changes and sync health (qbsync/changes/tasks.py, qbsync/health/tasks.py).
+CHANGES_PROCESS = "qbsync.qbo.changes_process"
+CHANGES_POLL = "qbsync.qbo.changes_poll"
+CHANGES_POLL_ALL = "qbsync.changes_poll_all"
+RECONCILIATION_RUN = "qbsync.qbo.reconciliation_run"
+RECONCILIATION_NIGHTLY = "qbsync.reconciliation_nightly"
+NOTIFICATIONS_CHECK = "qbsync.notifications_check"
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,11 @@ class TaskMessage:
 
     def send(self, args: tuple, countdown: float | None = None) -> None:
         current_app.send_task(self.name, args=list(args), countdown=countdown)
+
+
+def send_now(task_name: str, *args) -> None:
+    """Send ``task_name(*args)`` at once, whatever the transaction (beat fan-outs that write nothing)."""
+    TaskMessage(task_name).send(args)
 
 
 def enqueue(task_name: str, *args, countdown: float | None = None) -> None:

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from invoices.models import Service
 from qbsync.firms.models import Firm, User
 from qbsync.quickbooks import oauth
 from qbsync.quickbooks.errors import QboError, QboReconnectRequiredError
@@ -28,8 +29,9 @@ from ..engine.client import (
     set_status,
     store_grant,
 )
-from ..models import QuickBooksConnection
+from ..models import QuickBooksConnection, ServiceItemMapping
 from ..work.reconnect import sync_resume_after_reconnect
+from ..work.reset import clear_all_links
 
 logger = logging.getLogger(__name__)
 
@@ -166,10 +168,7 @@ def _company_name_or_blank(*, realm_id: str, access_token: str) -> str:
 
 def connection_clear_links(*, connection: QuickBooksConnection) -> None:
     """Forget every record's link to the old company. Nothing is deleted in QuickBooks."""
-    # The sync links arrive with account, invoice and payment sync; this is their one reset point.
-    from qbsync.sync.work import reset as links
-
-    links.clear_all_links(firm_id=connection.firm_id)
+    clear_all_links(firm_id=connection.firm_id)
 
 
 def connection_refresh_company(*, connection: QuickBooksConnection) -> CompanyProfile | None:
@@ -257,10 +256,6 @@ def service_items_update(
     *, connection: QuickBooksConnection, mapping: dict[int, str], pick_lists: PickLists
 ) -> int:
     """Map the firm's services to QBO items (an empty id means the default item). Returns how many now are."""
-    from invoices.models import Service
-
-    from ..models import ServiceItemMapping
-
     items = {i.id: i.name for i in pick_lists.items}
     services = {s.pk: s for s in Service.objects.for_firm(connection.firm)}
     unknown = [item_id for item_id in mapping.values() if item_id and item_id not in items]

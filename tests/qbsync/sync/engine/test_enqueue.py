@@ -3,14 +3,21 @@ a message is sent only once the transaction that asked for it commits."""
 
 from celery import current_app
 
-from qbsync.sync import tasks
+from qbsync.changes import tasks as changes_tasks
+from qbsync.health import tasks as health_tasks
+from qbsync.sync import tasks as sync_tasks
 from qbsync.sync.engine import enqueue
 
 NAMES = [value for name, value in vars(enqueue).items() if name.isupper() and isinstance(value, str)]
 
 
 def test_every_name_the_engine_sends_is_a_registered_task():
-    registered = {task.name for task in vars(tasks).values() if hasattr(task, "apply_async")}
+    registered = {
+        task.name
+        for module in (sync_tasks, changes_tasks, health_tasks)
+        for task in vars(module).values()
+        if hasattr(task, "apply_async")
+    }
     assert set(NAMES) == registered
     assert all(name in current_app.tasks for name in NAMES)
 
