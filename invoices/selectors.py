@@ -10,7 +10,7 @@ from django.utils.text import slugify
 from accounts.models import Account
 from qbsync.core.money import MONEY_MAX_DIGITS
 from qbsync.firms.models import Firm
-from qbsync.sync.models import InvoiceSyncLink, QuickBooksConnection, SyncEvent
+from qbsync.sync.models import InvoiceSyncLink, QuickBooksConnection
 from qbsync.sync.selectors import connection_for_firm, states_for_display_status
 from qbsync.sync.status import SyncState, display_status
 
@@ -52,16 +52,6 @@ def invoice_list(
 def invoice_sync_status_list(*, firm: Firm, ids: list[int]) -> list[Invoice]:
     """The firm's invoices among ``ids`` with their sync links (one query); other firms' ids are left out."""
     return list(Invoice.objects.for_firm(firm).filter(pk__in=ids).select_related("sync_link").order_by("pk"))
-
-
-def invoice_sync_events(*, invoice: Invoice, limit: int = 10) -> list[SyncEvent]:
-    """The invoice's latest sync steps, newest first."""
-    return list(
-        SyncEvent.objects.for_firm(invoice.firm_id)
-        .filter(invoice=invoice)
-        .select_related("actor")
-        .order_by("-created_at", "-id")[:limit]
-    )
 
 
 def invoice_line_list(*, invoice: Invoice) -> QuerySet[InvoiceLine]:

@@ -12,7 +12,6 @@ from .models import (
     BulkSyncPlan,
     QuickBooksConnection,
     ServiceItemMapping,
-    SyncEvent,
 )
 from .status import DISPLAY_ORDER, DISPLAY_STATUS, SyncState
 
@@ -67,14 +66,6 @@ def account_sync_counts(*, firm: Firm) -> dict[str, int]:
 def states_for_display_status(status: str) -> list[str]:
     """The internal states shown as ``status`` ("Syncing" covers queued and syncing)."""
     return [state for state, shown in DISPLAY_STATUS.items() if shown == status]
-
-
-def account_sync_events(*, account: Account, limit: int = 10) -> list[SyncEvent]:
-    return list(
-        SyncEvent.objects.filter(account=account)
-        .select_related("actor")
-        .order_by("-created_at", "-id")[:limit]
-    )
 
 
 def qbo_customer_search(*, firm: Firm, term: str, page: int = 1) -> tuple[list[PickerRow], bool]:
