@@ -8,7 +8,6 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -21,8 +20,10 @@ from qbsync.firms.permissions import (
     firm_member_required,
     permission_required,
 )
-from qbsync.health.selectors import LATEST_HISTORY, HistoryFilter, sync_history
-from qbsync.sync.status import DISPLAY_ORDER
+from qbsync.health.selectors import HistoryFilter
+from qbsync.sync.display import DISPLAY_ORDER, invoice_badge, is_connected, payment_badge
+from qbsync.sync.selectors import connection_for_firm
+from qbsync.sync.status_views import StatusPages, quickbooks_section_context
 
 from .forms import (
     AllocationFormSet,
@@ -40,12 +41,9 @@ from .selectors import (
     invoice_allocation_list,
     invoice_line_list,
     invoice_list,
-    invoice_quickbooks_badge,
-    invoice_sync_link,
     invoice_sync_status_list,
     payment_allocation_candidates,
     payment_allocation_list,
-    quickbooks_connected,
     service_choices,
 )
 from .services import (
@@ -64,6 +62,14 @@ INVOICES_PER_PAGE = 50
 DEFAULT_PAYMENT_TERMS = timedelta(days=30)
 # The list polls at most a page of rows at once.
 SYNC_STATUS_MAX_IDS = INVOICES_PER_PAGE * 2
+INVOICE_STATUS_PAGES = StatusPages(
+    kind="invoice",
+    badge=invoice_badge,
+    records=invoice_sync_status_list,
+    cell_template="invoices/_quickbooks_cell.html",
+    section_template="invoices/_quickbooks_section.html",
+    max_ids=SYNC_STATUS_MAX_IDS,
+)
 
 
 def _account_from_query(request: HttpRequest) -> Account | None:
@@ -85,7 +91,7 @@ def invoice_list_view(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status not in Invoice.Status.values:
         status = ""
-    connected = quickbooks_connected(firm=request.firm)
+    connected = is_connected(connection_for_firm(firm=request.firm))
     sync_status = request.GET.get("qb", "")
     if sync_status not in DISPLAY_ORDER or not connected:
         sync_status = ""
@@ -96,7 +102,7 @@ def invoice_list_view(request: HttpRequest) -> HttpResponse:
         "invoices/invoice_list.html",
         {
             "page": page,
-            "rows": [(invoice, invoice_quickbooks_badge(invoice, connected=connected)) for invoice in page],
+            "rows": [(invoice, invoice_badge(invoice, connected=connected)) for invoice in page],
             "search": search,
             "status": status,
             "statuses": Invoice.Status.choices,
@@ -105,21 +111,6 @@ def invoice_list_view(request: HttpRequest) -> HttpResponse:
             "sync_statuses": DISPLAY_ORDER,
         },
     )
-
-
-def _quickbooks_section_context(
-    invoice: Invoice, *, connected: bool, history: HistoryFilter = LATEST_HISTORY
-) -> dict:
-    return {
-        "invoice": invoice,
-        "badge": invoice_quickbooks_badge(invoice, connected=connected),
-        "link": invoice_sync_link(invoice),
-        "connected": connected,
-        "sync_events": sync_history(firm=invoice.firm_id, invoice=invoice, history=history)
-        if connected
-        else [],
-        **history.context(),
-    }
 
 
 @firm_member_required
@@ -134,48 +125,20 @@ def invoice_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "lines": invoice_line_list(invoice=invoice),
             "allocations": invoice_allocation_list(invoice=invoice),
         }
-        | _quickbooks_section_context(
+        | INVOICE_STATUS_PAGES.section_context(
             invoice,
-            connected=quickbooks_connected(firm=request.firm),
+            connected=is_connected(connection_for_firm(firm=request.firm)),
             history=HistoryFilter.from_query(request.GET),
         ),
     )
 
 
-def _ids(raw: str) -> list[int]:
-    return [int(part) for part in raw.split(",") if part.strip().isdigit()][:SYNC_STATUS_MAX_IDS]
-
-
 @require_GET
 @firm_member_required
 def invoice_sync_status_view(request: HttpRequest) -> JsonResponse:
-    """The current QuickBooks status of the firm's invoices among ``?ids=``, for cells that are syncing.
-
-    ``{"<id>": {"status": "Synced", "html": "<the status cell>"}}``; ids of other firms are simply absent.
-    With ``&section=<id>`` that invoice's entry also carries its page's QuickBooks section.
-    """
-    section_id = request.GET.get("section", "")
-    connected = quickbooks_connected(firm=request.firm)
-    statuses = {}
-    for invoice in invoice_sync_status_list(firm=request.firm, ids=_ids(request.GET.get("ids", ""))):
-        badge = invoice_quickbooks_badge(invoice, connected=connected)
-        entry = {
-            "status": badge.label,
-            "html": render_to_string("invoices/_quickbooks_cell.html", {"invoice": invoice, "badge": badge}),
-        }
-        if str(invoice.pk) == section_id:
-            entry["section"] = render_to_string(
-                "invoices/_quickbooks_section.html",
-                # The page's history filter, passed along by the poll, so the refreshed section keeps it.
-                _quickbooks_section_context(
-                    invoice, connected=connected, history=HistoryFilter.from_query(request.GET)
-                ),
-                request=request,
-            )
-        statuses[str(invoice.pk)] = entry
-    response = JsonResponse(statuses)
-    response["Cache-Control"] = "no-store"
-    return response
+    """The QuickBooks status of the firm's invoices among ``?ids=``, with ``&section=`` the invoice page's
+    section (see ``StatusPages.poll``)."""
+    return INVOICE_STATUS_PAGES.poll(request)
 
 
 def _invoice_form_page(
@@ -285,21 +248,18 @@ def payment_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     payment = get_object_or_404(
         Payment.objects.for_firm(request.firm).select_related("account", "sync_link"), pk=pk
     )
-    connected = quickbooks_connected(firm=request.firm)
-    history = HistoryFilter.from_query(request.GET)
+    connected = is_connected(connection_for_firm(firm=request.firm))
     return render(
         request,
         "invoices/payment_detail.html",
-        {
-            "payment": payment,
-            "allocations": payment_allocation_list(payment=payment),
-            "payment_link": getattr(payment, "sync_link", None),
-            "quickbooks_connected": connected,
-            "sync_events": sync_history(firm=payment.firm_id, payment=payment, history=history)
-            if connected
-            else [],
-            **history.context(),
-        },
+        {"allocations": payment_allocation_list(payment=payment)}
+        | quickbooks_section_context(
+            payment,
+            kind="payment",
+            badge=payment_badge(payment, connected=connected),
+            connected=connected,
+            history=HistoryFilter.from_query(request.GET),
+        ),
     )
 
 

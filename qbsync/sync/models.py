@@ -7,7 +7,8 @@ from qbsync.firms.models import Firm
 from qbsync.firms.querysets import FirmScopedQuerySet
 from qbsync.quickbooks.customers import normalize_name
 
-from .status import SyncState, account_tooltip, display_status
+from .display import account_tooltip, display_status
+from .status import SyncState
 
 
 class QuickBooksConnection(models.Model):

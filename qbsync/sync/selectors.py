@@ -6,6 +6,7 @@ from django.db.models.functions import Coalesce
 from accounts.models import Account
 from qbsync.firms.models import Firm
 
+from .display import DISPLAY_ORDER, display_status
 from .models import (
     AccountSyncLink,
     BulkSyncItem,
@@ -13,7 +14,7 @@ from .models import (
     QuickBooksConnection,
     ServiceItemMapping,
 )
-from .status import DISPLAY_ORDER, DISPLAY_STATUS, SyncState
+from .status import SyncState
 
 
 def connection_for_firm(*, firm: Firm | None) -> QuickBooksConnection | None:
@@ -59,13 +60,8 @@ def account_sync_counts(*, firm: Firm) -> dict[str, int]:
     )
     counts = dict.fromkeys(DISPLAY_ORDER, 0)
     for state, n in by_state.items():
-        counts[DISPLAY_STATUS[SyncState(state)]] += n
+        counts[display_status(state)] += n
     return counts
-
-
-def states_for_display_status(status: str) -> list[str]:
-    """The internal states shown as ``status`` ("Syncing" covers queued and syncing)."""
-    return [state for state, shown in DISPLAY_STATUS.items() if shown == status]
 
 
 def qbo_customer_search(*, firm: Firm, term: str, page: int = 1) -> tuple[list[PickerRow], bool]:
@@ -118,7 +114,7 @@ def bulk_plan_context(*, plan: BulkSyncPlan) -> dict:
     if plan.state in (BulkSyncPlan.State.RUNNING, BulkSyncPlan.State.DONE):
         for item in items:
             link = getattr(item.account, "sync_link", None)
-            progress[DISPLAY_STATUS[SyncState(link.state if link else SyncState.NOT_SYNCED)]] += 1
+            progress[display_status(link.state if link else SyncState.NOT_SYNCED)] += 1
     return {
         "plan": plan,
         "matches": groups["match"],

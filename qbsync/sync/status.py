@@ -1,5 +1,5 @@
-"""The sync state machine, as data: states, what each looks like to a person, and which action moves a
-record from which states to which. Pure Python; services apply it with compare-and-set updates."""
+"""The sync state machine, as data: states, and which action moves a record from which states to which.
+Pure Python; services apply it with compare-and-set updates. How a state looks to people: ``display``."""
 
 from django.db import models
 
@@ -11,28 +11,6 @@ class SyncState(models.TextChoices):
     SYNCED = "synced", "Synced"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
-
-
-# The five statuses people see. Internal states map onto them.
-DISPLAY_STATUS = {
-    SyncState.NOT_SYNCED: "Not synced",
-    SyncState.QUEUED: "Syncing",
-    SyncState.SYNCING: "Syncing",
-    SyncState.SYNCED: "Synced",
-    SyncState.FAILED: "Failed",
-    SyncState.SKIPPED: "Skipped",
-}
-ACCOUNT_TOOLTIPS = {
-    "Synced": "This account is successfully synced.",
-    "Not synced": (
-        "This account is not synced. You can sync it from the Info tab. If it was Synced before, it may have "
-        "been deleted from QuickBooks Online; sync it again to create a new customer."
-    ),
-    "Skipped": "You skipped sync for this account. Resync it from the Info tab, if needed.",
-    "Failed": "There is a sync issue with this account: {reason}",
-    "Syncing": "This account is being synced. This takes a moment.",
-}
-DISPLAY_ORDER = ["Synced", "Syncing", "Failed", "Not synced", "Skipped"]
 
 
 class SyncAction(models.TextChoices):
@@ -61,15 +39,3 @@ def target_of(action: str, current: str) -> str | None:
     """Where ``action`` takes a record in state ``current``; None when it may not act from there."""
     sources, target = TRANSITIONS[action]
     return target if current in sources else None
-
-
-def display_status(state: str) -> str:
-    return DISPLAY_STATUS[SyncState(state)]
-
-
-def account_tooltip(state: str, reason: str = "") -> str:
-    shown = display_status(state)
-    if shown == "Not synced" and reason:
-        # Lost in QBO (deleted, made inactive): the reason replaces the generic guess.
-        return f"This account is not synced. {reason}"
-    return ACCOUNT_TOOLTIPS[shown].format(reason=reason or "see the account's Info tab.")

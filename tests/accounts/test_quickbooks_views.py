@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from accounts.services import AccountData, account_update
+from qbsync.sync.display import ACCOUNT_TOOLTIPS
 from qbsync.sync.models import AccountSyncLink, QuickBooksConnection, SyncEvent
 from qbsync.sync.services.accounts import (
     UNSYNCED_MESSAGE,
@@ -17,7 +18,7 @@ from qbsync.sync.services.accounts import (
     account_sync_request,
     account_sync_skip,
 )
-from qbsync.sync.status import ACCOUNT_TOOLTIPS, SyncState
+from qbsync.sync.status import SyncState
 from tests.factories import AccountFactory, sandbox_create
 
 pytestmark = pytest.mark.django_db
