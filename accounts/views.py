@@ -3,9 +3,9 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
 from invoices.selectors import invoice_list, payment_list
 from qbsync.core.forms import add_service_errors
@@ -103,12 +103,8 @@ def account_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_GET
-@firm_member_required
-def account_sync_status_view(request: HttpRequest) -> JsonResponse:
-    """The QuickBooks status of the firm's accounts among ``?ids=``, with ``&section=`` the Info tab's
-    section (see ``StatusPages.poll``)."""
-    return ACCOUNT_STATUS_PAGES.poll(request)
+# The QuickBooks status of the firm's accounts among ``?ids=``, with ``&section=`` the Info tab's section.
+account_sync_status_view = ACCOUNT_STATUS_PAGES.poll_view()
 
 
 @permission_required(can_edit_practice_data)

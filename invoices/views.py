@@ -6,11 +6,11 @@ from datetime import timedelta
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
 from accounts.models import Account
 from accounts.selectors import account_choices
@@ -23,6 +23,9 @@ from qbsync.firms.permissions import (
 from qbsync.health.selectors import HistoryFilter
 from qbsync.sync.display import DISPLAY_ORDER, invoice_badge, is_connected, payment_badge
 from qbsync.sync.selectors import connection_for_firm
+from qbsync.sync.services.accounts import SyncRequestError
+from qbsync.sync.services.invoices import invoice_sync_again, invoice_sync_skip
+from qbsync.sync.services.payments import payment_sync_again, payment_sync_skip
 from qbsync.sync.status_views import StatusPages, quickbooks_section_context
 
 from .forms import (
@@ -133,12 +136,8 @@ def invoice_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_GET
-@firm_member_required
-def invoice_sync_status_view(request: HttpRequest) -> JsonResponse:
-    """The QuickBooks status of the firm's invoices among ``?ids=``, with ``&section=`` the invoice page's
-    section (see ``StatusPages.poll``)."""
-    return INVOICE_STATUS_PAGES.poll(request)
+# The QuickBooks status of the firm's invoices among ``?ids=``, with ``&section=`` the invoice page's section.
+invoice_sync_status_view = INVOICE_STATUS_PAGES.poll_view()
 
 
 def _invoice_form_page(
@@ -343,73 +342,58 @@ def payment_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 # QuickBooks: skip or sync one invoice or payment (owner or admin) -------------------------------------
 
 
-def _sync_action(request: HttpRequest, action, target, label: str, redirect_to: str) -> HttpResponse:
-    from qbsync.sync.services.accounts import SyncRequestError
+def _quickbooks_action_view(*, model, kind: str, action, done: str, redirect_to):
+    """A POST view for owners and admins: ``action`` (a sync service taking ``actor`` and the record as
+    ``kind``) on the firm's record ``pk``, then back to ``redirect_to(pk)`` saying ``done`` or why not."""
 
-    try:
-        action(actor=request.user, **target)
-    except SyncRequestError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, label)
-    return redirect(redirect_to)
+    @require_POST
+    @permission_required(can_manage_quickbooks)
+    def view(request: HttpRequest, pk: int) -> HttpResponse:
+        record = get_object_or_404(model.objects.for_firm(request.firm), pk=pk)
+        try:
+            action(actor=request.user, **{kind: record})
+        except SyncRequestError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, done)
+        return redirect(redirect_to(pk))
 
-
-@require_POST
-@permission_required(can_manage_quickbooks)
-def invoice_quickbooks_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
-    from qbsync.sync.services.invoices import invoice_sync_again
-
-    invoice = get_object_or_404(Invoice.objects.for_firm(request.firm), pk=pk)
-    return _sync_action(
-        request,
-        invoice_sync_again,
-        {"invoice": invoice},
-        "Syncing the invoice to QuickBooks.",
-        f"{reverse('invoices:detail', args=[pk])}#quickbooks",
-    )
+    return view
 
 
-@require_POST
-@permission_required(can_manage_quickbooks)
-def invoice_quickbooks_skip_view(request: HttpRequest, pk: int) -> HttpResponse:
-    from qbsync.sync.services.invoices import invoice_sync_skip
-
-    invoice = get_object_or_404(Invoice.objects.for_firm(request.firm), pk=pk)
-    return _sync_action(
-        request,
-        invoice_sync_skip,
-        {"invoice": invoice},
-        "This invoice will not be synced to QuickBooks.",
-        f"{reverse('invoices:detail', args=[pk])}#quickbooks",
-    )
+def _invoice_quickbooks_section_url(pk: int) -> str:
+    return f"{reverse('invoices:detail', args=[pk])}#quickbooks"
 
 
-@require_POST
-@permission_required(can_manage_quickbooks)
-def payment_quickbooks_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
-    from qbsync.sync.services.payments import payment_sync_again
-
-    payment = get_object_or_404(Payment.objects.for_firm(request.firm), pk=pk)
-    return _sync_action(
-        request,
-        payment_sync_again,
-        {"payment": payment},
-        "Syncing the payment to QuickBooks.",
-        reverse("invoices:payment_detail", args=[pk]),
-    )
+def _payment_url(pk: int) -> str:
+    return reverse("invoices:payment_detail", args=[pk])
 
 
-@require_POST
-@permission_required(can_manage_quickbooks)
-def payment_quickbooks_skip_view(request: HttpRequest, pk: int) -> HttpResponse:
-    from qbsync.sync.services.payments import payment_sync_skip
-
-    payment = get_object_or_404(Payment.objects.for_firm(request.firm), pk=pk)
-    return _sync_action(
-        request,
-        payment_sync_skip,
-        {"payment": payment},
-        "This payment will not be synced to QuickBooks.",
-        reverse("invoices:payment_detail", args=[pk]),
-    )
+invoice_quickbooks_sync_view = _quickbooks_action_view(
+    model=Invoice,
+    kind="invoice",
+    action=invoice_sync_again,
+    done="Syncing the invoice to QuickBooks.",
+    redirect_to=_invoice_quickbooks_section_url,
+)
+invoice_quickbooks_skip_view = _quickbooks_action_view(
+    model=Invoice,
+    kind="invoice",
+    action=invoice_sync_skip,
+    done="This invoice will not be synced to QuickBooks.",
+    redirect_to=_invoice_quickbooks_section_url,
+)
+payment_quickbooks_sync_view = _quickbooks_action_view(
+    model=Payment,
+    kind="payment",
+    action=payment_sync_again,
+    done="Syncing the payment to QuickBooks.",
+    redirect_to=_payment_url,
+)
+payment_quickbooks_skip_view = _quickbooks_action_view(
+    model=Payment,
+    kind="payment",
+    action=payment_sync_skip,
+    done="This payment will not be synced to QuickBooks.",
+    redirect_to=_payment_url,
+)

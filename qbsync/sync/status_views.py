@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from django.db.models import Model
 from django.http import HttpRequest, JsonResponse
 from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET
 
 from qbsync.firms.models import Firm
+from qbsync.firms.permissions import firm_member_required
 from qbsync.health.selectors import LATEST_HISTORY, HistoryFilter, sync_history
 
 from .display import Badge, is_connected, sync_link_of
@@ -60,6 +62,16 @@ class StatusPages:
             connected=connected,
             history=history,
         )
+
+    def poll_view(self) -> Callable[[HttpRequest], JsonResponse]:
+        """This kind's status-poll endpoint: GET only, for the members of the signed-in firm."""
+
+        @require_GET
+        @firm_member_required
+        def view(request: HttpRequest) -> JsonResponse:
+            return self.poll(request)
+
+        return view
 
     def poll(self, request: HttpRequest) -> JsonResponse:
         """The current QuickBooks status of the firm's records among ``?ids=``, for cells that are syncing.
