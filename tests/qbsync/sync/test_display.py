@@ -2,6 +2,7 @@
 
 import pytest
 
+from invoices.models import Payment
 from qbsync.sync.display import (
     ACCOUNT_TOOLTIPS,
     DISPLAY_STATUS,
@@ -74,18 +75,18 @@ def test_payment_texts_and_a_payment_never_synced():
     )
 
 
-class _Payment:
-    """A payment as the pages load it: ``sync_link`` already there, or absent when never synced."""
-
-    def __init__(self, link=None):
-        if link is not None:
-            self.sync_link = link
+def _payment(link: PaymentSyncLink | None = None) -> Payment:
+    """A payment as the pages load it: with its ``sync_link`` already there, or none when never synced."""
+    payment = Payment()
+    if link is not None:
+        payment.sync_link = link
+    return payment
 
 
 def test_payment_badge_shows_the_status_or_not_connected():
-    skipped = payment_badge(_Payment(PaymentSyncLink(state=S.SKIPPED, skip_reason="x")), connected=True)
-    never = payment_badge(_Payment(), connected=True)
-    offline = payment_badge(_Payment(PaymentSyncLink(state=S.SYNCED)), connected=False)
+    skipped = payment_badge(_payment(PaymentSyncLink(state=S.SKIPPED, skip_reason="x")), connected=True)
+    never = payment_badge(_payment(), connected=True)
+    offline = payment_badge(_payment(PaymentSyncLink(state=S.SYNCED)), connected=False)
 
     assert (skipped.label, skipped.slug, skipped.tooltip) == (
         "Skipped",
