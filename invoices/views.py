@@ -1,6 +1,7 @@
 """Invoice and payment pages. Each view checks the role, reads through a selector or calls a service,
 renders or redirects. Payments live here with the invoices they pay."""
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.contrib import messages
@@ -342,7 +343,14 @@ def payment_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 # QuickBooks: skip or sync one invoice or payment (owner or admin) -------------------------------------
 
 
-def _quickbooks_action_view(*, model, kind: str, action, done: str, redirect_to):
+def _quickbooks_action_view(
+    *,
+    model: type[Invoice] | type[Payment],
+    kind: str,
+    action: Callable[..., object],
+    done: str,
+    redirect_to: Callable[[int], str],
+) -> Callable[..., HttpResponse]:
     """A POST view for owners and admins: ``action`` (a sync service taking ``actor`` and the record as
     ``kind``) on the firm's record ``pk``, then back to ``redirect_to(pk)`` saying ``done`` or why not."""
 
