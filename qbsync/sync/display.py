@@ -7,9 +7,10 @@ status poll (``qbsync.sync.status_views``) build badges here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q
 from django.utils.text import slugify
@@ -98,6 +99,21 @@ class Badge:
         return slugify(self.label)
 
 
+def _badge(
+    link: AccountSyncLink | InvoiceSyncLink | PaymentSyncLink | None,
+    *,
+    connected: bool,
+    tooltip: Callable[[Any], str],
+    not_connected_tooltip: str,
+    qbo_doc_number: str = "",
+) -> Badge:
+    """The badge of a record whose link is ``link`` (None: never synced); ``tooltip`` is its kind's rule."""
+    if not connected:
+        return Badge(NOT_CONNECTED, not_connected_tooltip)
+    shown = display_status(link.state if link is not None else SyncState.NOT_SYNCED)
+    return Badge(shown, tooltip(link), qbo_doc_number)
+
+
 def _not_connected_tooltip(noun: str) -> str:
     return f"QuickBooks Online is not connected yet, so this {noun} is not synced."
 
@@ -126,12 +142,18 @@ def account_tooltip(state: str, reason: str = "") -> str:
 
 
 def account_badge(account: Account, *, connected: bool) -> Badge:
-    if not connected:
-        return Badge(NOT_CONNECTED, ACCOUNT_NOT_CONNECTED_TOOLTIP)
-    link = sync_link_of(account)
+    return _badge(
+        sync_link_of(account),
+        connected=connected,
+        tooltip=_account_link_tooltip,
+        not_connected_tooltip=ACCOUNT_NOT_CONNECTED_TOOLTIP,
+    )
+
+
+def _account_link_tooltip(link: AccountSyncLink | None) -> str:
     if link is None:
-        return Badge(DisplayStatus.NOT_SYNCED, account_tooltip(SyncState.NOT_SYNCED))
-    return Badge(display_status(link.state), account_tooltip(link.state, link.error_explanation))
+        return account_tooltip(SyncState.NOT_SYNCED)
+    return account_tooltip(link.state, link.error_explanation)
 
 
 # Invoices and payments: one rule, as they share their link's fields ---------------------------------
@@ -184,19 +206,21 @@ def payment_tooltip(link: PaymentSyncLink | None) -> str:
 
 
 def invoice_badge(invoice: Invoice, *, connected: bool) -> Badge:
-    if not connected:
-        return Badge(NOT_CONNECTED, INVOICE_NOT_CONNECTED_TOOLTIP)
     link = sync_link_of(invoice)
-    if link is None:
-        return Badge(DisplayStatus.NOT_SYNCED, invoice_tooltip(None))
-    number = link.qbo_doc_number if link.state == SyncState.SYNCED else ""
-    return Badge(display_status(link.state), invoice_tooltip(link), number)
+    synced = link is not None and link.state == SyncState.SYNCED
+    return _badge(
+        link,
+        connected=connected,
+        tooltip=invoice_tooltip,
+        not_connected_tooltip=INVOICE_NOT_CONNECTED_TOOLTIP,
+        qbo_doc_number=link.qbo_doc_number if synced else "",
+    )
 
 
 def payment_badge(payment: Payment, *, connected: bool) -> Badge:
-    if not connected:
-        return Badge(NOT_CONNECTED, PAYMENT_NOT_CONNECTED_TOOLTIP)
-    link = sync_link_of(payment)
-    if link is None:
-        return Badge(DisplayStatus.NOT_SYNCED, payment_tooltip(None))
-    return Badge(display_status(link.state), payment_tooltip(link))
+    return _badge(
+        sync_link_of(payment),
+        connected=connected,
+        tooltip=payment_tooltip,
+        not_connected_tooltip=PAYMENT_NOT_CONNECTED_TOOLTIP,
+    )
