@@ -8,8 +8,7 @@ from django.db.models.functions import Coalesce
 from invoices.models import Invoice
 from qbsync.core.money import MONEY_MAX_DIGITS
 from qbsync.firms.models import Firm
-from qbsync.sync.engine.states import SyncState
-from qbsync.sync.selectors import states_for_display_status
+from qbsync.sync.display import shown_as_filter
 
 from .models import Account
 
@@ -47,11 +46,7 @@ def account_list(
             Q(name__icontains=search) | Q(email__icontains=search) | Q(phone__icontains=search)
         )
     if sync_status:
-        states = states_for_display_status(sync_status)
-        shown = Q(sync_link__state__in=states)
-        if SyncState.NOT_SYNCED in states:
-            shown |= Q(sync_link__isnull=True)
-        accounts = accounts.filter(shown)
+        accounts = accounts.filter(shown_as_filter(sync_status))
     return accounts.select_related("sync_link").annotate(open_balance=_open_balance()).order_by("name", "id")
 
 

@@ -1,15 +1,11 @@
 """Client account pages. Each view checks the role, reads through a selector or calls a service, renders."""
 
-from dataclasses import dataclass
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
-from django.utils.text import slugify
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
 from invoices.selectors import invoice_list, payment_list
 from qbsync.core.forms import add_service_errors
@@ -19,18 +15,20 @@ from qbsync.firms.permissions import (
     firm_member_required,
     permission_required,
 )
-from qbsync.health.selectors import LATEST_HISTORY, HistoryFilter, sync_history
+from qbsync.health.selectors import HistoryFilter
 from qbsync.quickbooks.errors import QboError
+from qbsync.sync.display import DISPLAY_ORDER, account_badge, sync_link_of
+from qbsync.sync.engine.connection import has_company
 from qbsync.sync.engine.errors import SyncRequestError
 from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import UNSYNCED_MESSAGE, account_sync_request, account_sync_skip
-from qbsync.sync.models import AccountSyncLink, QuickBooksConnection
+from qbsync.sync.models import AccountSyncLink
 from qbsync.sync.selectors import (
     account_sync_counts,
     connection_for_firm,
     qbo_customer_search,
 )
-from qbsync.sync.status import DISPLAY_ORDER, account_tooltip
+from qbsync.sync.status_views import StatusPages
 
 from .forms import AccountForm, AccountSyncRequestForm
 from .models import Account
@@ -41,58 +39,14 @@ ACCOUNTS_PER_PAGE = 50
 ACCOUNT_TABS = {"info": "Info"}
 # The list polls at most a page of rows at once.
 SYNC_STATUS_MAX_IDS = ACCOUNTS_PER_PAGE * 2
-NOT_CONNECTED = "Not connected"
-NOT_CONNECTED_TOOLTIP = "QuickBooks Online is not connected yet, so this account is not synced."
-
-
-# QuickBooks status, as the list, the Info tab and the status poll show it ------------------------------
-
-
-@dataclass(frozen=True)
-class QuickBooksBadge:
-    """One account's QuickBooks status: one of the five statuses (or "Not connected") and its tooltip."""
-
-    label: str
-    tooltip: str
-
-    @property
-    def slug(self) -> str:
-        return slugify(self.label)
-
-
-def _is_connected(connection: QuickBooksConnection | None) -> bool:
-    """Statuses mean something while the firm has a connection, even one that needs reconnecting."""
-    return connection is not None and connection.status != QuickBooksConnection.Status.DISCONNECTED
-
-
-def _link_of(account: Account) -> AccountSyncLink | None:
-    # Loaded with select_related("sync_link"): no query, and None when the account was never synced.
-    return getattr(account, "sync_link", None)
-
-
-def quickbooks_badge(account: Account, *, connected: bool) -> QuickBooksBadge:
-    if not connected:
-        return QuickBooksBadge(NOT_CONNECTED, NOT_CONNECTED_TOOLTIP)
-    link = _link_of(account)
-    if link is None:
-        return QuickBooksBadge("Not synced", account_tooltip(SyncState.NOT_SYNCED))
-    return QuickBooksBadge(link.display_status, link.tooltip)
-
-
-def _quickbooks_section_context(
-    account: Account, *, connection: QuickBooksConnection | None, history: HistoryFilter = LATEST_HISTORY
-) -> dict:
-    connected = _is_connected(connection)
-    return {
-        "account": account,
-        "badge": quickbooks_badge(account, connected=connected),
-        "link": _link_of(account),
-        "connected": connected,
-        "sync_events": sync_history(firm=account.firm_id, account=account, history=history)
-        if connected
-        else [],
-        **history.context(),
-    }
+ACCOUNT_STATUS_PAGES = StatusPages(
+    kind="account",
+    badge=account_badge,
+    records=account_sync_status_list,
+    cell_template="accounts/_quickbooks_cell.html",
+    section_template="accounts/_quickbooks_section.html",
+    max_ids=SYNC_STATUS_MAX_IDS,
+)
 
 
 # Pages -------------------------------------------------------------------------------------------------
@@ -105,8 +59,7 @@ def account_list_view(request: HttpRequest) -> HttpResponse:
     sync_status = request.GET.get("qb", "")
     if sync_status not in DISPLAY_ORDER:
         sync_status = ""
-    connection = connection_for_firm(firm=request.firm)
-    connected = _is_connected(connection)
+    connected = has_company(connection_for_firm(firm=request.firm))
     accounts = account_list(firm=request.firm, search=search, archived=archived, sync_status=sync_status)
     page = Paginator(accounts, ACCOUNTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
@@ -114,7 +67,7 @@ def account_list_view(request: HttpRequest) -> HttpResponse:
         "accounts/account_list.html",
         {
             "page": page,
-            "rows": [(account, quickbooks_badge(account, connected=connected)) for account in page],
+            "rows": [(account, account_badge(account, connected=connected)) for account in page],
             "search": search,
             "archived": archived,
             "sync_status": sync_status,
@@ -139,49 +92,16 @@ def account_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "invoices": invoice_list(firm=request.firm, account=account),
             "payments": payment_list(firm=request.firm, account=account),
         }
-        | _quickbooks_section_context(
+        | ACCOUNT_STATUS_PAGES.section_context(
             account,
-            connection=connection_for_firm(firm=request.firm),
+            connected=has_company(connection_for_firm(firm=request.firm)),
             history=HistoryFilter.from_query(request.GET),
         ),
     )
 
 
-def _ids(raw: str) -> list[int]:
-    return [int(part) for part in raw.split(",") if part.strip().isdigit()][:SYNC_STATUS_MAX_IDS]
-
-
-@require_GET
-@firm_member_required
-def account_sync_status_view(request: HttpRequest) -> JsonResponse:
-    """The current QuickBooks status of the firm's accounts among ``?ids=``, for rows that are syncing.
-
-    ``{"<id>": {"status": "Synced", "html": "<the status cell>"}}``; ids of other firms are simply absent.
-    With ``&section=<id>`` that account's entry also carries its Info-tab QuickBooks section.
-    """
-    section_id = request.GET.get("section", "")
-    connection = connection_for_firm(firm=request.firm)
-    connected = _is_connected(connection)
-    statuses = {}
-    for account in account_sync_status_list(firm=request.firm, ids=_ids(request.GET.get("ids", ""))):
-        badge = quickbooks_badge(account, connected=connected)
-        entry = {
-            "status": badge.label,
-            "html": render_to_string("accounts/_quickbooks_cell.html", {"account": account, "badge": badge}),
-        }
-        if str(account.pk) == section_id:
-            entry["section"] = render_to_string(
-                "accounts/_quickbooks_section.html",
-                # The page's history filter, passed along by the poll, so the refreshed section keeps it.
-                _quickbooks_section_context(
-                    account, connection=connection, history=HistoryFilter.from_query(request.GET)
-                ),
-                request=request,
-            )
-        statuses[str(account.pk)] = entry
-    response = JsonResponse(statuses)
-    response["Cache-Control"] = "no-store"
-    return response
+# The QuickBooks status of the firm's accounts among ``?ids=``, with ``&section=`` the Info tab's section.
+account_sync_status_view = ACCOUNT_STATUS_PAGES.poll_view()
 
 
 @permission_required(can_edit_practice_data)
@@ -265,8 +185,8 @@ def _quickbooks_page(
         "accounts/account_quickbooks.html",
         {
             "account": account,
-            "link": _link_of(account),
-            "badge": quickbooks_badge(account, connected=_is_connected(connection)),
+            "link": sync_link_of(account),
+            "badge": account_badge(account, connected=has_company(connection)),
             "connection": connection,
             "term": term,
             "picker_page": page,
@@ -320,7 +240,7 @@ def account_quickbooks_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
 def account_quickbooks_skip_view(request: HttpRequest, pk: int) -> HttpResponse:
     """ "Do not sync this account", or "Unsync" for a synced one: nothing is deleted in QuickBooks."""
     account = get_object_or_404(Account.objects.for_firm(request.firm).select_related("sync_link"), pk=pk)
-    link = _link_of(account)
+    link = sync_link_of(account)
     was_synced = link is not None and link.state == SyncState.SYNCED
     try:
         account_sync_skip(account=account, actor=request.user)

@@ -1,19 +1,14 @@
 """Reads of invoices and payments for pages. Every query starts from ``for_firm`` so tenants never mix."""
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.utils.text import slugify
 
 from accounts.models import Account
 from qbsync.core.money import MONEY_MAX_DIGITS
 from qbsync.firms.models import Firm
-from qbsync.sync.engine.states import SyncState
-from qbsync.sync.models import InvoiceSyncLink, QuickBooksConnection, SyncEvent
-from qbsync.sync.selectors import connection_for_firm, states_for_display_status
-from qbsync.sync.status import display_status
+from qbsync.sync.display import shown_as_filter
 
 from .models import Invoice, InvoiceLine, Payment, PaymentAllocation, Service
 
@@ -42,27 +37,13 @@ def invoice_list(
     if account is not None:
         invoices = invoices.filter(account=account)
     if sync_status:
-        states = states_for_display_status(sync_status)
-        shown = Q(sync_link__state__in=states)
-        if SyncState.NOT_SYNCED in states:
-            shown |= Q(sync_link__isnull=True)
-        invoices = invoices.filter(shown)
+        invoices = invoices.filter(shown_as_filter(sync_status))
     return invoices.order_by("-issue_date", "-id")
 
 
 def invoice_sync_status_list(*, firm: Firm, ids: list[int]) -> list[Invoice]:
     """The firm's invoices among ``ids`` with their sync links (one query); other firms' ids are left out."""
     return list(Invoice.objects.for_firm(firm).filter(pk__in=ids).select_related("sync_link").order_by("pk"))
-
-
-def invoice_sync_events(*, invoice: Invoice, limit: int = 10) -> list[SyncEvent]:
-    """The invoice's latest sync steps, newest first."""
-    return list(
-        SyncEvent.objects.for_firm(invoice.firm_id)
-        .filter(invoice=invoice)
-        .select_related("actor")
-        .order_by("-created_at", "-id")[:limit]
-    )
 
 
 def invoice_line_list(*, invoice: Invoice) -> QuerySet[InvoiceLine]:
@@ -114,69 +95,3 @@ def payment_allocation_candidates(*, account: Account, payment: Payment | None =
 def service_choices(*, firm: Firm, include_ids: tuple[int, ...] = ()) -> QuerySet[Service]:
     """Services to pick on an invoice line: the active ones, plus those the invoice already uses."""
     return Service.objects.for_firm(firm).filter(Q(is_active=True) | Q(pk__in=include_ids)).order_by("name")
-
-
-# QuickBooks status of an invoice, as the list, the invoice page, the account's Info tab and the poll show it.
-
-NOT_CONNECTED = "Not connected"
-INVOICE_NOT_CONNECTED_TOOLTIP = "QuickBooks Online is not connected yet, so this invoice is not synced."
-INVOICE_TOOLTIPS = {
-    "Synced": "This invoice is successfully synced.",
-    "Not synced": (
-        "This invoice is not synced. If it was Synced before, it may have been deleted from "
-        "QuickBooks Online."
-    ),
-    "Skipped": "This invoice is not synced: {reason}.",
-    "Failed": "There is a sync issue with this invoice: {reason}",
-    "Syncing": "This invoice is being synced. This takes a moment.",
-}
-
-
-@dataclass(frozen=True)
-class InvoiceQuickBooksBadge:
-    """One invoice's QuickBooks status: one of the five statuses (or "Not connected"), its tooltip, and the
-    QBO invoice number once synced."""
-
-    label: str
-    tooltip: str
-    qbo_doc_number: str = ""
-
-    @property
-    def slug(self) -> str:
-        return slugify(self.label)
-
-
-def invoice_quickbooks_tooltip(link: InvoiceSyncLink | None) -> str:
-    """The tooltip for an invoice's status; ``link`` None is an invoice never synced."""
-    if link is None:
-        return INVOICE_TOOLTIPS["Not synced"]
-    shown = display_status(link.state)
-    if shown == "Skipped":
-        reason = link.skip_reason.strip().rstrip(".")
-        return INVOICE_TOOLTIPS["Skipped"].format(reason=reason) if reason else "This invoice is not synced."
-    if shown == "Failed":
-        return INVOICE_TOOLTIPS["Failed"].format(reason=link.error_explanation or "see the invoice's page.")
-    if shown == "Syncing" and link.waiting_reason:
-        return f"{INVOICE_TOOLTIPS['Syncing']} ({link.waiting_reason})"
-    return INVOICE_TOOLTIPS[shown]
-
-
-def invoice_sync_link(invoice: Invoice) -> InvoiceSyncLink | None:
-    # Loaded with select_related("sync_link"): no query, and None when the invoice was never synced.
-    return getattr(invoice, "sync_link", None)
-
-
-def invoice_quickbooks_badge(invoice: Invoice, *, connected: bool) -> InvoiceQuickBooksBadge:
-    if not connected:
-        return InvoiceQuickBooksBadge(NOT_CONNECTED, INVOICE_NOT_CONNECTED_TOOLTIP)
-    link = invoice_sync_link(invoice)
-    if link is None:
-        return InvoiceQuickBooksBadge("Not synced", invoice_quickbooks_tooltip(None))
-    number = link.qbo_doc_number if link.state == SyncState.SYNCED else ""
-    return InvoiceQuickBooksBadge(link.display_status, invoice_quickbooks_tooltip(link), number)
-
-
-def quickbooks_connected(*, firm: Firm | None) -> bool:
-    """Statuses mean something while the firm has a connection, even one that needs reconnecting."""
-    connection = connection_for_firm(firm=firm)
-    return connection is not None and connection.status != QuickBooksConnection.Status.DISCONNECTED

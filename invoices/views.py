@@ -1,17 +1,17 @@
 """Invoice and payment pages. Each view checks the role, reads through a selector or calls a service,
 renders or redirects. Payments live here with the invoices they pay."""
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
 from accounts.models import Account
 from accounts.selectors import account_choices
@@ -21,8 +21,14 @@ from qbsync.firms.permissions import (
     firm_member_required,
     permission_required,
 )
-from qbsync.health.selectors import LATEST_HISTORY, HistoryFilter, sync_history
-from qbsync.sync.status import DISPLAY_ORDER
+from qbsync.health.selectors import HistoryFilter
+from qbsync.sync.display import DISPLAY_ORDER, invoice_badge, payment_badge
+from qbsync.sync.engine.connection import has_company
+from qbsync.sync.engine.errors import SyncRequestError
+from qbsync.sync.kinds.invoices import invoice_sync_again, invoice_sync_skip
+from qbsync.sync.kinds.payments import payment_sync_again, payment_sync_skip
+from qbsync.sync.selectors import connection_for_firm
+from qbsync.sync.status_views import StatusPages, quickbooks_section_context
 
 from .forms import (
     AllocationFormSet,
@@ -40,12 +46,9 @@ from .selectors import (
     invoice_allocation_list,
     invoice_line_list,
     invoice_list,
-    invoice_quickbooks_badge,
-    invoice_sync_link,
     invoice_sync_status_list,
     payment_allocation_candidates,
     payment_allocation_list,
-    quickbooks_connected,
     service_choices,
 )
 from .services import (
@@ -64,6 +67,14 @@ INVOICES_PER_PAGE = 50
 DEFAULT_PAYMENT_TERMS = timedelta(days=30)
 # The list polls at most a page of rows at once.
 SYNC_STATUS_MAX_IDS = INVOICES_PER_PAGE * 2
+INVOICE_STATUS_PAGES = StatusPages(
+    kind="invoice",
+    badge=invoice_badge,
+    records=invoice_sync_status_list,
+    cell_template="invoices/_quickbooks_cell.html",
+    section_template="invoices/_quickbooks_section.html",
+    max_ids=SYNC_STATUS_MAX_IDS,
+)
 
 
 def _account_from_query(request: HttpRequest) -> Account | None:
@@ -85,7 +96,7 @@ def invoice_list_view(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status not in Invoice.Status.values:
         status = ""
-    connected = quickbooks_connected(firm=request.firm)
+    connected = has_company(connection_for_firm(firm=request.firm))
     sync_status = request.GET.get("qb", "")
     if sync_status not in DISPLAY_ORDER or not connected:
         sync_status = ""
@@ -96,7 +107,7 @@ def invoice_list_view(request: HttpRequest) -> HttpResponse:
         "invoices/invoice_list.html",
         {
             "page": page,
-            "rows": [(invoice, invoice_quickbooks_badge(invoice, connected=connected)) for invoice in page],
+            "rows": [(invoice, invoice_badge(invoice, connected=connected)) for invoice in page],
             "search": search,
             "status": status,
             "statuses": Invoice.Status.choices,
@@ -105,21 +116,6 @@ def invoice_list_view(request: HttpRequest) -> HttpResponse:
             "sync_statuses": DISPLAY_ORDER,
         },
     )
-
-
-def _quickbooks_section_context(
-    invoice: Invoice, *, connected: bool, history: HistoryFilter = LATEST_HISTORY
-) -> dict:
-    return {
-        "invoice": invoice,
-        "badge": invoice_quickbooks_badge(invoice, connected=connected),
-        "link": invoice_sync_link(invoice),
-        "connected": connected,
-        "sync_events": sync_history(firm=invoice.firm_id, invoice=invoice, history=history)
-        if connected
-        else [],
-        **history.context(),
-    }
 
 
 @firm_member_required
@@ -134,48 +130,16 @@ def invoice_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "lines": invoice_line_list(invoice=invoice),
             "allocations": invoice_allocation_list(invoice=invoice),
         }
-        | _quickbooks_section_context(
+        | INVOICE_STATUS_PAGES.section_context(
             invoice,
-            connected=quickbooks_connected(firm=request.firm),
+            connected=has_company(connection_for_firm(firm=request.firm)),
             history=HistoryFilter.from_query(request.GET),
         ),
     )
 
 
-def _ids(raw: str) -> list[int]:
-    return [int(part) for part in raw.split(",") if part.strip().isdigit()][:SYNC_STATUS_MAX_IDS]
-
-
-@require_GET
-@firm_member_required
-def invoice_sync_status_view(request: HttpRequest) -> JsonResponse:
-    """The current QuickBooks status of the firm's invoices among ``?ids=``, for cells that are syncing.
-
-    ``{"<id>": {"status": "Synced", "html": "<the status cell>"}}``; ids of other firms are simply absent.
-    With ``&section=<id>`` that invoice's entry also carries its page's QuickBooks section.
-    """
-    section_id = request.GET.get("section", "")
-    connected = quickbooks_connected(firm=request.firm)
-    statuses = {}
-    for invoice in invoice_sync_status_list(firm=request.firm, ids=_ids(request.GET.get("ids", ""))):
-        badge = invoice_quickbooks_badge(invoice, connected=connected)
-        entry = {
-            "status": badge.label,
-            "html": render_to_string("invoices/_quickbooks_cell.html", {"invoice": invoice, "badge": badge}),
-        }
-        if str(invoice.pk) == section_id:
-            entry["section"] = render_to_string(
-                "invoices/_quickbooks_section.html",
-                # The page's history filter, passed along by the poll, so the refreshed section keeps it.
-                _quickbooks_section_context(
-                    invoice, connected=connected, history=HistoryFilter.from_query(request.GET)
-                ),
-                request=request,
-            )
-        statuses[str(invoice.pk)] = entry
-    response = JsonResponse(statuses)
-    response["Cache-Control"] = "no-store"
-    return response
+# The QuickBooks status of the firm's invoices among ``?ids=``, with ``&section=`` the invoice page's section.
+invoice_sync_status_view = INVOICE_STATUS_PAGES.poll_view()
 
 
 def _invoice_form_page(
@@ -285,21 +249,18 @@ def payment_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     payment = get_object_or_404(
         Payment.objects.for_firm(request.firm).select_related("account", "sync_link"), pk=pk
     )
-    connected = quickbooks_connected(firm=request.firm)
-    history = HistoryFilter.from_query(request.GET)
+    connected = has_company(connection_for_firm(firm=request.firm))
     return render(
         request,
         "invoices/payment_detail.html",
-        {
-            "payment": payment,
-            "allocations": payment_allocation_list(payment=payment),
-            "payment_link": getattr(payment, "sync_link", None),
-            "quickbooks_connected": connected,
-            "sync_events": sync_history(firm=payment.firm_id, payment=payment, history=history)
-            if connected
-            else [],
-            **history.context(),
-        },
+        {"allocations": payment_allocation_list(payment=payment)}
+        | quickbooks_section_context(
+            payment,
+            kind="payment",
+            badge=payment_badge(payment, connected=connected),
+            connected=connected,
+            history=HistoryFilter.from_query(request.GET),
+        ),
     )
 
 
@@ -383,73 +344,65 @@ def payment_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 # QuickBooks: skip or sync one invoice or payment (owner or admin) -------------------------------------
 
 
-def _sync_action(request: HttpRequest, action, target, label: str, redirect_to: str) -> HttpResponse:
-    from qbsync.sync.engine.errors import SyncRequestError
+def _quickbooks_action_view(
+    *,
+    model: type[Invoice] | type[Payment],
+    kind: str,
+    action: Callable[..., object],
+    done: str,
+    redirect_to: Callable[[int], str],
+) -> Callable[..., HttpResponse]:
+    """A POST view for owners and admins: ``action`` (a sync service taking ``actor`` and the record as
+    ``kind``) on the firm's record ``pk``, then back to ``redirect_to(pk)`` saying ``done`` or why not."""
 
-    try:
-        action(actor=request.user, **target)
-    except SyncRequestError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, label)
-    return redirect(redirect_to)
+    @require_POST
+    @permission_required(can_manage_quickbooks)
+    def view(request: HttpRequest, pk: int) -> HttpResponse:
+        record = get_object_or_404(model.objects.for_firm(request.firm), pk=pk)
+        try:
+            action(actor=request.user, **{kind: record})
+        except SyncRequestError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, done)
+        return redirect(redirect_to(pk))
 
-
-@require_POST
-@permission_required(can_manage_quickbooks)
-def invoice_quickbooks_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
-    from qbsync.sync.kinds.invoices import invoice_sync_again
-
-    invoice = get_object_or_404(Invoice.objects.for_firm(request.firm), pk=pk)
-    return _sync_action(
-        request,
-        invoice_sync_again,
-        {"invoice": invoice},
-        "Syncing the invoice to QuickBooks.",
-        f"{reverse('invoices:detail', args=[pk])}#quickbooks",
-    )
-
-
-@require_POST
-@permission_required(can_manage_quickbooks)
-def invoice_quickbooks_skip_view(request: HttpRequest, pk: int) -> HttpResponse:
-    from qbsync.sync.kinds.invoices import invoice_sync_skip
-
-    invoice = get_object_or_404(Invoice.objects.for_firm(request.firm), pk=pk)
-    return _sync_action(
-        request,
-        invoice_sync_skip,
-        {"invoice": invoice},
-        "This invoice will not be synced to QuickBooks.",
-        f"{reverse('invoices:detail', args=[pk])}#quickbooks",
-    )
+    return view
 
 
-@require_POST
-@permission_required(can_manage_quickbooks)
-def payment_quickbooks_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
-    from qbsync.sync.kinds.payments import payment_sync_again
-
-    payment = get_object_or_404(Payment.objects.for_firm(request.firm), pk=pk)
-    return _sync_action(
-        request,
-        payment_sync_again,
-        {"payment": payment},
-        "Syncing the payment to QuickBooks.",
-        reverse("invoices:payment_detail", args=[pk]),
-    )
+def _invoice_quickbooks_section_url(pk: int) -> str:
+    return f"{reverse('invoices:detail', args=[pk])}#quickbooks"
 
 
-@require_POST
-@permission_required(can_manage_quickbooks)
-def payment_quickbooks_skip_view(request: HttpRequest, pk: int) -> HttpResponse:
-    from qbsync.sync.kinds.payments import payment_sync_skip
+def _payment_url(pk: int) -> str:
+    return reverse("invoices:payment_detail", args=[pk])
 
-    payment = get_object_or_404(Payment.objects.for_firm(request.firm), pk=pk)
-    return _sync_action(
-        request,
-        payment_sync_skip,
-        {"payment": payment},
-        "This payment will not be synced to QuickBooks.",
-        reverse("invoices:payment_detail", args=[pk]),
-    )
+
+invoice_quickbooks_sync_view = _quickbooks_action_view(
+    model=Invoice,
+    kind="invoice",
+    action=invoice_sync_again,
+    done="Syncing the invoice to QuickBooks.",
+    redirect_to=_invoice_quickbooks_section_url,
+)
+invoice_quickbooks_skip_view = _quickbooks_action_view(
+    model=Invoice,
+    kind="invoice",
+    action=invoice_sync_skip,
+    done="This invoice will not be synced to QuickBooks.",
+    redirect_to=_invoice_quickbooks_section_url,
+)
+payment_quickbooks_sync_view = _quickbooks_action_view(
+    model=Payment,
+    kind="payment",
+    action=payment_sync_again,
+    done="Syncing the payment to QuickBooks.",
+    redirect_to=_payment_url,
+)
+payment_quickbooks_skip_view = _quickbooks_action_view(
+    model=Payment,
+    kind="payment",
+    action=payment_sync_skip,
+    done="This payment will not be synced to QuickBooks.",
+    redirect_to=_payment_url,
+)

@@ -5,11 +5,11 @@ view lists invoices without building their badges (the account's Info tab). The 
 from django import template
 
 from invoices.models import Invoice
-from invoices.selectors import invoice_quickbooks_badge
+from qbsync.sync.display import invoice_badge
 
 register = template.Library()
 
 
 @register.inclusion_tag("invoices/_quickbooks_cell.html")
 def invoice_quickbooks_cell(invoice: Invoice, connected: bool) -> dict:
-    return {"invoice": invoice, "badge": invoice_quickbooks_badge(invoice, connected=bool(connected))}
+    return {"invoice": invoice, "badge": invoice_badge(invoice, connected=bool(connected))}

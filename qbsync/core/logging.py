@@ -39,10 +39,6 @@ def clear_log_context() -> None:
     _context.set({})
 
 
-def current_log_context() -> dict[str, object]:
-    return dict(_context.get())
-
-
 @contextmanager
 def log_context(**fields: object) -> Iterator[None]:
     token = bind_log_context(**fields)

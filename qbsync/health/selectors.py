@@ -144,13 +144,6 @@ def failure_groups(*, firm: Firm) -> list[FailureGroup]:
     return sorted(groups.values(), key=lambda g: (-g.count, g.guide.title))
 
 
-def failure_count(*, firm: Firm) -> int:
-    return sum(
-        model.objects.for_firm(firm).filter(state=SyncState.FAILED).count()
-        for model in (AccountSyncLink, InvoiceSyncLink, PaymentSyncLink)
-    )
-
-
 # History --------------------------------------------------------------------------------------------
 
 HISTORY_OUTCOMES = tuple(SyncEvent.Outcome.values)

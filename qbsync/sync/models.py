@@ -7,8 +7,8 @@ from qbsync.firms.models import Firm
 from qbsync.firms.querysets import FirmScopedQuerySet
 from qbsync.quickbooks.customers import normalize_name
 
+from .display import account_tooltip, display_status
 from .engine.states import SyncState
-from .status import account_tooltip, display_status
 
 
 class QuickBooksConnection(models.Model):

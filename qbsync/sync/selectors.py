@@ -8,6 +8,7 @@ from invoices.models import Service
 from qbsync.firms.models import Firm
 from qbsync.quickbooks.customers import search_customers
 
+from .display import DISPLAY_ORDER, display_status
 from .engine.client import connection_client
 from .engine.connection import is_usable
 from .engine.states import SyncState
@@ -17,9 +18,7 @@ from .models import (
     BulkSyncPlan,
     QuickBooksConnection,
     ServiceItemMapping,
-    SyncEvent,
 )
-from .status import DISPLAY_ORDER, DISPLAY_STATUS
 
 
 def connection_for_firm(*, firm: Firm | None) -> QuickBooksConnection | None:
@@ -65,21 +64,8 @@ def account_sync_counts(*, firm: Firm) -> dict[str, int]:
     )
     counts = dict.fromkeys(DISPLAY_ORDER, 0)
     for state, n in by_state.items():
-        counts[DISPLAY_STATUS[SyncState(state)]] += n
+        counts[display_status(state)] += n
     return counts
-
-
-def states_for_display_status(status: str) -> list[str]:
-    """The internal states shown as ``status`` ("Syncing" covers queued and syncing)."""
-    return [state for state, shown in DISPLAY_STATUS.items() if shown == status]
-
-
-def account_sync_events(*, account: Account, limit: int = 10) -> list[SyncEvent]:
-    return list(
-        SyncEvent.objects.filter(account=account)
-        .select_related("actor")
-        .order_by("-created_at", "-id")[:limit]
-    )
 
 
 def qbo_customer_search(*, firm: Firm, term: str, page: int = 1) -> tuple[list[PickerRow], bool]:
@@ -129,7 +115,7 @@ def bulk_plan_context(*, plan: BulkSyncPlan) -> dict:
     if plan.state in (BulkSyncPlan.State.RUNNING, BulkSyncPlan.State.DONE):
         for item in items:
             link = getattr(item.account, "sync_link", None)
-            progress[DISPLAY_STATUS[SyncState(link.state if link else SyncState.NOT_SYNCED)]] += 1
+            progress[display_status(link.state if link else SyncState.NOT_SYNCED)] += 1
     return {
         "plan": plan,
         "matches": groups["match"],

@@ -105,8 +105,8 @@ def test_changes_made_while_the_connection_needed_reconnecting_are_pushed_after_
     from invoices.services import InvoiceData, InvoiceLineData, invoice_update
     from qbsync.sync.engine.client import connection_mark_needs_reconnect
     from qbsync.sync.kinds.invoices import invoice_push
-    from qbsync.sync.work.reconnect import transactions_resume_after_reconnect
     from qbsync.sync.kinds.payments import payment_push
+    from qbsync.sync.work.reconnect import transactions_resume_after_reconnect
     from tests.factories import make_payment
 
     account = synced_account(tenant, "Changed Meanwhile Client")

@@ -10,16 +10,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
-from invoices.selectors import (
+from invoices.selectors import invoice_list
+from qbsync.sync.display import (
     INVOICE_NOT_CONNECTED_TOOLTIP,
     INVOICE_TOOLTIPS,
-    invoice_list,
-    invoice_quickbooks_badge,
-    invoice_quickbooks_tooltip,
 )
+from qbsync.sync.display import invoice_badge as invoice_quickbooks_badge
+from qbsync.sync.display import invoice_tooltip as invoice_quickbooks_tooltip
 from qbsync.sync.engine.states import SyncState
-from qbsync.sync.models import InvoiceSyncLink, QuickBooksConnection, SyncEvent
-from tests.factories import AccountFactory, make_invoice
+from qbsync.sync.models import InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection, SyncEvent
+from tests.factories import AccountFactory, make_invoice, make_payment
 
 pytestmark = pytest.mark.django_db
 
@@ -410,3 +410,42 @@ def test_sync_status_query_count_does_not_grow_with_the_ids(
     with django_assert_num_queries(5):
         body = staff_client.get(STATUS_URL, {"ids": ids}).json()
     assert len(body) == 12
+
+
+# The payment page -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "fields", "status", "told"),
+    [
+        (None, {}, "Not synced", ""),
+        (SyncState.SYNCED, {"qbo_payment_id": "77"}, "Synced", "QuickBooks payment Id 77"),
+        (SyncState.QUEUED, {"waiting_reason": WAITING_REASON}, "Syncing", f"Waiting: {WAITING_REASON}."),
+        (SyncState.SKIPPED, {"skip_reason": SKIP_REASON}, "Skipped", f"Not synced: {escape(SKIP_REASON)}."),
+        (SyncState.FAILED, {"error_explanation": EXPLANATION}, "Failed", EXPLANATION),
+    ],
+)
+def test_payment_page_shows_its_status_and_why(
+    staff_client, account, connection_row, state, fields, status, told
+):
+    payment = make_payment(account=account, amount="10.00")
+    PaymentSyncLink.objects.filter(payment=payment).delete()
+    if state is not None:
+        PaymentSyncLink.objects.create(firm=payment.firm, payment=payment, state=state, **fields)
+
+    html = staff_client.get(reverse("invoices:payment_detail", args=[payment.pk])).content.decode()
+
+    slug = status.lower().replace(" ", "-")
+    assert f'<p><span class="qb-status qb-status--{slug}" tabindex="0">{status}</span>\n' in html
+    assert told in html
+    assert "Sync history" in html
+
+
+def test_payment_page_without_a_connection_says_so(staff_client, account):
+    payment = make_payment(account=account, amount="10.00")
+
+    html = staff_client.get(reverse("invoices:payment_detail", args=[payment.pk])).content.decode()
+
+    assert "QuickBooks Online is not connected, so payments are not synced." in html
+    assert "qb-status" not in html
+    assert "Sync history" not in html
