@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import Account
 from qbsync.core.forms import add_service_errors
-from qbsync.core.money import MONEY_MAX_DIGITS
+from qbsync.core.money import AMOUNT_TOO_LARGE, MONEY_MAX_DIGITS
 
 from .models import Invoice, Payment, Service
 from .services import AllocationData, InvoiceData, InvoiceLineData, PaymentData
@@ -19,8 +19,15 @@ from .services import AllocationData, InvoiceData, InvoiceLineData, PaymentData
 _LINE_ERROR = re.compile(r"^Line (?P<position>\d+): (?P<message>.+)$", re.DOTALL)
 
 
-def _money_field(**kwargs) -> forms.DecimalField:
-    return forms.DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=2, **kwargs)
+def _money_field(*, error_messages=None, **kwargs) -> forms.DecimalField:
+    # Django's "no more than 14 digits" speaks of the column; people need to hear about the amount.
+    too_large = {"max_digits": AMOUNT_TOO_LARGE, "max_whole_digits": AMOUNT_TOO_LARGE}
+    return forms.DecimalField(
+        max_digits=MONEY_MAX_DIGITS,
+        decimal_places=2,
+        error_messages=too_large | (error_messages or {}),
+        **kwargs,
+    )
 
 
 class DateInput(forms.DateInput):

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import Account
-from qbsync.core.money import money_sum, to_money
+from qbsync.core.money import AMOUNT_TOO_LARGE, MONEY_MAX, money_sum, to_money
 from qbsync.firms.models import Firm
 
 from .models import ZERO, Invoice, InvoiceLine, Payment, PaymentAllocation, Service
@@ -28,6 +28,7 @@ ALLOCATION_NOT_PAYABLE = "Invoice {number} is {status}; only sent invoices can t
 ALLOCATION_DUPLICATE = "Invoice {number} is listed twice; put its whole amount on one line."
 AMOUNT_NOT_POSITIVE = "Enter an amount greater than zero."
 ALLOCATION_GONE = "Invoice {number} no longer exists; reload the page."
+INVOICE_TOTAL_TOO_LARGE = "The invoice total {total:,} is too large: " + AMOUNT_TOO_LARGE.split(": ", 1)[1]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,8 +130,13 @@ def invoice_validate(*, firm: Firm, data: InvoiceData, invoice: Invoice | None =
             errors.setdefault("lines", []).append(f"Line {position}: the quantity must be greater than zero.")
         if Decimal(line.rate) < 0:
             errors.setdefault("lines", []).append(f"Line {position}: the rate cannot be negative.")
-    if invoice is not None and not errors:
+        elif line_amount(quantity=line.quantity, rate=line.rate) > MONEY_MAX:
+            errors.setdefault("lines", []).append(f"Line {position}: {AMOUNT_TOO_LARGE}")
+    if not errors:
         new_total = money_sum(line_amount(quantity=ln.quantity, rate=ln.rate) for ln in data.lines)
+        if new_total > MONEY_MAX:
+            errors["lines"] = [INVOICE_TOTAL_TOO_LARGE.format(total=new_total)]
+    if invoice is not None and not errors:
         if new_total < invoice.amount_paid:
             errors["lines"] = [INVOICE_TOTAL_BELOW_PAID.format(total=new_total, paid=invoice.amount_paid)]
         if data.account.pk != invoice.account_id and invoice.allocations.exists():
@@ -287,6 +293,8 @@ def payment_validate(
     amount = to_money(data.amount)
     if amount <= ZERO:
         errors.setdefault("amount", []).append(AMOUNT_NOT_POSITIVE)
+    elif amount > MONEY_MAX:
+        errors.setdefault("amount", []).append(AMOUNT_TOO_LARGE)
     allocations = [a for a in data.allocations if a.amount is not None and to_money(a.amount) != ZERO]
     invoice_ids = [a.invoice.pk for a in allocations]
     candidates = Invoice.objects.filter(pk__in=invoice_ids).order_by("pk")

@@ -624,3 +624,69 @@ def test_edit_page_queries_do_not_grow_with_the_lines(
     with django_assert_num_queries(7):
         response = staff_client.get(reverse("invoices:edit", args=[invoice.pk]))
     assert len(response.context["lines"].forms) == line_count + 2
+
+
+# Issue 13, item 8: an amount beyond the money column's 14 digits is a message, never a DataError.
+
+TOO_LARGE = "QuickBooks and qbsync allow at most 999,999,999,999.99"
+
+
+def test_create_refuses_a_line_amount_beyond_the_money_column_on_its_row(staff_client, account):
+    response = staff_client.post(
+        CREATE_URL,
+        invoice_post(
+            account=account,
+            lines=[
+                {"description": "Ok", "rate": "5"},
+                {"description": "Huge", "quantity": "1000", "rate": "999999999999.99"},
+            ],
+        ),
+    )
+
+    assert response.status_code == 200
+    [message] = response.context["lines"].forms[1].non_field_errors()
+    assert message.startswith("This amount is too large")
+    assert TOO_LARGE in message
+    assert TOO_LARGE in response.content.decode()
+    assert "digits" not in response.content.decode()
+    assert not Invoice.objects.exists()
+
+
+def test_create_refuses_a_total_beyond_the_money_column(staff_client, account):
+    big = {"description": "Big", "rate": "600000000000.00"}  # each line fits; their sum does not
+    response = staff_client.post(CREATE_URL, invoice_post(account=account, lines=[big, big]))
+
+    assert response.status_code == 200
+    [message] = response.context["lines"].non_form_errors()
+    assert message.startswith("The invoice total 1,200,000,000,000.00 is too large")
+    assert TOO_LARGE in message
+    assert not Invoice.objects.exists()
+
+
+def test_edit_refuses_a_total_beyond_the_money_column(staff_client, account):
+    invoice = make_invoice(account=account, number="INV-9", amounts=("10.00",))
+    url = reverse("invoices:edit", args=[invoice.pk])
+    response = staff_client.post(
+        url,
+        invoice_post(
+            account=account,
+            number="INV-9",
+            lines=[{"description": "x", "quantity": "9999", "rate": "999999999.99"}],
+        ),
+    )
+
+    assert response.status_code == 200
+    assert TOO_LARGE in response.content.decode()
+    invoice.refresh_from_db()
+    assert invoice.total == Decimal("10.00")
+
+
+@pytest.mark.parametrize("amount", ["1000000000000.00", "99999999999999", "1e20"])
+def test_payment_refuses_an_amount_beyond_the_money_column_in_words(staff_client, account, amount):
+    response = staff_client.post(f"{PAYMENT_CREATE_URL}?account={account.pk}", payment_post(amount=amount))
+
+    assert response.status_code == 200
+    [message] = response.context["form"].errors["amount"]
+    assert message.startswith("This amount is too large")
+    assert TOO_LARGE in message
+    assert not Payment.objects.exists()
