@@ -12,8 +12,15 @@ from accounts.models import Account
 from qbsync.core.forms import add_service_errors
 from qbsync.core.money import AMOUNT_TOO_LARGE, MONEY_MAX_DIGITS
 
-from .models import Invoice, Payment, Service
+from .models import Invoice, InvoiceLine, Payment, Service
 from .services import AllocationData, InvoiceData, InvoiceLineData, PaymentData
+
+# The column's length, which is also QuickBooks Online's limit on a line description (2050 beyond).
+LINE_DESCRIPTION_MAX_LENGTH = InvoiceLine._meta.get_field("description").max_length
+LINE_DESCRIPTION_TOO_LONG = (
+    "A line description can have at most {limit:,} characters, the limit of QuickBooks Online; "
+    "this one has {length:,}."
+)
 
 # The services name the line or invoice an error is about at the start of its message.
 _LINE_ERROR = re.compile(r"^Line (?P<position>\d+): (?P<message>.+)$", re.DOTALL)
@@ -54,7 +61,8 @@ class InvoiceForm(forms.Form):
 
 class InvoiceLineForm(forms.Form):
     service = forms.ModelChoiceField(queryset=Service.objects.none(), required=False, empty_label="—")
-    description = forms.CharField(required=False, max_length=4000)
+    # Not max_length: a browser's maxlength cuts a long paste short without a word; this says why.
+    description = forms.CharField(required=False)
     quantity = forms.DecimalField(
         max_digits=12,
         decimal_places=2,
@@ -75,6 +83,14 @@ class InvoiceLineForm(forms.Form):
         if service_options is not None:
             # Rendered from a list the formset built once, not one services query per row.
             field.choices = service_options
+
+    def clean_description(self) -> str:
+        description = self.cleaned_data["description"]
+        if len(description) > LINE_DESCRIPTION_MAX_LENGTH:
+            raise ValidationError(
+                LINE_DESCRIPTION_TOO_LONG.format(limit=LINE_DESCRIPTION_MAX_LENGTH, length=len(description))
+            )
+        return description
 
     def clean(self):
         cleaned = super().clean()

@@ -225,3 +225,22 @@ def test_line_rate_beyond_the_money_column_is_refused_in_words():
     assert lines.forms[0].errors["rate"] == [
         "This amount is too large: QuickBooks and qbsync allow at most 999,999,999,999.99."
     ]
+
+
+# Issue 13, item 6: a line description over QuickBooks' 4,000 characters is refused at save, clearly.
+
+
+def test_a_line_description_over_4000_characters_is_refused_with_the_limit():
+    lines = lines_formset([{"description": "x" * 4001, "rate": "1"}])
+
+    assert not lines.is_valid()
+    assert lines.forms[0].errors["description"] == [
+        "A line description can have at most 4,000 characters, the limit of QuickBooks Online; "
+        "this one has 4,001."
+    ]
+
+
+def test_a_line_description_of_4000_characters_is_accepted():
+    lines = lines_formset([{"description": "x" * 4000, "rate": "1"}])
+
+    assert lines.is_valid(), lines.errors
