@@ -2,6 +2,7 @@
 to the services, which own the rules; the views map the services' errors back onto fields and rows."""
 
 import re
+import secrets
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -37,6 +38,17 @@ def _money_field(*, error_messages=None, **kwargs) -> forms.DecimalField:
     )
 
 
+def new_submission_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _submission_token_field() -> forms.CharField:
+    # A fresh token per page (a callable initial); a refused submit keeps the one it was sent with.
+    return forms.CharField(
+        required=False, max_length=64, widget=forms.HiddenInput, initial=new_submission_token
+    )
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
 
@@ -53,6 +65,8 @@ class InvoiceForm(forms.Form):
     issue_date = forms.DateField(widget=DateInput())
     due_date = forms.DateField(widget=DateInput())
     memo = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    # One invoice per page however often it is submitted (used by invoice_create, ignored on edit).
+    submission_token = _submission_token_field()
 
     def __init__(self, *args, accounts, **kwargs):
         super().__init__(*args, **kwargs)
@@ -147,6 +161,7 @@ def invoice_data(form: InvoiceForm, lines: BaseInvoiceLineFormSet) -> InvoiceDat
         due_date=form.cleaned_data["due_date"],
         memo=form.cleaned_data["memo"],
         lines=lines.to_data(),
+        submission_token=form.cleaned_data["submission_token"],
     )
 
 
@@ -185,6 +200,8 @@ class PaymentForm(forms.Form):
     method = forms.ChoiceField(choices=Payment.Method.choices, initial=Payment.Method.CHECK)
     reference = forms.CharField(required=False, max_length=100, help_text="Check number, transfer id, ...")
     memo = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    # One payment per page however often it is submitted (used by payment_create, ignored on edit).
+    submission_token = _submission_token_field()
 
 
 class AllocationForm(forms.Form):
@@ -230,6 +247,7 @@ def payment_data(form: PaymentForm, allocations: BaseAllocationFormSet, *, accou
         reference=form.cleaned_data["reference"],
         memo=form.cleaned_data["memo"],
         allocations=allocations.to_data(),
+        submission_token=form.cleaned_data["submission_token"],
     )
 
 

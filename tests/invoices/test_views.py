@@ -690,3 +690,94 @@ def test_payment_refuses_an_amount_beyond_the_money_column_in_words(staff_client
     assert message.startswith("This amount is too large")
     assert TOO_LARGE in message
     assert not Payment.objects.exists()
+
+
+# Issue 13, item 9: a double submit of a money form (a double click, a resend) makes one record. The page
+# carries a one-time token; the second POST of it is answered with the first's record.
+
+
+def page_token(client, url) -> str:
+    token = client.get(url).context["form"]["submission_token"].value()
+    assert token
+    return token
+
+
+def test_each_create_page_carries_a_fresh_one_time_token(staff_client, account):
+    first, second = page_token(staff_client, CREATE_URL), page_token(staff_client, CREATE_URL)
+    assert first != second
+    page = staff_client.get(CREATE_URL).content.decode()
+    assert 'type="hidden" name="submission_token"' in page
+    payment_page = staff_client.get(f"{PAYMENT_CREATE_URL}?account={account.pk}").content.decode()
+    assert 'type="hidden" name="submission_token"' in payment_page
+
+
+def test_submitting_the_same_invoice_form_twice_makes_one_invoice(staff_client, account):
+    token = page_token(staff_client, CREATE_URL)
+    body = invoice_post(
+        account=account, action="send", submission_token=token, lines=[{"description": "Audit", "rate": "10"}]
+    )
+
+    first = staff_client.post(CREATE_URL, body)
+    second = staff_client.post(CREATE_URL, body)
+
+    invoice = Invoice.objects.get()
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"] == reverse("invoices:detail", args=[invoice.pk])
+    # A fresh page is a new form: it creates a second invoice.
+    again = invoice_post(
+        account=account,
+        number="INV-2",
+        submission_token=page_token(staff_client, CREATE_URL),
+        lines=[{"description": "Audit", "rate": "10"}],
+    )
+    assert staff_client.post(CREATE_URL, again).status_code == 302
+    assert Invoice.objects.count() == 2
+
+
+def test_a_refused_submit_does_not_use_up_its_token(staff_client, account):
+    token = page_token(staff_client, CREATE_URL)
+    refused = staff_client.post(CREATE_URL, invoice_post(account=account, submission_token=token, lines=[{}]))
+    assert refused.status_code == 200
+    assert refused.context["form"]["submission_token"].value() == token  # kept for the corrected submit
+
+    fixed = invoice_post(
+        account=account, submission_token=token, lines=[{"description": "Audit", "rate": "10"}]
+    )
+    assert staff_client.post(CREATE_URL, fixed).status_code == 302
+    assert Invoice.objects.count() == 1
+
+
+def test_submitting_the_same_unapplied_payment_form_twice_makes_one_payment(staff_client, account):
+    url = f"{PAYMENT_CREATE_URL}?account={account.pk}"
+    body = payment_post(amount="150.00", submission_token=page_token(staff_client, url))
+
+    first = staff_client.post(url, body)
+    second = staff_client.post(url, body)
+
+    payment = Payment.objects.get()
+    assert first["Location"] == second["Location"] == reverse("invoices:payment_detail", args=[payment.pk])
+
+
+def test_a_token_is_the_firms_own(staff_client, account, other_firm):
+    from invoices.services import InvoiceData, InvoiceLineData, invoice_create
+
+    token = page_token(staff_client, CREATE_URL)
+    other_account = AccountFactory(firm=other_firm, name="Elsewhere")
+    elsewhere = invoice_create(
+        firm=other_firm,
+        data=InvoiceData(
+            account=other_account,
+            number="X-1",
+            issue_date=date(2026, 3, 1),
+            due_date=date(2026, 3, 31),
+            lines=[InvoiceLineData(description="x", rate=Decimal("1"))],
+            submission_token=token,
+        ),
+    )
+    response = staff_client.post(
+        CREATE_URL,
+        invoice_post(account=account, submission_token=token, lines=[{"description": "Audit", "rate": "10"}]),
+    )
+    mine = Invoice.objects.get(firm=account.firm)
+    assert response["Location"] == reverse("invoices:detail", args=[mine.pk])
+    assert mine.pk != elsewhere.pk
