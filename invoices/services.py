@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import Account
-from qbsync.core.money import AMOUNT_TOO_LARGE, MONEY_MAX, money_sum, to_money
+from qbsync.core.money import AMOUNT_LIMIT, AMOUNT_TOO_LARGE, MONEY_MAX, money_sum, to_money
 from qbsync.firms.models import Firm
 
 from .models import ZERO, FormSubmission, Invoice, InvoiceLine, Payment, PaymentAllocation, Service
@@ -32,7 +32,7 @@ FORM_ALREADY_SUBMITTED_GONE = (
     "This page was already submitted, and the {record} it created has since been deleted. "
     "Open a new page to create another."
 )
-INVOICE_TOTAL_TOO_LARGE = "The invoice total {total:,} is too large: " + AMOUNT_TOO_LARGE.split(": ", 1)[1]
+INVOICE_TOTAL_TOO_LARGE = "The invoice total {total:,} is too large: " + AMOUNT_LIMIT
 
 
 @dataclass(frozen=True, kw_only=True)
