@@ -143,7 +143,7 @@ def find_customers_named(client: QboClient, name: str) -> list[QboCustomer]:
         ):
             if customer.name_key == key:
                 found.setdefault(customer.id, customer)
-    return sorted(found.values(), key=lambda c: int(c.id) if c.id.isdigit() else 0)
+    return list(found.values())
 
 
 def iter_customers(client: QboClient, *, include_inactive: bool = True) -> Iterator[QboCustomer]:

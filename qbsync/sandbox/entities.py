@@ -94,8 +94,10 @@ def check_lengths(body: dict, limits: dict[str, int]) -> None:
     """QBO's maximum lengths, in characters: a longer value is 2050 naming the field's path."""
     for path, maximum in limits.items():
         for value in _values_at(body, path):
-            if isinstance(value, str) and len(value) > maximum:
-                raise E.string_length(path, maximum, len(value))
+            # A number sent for a string field (DocNumber: 12345) is read as its text.
+            text = str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+            if isinstance(text, str) and len(text) > maximum:
+                raise E.string_length(path, maximum, len(text))
 
 
 def check_sync_token(body: dict, record: dict) -> None:

@@ -141,3 +141,9 @@ def test_characters_not_bytes_are_counted(qbo):
     body = base_body(qbo, "Invoice")
     created = qbo.create("Invoice", put(body, "PrivateNote", "é" * 4000))
     assert created["PrivateNote"] == "é" * 4000
+
+
+def test_a_number_sent_for_a_text_field_is_measured_as_its_digits(qbo):
+    body = base_body(qbo, "Invoice")
+    assert qbo.create("Invoice", {**body, "DocNumber": 10**20})["DocNumber"] == str(10**20)  # 21 digits
+    assert_too_long(qbo, qbo.post("invoice", {**body, "DocNumber": 10**21}), "DocNumber", 21)
