@@ -1,6 +1,7 @@
 """Writes to client accounts. Views and admin call these; nothing else saves an Account."""
 
 import re
+import unicodedata
 from dataclasses import dataclass, fields
 
 from django.core.exceptions import ValidationError
@@ -13,6 +14,10 @@ from .models import ACCOUNT_NAME_MAX_LENGTH, Account
 ACCOUNT_NAME_EMPTY = "Enter a name for the account."
 ACCOUNT_NAME_TAKEN = 'Another account of this firm is already called "{existing}" (names ignore case).'
 ACCOUNT_NAME_TOO_LONG = "Keep the name to {limit} characters or fewer (it has {length})."
+ACCOUNT_NAME_INVISIBLE = (
+    "The name contains an invisible character, {character} {where}. Remove it: invisible characters make "
+    "a name look like another one, in qbsync and in QuickBooks Online."
+)
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -31,13 +36,31 @@ class AccountData:
     country: str = ""
 
 
+def _invisible_character(name: str) -> str | None:
+    """ACCOUNT_NAME_INVISIBLE for the first format character (Unicode Cf: zero-width spaces, joiners,
+    bidi controls, soft hyphens) in ``name``, or None. Refused rather than stripped: a few scripts need
+    a zero-width (non-)joiner, and the person who typed the name should decide what it becomes."""
+    for index, ch in enumerate(name):
+        if unicodedata.category(ch) == "Cf":
+            before = name[:index].rstrip()[-20:]
+            return ACCOUNT_NAME_INVISIBLE.format(
+                character=f"U+{ord(ch):04X} {unicodedata.name(ch, 'FORMAT CHARACTER')}",
+                where=f'after "{before}"' if before else "at the start",
+            )
+    return None
+
+
 def account_name_clean(name: str) -> str:
-    """Trim the name and check it is usable. Inner spacing is kept as typed: it is the firm's name."""
-    cleaned = (name or "").strip()
+    """Trim the name and check it is usable. Inner spacing is kept as typed: it is the firm's name.
+
+    Stored composed (NFC): "Cafe\u0301" pasted from macOS is the same name as "Café", here and in QBO."""
+    cleaned = unicodedata.normalize("NFC", name or "").strip()
     if not cleaned:
         raise ValidationError({"name": ACCOUNT_NAME_EMPTY})
     if _CONTROL_CHARS.search(cleaned):
         raise ValidationError({"name": "Remove control characters from the name."})
+    if invisible := _invisible_character(cleaned):
+        raise ValidationError({"name": invisible})
     if len(cleaned) > ACCOUNT_NAME_MAX_LENGTH:
         raise ValidationError(
             {"name": ACCOUNT_NAME_TOO_LONG.format(limit=ACCOUNT_NAME_MAX_LENGTH, length=len(cleaned))}
@@ -46,12 +69,20 @@ def account_name_clean(name: str) -> str:
 
 
 def account_name_check_unique(*, firm: Firm, name: str, exclude_id: int | None = None) -> None:
-    folded = name.casefold()
+    folded = unicodedata.normalize("NFC", name).casefold()
     others = Account.objects.for_firm(firm).exclude(pk=exclude_id)
     if name.isascii():
         others = others.filter(name__iexact=name)
-    # Non-ASCII names are compared in Python: SQLite's LOWER() folds ASCII only.
-    clash = next((a.name for a in others.only("name").iterator() if a.name.casefold() == folded), None)
+    # Non-ASCII names are compared in Python: SQLite's LOWER() folds ASCII only, and names saved before
+    # they were composed may be decomposed.
+    clash = next(
+        (
+            a.name
+            for a in others.only("name").iterator()
+            if unicodedata.normalize("NFC", a.name).casefold() == folded
+        ),
+        None,
+    )
     if clash is not None:
         raise ValidationError({"name": ACCOUNT_NAME_TAKEN.format(existing=clash)})
 

@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .models import Invoice, InvoiceLine, Payment, PaymentAllocation, Service
+from .models import FormSubmission, Invoice, InvoiceLine, Payment, PaymentAllocation, Service
 from .services import (
     AllocationData,
     InvoiceData,
@@ -281,3 +281,19 @@ class PaymentAdmin(ServiceBackedAdmin):
         with transaction.atomic():
             for payment in queryset:
                 payment_delete(payment=payment)
+
+
+@admin.register(FormSubmission)
+class FormSubmissionAdmin(admin.ModelAdmin):
+    """Read-only: the used-up tokens of new-invoice and new-payment pages, and what each made."""
+
+    list_display = ["created_at", "firm", "invoice", "payment"]
+    list_filter = ["firm"]
+    list_select_related = ["firm", "invoice", "payment"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -2,6 +2,7 @@
 to the services, which own the rules; the views map the services' errors back onto fields and rows."""
 
 import re
+import secrets
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -10,17 +11,42 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import Account
 from qbsync.core.forms import add_service_errors
-from qbsync.core.money import MONEY_MAX_DIGITS
+from qbsync.core.money import AMOUNT_TOO_LARGE, MONEY_MAX_DIGITS
 
-from .models import Invoice, Payment, Service
+from .models import Invoice, InvoiceLine, Payment, Service
 from .services import AllocationData, InvoiceData, InvoiceLineData, PaymentData
+
+# The column's length, which is also QuickBooks Online's limit on a line description (2050 beyond).
+LINE_DESCRIPTION_MAX_LENGTH = InvoiceLine._meta.get_field("description").max_length
+LINE_DESCRIPTION_TOO_LONG = (
+    "A line description can have at most {limit:,} characters, the limit of QuickBooks Online; "
+    "this one has {length:,}."
+)
 
 # The services name the line or invoice an error is about at the start of its message.
 _LINE_ERROR = re.compile(r"^Line (?P<position>\d+): (?P<message>.+)$", re.DOTALL)
 
 
-def _money_field(**kwargs) -> forms.DecimalField:
-    return forms.DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=2, **kwargs)
+def _money_field(*, error_messages=None, **kwargs) -> forms.DecimalField:
+    # Django's "no more than 14 digits" speaks of the column; people need to hear about the amount.
+    too_large = {"max_digits": AMOUNT_TOO_LARGE, "max_whole_digits": AMOUNT_TOO_LARGE}
+    return forms.DecimalField(
+        max_digits=MONEY_MAX_DIGITS,
+        decimal_places=2,
+        error_messages=too_large | (error_messages or {}),
+        **kwargs,
+    )
+
+
+def new_submission_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _submission_token_field() -> forms.CharField:
+    # A fresh token per page (a callable initial); a refused submit keeps the one it was sent with.
+    return forms.CharField(
+        required=False, max_length=64, widget=forms.HiddenInput, initial=new_submission_token
+    )
 
 
 class DateInput(forms.DateInput):
@@ -39,6 +65,8 @@ class InvoiceForm(forms.Form):
     issue_date = forms.DateField(widget=DateInput())
     due_date = forms.DateField(widget=DateInput())
     memo = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    # One invoice per page however often it is submitted (used by invoice_create, ignored on edit).
+    submission_token = _submission_token_field()
 
     def __init__(self, *args, accounts, **kwargs):
         super().__init__(*args, **kwargs)
@@ -47,7 +75,8 @@ class InvoiceForm(forms.Form):
 
 class InvoiceLineForm(forms.Form):
     service = forms.ModelChoiceField(queryset=Service.objects.none(), required=False, empty_label="—")
-    description = forms.CharField(required=False, max_length=4000)
+    # Not max_length: a browser's maxlength cuts a long paste short without a word; this says why.
+    description = forms.CharField(required=False)
     quantity = forms.DecimalField(
         max_digits=12,
         decimal_places=2,
@@ -68,6 +97,14 @@ class InvoiceLineForm(forms.Form):
         if service_options is not None:
             # Rendered from a list the formset built once, not one services query per row.
             field.choices = service_options
+
+    def clean_description(self) -> str:
+        description = self.cleaned_data["description"]
+        if len(description) > LINE_DESCRIPTION_MAX_LENGTH:
+            raise ValidationError(
+                LINE_DESCRIPTION_TOO_LONG.format(limit=LINE_DESCRIPTION_MAX_LENGTH, length=len(description))
+            )
+        return description
 
     def clean(self):
         cleaned = super().clean()
@@ -124,6 +161,7 @@ def invoice_data(form: InvoiceForm, lines: BaseInvoiceLineFormSet) -> InvoiceDat
         due_date=form.cleaned_data["due_date"],
         memo=form.cleaned_data["memo"],
         lines=lines.to_data(),
+        submission_token=form.cleaned_data["submission_token"],
     )
 
 
@@ -162,6 +200,8 @@ class PaymentForm(forms.Form):
     method = forms.ChoiceField(choices=Payment.Method.choices, initial=Payment.Method.CHECK)
     reference = forms.CharField(required=False, max_length=100, help_text="Check number, transfer id, ...")
     memo = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    # One payment per page however often it is submitted (used by payment_create, ignored on edit).
+    submission_token = _submission_token_field()
 
 
 class AllocationForm(forms.Form):
@@ -207,6 +247,7 @@ def payment_data(form: PaymentForm, allocations: BaseAllocationFormSet, *, accou
         reference=form.cleaned_data["reference"],
         memo=form.cleaned_data["memo"],
         allocations=allocations.to_data(),
+        submission_token=form.cleaned_data["submission_token"],
     )
 
 

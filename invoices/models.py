@@ -205,3 +205,23 @@ class PaymentAllocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} to {self.invoice}"
+
+
+class FormSubmission(models.Model):
+    """The one-time token of a new-invoice or new-payment page, used up by the submit that saved it.
+
+    A second submit of the same page (a double click, a resend, two tabs) finds its token here and is
+    answered with the record the first made, instead of making another: the unique constraint decides,
+    also between two submits at once."""
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(max_length=64)
+    invoice = models.ForeignKey(Invoice, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    payment = models.ForeignKey(Payment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("firm", "token", name="form_submission_token_once_per_firm")]
+
+    def __str__(self) -> str:
+        return f"{self.token} ({self.created_at:%Y-%m-%d})"

@@ -10,10 +10,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import Account
-from qbsync.core.money import money_sum, to_money
+from qbsync.core.money import AMOUNT_LIMIT, AMOUNT_TOO_LARGE, MONEY_MAX, money_sum, to_money
 from qbsync.firms.models import Firm
 
-from .models import ZERO, Invoice, InvoiceLine, Payment, PaymentAllocation, Service
+from .models import ZERO, FormSubmission, Invoice, InvoiceLine, Payment, PaymentAllocation, Service
 
 INVOICE_NUMBER_TAKEN = 'Invoice number "{number}" is already used by another invoice of this firm.'
 INVOICE_NEEDS_LINES = "Add at least one line to the invoice."
@@ -28,6 +28,11 @@ ALLOCATION_NOT_PAYABLE = "Invoice {number} is {status}; only sent invoices can t
 ALLOCATION_DUPLICATE = "Invoice {number} is listed twice; put its whole amount on one line."
 AMOUNT_NOT_POSITIVE = "Enter an amount greater than zero."
 ALLOCATION_GONE = "Invoice {number} no longer exists; reload the page."
+FORM_ALREADY_SUBMITTED_GONE = (
+    "This page was already submitted, and the {record} it created has since been deleted. "
+    "Open a new page to create another."
+)
+INVOICE_TOTAL_TOO_LARGE = "The invoice total {total:,} is too large: " + AMOUNT_LIMIT
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +51,8 @@ class InvoiceData:
     due_date: date
     lines: Sequence[InvoiceLineData]
     memo: str = ""
+    # The page's one-time token (FormSubmission); blank: no protection against a second submit.
+    submission_token: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +70,7 @@ class PaymentData:
     reference: str = ""
     memo: str = ""
     allocations: Sequence[AllocationData] = ()
+    submission_token: str = ""  # as InvoiceData's
 
 
 def line_amount(*, quantity: Decimal, rate: Decimal) -> Decimal:
@@ -76,6 +84,32 @@ def invoice_next_number(*, firm: Firm) -> str:
     while f"INV-{n:05d}" in taken:
         n += 1
     return f"INV-{n:05d}"
+
+
+def _already_submitted(*, firm: Firm, token: str, record: str) -> Invoice | Payment | None:
+    """What an earlier submit of this page's token created (``record``: "invoice" or "payment"), or
+    None when the token is unused. Raises ValidationError when that record has since been deleted."""
+    if not token:
+        return None
+    used = FormSubmission.objects.filter(firm=firm, token=token).select_related(record).first()
+    if used is None:
+        return None
+    made = getattr(used, record)
+    if made is None:
+        raise ValidationError(FORM_ALREADY_SUBMITTED_GONE.format(record=record))
+    return made
+
+
+def _submission_claim(*, firm: Firm, token: str) -> FormSubmission | None:
+    """Use the token up, first thing in the caller's transaction. A second submit at the same time waits
+    on the unique constraint until this one commits, then fails with IntegrityError (the caller answers
+    with this one's record), or goes ahead if this one rolled back."""
+    return FormSubmission.objects.create(firm=firm, token=token) if token else None
+
+
+def _submission_made(submission: FormSubmission | None, **made: Invoice | Payment) -> None:
+    if submission is not None:
+        FormSubmission.objects.filter(pk=submission.pk).update(**made)
 
 
 def _account_activity(account: Account) -> None:
@@ -129,8 +163,13 @@ def invoice_validate(*, firm: Firm, data: InvoiceData, invoice: Invoice | None =
             errors.setdefault("lines", []).append(f"Line {position}: the quantity must be greater than zero.")
         if Decimal(line.rate) < 0:
             errors.setdefault("lines", []).append(f"Line {position}: the rate cannot be negative.")
-    if invoice is not None and not errors:
+        elif line_amount(quantity=line.quantity, rate=line.rate) > MONEY_MAX:
+            errors.setdefault("lines", []).append(f"Line {position}: {AMOUNT_TOO_LARGE}")
+    if not errors:
         new_total = money_sum(line_amount(quantity=ln.quantity, rate=ln.rate) for ln in data.lines)
+        if new_total > MONEY_MAX:
+            errors["lines"] = [INVOICE_TOTAL_TOO_LARGE.format(total=new_total)]
+    if invoice is not None and not errors:
         if new_total < invoice.amount_paid:
             errors["lines"] = [INVOICE_TOTAL_BELOW_PAID.format(total=new_total, paid=invoice.amount_paid)]
         if data.account.pk != invoice.account_id and invoice.allocations.exists():
@@ -164,12 +203,18 @@ def _number_taken(number: str) -> ValidationError:
 
 
 def invoice_create(*, firm: Firm, data: InvoiceData, status: str = Invoice.Status.DRAFT) -> Invoice:
-    """Create an invoice with its lines in one transaction. ``status`` is draft or sent."""
+    """Create an invoice with its lines in one transaction. ``status`` is draft or sent.
+
+    A second submit of the same page (``data.submission_token``) returns the invoice the first made."""
     if status not in (Invoice.Status.DRAFT, Invoice.Status.SENT):
         raise ValidationError({"status": "A new invoice is a draft or sent."})
+    token = data.submission_token
+    if (earlier := _already_submitted(firm=firm, token=token, record="invoice")) is not None:
+        return earlier
     number = invoice_validate(firm=firm, data=data)
     try:
         with transaction.atomic():
+            submission = _submission_claim(firm=firm, token=token)
             invoice = Invoice.objects.create(
                 firm=firm,
                 account=data.account,
@@ -184,7 +229,10 @@ def invoice_create(*, firm: Firm, data: InvoiceData, status: str = Invoice.Statu
             if status == Invoice.Status.SENT:
                 _account_activity(invoice.account)
                 _invoice_changed(invoice)
+            _submission_made(submission, invoice=invoice)
     except IntegrityError as exc:
+        if (earlier := _already_submitted(firm=firm, token=token, record="invoice")) is not None:
+            return earlier
         raise _number_taken(number) from exc
     return invoice
 
@@ -287,6 +335,8 @@ def payment_validate(
     amount = to_money(data.amount)
     if amount <= ZERO:
         errors.setdefault("amount", []).append(AMOUNT_NOT_POSITIVE)
+    elif amount > MONEY_MAX:
+        errors.setdefault("amount", []).append(AMOUNT_TOO_LARGE)
     allocations = [a for a in data.allocations if a.amount is not None and to_money(a.amount) != ZERO]
     invoice_ids = [a.invoice.pk for a in allocations]
     candidates = Invoice.objects.filter(pk__in=invoice_ids).order_by("pk")
@@ -349,23 +399,35 @@ def _payment_write_allocations(payment: Payment, allocations: list) -> set[int]:
 
 
 def payment_create(*, firm: Firm, data: PaymentData) -> Payment:
-    """Record a payment and apply it to invoices of the same account; any rest stays unapplied."""
-    with transaction.atomic():
-        amount, allocations = payment_validate(firm=firm, data=data)
-        payment = Payment.objects.create(
-            firm=firm,
-            account=data.account,
-            date=data.date,
-            amount=amount,
-            method=data.method,
-            reference=data.reference.strip(),
-            memo=data.memo,
-        )
-        touched = _payment_write_allocations(payment, allocations)
-        payment.save(update_fields=["amount_allocated", "updated_at"])
-        _invoices_refresh_paid(touched)
-        _account_activity(payment.account)
-        _payment_changed(payment)
+    """Record a payment and apply it to invoices of the same account; any rest stays unapplied.
+
+    A second submit of the same page (``data.submission_token``) returns the payment the first made."""
+    token = data.submission_token
+    if (earlier := _already_submitted(firm=firm, token=token, record="payment")) is not None:
+        return earlier
+    try:
+        with transaction.atomic():
+            submission = _submission_claim(firm=firm, token=token)
+            amount, allocations = payment_validate(firm=firm, data=data)
+            payment = Payment.objects.create(
+                firm=firm,
+                account=data.account,
+                date=data.date,
+                amount=amount,
+                method=data.method,
+                reference=data.reference.strip(),
+                memo=data.memo,
+            )
+            touched = _payment_write_allocations(payment, allocations)
+            payment.save(update_fields=["amount_allocated", "updated_at"])
+            _invoices_refresh_paid(touched)
+            _account_activity(payment.account)
+            _payment_changed(payment)
+            _submission_made(submission, payment=payment)
+    except IntegrityError:
+        if (earlier := _already_submitted(firm=firm, token=token, record="payment")) is not None:
+            return earlier
+        raise
     return payment
 
 

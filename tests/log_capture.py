@@ -3,14 +3,16 @@
 Every log record of the test process goes through the production handler chain (context, redaction, JSON)
 into var/test-logs/<run>/test-process.jsonl; the real worker processes the tests start write theirs to
 var/worker-*-<run>.log. At the end of the session both are scanned for the secrets the run used: every
-token the QBO sandbox issued (recorded as it issued them), the OAuth client secret, SECRET_KEY and the
-encryption keys, and for the demo firm's client names. A hit fails the run and names the file and line.
+token and authorization code the QBO sandbox issued (recorded as it issued them), the OAuth client secret,
+SECRET_KEY and the encryption keys, the demo firm's client names, and any OAuth callback query value
+(`code=`, `state=`, `realmId=` in a URL) left unredacted. A hit fails the run and names the file and line.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -23,6 +25,9 @@ LOG_DIR = ROOT / "var" / "test-logs" / RUN_ID
 EMULATOR_LOGGERS = ("qbsync.sandbox",)
 
 _issued_tokens: set[str] = set()
+_issued_codes: set[str] = set()
+# An OAuth callback's query value in clear; the redaction filter leaves `code=[redacted]`.
+OAUTH_QUERY_IN_CLEAR = re.compile(r"[?&](?:code|state|realmId)=(?!\[redacted\])[^&#\s'\"<>]")
 _handler: logging.Handler | None = None
 _started = time.time()
 
@@ -48,6 +53,15 @@ def _record_sandbox_tokens() -> None:
 
     issue._records_tokens = True
     OAuth.issue = issue
+
+    original_new_code = OAuth.new_code
+
+    def new_code(self, *args, **kwargs):
+        code = original_new_code(self, *args, **kwargs)
+        _issued_codes.add(code)
+        return code
+
+    OAuth.new_code = new_code
 
 
 class _NotFromTheEmulator(logging.Filter):
@@ -93,6 +107,7 @@ def secrets_of_the_run() -> dict[str, str]:
     from tests.conftest import QBO_TEST_CLIENT_SECRET
 
     found = {token: "a token issued by the QBO sandbox" for token in _issued_tokens}
+    found |= {code: "an authorization code issued by the QBO sandbox" for code in _issued_codes}
     found[QBO_TEST_CLIENT_SECRET] = "the QBO client secret"
     found[settings.SECRET_KEY] = "SECRET_KEY"
     for key in settings.QBSYNC_ENCRYPTION_KEYS:
@@ -115,6 +130,10 @@ def scan(paths: list[Path], needles: dict[str, str]) -> list[str]:
                 for needle, label in needles.items():
                     if needle and needle in line:
                         findings.append(f"{path.relative_to(ROOT)}:{number}: {label} ({needle[:6]}...)")
+                for clear in OAUTH_QUERY_IN_CLEAR.finditer(line):
+                    findings.append(
+                        f"{path.relative_to(ROOT)}:{number}: an OAuth query value ({clear[0][:8]}...)"
+                    )
     return findings
 
 
@@ -134,7 +153,8 @@ def pytest_sessionfinish(session, exitstatus):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     summary = (
         f"log scan: {len(paths)} log file(s), {sum(p.stat().st_size for p in paths)} bytes, "
-        f"{len(_issued_tokens)} sandbox token(s) and {len(client_names())} client names looked for"
+        f"{len(_issued_tokens)} sandbox token(s), {len(_issued_codes)} authorization code(s) and "
+        f"{len(client_names())} client names looked for"
     )
     (LOG_DIR / "scan.txt").write_text("\n".join([summary, *findings]) + "\n")
     if reporter:

@@ -94,6 +94,9 @@ _SECRET_SHAPES = (
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
     re.compile(r"\bAB11[A-Za-z0-9_-]{20,}"),
 )
+# OAuth callback query values: the authorization code is exchangeable for minutes, the state guards the
+# flow, and realmId ties the two to a company. Matched only as URL query parameters (`error_code=` stays).
+_OAUTH_QUERY_VALUE = re.compile(r"(?P<key>[?&](?:code|state|realmId)=)(?P<value>[^&#\s'\"<>]+)")
 _MIN_SECRET_LENGTH = 8
 
 
@@ -121,6 +124,7 @@ def redact(text: str) -> str:
     # Shapes first: "Authorization: Bearer x" must lose x, not just the word Bearer.
     for shape in _SECRET_SHAPES:
         text = shape.sub(lambda m: f"{m[1]} {REDACTED}" if m.lastindex else REDACTED, text)
+    text = _OAUTH_QUERY_VALUE.sub(lambda m: f"{m['key']}{REDACTED}", text)
     return _SECRET_PAIR.sub(lambda m: f"{m['key']}{m['quote']}{REDACTED}", text)
 
 
@@ -133,7 +137,13 @@ def redact_value(name: str, value: object) -> object:
         return {k: redact_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact_value(name, v) for v in value]
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    # Objects are rendered with str() by the formatter; Django's request logger attaches the request,
+    # whose repr is the full URL. Keep the object unless its text needs redacting.
+    text = str(value)
+    redacted = redact(text)
+    return value if redacted == text else redacted
 
 
 _STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}

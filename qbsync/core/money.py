@@ -6,6 +6,11 @@ from django.db import models
 
 CENT = Decimal("0.01")
 MONEY_MAX_DIGITS = 14
+# The largest amount the money columns hold (12 digits before the point): beyond it PostgreSQL raises
+# DataError, so forms and services refuse it first.
+MONEY_MAX = Decimal(10 ** (MONEY_MAX_DIGITS - 2)) - CENT
+AMOUNT_LIMIT = f"QuickBooks and qbsync allow at most {MONEY_MAX:,}."
+AMOUNT_TOO_LARGE = f"This amount is too large: {AMOUNT_LIMIT}"
 
 
 def to_money(value: Decimal | int | str) -> Decimal:

@@ -1,7 +1,9 @@
 """QBO customers: reading, finding by name, creating (one or a batch), and the DisplayName rules.
 
-Names are compared the way a person would: case-insensitively, trimmed, with runs of whitespace as one.
-QBO's own case and whitespace behaviour is UNCONFIRMED, so nothing here depends on it.
+Names are compared the way a person would: case-insensitively, trimmed, with runs of whitespace as one,
+composed (NFC: "Cafe\u0301" pasted from macOS is "Café") and without invisible format characters
+(Unicode Cf: zero-width spaces, joiners, bidi controls, soft hyphens). Names are sent to QBO the same way.
+QBO's own case, whitespace and Unicode behaviour is UNCONFIRMED, so nothing here depends on it.
 """
 
 from __future__ import annotations
@@ -23,8 +25,13 @@ _FORBIDDEN = re.compile(r"[:\t\n\r]")
 _WHITESPACE = re.compile(r"\s+")
 
 
+def without_format_characters(text: str) -> str:
+    """``text`` composed (NFC) and without Unicode format characters (Cf), which are invisible."""
+    return "".join(ch for ch in unicodedata.normalize("NFC", text) if unicodedata.category(ch) != "Cf")
+
+
 def normalize_name(name: str) -> str:
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", name)).strip().casefold()
+    return _WHITESPACE.sub(" ", without_format_characters(name)).strip().casefold()
 
 
 def bare_name(display_name: str) -> str:
@@ -40,6 +47,7 @@ class NameProblem:
 
 def display_name_problem(name: str) -> NameProblem | None:
     """Why QBO would refuse this DisplayName, with a cleaned proposal; None when it is acceptable."""
+    name = without_format_characters(name)  # judged as CustomerDraft sends it
     if not name.strip():
         return NameProblem("empty", "")
     if _FORBIDDEN.search(name):
@@ -73,13 +81,14 @@ class CustomerDraft:
     company_name: str = ""
 
     def payload(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"DisplayName": self.display_name}
+        # Composed and without invisible characters: one name, one spelling in QBO (no look-alikes).
+        body: dict[str, Any] = {"DisplayName": without_format_characters(self.display_name)}
         if self.email:
             body["PrimaryEmailAddr"] = {"Address": self.email}
         if self.phone:
             body["PrimaryPhone"] = {"FreeFormNumber": self.phone[:30]}
         if self.company_name:
-            body["CompanyName"] = self.company_name[:100]
+            body["CompanyName"] = without_format_characters(self.company_name)[:100]
         if self.customer_type_id:
             body["CustomerTypeRef"] = {"value": self.customer_type_id}
         return body
@@ -102,27 +111,39 @@ def customer_from_json(row: dict[str, Any]) -> QboCustomer:
     )
 
 
-def _like_pattern(name: str) -> str:
+def _like_pattern(name: str, form: str = "NFC") -> str:
     """A LIKE pattern that finds ``name`` whatever the whitespace between its words: '%Smith%&%Co%'.
 
-    LIKE's only wildcard, %, is dropped from the words; the exact comparison happens afterwards in Python.
+    LIKE's only wildcard, %, is dropped from the words, and format characters split them (they may be
+    absent on QBO's side); the exact comparison happens afterwards in Python. ``form``: NFC or NFD.
     """
-    words = [w for w in re.split(r"[\s%]+", name.strip()) if w]
+    visible = "".join(" " if unicodedata.category(ch) == "Cf" else ch for ch in name)
+    words = [w for w in re.split(r"[\s%]+", unicodedata.normalize(form, visible).strip()) if w]
     return "%" + "%".join(words) + "%" if words else "%"
+
+
+def _name_like_conditions(name: str) -> list[str]:
+    """One DisplayName LIKE per Unicode form: QBO compares code points, and a name typed in QBO may be
+    decomposed (NFD) as easily as composed (NFC)."""
+    patterns = dict.fromkeys(_like_pattern(name, form) for form in ("NFC", "NFD"))
+    return [f"DisplayName LIKE {qbo_literal(pattern)}" for pattern in patterns]
 
 
 def find_customers_named(client: QboClient, name: str) -> list[QboCustomer]:
     """Active and inactive customers whose name equals ``name`` as a person compares names.
 
-    One narrow LIKE query; use scan_customers_named when QBO's LIKE may be case-sensitive.
+    Narrow LIKE queries (one, or two for a name with accents); use scan_customers_named when QBO's LIKE
+    may be case-sensitive, or when QBO's name may hold invisible characters between letters of a word.
     """
-    where = ("Active IN (true, false)", f"DisplayName LIKE {qbo_literal(_like_pattern(name))}")
     key = normalize_name(name)
-    return [
-        c
-        for c in map(customer_from_json, client.query_all("Customer", where=tuple(where)))
-        if c.name_key == key
-    ]
+    found: dict[str, QboCustomer] = {}
+    for condition in _name_like_conditions(name):
+        for customer in map(
+            customer_from_json, client.query_all("Customer", where=("Active IN (true, false)", condition))
+        ):
+            if customer.name_key == key:
+                found.setdefault(customer.id, customer)
+    return list(found.values())
 
 
 def iter_customers(client: QboClient, *, include_inactive: bool = True) -> Iterator[QboCustomer]:
@@ -152,17 +173,18 @@ def scan_customers_named(client: QboClient, name: str) -> list[QboCustomer]:
 def find_name_holders(client: QboClient, name: str) -> list[NameHolder]:
     """Vendors and employees whose DisplayName equals ``name`` (QBO's names are unique across all three)."""
     key = normalize_name(name)
-    where = ("Active IN (true, false)", f"DisplayName LIKE {qbo_literal(_like_pattern(name))}")
-    holders = []
+    holders: dict[tuple[str, str], NameHolder] = {}
     for entity in ("Vendor", "Employee"):
-        for row in client.query_all(entity, where=where):
-            active = bool(row.get("Active", True))
-            shown = row.get("DisplayName", "")
-            if normalize_name(shown if active else bare_name(shown)) == key:
-                holders.append(
-                    NameHolder(entity=entity, id=str(row["Id"]), display_name=shown, active=active)
-                )
-    return holders
+        for condition in _name_like_conditions(name):
+            for row in client.query_all(entity, where=("Active IN (true, false)", condition)):
+                active = bool(row.get("Active", True))
+                shown = row.get("DisplayName", "")
+                if normalize_name(shown if active else bare_name(shown)) == key:
+                    holders.setdefault(
+                        (entity, str(row["Id"])),
+                        NameHolder(entity=entity, id=str(row["Id"]), display_name=shown, active=active),
+                    )
+    return list(holders.values())
 
 
 def read_customer(client: QboClient, customer_id: str) -> QboCustomer:
@@ -177,6 +199,7 @@ def search_customers(
     client: QboClient, *, term: str, start_position: int = 1, page_size: int = 25
 ) -> tuple[list[QboCustomer], bool]:
     """Active customers whose name contains ``term``, a page at a time; returns (page, has_more)."""
+    term = without_format_characters(term)
     where = [f"DisplayName LIKE {qbo_literal('%' + term.strip() + '%')}"] if term.strip() else []
     rows = client.query(
         qbo_select(

@@ -8,6 +8,7 @@ its marker before creating it again under a new requestid (a lost reply may have
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,6 +22,10 @@ from .queries import qbo_literal
 
 DOC_NUMBER_MAX_LENGTH = 21
 PAYMENT_REF_NUM_MAX_LENGTH = 21
+logger = logging.getLogger(__name__)
+
+LINE_DESCRIPTION_MAX_LENGTH = 4000
+TRIMMED_MARK = "…"
 CENT = Decimal("0.01")
 
 
@@ -79,6 +84,16 @@ def doc_number_for(our_number: str, *, custom_txn_numbers: bool) -> str | None:
 # Invoices -----------------------------------------------------------------------------------------------
 
 
+def line_description(description: str, rate: str = "") -> tuple[str, bool]:
+    """The line Description to send, within QBO's 4,000 characters (2050 beyond), and whether ours was
+    trimmed (ending in "…") to make room: ours, then " (rate)" when the amount goes without them."""
+    tail = f" ({rate})" if rate and description else rate
+    if len(description) + len(tail) <= LINE_DESCRIPTION_MAX_LENGTH:
+        return description + tail, False
+    keep = LINE_DESCRIPTION_MAX_LENGTH - len(tail) - len(TRIMMED_MARK)
+    return description[:keep] + TRIMMED_MARK + tail, True
+
+
 @dataclass(frozen=True)
 class InvoiceLineDraft:
     amount: Decimal
@@ -87,21 +102,28 @@ class InvoiceLineDraft:
     description: str
     item_id: str
 
+    def _sent_description(self) -> tuple[str, bool]:
+        quantity, unit_price = _number(self.quantity), _number(self.unit_price)
+        if quantity * unit_price == money(self.amount):
+            return line_description(self.description)
+        return line_description(self.description, f"{quantity.normalize():f} x {unit_price:f}")
+
+    @property
+    def description_trimmed(self) -> bool:
+        """Whether the Description sent is shorter than ours (QBO's limit); the caller may say so."""
+        return self._sent_description()[1]
+
     def payload(self) -> dict[str, Any]:
         quantity, unit_price = _number(self.quantity), _number(self.unit_price)
         detail: dict[str, Any] = {"ItemRef": {"value": self.item_id}}
-        description = self.description
         if quantity * unit_price == money(self.amount):
             detail.update(Qty=quantity, UnitPrice=unit_price)
-        else:
-            # Qty x UnitPrice is not whole cents, and QBO's tolerance when it checks Amount against it (6070)
-            # is unknown: send the amount alone and keep the quantity and rate readable in the description.
-            rate = f"{quantity.normalize():f} x {unit_price:f}"
-            description = f"{description} ({rate})" if description else rate
+        # Otherwise Qty x UnitPrice is not whole cents, and QBO's tolerance when it checks Amount against it
+        # (6070) is unknown: the amount goes alone, with the quantity and rate readable in the description.
         return {
             "DetailType": "SalesItemLineDetail",
             "Amount": money(self.amount),
-            "Description": description,
+            "Description": self._sent_description()[0],
             "SalesItemLineDetail": detail,
         }
 
@@ -126,7 +148,19 @@ class InvoiceDraft:
     def total(self) -> Decimal:
         return sum((money(line.amount) for line in self.lines), Decimal("0.00"))
 
+    @property
+    def trimmed_lines(self) -> tuple[int, ...]:
+        """Positions (from 1) of the lines whose description is sent trimmed to QBO's 4,000 characters."""
+        return tuple(n for n, line in enumerate(self.lines, start=1) if line.description_trimmed)
+
     def payload(self) -> dict[str, Any]:
+        if self.trimmed_lines:
+            # Every send path (create, sparse update, batch) builds its body here; no client text logged.
+            logger.warning(
+                "Invoice lines %s: description sent trimmed to QuickBooks' %s characters",
+                ", ".join(map(str, self.trimmed_lines)),
+                LINE_DESCRIPTION_MAX_LENGTH,
+            )
         body: dict[str, Any] = {
             "CustomerRef": {"value": self.customer_id},
             "TxnDate": self.txn_date.isoformat(),

@@ -12,9 +12,15 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 
 MAX_BODY_BYTES = 1024 * 1024
+# Intuit's bodies nest five levels deep; json.loads recurses once per level, so a signed `[` x 200,000
+# would end in RecursionError. Bodies deeper than this are refused before parsing.
+MAX_NESTING_DEPTH = 32
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
 # CloudEvents deliveries may say so in their content type; frameworks that only take application/json
 # answer those with 415, and Intuit then retries for days.
 ACCEPTED_CONTENT_TYPES = frozenset(
@@ -137,8 +143,23 @@ def _cloudevents(events: list) -> list[ChangeNotice]:
     return notices
 
 
+def _nesting_within(body: bytes, limit: int) -> bool:
+    """Whether no bracket in ``body`` (outside strings) opens deeper than ``limit``; stops at the first."""
+    depth = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub(b'""', body)):
+        if bracket.group() in b"[{":
+            depth += 1
+            if depth > limit:
+                return False
+        else:
+            depth -= 1
+    return True
+
+
 def parse_notifications(body: bytes) -> list[ChangeNotice]:
     """Every change a webhook body reports, in the order sent. Raises MalformedNotification."""
+    if not _nesting_within(body, MAX_NESTING_DEPTH):
+        raise MalformedNotification(f"the body is nested more than {MAX_NESTING_DEPTH} levels deep")
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from . import errors as E
 from .clock import fmt_datetime, parse_datetime
-from .entities import BY_LOWER, BY_PATH, ENTITIES, ID_RE, Ctx, is_namelist
+from .entities import BY_LOWER, BY_PATH, ENTITIES, ID_RE, Ctx, check_lengths, is_namelist
 from .query import Evaluator, parse, validate_fields
 from .store import NAME_LIST, Company
 
@@ -276,9 +276,13 @@ def entity_write(co: Company, entity_path: str, params: dict, body: object, ctx:
     if op == "update":
         if not entity.updatable:
             raise E.unsupported_operation(f"update for {entity.name}")
+        entity.check_known(body)
+        check_lengths(body, entity.field_limits)
         return entity.name, entity.update(co, body, ctx)
     if not entity.creatable:
         raise E.unsupported_operation(f"create for {entity.name}")
+    entity.check_known(body)
+    check_lengths(body, entity.field_limits)
     return entity.name, entity.create(co, body, ctx)
 
 

@@ -77,10 +77,27 @@ def parse_date(value: object, field: str) -> str | None:
         ) from None
 
 
-def check_len(body: dict, field: str, maximum: int) -> None:
-    value = body.get(field)
-    if isinstance(value, str) and len(value) > maximum:
-        raise E.string_length(field, maximum, len(value))
+def _values_at(body: dict, path: str) -> list[object]:
+    """The values at ``path``: "Field", "Object.Field", or "Line.Field" in every element of a list."""
+    values: list[object] = [body]
+    for key in path.split("."):
+        found: list[object] = []
+        for value in values:
+            for each in value if isinstance(value, list) else [value]:
+                if isinstance(each, dict) and key in each:
+                    found.append(each[key])
+        values = found
+    return values
+
+
+def check_lengths(body: dict, limits: dict[str, int]) -> None:
+    """QBO's maximum lengths, in characters: a longer value is 2050 naming the field's path."""
+    for path, maximum in limits.items():
+        for value in _values_at(body, path):
+            # A number sent for a string field (DocNumber: 12345) is read as its text.
+            text = str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+            if isinstance(text, str) and len(text) > maximum:
+                raise E.string_length(path, maximum, len(text))
 
 
 def check_sync_token(body: dict, record: dict) -> None:
@@ -106,6 +123,8 @@ def strip_deleted(name: str) -> str:
 class Entity:
     name = "Entity"
     known: frozenset[str] = frozenset()  # empty: no unknown-property check
+    # Maximum lengths (qbo-api-facts.md), checked on every create and update body (api.entity_write).
+    field_limits: dict[str, int] = {}
     readonly = frozenset({"Id", "SyncToken", "MetaData", "domain", "sparse", "status"})
     creatable = True
     updatable = True
@@ -240,6 +259,7 @@ class NamedEntity(Entity):
 
 class Item(NamedEntity):
     name = "Item"
+    field_limits = {"Name": 100}
     known = frozenset(
         {
             "AbatementRate",
@@ -333,6 +353,7 @@ NAME_LIMITS = {
     "CompanyName": 100,
     "PrintOnCheckName": 110,
     "Notes": 2000,
+    **{f"{phone}.FreeFormNumber": 30 for phone in ("PrimaryPhone", "Mobile", "Fax", "AlternatePhone")},
 }
 
 
@@ -341,14 +362,13 @@ class Person(Entity):
 
     namelist = True
     default_order = (("DisplayName", False),)
+    field_limits = NAME_LIMITS
     defaults: dict = {}
     order: tuple[str, ...] = ()
     computed = frozenset({"FullyQualifiedName", "Level", "Balance", "BalanceWithJobs", "IsProject"})
     create_only = frozenset({"CurrencyRef", "Balance", "OpenBalanceDate"})
 
     def validate_names(self, body: dict) -> None:
-        for field, maximum in NAME_LIMITS.items():
-            check_len(body, field, maximum)
         for field in ("DisplayName", *NAME_PARTS, "PrintOnCheckName"):
             value = body.get(field)
             if isinstance(value, str) and BAD_NAME_CHARS.search(value):
@@ -915,6 +935,12 @@ def adjust_customer_balance(co: Company, customer_id: str, delta: float, ctx: Ct
 class Invoice(Entity):
     name = "Invoice"
     known = INVOICE_KNOWN
+    field_limits = {
+        "DocNumber": 21,
+        "PrivateNote": 4000,
+        "CustomerMemo.value": 1000,
+        "Line.Description": 4000,
+    }
     deletable = True
     voidable = True
     default_order = (("TxnDate", True), ("Id", True))
@@ -1007,8 +1033,6 @@ class Invoice(Entity):
         return out + discounts, round(subtotal - discount_total, 2)
 
     def check_doc_number(self, co: Company, doc: str, ident: str | None, ctx: Ctx) -> None:
-        if len(doc) > 21:
-            raise E.string_length("DocNumber", 21, len(doc))
         if not co.setting("check_duplicate_doc_number") or "allowduplicatedocnum" in ctx.include:
             return
         holder = co.docnums.get(doc.strip().casefold())
@@ -1323,6 +1347,7 @@ def unlink_payment(co: Company, payment_id: str, invoice_id: str, ctx: Ctx) -> N
 class Payment(Entity):
     name = "Payment"
     known = PAYMENT_KNOWN
+    field_limits = {"PrivateNote": 4000, "PaymentRefNum": 21}
     deletable = True
     voidable = True
     default_order = (("TxnDate", True), ("Id", True))

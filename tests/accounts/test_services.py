@@ -83,3 +83,42 @@ def test_archive_and_restore(firm):
     account = AccountFactory(firm=firm)
     assert account_archive(account=account).is_active is False
     assert account_restore(account=account).is_active is True
+
+
+# Issue 13, items 4 and 5: one spelling per name. Decomposed letters are stored composed (NFC), and
+# invisible format characters (Unicode Cf) are refused, naming the character.
+
+
+def test_a_decomposed_name_is_stored_composed(firm):
+    account = account_create(firm=firm, data=AccountData(name="Cafe\u0301 Bleu"))
+    assert account.name == "Café Bleu"
+    assert Account.objects.get(pk=account.pk).name == "Café Bleu"
+    updated = account_update(account=account, data=AccountData(name="Cafe\u0301 Rouge"))
+    assert Account.objects.get(pk=updated.pk).name == "Café Rouge"
+
+
+@pytest.mark.parametrize(("existing", "new"), [("Café", "CAFE\u0301"), ("Cafe\u0301", "café")])
+def test_a_name_in_the_other_unicode_form_is_the_same_name(firm, existing, new):
+    AccountFactory(firm=firm, name=existing)  # a name saved before names were composed, too
+    with pytest.raises(ValidationError) as exc:
+        account_create(firm=firm, data=AccountData(name=new))
+    assert "already called" in exc.value.message_dict["name"][0]
+    assert Account.objects.filter(firm=firm).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [
+        ("Acme\u200bCorp", 'U+200B ZERO WIDTH SPACE after "Acme"'),
+        ("\u202eAcme", "U+202E RIGHT-TO-LEFT OVERRIDE at the start"),
+        ("Acme\u00ad Corp", 'U+00AD SOFT HYPHEN after "Acme"'),
+        ("Acme\ufeff", 'U+FEFF ZERO WIDTH NO-BREAK SPACE after "Acme"'),
+    ],
+)
+def test_an_invisible_format_character_is_refused_naming_it(firm, name, named):
+    with pytest.raises(ValidationError) as exc:
+        account_create(firm=firm, data=AccountData(name=name))
+    [message] = exc.value.message_dict["name"]
+    assert named in message
+    assert "invisible" in message
+    assert not Account.objects.exists()

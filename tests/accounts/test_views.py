@@ -290,3 +290,21 @@ def test_invoices_of_the_account_do_not_leak_balance_of_drafts(staff_client, fir
     response = staff_client.get(reverse("accounts:detail", args=[account.pk]))
 
     assert response.context["account"].open_balance == 0
+
+
+def test_create_refuses_a_zero_width_space_and_says_which_character(staff_client, firm):
+    AccountFactory(firm=firm, name="Acme Corp")
+
+    response = staff_client.post(CREATE_URL, _form(name="Acme\u200b Corp"))
+
+    assert response.status_code == 200
+    [message] = response.context["form"].errors["name"]
+    assert "U+200B ZERO WIDTH SPACE" in message
+    assert "U+200B ZERO WIDTH SPACE" in response.content.decode()
+    assert Account.objects.filter(firm=firm).count() == 1
+
+
+def test_create_stores_a_name_pasted_decomposed_as_composed(staff_client, firm):
+    staff_client.post(CREATE_URL, _form(name="Cafe\u0301"))
+
+    assert Account.objects.get(firm=firm).name == "Café"

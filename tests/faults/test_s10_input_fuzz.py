@@ -7,6 +7,7 @@ The rest of S10 lives with the code it checks: (a) the IDOR sweep in tests/test_
 the CSRF sweep in tests/test_security.py, (c) `check --deploy` in tests/qbsync/settings/test_base.py,
 (d) the log scan in tests/log_capture.py, (e) the list-page load in bench/accounts_list.py."""
 
+import unicodedata
 from datetime import date
 from decimal import Decimal
 
@@ -34,7 +35,7 @@ ACCOUNT_NAMES = {
     '"Quoted" Holdings, Inc.': SYNCS,
     "Café ☕ Ünïcödé 🚀": SYNCS,
     "شركة الأمل للمحاسبة": SYNCS,
-    "Zoe\u0308 Combining Marks": SYNCS,
+    "Zoe\u0308 Combining Marks": SYNCS,  # stored and sent composed (NFC): "Zoë"
     "  Padded Name  ": SYNCS,  # stored trimmed; QBO gets the stored name
     "Back\\slash 100% under_score": SYNCS,
     "L" * 500: SYNCS,
@@ -43,6 +44,7 @@ ACCOUNT_NAMES = {
     "Tab\tSeparated": "bad_characters",
     "Harbor Vendor Supply": "name_used_by_other",  # a vendor of that name exists in the company
     "Nul\x00Byte": "invalid",
+    "Zero\u200bWidth Space": "invalid",  # an invisible format character: a look-alike of another name
     "   ": "invalid",
 }
 DESCRIPTIONS = [
@@ -73,7 +75,7 @@ def test_awkward_account_names_sync_exactly_or_are_refused_before_anything_is_wr
             refusals[typed] = exc.message_dict["name"][0]
             outcomes[typed] = "invalid"
             continue
-        assert account.name == typed.strip()
+        assert account.name == unicodedata.normalize("NFC", typed.strip())
         link = push_account(account)
         if link.state == SyncState.SYNCED:
             outcomes[typed] = SYNCS

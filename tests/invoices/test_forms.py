@@ -197,3 +197,50 @@ def test_add_payment_errors_puts_invoice_errors_on_their_rows(firm):
     ]
     assert allocations.non_form_errors() == ["The allocations add up to 3.00, more than the payment of 1.00."]
     assert form.errors["amount"] == ["Enter an amount greater than zero."]
+
+
+# Issue 13, item 8: amounts beyond the money column are refused in words, not Django's "14 digits".
+
+
+@pytest.mark.parametrize("amount", ["1000000000000", "1000000000000.00", "123456789012345.67"])
+def test_payment_amount_beyond_the_money_column_is_refused_in_words(amount):
+    form = PaymentForm({"date": "2026-03-05", "amount": amount, "method": "check"})
+
+    assert not form.is_valid()
+    assert form.errors["amount"] == [
+        "This amount is too large: QuickBooks and qbsync allow at most 999,999,999,999.99."
+    ]
+
+
+def test_payment_amount_at_the_limit_is_accepted():
+    form = PaymentForm({"date": "2026-03-05", "amount": "999999999999.99", "method": "check"})
+
+    assert form.is_valid(), form.errors
+
+
+def test_line_rate_beyond_the_money_column_is_refused_in_words():
+    lines = lines_formset([{"description": "x", "rate": "1000000000000"}])
+
+    assert not lines.is_valid()
+    assert lines.forms[0].errors["rate"] == [
+        "This amount is too large: QuickBooks and qbsync allow at most 999,999,999,999.99."
+    ]
+
+
+# Issue 13, item 6: a line description over QuickBooks' 4,000 characters is refused at save, clearly.
+
+
+def test_a_line_description_over_4000_characters_is_refused_with_the_limit():
+    lines = lines_formset([{"description": "x" * 4001, "rate": "1"}])
+
+    assert not lines.is_valid()
+    assert lines.forms[0].errors["description"] == [
+        "A line description can have at most 4,000 characters, the limit of QuickBooks Online; "
+        "this one has 4,001."
+    ]
+
+
+def test_a_line_description_of_4000_characters_is_accepted():
+    lines = lines_formset([{"description": "x" * 4000, "rate": "1"}])
+
+    assert lines.is_valid(), lines.errors

@@ -330,3 +330,87 @@ def test_an_allocation_to_a_deleted_invoice_is_a_clear_error(firm, account):
     with pytest.raises(ValidationError) as exc:
         _pay(account, "10.00", (gone, "10.00"))
     assert "GONE-1 no longer exists" in exc.value.message_dict["allocations"][0]
+
+
+# Issue 13, item 9: a page's one-time token makes one record however often, and however simultaneously,
+# the page is submitted.
+
+
+def test_the_second_submit_of_a_token_returns_the_first_record(firm, account):
+    first = invoice_create(firm=firm, data=_invoice_data(account, submission_token="page-1"))
+    again = invoice_create(firm=firm, data=_invoice_data(account, number="INV-2", submission_token="page-1"))
+    assert again.pk == first.pk
+    assert Invoice.objects.count() == 1
+    paid = payment_create(
+        firm=firm,
+        data=PaymentData(account=account, date=date(2026, 3, 10), amount=D("5"), submission_token="page-2"),
+    )
+    repaid = payment_create(
+        firm=firm,
+        data=PaymentData(account=account, date=date(2026, 3, 10), amount=D("5"), submission_token="page-2"),
+    )
+    assert repaid.pk == paid.pk
+    assert Payment.objects.count() == 1
+
+
+def test_a_submit_whose_record_was_deleted_says_so(firm, account):
+    first = invoice_create(firm=firm, data=_invoice_data(account, submission_token="page-1"))
+    invoice_delete(invoice=first)
+    with pytest.raises(
+        ValidationError, match="already submitted, and the invoice it created has since been deleted"
+    ):
+        invoice_create(firm=firm, data=_invoice_data(account, submission_token="page-1"))
+    assert not Invoice.objects.exists()
+
+
+@pytest.mark.parametrize("record", ["invoice", "payment"])
+def test_a_submit_overtaken_after_its_check_returns_the_other_submits_record(firm, account, record):
+    """The other submit of the same page commits after this one found the token unused and before this
+    one uses it: the unique constraint refuses this one, which answers with the other's record."""
+
+    def create():
+        if record == "invoice":
+            return invoice_create(firm=firm, data=_invoice_data(account, submission_token="page-1"))
+        data = PaymentData(account=account, date=date(2026, 3, 10), amount=D("5"), submission_token="page-1")
+        return payment_create(firm=firm, data=data)
+
+    overtaken = []
+
+    def the_other_submit_first(execute, sql, params, many, context):
+        if not overtaken and sql.upper().startswith("SAVEPOINT"):
+            overtaken.append(None)  # before create(): its own savepoint comes back through here
+            overtaken[0] = create()
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(the_other_submit_first):
+        mine = create()
+
+    assert overtaken, "the race was not staged: no transaction opened after the check"
+    assert mine.pk == overtaken[0].pk
+    assert Invoice.objects.count() == 1 if record == "invoice" else Payment.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_submits_of_one_page_make_one_payment(require_postgres, firm):
+    account = AccountFactory(firm=firm)
+    barrier = threading.Barrier(2)
+    made: list[int] = []
+
+    def submit():
+        try:
+            barrier.wait()
+            data = PaymentData(
+                account=account, date=date(2026, 3, 10), amount=D("25"), submission_token="page-1"
+            )
+            made.append(payment_create(firm=firm, data=data).pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 2
+    assert made[0] == made[1]
+    assert Payment.objects.count() == 1

@@ -624,3 +624,160 @@ def test_edit_page_queries_do_not_grow_with_the_lines(
     with django_assert_num_queries(7):
         response = staff_client.get(reverse("invoices:edit", args=[invoice.pk]))
     assert len(response.context["lines"].forms) == line_count + 2
+
+
+# Issue 13, item 8: an amount beyond the money column's 14 digits is a message, never a DataError.
+
+TOO_LARGE = "QuickBooks and qbsync allow at most 999,999,999,999.99"
+
+
+def test_create_refuses_a_line_amount_beyond_the_money_column_on_its_row(staff_client, account):
+    response = staff_client.post(
+        CREATE_URL,
+        invoice_post(
+            account=account,
+            lines=[
+                {"description": "Ok", "rate": "5"},
+                {"description": "Huge", "quantity": "1000", "rate": "999999999999.99"},
+            ],
+        ),
+    )
+
+    assert response.status_code == 200
+    [message] = response.context["lines"].forms[1].non_field_errors()
+    assert message.startswith("This amount is too large")
+    assert TOO_LARGE in message
+    assert TOO_LARGE in response.content.decode()
+    assert "digits" not in response.content.decode()
+    assert not Invoice.objects.exists()
+
+
+def test_create_refuses_a_total_beyond_the_money_column(staff_client, account):
+    big = {"description": "Big", "rate": "600000000000.00"}  # each line fits; their sum does not
+    response = staff_client.post(CREATE_URL, invoice_post(account=account, lines=[big, big]))
+
+    assert response.status_code == 200
+    [message] = response.context["lines"].non_form_errors()
+    assert message.startswith("The invoice total 1,200,000,000,000.00 is too large")
+    assert TOO_LARGE in message
+    assert not Invoice.objects.exists()
+
+
+def test_edit_refuses_a_total_beyond_the_money_column(staff_client, account):
+    invoice = make_invoice(account=account, number="INV-9", amounts=("10.00",))
+    url = reverse("invoices:edit", args=[invoice.pk])
+    response = staff_client.post(
+        url,
+        invoice_post(
+            account=account,
+            number="INV-9",
+            lines=[{"description": "x", "quantity": "9999", "rate": "999999999.99"}],
+        ),
+    )
+
+    assert response.status_code == 200
+    assert TOO_LARGE in response.content.decode()
+    invoice.refresh_from_db()
+    assert invoice.total == Decimal("10.00")
+
+
+@pytest.mark.parametrize("amount", ["1000000000000.00", "99999999999999", "1e20"])
+def test_payment_refuses_an_amount_beyond_the_money_column_in_words(staff_client, account, amount):
+    response = staff_client.post(f"{PAYMENT_CREATE_URL}?account={account.pk}", payment_post(amount=amount))
+
+    assert response.status_code == 200
+    [message] = response.context["form"].errors["amount"]
+    assert message.startswith("This amount is too large")
+    assert TOO_LARGE in message
+    assert not Payment.objects.exists()
+
+
+# Issue 13, item 9: a double submit of a money form (a double click, a resend) makes one record. The page
+# carries a one-time token; the second POST of it is answered with the first's record.
+
+
+def page_token(client, url) -> str:
+    token = client.get(url).context["form"]["submission_token"].value()
+    assert token
+    return token
+
+
+def test_each_create_page_carries_a_fresh_one_time_token(staff_client, account):
+    first, second = page_token(staff_client, CREATE_URL), page_token(staff_client, CREATE_URL)
+    assert first != second
+    page = staff_client.get(CREATE_URL).content.decode()
+    assert 'type="hidden" name="submission_token"' in page
+    payment_page = staff_client.get(f"{PAYMENT_CREATE_URL}?account={account.pk}").content.decode()
+    assert 'type="hidden" name="submission_token"' in payment_page
+
+
+def test_submitting_the_same_invoice_form_twice_makes_one_invoice(staff_client, account):
+    token = page_token(staff_client, CREATE_URL)
+    body = invoice_post(
+        account=account, action="send", submission_token=token, lines=[{"description": "Audit", "rate": "10"}]
+    )
+
+    first = staff_client.post(CREATE_URL, body)
+    second = staff_client.post(CREATE_URL, body)
+
+    invoice = Invoice.objects.get()
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"] == reverse("invoices:detail", args=[invoice.pk])
+    # A fresh page is a new form: it creates a second invoice.
+    again = invoice_post(
+        account=account,
+        number="INV-2",
+        submission_token=page_token(staff_client, CREATE_URL),
+        lines=[{"description": "Audit", "rate": "10"}],
+    )
+    assert staff_client.post(CREATE_URL, again).status_code == 302
+    assert Invoice.objects.count() == 2
+
+
+def test_a_refused_submit_does_not_use_up_its_token(staff_client, account):
+    token = page_token(staff_client, CREATE_URL)
+    refused = staff_client.post(CREATE_URL, invoice_post(account=account, submission_token=token, lines=[{}]))
+    assert refused.status_code == 200
+    assert refused.context["form"]["submission_token"].value() == token  # kept for the corrected submit
+
+    fixed = invoice_post(
+        account=account, submission_token=token, lines=[{"description": "Audit", "rate": "10"}]
+    )
+    assert staff_client.post(CREATE_URL, fixed).status_code == 302
+    assert Invoice.objects.count() == 1
+
+
+def test_submitting_the_same_unapplied_payment_form_twice_makes_one_payment(staff_client, account):
+    url = f"{PAYMENT_CREATE_URL}?account={account.pk}"
+    body = payment_post(amount="150.00", submission_token=page_token(staff_client, url))
+
+    first = staff_client.post(url, body)
+    second = staff_client.post(url, body)
+
+    payment = Payment.objects.get()
+    assert first["Location"] == second["Location"] == reverse("invoices:payment_detail", args=[payment.pk])
+
+
+def test_a_token_is_the_firms_own(staff_client, account, other_firm):
+    from invoices.services import InvoiceData, InvoiceLineData, invoice_create
+
+    token = page_token(staff_client, CREATE_URL)
+    other_account = AccountFactory(firm=other_firm, name="Elsewhere")
+    elsewhere = invoice_create(
+        firm=other_firm,
+        data=InvoiceData(
+            account=other_account,
+            number="X-1",
+            issue_date=date(2026, 3, 1),
+            due_date=date(2026, 3, 31),
+            lines=[InvoiceLineData(description="x", rate=Decimal("1"))],
+            submission_token=token,
+        ),
+    )
+    response = staff_client.post(
+        CREATE_URL,
+        invoice_post(account=account, submission_token=token, lines=[{"description": "Audit", "rate": "10"}]),
+    )
+    mine = Invoice.objects.get(firm=account.firm)
+    assert response["Location"] == reverse("invoices:detail", args=[mine.pk])
+    assert mine.pk != elsewhere.pk

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from invoices.models import Service
@@ -29,6 +29,7 @@ from ..engine.client import (
     set_status,
     store_grant,
 )
+from ..engine.connection import linked_connections
 from ..models import QuickBooksConnection, ServiceItemMapping
 from ..work.reconnect import sync_resume_after_reconnect
 from ..work.reset import clear_all_links
@@ -94,35 +95,37 @@ def connection_connect(
                 new_realm=realm_id,
             )
         )
-    if (
-        QuickBooksConnection.objects.exclude(firm=firm)
-        .filter(realm_id=realm_id)
-        .exclude(status=QuickBooksConnection.Status.DISCONNECTED)
-        .exists()
-    ):
+    taken_elsewhere = linked_connections().exclude(firm=firm).filter(realm_id=realm_id)
+    if taken_elsewhere.exists():
         _revoke_quietly(grant.refresh_token)
         raise ConnectionRealmMismatch(REALM_TAKEN)
 
-    with transaction.atomic():
-        connection, created = QuickBooksConnection.objects.select_for_update().get_or_create(
-            firm=firm, defaults={"realm_id": realm_id}
-        )
-        company_changed = not created and connection.realm_id != realm_id
-        if company_changed:
-            # Ids of customer types and items belong to the old company.
-            connection_clear_links(connection=connection)
-            connection.default_customer_type_id = connection.default_customer_type_name = ""
-            connection.default_item_id = connection.default_item_name = ""
-            from ..models import ServiceItemMapping
-
-            ServiceItemMapping.objects.filter(firm=firm).delete()
-        connection.realm_id = realm_id
-        connection.refresh_token_hard_expires_at = None
-        store_grant(connection, grant)
-        set_status(connection, QuickBooksConnection.Status.CONNECTED)
-        connection.connected_by = user
-        connection.connected_at = timezone.now()
-        connection.save()
+    try:
+        with transaction.atomic():
+            connection, created = QuickBooksConnection.objects.select_for_update().get_or_create(
+                firm=firm, defaults={"realm_id": realm_id}
+            )
+            company_changed = not created and connection.realm_id != realm_id
+            if company_changed:
+                # Ids of customer types and items belong to the old company.
+                connection_clear_links(connection=connection)
+                connection.default_customer_type_id = connection.default_customer_type_name = ""
+                connection.default_item_id = connection.default_item_name = ""
+                ServiceItemMapping.objects.filter(firm=firm).delete()
+            connection.realm_id = realm_id
+            connection.refresh_token_hard_expires_at = None
+            store_grant(connection, grant)
+            set_status(connection, QuickBooksConnection.Status.CONNECTED)
+            connection.connected_by = user
+            connection.connected_at = timezone.now()
+            connection.save()
+    except IntegrityError:
+        # Nothing was saved, so the grant just made is nobody's. The usual cause: another firm connected
+        # this company between the check above and this save (connection_realm_unique_while_active).
+        _revoke_quietly(grant.refresh_token)
+        if taken_elsewhere.exists():
+            raise ConnectionRealmMismatch(REALM_TAKEN) from None
+        raise
     connection_refresh_company(connection=connection)
     if created or company_changed:
         connection_apply_first_defaults(connection=connection)

@@ -101,6 +101,15 @@ def test_secrets_never_reach_the_line(captured, settings):
         ('{"access_token": "x1y2z3"}', '{"access_token": "[redacted]"}'),
         ("password=hunter2 next", "password=[redacted] next"),
         ("customer 42 synced", "customer 42 synced"),
+        (
+            "GET /callback/?code=AB11abc&state=s-1&realmId=9341&x=1",
+            "GET /callback/?code=[redacted]&state=[redacted]&realmId=[redacted]&x=1",
+        ),
+        (
+            "<WSGIRequest: GET '/cb/?state=x%2Fy&code=c1'>",
+            "<WSGIRequest: GET '/cb/?state=[redacted]&code=[redacted]'>",
+        ),
+        ("error_code=6240 sync_error_code=610", "error_code=6240 sync_error_code=610"),
     ],
 )
 def test_redact(text, expected):
@@ -164,3 +173,34 @@ def test_a_real_workers_lines_name_firm_realm_record_and_intuit_tid(qbo, qbo_con
         assert isinstance(call["duration_ms"], float)
     # The client's name travels in the request body, never into the log.
     assert "Structured Logs Client" not in worker.log_path.read_text()
+
+
+# Issue 13, item 10: a callback refused for a bad state carried a live authorization code into the logs
+# (Django's request logger attaches the request, whose repr is the full URL).
+
+
+@pytest.mark.django_db
+def test_a_refused_oauth_callback_logs_no_code_state_or_realm(owner_client, qbo, qbo_realm):
+    from urllib.parse import parse_qs, urlsplit
+
+    from django.urls import reverse
+
+    from tests.qbsync.sync.test_connection_flow import consent, start_connect
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(LogContextFilter())
+    handler.addFilter(RedactSecretsFilter())
+    logging.getLogger().addHandler(handler)
+    try:
+        callback = consent(qbo, start_connect(owner_client), realm_id=qbo_realm)
+        params = {k: v[0] for k, v in parse_qs(urlsplit(callback).query).items()}
+        response = owner_client.get(reverse("quickbooks:callback"), {**params, "state": "forged-state-value"})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert response.status_code == 403
+    lines = stream.getvalue()
+    assert "Forbidden" in lines  # Django's request logger did log the refusal
+    for value in (params["code"], "forged-state-value", f"realmId={qbo_realm}"):
+        assert value not in lines

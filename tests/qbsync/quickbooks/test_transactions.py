@@ -524,3 +524,38 @@ def test_a_line_whose_quantity_times_rate_is_not_whole_cents_goes_without_them(c
         company.client, draft(company.customer.id, [rounded, line("33.00")]), request_id=Company.rid()
     )
     assert created.total == D("33.50")
+
+
+# Issue 13, item 6: the " (qty x rate)" suffix never takes a line description over QBO's 4,000 characters.
+
+
+def test_a_long_description_with_the_rate_suffix_is_trimmed_to_4000_keeping_the_rate(caplog):
+    rounded = line("0.50", qty="1.5", price="0.33", description="x" * 4000)
+    body = rounded.payload()
+    assert len(body["Description"]) == 4000
+    assert body["Description"].endswith("x… (1.5 x 0.33)")
+    assert rounded.description_trimmed
+    invoice = draft(lines=[line(), rounded])
+    assert invoice.trimmed_lines == (2,)
+    with caplog.at_level("WARNING", logger="qbsync.quickbooks.transactions"):
+        invoice.payload()
+    assert "Invoice lines 2: description sent trimmed to QuickBooks' 4000 characters" in caplog.text
+
+
+def test_a_description_that_fits_with_its_suffix_is_sent_whole():
+    suffix = " (1.5 x 0.33)"
+    fits = line("0.50", qty="1.5", price="0.33", description="y" * (4000 - len(suffix)))
+    assert fits.payload()["Description"] == "y" * (4000 - len(suffix)) + suffix
+    assert not fits.description_trimmed
+    exact = line("100.00", description="z" * 4000)
+    assert exact.payload()["Description"] == "z" * 4000
+    assert draft(lines=[fits, exact]).trimmed_lines == ()
+
+
+def test_a_trimmed_description_is_accepted_by_qbo(company):
+    rounded = line("0.50", qty="1.5", price="0.33", description="Advice " * 600)
+    created = create_invoice(company.client, draft(company.customer.id, [rounded]), request_id=Company.rid())
+    [stored] = [r for r in company.stored("Invoice") if r["Id"] == created.id]
+    description = stored["Line"][0]["Description"]
+    assert len(description) == 4000
+    assert description.endswith("… (1.5 x 0.33)")

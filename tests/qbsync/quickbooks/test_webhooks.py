@@ -335,3 +335,29 @@ def test_malformed_or_foreign_bodies_are_4xx_and_logged(
 @pytest.mark.django_db
 def test_get_is_not_allowed(client):
     assert client.get(URL).status_code == 405
+
+
+# Issue 13, item 12: nesting is bounded before parsing, so a deep body is a 400, not a RecursionError.
+
+
+@pytest.mark.parametrize("body", [b"[" * 200_000, b'{"a":' * 100_000, b"[" * 100_000 + b"]" * 100_000])
+def test_a_too_deeply_nested_body_is_malformed(body):
+    with pytest.raises(MalformedNotification, match="nested"):
+        parse_notifications(body)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    deep_text = "[" * 5000 + '\\"{' * 5000
+    events = [cloudevent(event_id=f"e-{deep_text}", data={"note": deep_text})]
+    assert [n.event_id for n in parse_notifications(json.dumps(events).encode())] == [f"e-{deep_text}"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [b"[" * 200_000, b"[" * 200_000 + b"]" * 200_000])
+def test_a_signed_deeply_nested_body_is_400_and_logged(client, webhooks_on, connected_realm, body, caplog):
+    with caplog.at_level(logging.WARNING, logger="qbsync.changes.views"):
+        response = post(client, body)
+    assert response.status_code == 400
+    assert "nested" in response.json()["error"]
+    assert QboChange.objects.count() == 0
+    assert "QuickBooks webhook refused" in caplog.text

@@ -293,3 +293,20 @@ def test_syncing_a_linked_account_again_keeps_the_link_and_sees_a_rename_in_qbo(
     )
     assert (again.qbo_display_name, again.qbo_current_name) == ("Renamed There", "Renamed There Inc")
     assert again.name_differs
+
+
+# Issue 13, item 4: one-at-a-time sync matches whichever Unicode form either side holds, as bulk sync does.
+
+
+@pytest.mark.parametrize(
+    ("in_qbo", "ours"), [("Café Bleu", "Cafe\u0301 Bleu"), ("Cafe\u0301 Bleu", "Café Bleu")]
+)
+def test_a_name_in_the_other_unicode_form_is_matched_not_created_again(qbo, connected, firm, in_qbo, ours):
+    existing = sandbox_create(qbo, connected.realm_id, "Customer", {"DisplayName": in_qbo})
+    link = sync(AccountFactory(firm=firm, name=ours))  # saved as typed, as names were before NFC at save
+    assert (link.state, link.qbo_customer_id, link.link_method) == (
+        SyncState.SYNCED,
+        existing["Id"],
+        "matched",
+    )
+    assert len(customers(qbo, connected.realm_id)) == 1

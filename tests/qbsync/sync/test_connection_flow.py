@@ -310,3 +310,42 @@ def test_after_a_disconnect_another_company_still_needs_starting_over(owner_clie
     response = follow_back(owner_client, consent(qbo, start_connect(owner_client), realm_id=other_realm))
     assert response.status_code == 409
     assert QuickBooksConnection.objects.get().realm_id == qbo_connection.realm_id
+
+
+# Issue 13, item 11: two firms connecting the same company at once. The other firm's connection is
+# committed after this callback's check that the company is free and before its own save, so the
+# database's one-firm-per-company constraint is what refuses it.
+
+
+def test_losing_the_race_for_a_company_explains_and_revokes_the_fresh_grant(
+    owner_client, firm, other_firm, qbo, qbo_realm
+):
+    rival_owner = UserFactory(firm=other_firm, role="owner")
+    callback = consent(qbo, start_connect(owner_client), realm_id=qbo_realm)
+    raced = []
+
+    def the_other_firm_connects_first(execute, sql, params, many, context):
+        # Just before this callback's transaction opens: after its checks, before its save.
+        if not raced and sql.upper().startswith("SAVEPOINT"):
+            raced.append(
+                QuickBooksConnection.objects.create(
+                    firm=other_firm,
+                    realm_id=qbo_realm,
+                    access_token="a",
+                    refresh_token="r",
+                    connected_by=rival_owner,
+                )
+            )
+        return execute(sql, params, many, context)
+
+    with db.execute_wrapper(the_other_firm_connects_first):
+        response = follow_back(owner_client, callback)
+
+    assert raced, "the race was not staged: no transaction opened after the checks"
+    assert response.status_code == 409
+    page = unescape(response.content.decode())
+    assert "already connected to another firm" in page
+    assert "revoked" in page
+    assert not QuickBooksConnection.objects.filter(firm=firm).exists()
+    assert QuickBooksConnection.objects.get(realm_id=qbo_realm).firm == other_firm
+    assert qbo.control.company(qbo_realm)["oauth"]["revoked_grants"] == 1
