@@ -141,6 +141,13 @@ class SandboxControl:
     def advance_clock(self, seconds: float) -> dict:
         return self.call("POST", "/_sandbox/clock", {"advance": seconds})
 
+    def freeze_clock(self, at: float | None = None) -> dict:
+        """Stop the sandbox's wall clock (at epoch ``at``, or now) until :meth:`unfreeze_clock`."""
+        return self.call("POST", "/_sandbox/clock", {"freeze": True if at is None else at})
+
+    def unfreeze_clock(self) -> dict:
+        return self.call("POST", "/_sandbox/clock", {"freeze": False})
+
     def register_client(
         self, client_id: str, client_secret: str, redirect_uris: list[str] | None = None
     ) -> None:
