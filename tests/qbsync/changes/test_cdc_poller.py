@@ -1,7 +1,6 @@
 """The CDC poller against the sandbox: the watermark it keeps per connection, the 29-day limit, window
 narrowing when an answer hits the object cap, and a revoked connection found by the next call."""
 
-import math
 from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs
@@ -183,9 +182,8 @@ def test_narrowed_windows_miss_nothing_and_repeat_nothing_whatever_qbo_does_at_t
 @pytest.fixture
 def frozen_sandbox_clock(qbo):
     """The shared sandbox's wall clock stopped half-way through a second, let go after the test."""
-    now = qbo.control.freeze_clock()["epoch"]
-    yield qbo.control.freeze_clock(math.floor(now) + 1.5)["epoch"]
-    qbo.control.unfreeze_clock()
+    with qbo.control.clock_frozen_mid_second() as epoch:
+        yield epoch
 
 
 @pytest.mark.parametrize("boundary", ["second_inclusive", "second_exclusive"])

@@ -1,18 +1,15 @@
 """Batch and change data capture."""
 
 import datetime as dt
-import math
 
 import pytest
 
 
 @pytest.fixture
 def mid_second(qbo):
-    """The sandbox's wall clock stopped half-way through a second (its epoch), let go after the test: what
-    falls in "the same second" no longer depends on when the test runs."""
-    now = qbo.control.freeze_clock()["epoch"]
-    yield qbo.control.freeze_clock(math.floor(now) + 1.5)["epoch"]
-    qbo.control.unfreeze_clock()
+    """The sandbox's wall clock stopped half-way through a second (its epoch), let go after the test."""
+    with qbo.control.clock_frozen_mid_second() as epoch:
+        yield epoch
 
 
 def sandbox_time(epoch: float) -> str:
