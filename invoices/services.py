@@ -261,15 +261,17 @@ def invoice_update(*, invoice: Invoice, data: InvoiceData) -> Invoice:
 
 
 def invoice_send(*, invoice: Invoice) -> Invoice:
-    """Issue a draft: from now on the client owes it (and it becomes due to sync)."""
-    updated = Invoice.objects.filter(pk=invoice.pk, status=Invoice.Status.DRAFT).update(
-        status=Invoice.Status.SENT
-    )
-    if not updated:
-        raise ValidationError("Only a draft invoice can be sent.")
-    invoice.refresh_from_db()
-    _account_activity(invoice.account)
-    _invoice_changed(invoice)
+    """Issue a draft: from now on the client owes it (and it becomes due to sync). The status change and
+    the sync hooks commit together, so a sent invoice always has its push on the way."""
+    with transaction.atomic():
+        updated = Invoice.objects.filter(pk=invoice.pk, status=Invoice.Status.DRAFT).update(
+            status=Invoice.Status.SENT
+        )
+        if not updated:
+            raise ValidationError("Only a draft invoice can be sent.")
+        invoice.refresh_from_db()
+        _account_activity(invoice.account)
+        _invoice_changed(invoice)
     return invoice
 
 

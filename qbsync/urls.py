@@ -16,7 +16,7 @@ urlpatterns = [
     path("settings/integrations/quickbooks/", include("qbsync.sync.urls")),
     path("sync-health/", include("qbsync.health.urls")),
     path("integrations/", include("qbsync.changes.urls")),
-    path("healthz", firm_views.healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
 ]

@@ -116,7 +116,7 @@ def secrets_of_the_run() -> dict[str, str]:
 
 
 def client_names() -> dict[str, str]:
-    from qbsync.core.demo import AWKWARD_ACCOUNTS, LONG_NAME, _plain_accounts
+    from qbsync.demo.services import AWKWARD_ACCOUNTS, LONG_NAME, _plain_accounts
 
     names = {name for name, _ in [*AWKWARD_ACCOUNTS, *_plain_accounts()]} | {LONG_NAME}
     return {name: "a demo client's name" for name in names}

@@ -1,7 +1,10 @@
 """error_cause values of failures caused by changes made directly in QuickBooks Online (the errors page
-groups failures by these)."""
+groups failures by these). Names kept for the modules that use them; the causes themselves are
+FailureCause members."""
 
-CUSTOMER_DELETED = "customer_deleted_in_qbo"
-CUSTOMER_INACTIVE = "customer_inactive_in_qbo"
-MERGED_CUSTOMER_LINKED_ELSEWHERE = "merged_customer_linked_elsewhere"
-CHANGED_IN_QBO = "changed_in_qbo"
+from qbsync.sync.engine.causes import FailureCause
+
+CUSTOMER_DELETED = FailureCause.CUSTOMER_DELETED_IN_QBO
+CUSTOMER_INACTIVE = FailureCause.CUSTOMER_INACTIVE_IN_QBO
+MERGED_CUSTOMER_LINKED_ELSEWHERE = FailureCause.MERGED_CUSTOMER_LINKED_ELSEWHERE
+CHANGED_IN_QBO = FailureCause.CHANGED_IN_QBO

@@ -1,5 +1,6 @@
-"""Readiness: can this deployment do its work now? /healthz (qbsync.firms.views) only says the web process is
-up; /readyz also reaches the database and the broker, and finds a live worker for every queue.
+"""The two probes. /healthz (liveness) only says the web process is up; /readyz (readiness: can this
+deployment do its work now?) also reaches the database and the broker, and finds a live worker for every
+queue. The worker's own heartbeat check is the CLI in qbsync.core.probe.
 
 The answer names what failed in words ops can act on, and never a host name, URL or credential: the
 endpoint is unauthenticated (load balancers and orchestrators probe it)."""
@@ -125,6 +126,12 @@ def readiness() -> tuple[bool, dict]:
         "checks": {name: result.as_json() for name, result in results.items()},
     }
     return not failed, body
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is up and serving; it touches nothing else."""
+    return JsonResponse({"status": "ok"})
 
 
 @never_cache

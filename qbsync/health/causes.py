@@ -1,7 +1,10 @@
 """What each cause of a Failed record means and how to fix it, in words a firm admin can act on, and which
-fixes the errors page offers for it. Causes are the links' ``error_cause`` values."""
+fixes the errors page offers for it. Causes are the links' ``error_cause`` values (FailureCause); every
+member has a guide here."""
 
 from dataclasses import dataclass
+
+from qbsync.sync.engine.causes import FailureCause
 
 RETRY = "retry"
 RELINK = "relink"  # pick another existing QuickBooks customer (accounts only)
@@ -22,130 +25,130 @@ NAME_FIX = (
     "customer instead, or rename the account and try again."
 )
 
-GUIDES: dict[str, CauseGuide] = {
-    "name_used_by_other": CauseGuide(
+GUIDES: dict[FailureCause, CauseGuide] = {
+    FailureCause.NAME_USED_BY_OTHER: CauseGuide(
         "Name used by a vendor or employee",
         "QuickBooks Online already uses the account's name for a vendor or employee, and a customer cannot "
         "share a name with them.",
         NAME_FIX,
         (CREATE, RELINK, SKIP),
     ),
-    "duplicate_name": CauseGuide(
+    FailureCause.DUPLICATE_NAME: CauseGuide(
         "Duplicate name in QuickBooks",
         "QuickBooks Online refused the customer because another record already has that name.",
         NAME_FIX,
         (CREATE, RELINK, RETRY, SKIP),
     ),
-    "create_would_duplicate": CauseGuide(
+    FailureCause.CREATE_WOULD_DUPLICATE: CauseGuide(
         "A customer of that name exists",
         "You asked for a new customer, but QuickBooks Online already has an active customer of that name.",
         "Link the existing customer, or create the new one under another name.",
         (RELINK, CREATE, SKIP),
     ),
-    "linked_elsewhere": CauseGuide(
+    FailureCause.LINKED_ELSEWHERE: CauseGuide(
         "Customer already linked to another account",
         "The matching QuickBooks customer is already linked to another account of the firm; two accounts "
         "never share one customer.",
         "Link another customer, or create a new one under another name.",
         (RELINK, CREATE, SKIP),
     ),
-    "several_matches": CauseGuide(
+    FailureCause.SEVERAL_MATCHES: CauseGuide(
         "Several customers of that name",
         "QuickBooks Online has more than one active customer named like the account, so qbsync cannot tell "
         "which one is meant.",
         "Pick the right customer.",
         (RELINK, SKIP),
     ),
-    "bad_characters": CauseGuide(
+    FailureCause.BAD_CHARACTERS: CauseGuide(
         "Name has characters QuickBooks does not allow",
         "QuickBooks Online does not allow colons, tabs or line breaks in customer names.",
         "Create the customer under the suggested name, or rename the account.",
         (CREATE, RELINK, SKIP),
     ),
-    "too_long": CauseGuide(
+    FailureCause.TOO_LONG: CauseGuide(
         "Name too long for QuickBooks",
         "QuickBooks Online allows at most 500 characters in a customer name.",
         "Create the customer under the suggested shorter name, or rename the account.",
         (CREATE, RELINK, SKIP),
     ),
-    "picked_inactive": CauseGuide(
+    FailureCause.PICKED_INACTIVE: CauseGuide(
         "Chosen customer is inactive",
         "The QuickBooks customer chosen for the account is inactive (deleted) in QuickBooks Online.",
         "Make it active in QuickBooks Online and retry, or link or create another customer.",
         (RETRY, RELINK, CREATE, SKIP),
     ),
-    "picked_missing": CauseGuide(
+    FailureCause.PICKED_MISSING: CauseGuide(
         "Chosen customer no longer exists",
         "The QuickBooks customer chosen for the account was not found in QuickBooks Online.",
         "Link or create another customer.",
         (RELINK, CREATE, SKIP),
     ),
-    "customer_deleted_in_qbo": CauseGuide(
+    FailureCause.CUSTOMER_DELETED_IN_QBO: CauseGuide(
         "Customer deleted in QuickBooks",
         "The QuickBooks customer this account was linked to was deleted in QuickBooks Online.",
         "Sync the account again to create a new customer, or link another one.",
         (RETRY, RELINK, CREATE, SKIP),
     ),
-    "customer_inactive_in_qbo": CauseGuide(
+    FailureCause.CUSTOMER_INACTIVE_IN_QBO: CauseGuide(
         "Customer made inactive in QuickBooks",
         "The QuickBooks customer this account was linked to was made inactive in QuickBooks Online.",
         "Make it active in QuickBooks Online and sync the account again, or link or create another customer.",
         (RETRY, RELINK, CREATE, SKIP),
     ),
-    "two_accounts_one_name": CauseGuide(
+    FailureCause.TWO_ACCOUNTS_ONE_NAME: CauseGuide(
         "Two accounts with one name",
         "Another account of the firm has the same name as QuickBooks compares names, and QuickBooks "
         "Online allows one customer per name.",
         "Rename one of the accounts and retry, or create this account's customer under another name.",
         (CREATE, RELINK, RETRY, SKIP),
     ),
-    "changed_since_preview": CauseGuide(
+    FailureCause.CHANGED_SINCE_PREVIEW: CauseGuide(
         "Customer changed since the preview",
         "The bulk sync preview matched this account to a QuickBooks customer that was changed or made "
         "inactive in QuickBooks Online before the sync ran.",
         "Retry to decide afresh, or link or create another customer.",
         (RETRY, RELINK, CREATE, SKIP),
     ),
-    "merged_customer_linked_elsewhere": CauseGuide(
+    FailureCause.MERGED_CUSTOMER_LINKED_ELSEWHERE: CauseGuide(
         "Customers merged in QuickBooks",
         "The account's customer was merged into another QuickBooks customer that is already linked to a "
         "different account.",
         "Link this account to another customer or create a new one; or unsync one of the two accounts.",
         (RELINK, CREATE, SKIP),
     ),
-    "changed_in_qbo": CauseGuide(
+    FailureCause.CHANGED_IN_QBO: CauseGuide(
         "Changed in QuickBooks",
         "Someone deleted, voided or changed this record directly in QuickBooks Online while it is active "
         "here.",
         "Retry to push qbsync's version to QuickBooks again, or skip it to keep QuickBooks' version.",
         (RETRY, SKIP),
     ),
-    "duplicate_doc_number": CauseGuide(
+    FailureCause.DUPLICATE_DOC_NUMBER: CauseGuide(
         "Duplicate invoice number",
         "QuickBooks Online already has an invoice with this number.",
         "Give the invoice another number here (or let QuickBooks number invoices itself), then retry.",
         (RETRY, SKIP),
     ),
-    "doc_number_too_long": CauseGuide(
+    FailureCause.DOC_NUMBER_TOO_LONG: CauseGuide(
         "Invoice number too long",
         "QuickBooks Online allows invoice numbers of at most 21 characters.",
         "Renumber the invoice, then retry.",
         (RETRY, SKIP),
     ),
-    "no_item": CauseGuide(
+    FailureCause.NO_ITEM: CauseGuide(
         "No QuickBooks item for invoice lines",
         "Invoice lines need a QuickBooks item, and none is chosen.",
         "Choose a default item (or an item per service) on the QuickBooks settings page, then retry.",
         (RETRY, SKIP),
     ),
-    "item_inactive": CauseGuide(
+    FailureCause.ITEM_INACTIVE: CauseGuide(
         "QuickBooks item inactive",
         "An item the invoice lines use is inactive or deleted in QuickBooks Online.",
         "Make the item active in QuickBooks Online or choose another on the QuickBooks settings page, "
         "then retry.",
         (RETRY, SKIP),
     ),
-    "reference_inactive": CauseGuide(
+    FailureCause.REFERENCE_INACTIVE: CauseGuide(
         "Customer or invoice inactive in QuickBooks",
         "Something the payment uses — its customer or an invoice it pays — is inactive or deleted in "
         "QuickBooks Online.",
@@ -153,20 +156,20 @@ GUIDES: dict[str, CauseGuide] = {
         "then retry.",
         (RETRY, SKIP),
     ),
-    "connection": CauseGuide(
+    FailureCause.CONNECTION: CauseGuide(
         "QuickBooks connection",
         "QuickBooks Online was not connected, or the connection stopped working, when these records were "
         "sent.",
         "The firm's owner reconnects on the QuickBooks settings page; then retry the group.",
         (RETRY,),
     ),
-    "unavailable": CauseGuide(
+    FailureCause.UNAVAILABLE: CauseGuide(
         "QuickBooks unavailable",
         "QuickBooks Online did not answer successfully after several tries. Nothing was duplicated.",
         "Retry later.",
         (RETRY, SKIP),
     ),
-    "refused": CauseGuide(
+    FailureCause.REFUSED: CauseGuide(
         "Refused by QuickBooks",
         "QuickBooks Online refused the record; each record below says why.",
         "Correct what the message names, then retry.",
@@ -176,7 +179,8 @@ GUIDES: dict[str, CauseGuide] = {
 
 
 def guide_for(cause: str, *, fallback_explanation: str = "") -> CauseGuide:
-    """The guide of ``cause``; an unknown cause is explained by the record's own explanation."""
+    """The guide of ``cause`` (a FailureCause or its stored string); a cause no release knows (an old row)
+    is explained by the record's own explanation."""
     if cause in GUIDES:
         return GUIDES[cause]
     return CauseGuide(

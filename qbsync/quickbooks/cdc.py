@@ -3,6 +3,10 @@
 QBO answers at most 1,000 objects per request, with no paging, and refuses a `changedSince` older than
 30 days. Deleted objects come back as stubs with `"status": "Deleted"`. The response `time` (QBO's
 clock) is where the next window starts.
+
+QBO's timestamps are whole seconds, and whether an answer includes changes made in `changedSince`'s own
+second is UNCONFIRMED: it may repeat changes a previous answer had (callers drop those by their identity)
+or leave out that second (callers start a window that must not miss it BOUNDARY_OVERLAP earlier).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from .client import QboClient
 MAX_OBJECTS = 1000
 # QBO refuses more than 30 days; one day of margin against clock differences and slow polls.
 MAX_LOOKBACK = timedelta(days=29)
+# changedSince's own second may be left out of the answer (see above).
+BOUNDARY_OVERLAP = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ def is_deleted(row: dict[str, Any]) -> bool:
 
 
 def changed_since(client: QboClient, entities: list[str], since: datetime) -> CdcAnswer:
-    """GET /cdc for ``entities`` since ``since`` (an aware datetime)."""
+    """GET /cdc for ``entities`` since ``since`` (an aware datetime, sent in whole seconds, rounded down)."""
     answer = client.request(
         "GET",
         "cdc",

@@ -4,6 +4,7 @@ Every function here runs with `Store.lock` held and returns (HTTP status, JSON p
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 from . import errors as E
@@ -87,6 +88,22 @@ def run_query(co: Company, text: str) -> dict:
 
 # --- CDC -----------------------------------------------------------------------------------------
 
+# How changedSince bounds the answer (setting cdc_boundary). QBO's timestamps are whole seconds and its docs
+# do not say whether the changedSince second itself is in (UNCONFIRMED), so the sandbox can do either:
+#   second_inclusive (default): a change in the same second as changedSince is returned, also one made
+#       after that instant, so the next window repeats it (clients must drop what they already have);
+#   second_exclusive: only changes from the next whole second on (clients must start a second earlier);
+#   exact: changes at or after the instant, sub-second (the sandbox's former rule).
+CDC_BOUNDARIES = ("second_inclusive", "second_exclusive", "exact")
+
+
+def _cdc_includes(boundary: str, changed: float, since: float) -> bool:
+    if boundary == "exact":
+        return changed >= since
+    if boundary == "second_inclusive":
+        return math.floor(changed) >= math.floor(since)
+    return math.floor(changed) > math.floor(since)
+
 
 def run_cdc(co: Company, entities_param: str | None, since_param: str | None, ctx: Ctx) -> dict:
     if not entities_param:
@@ -116,16 +133,19 @@ def run_cdc(co: Company, entities_param: str | None, since_param: str | None, ct
             raise E.query_invalid(f"invalid context declaration: {raw.strip()}")
         if entity.name not in names:
             names.append(entity.name)
+    boundary = co.setting("cdc_boundary")
+    if boundary not in CDC_BOUNDARIES:
+        raise E.QBOError(10000, "An application error has occurred", f"bad cdc_boundary setting {boundary!r}")
     cutoff = since.timestamp()
     found: list[tuple[float, str, dict]] = []
     for name in names:
         for ident, record in co.table(name).items():
             ts = co.ts.get((name, ident), 0.0)
-            if ts >= cutoff:
+            if _cdc_includes(boundary, ts, cutoff):
                 found.append((ts, name, record))
         for ident, stub in co.deleted.get(name, {}).items():
             ts = co.ts.get((name, ident), 0.0)
-            if ts >= cutoff:
+            if _cdc_includes(boundary, ts, cutoff):
                 found.append(
                     (
                         ts,

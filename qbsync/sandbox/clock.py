@@ -3,7 +3,9 @@
 `--time-scale N` makes rate-limit windows, token lifetimes and authorization-code lifetimes run N times
 faster: a *virtual* duration of D seconds lasts D / N real seconds. Timestamps written into entities
 (MetaData, `time`) stay wall-clock times in the company's time zone. Tests can jump ahead without
-sleeping with :meth:`Clock.advance` (also exposed as `POST /_sandbox/clock`).
+sleeping with :meth:`Clock.advance`, and stop the wall clock at a chosen instant with :meth:`Clock.freeze`
+so that "in the same second" does not depend on when a test runs (both also exposed as
+`POST /_sandbox/clock`).
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ class Clock:
         self.scale = float(scale)
         self.tz = tz
         self._offset = 0.0  # real seconds added by advance()
+        self._frozen: float | None = None  # the epoch the wall clock stands at while frozen
         self._lock = threading.Lock()
 
     # --- instants -------------------------------------------------------------------------------
     def monotonic(self) -> float:
+        # Durations (rate-limit windows) keep running while the wall clock is frozen.
         return time.monotonic() + self._offset
 
     def epoch(self) -> float:
-        return time.time() + self._offset
+        frozen = self._frozen
+        return frozen if frozen is not None else time.time() + self._offset
 
     def now(self, tz: timezone | None = None) -> datetime:
         return datetime.fromtimestamp(self.epoch(), tz or self.tz)
@@ -50,6 +55,25 @@ class Clock:
     def advance(self, virtual_seconds: float) -> None:
         with self._lock:
             self._offset += virtual_seconds / self.scale
+            if self._frozen is not None:
+                self._frozen += virtual_seconds / self.scale
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen is not None
+
+    def freeze(self, at: float | None = None) -> None:
+        """Stop the wall clock at epoch ``at`` (now by default; never earlier than now)."""
+        with self._lock:
+            now = time.time() + self._offset if self._frozen is None else self._frozen
+            self._frozen = now if at is None else max(float(at), now)
+
+    def unfreeze(self) -> None:
+        """Let the wall clock run again from where it stood (it never goes back)."""
+        with self._lock:
+            if self._frozen is not None:
+                self._offset = max(self._offset, self._frozen - time.time())
+                self._frozen = None
 
 
 def fmt_datetime(dt: datetime) -> str:

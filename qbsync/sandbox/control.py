@@ -178,8 +178,19 @@ def route(sb: Sandbox, req: Request) -> tuple[int, object]:
         return 200, {"requests": entries, "count": len(entries)}
     if head == "clock":
         if method == "POST":
-            sb.clock.advance(float(_body(req).get("advance", 0)))
-        return 200, {"now": fmt_time(sb.clock.now()), "scale": sb.clock.scale}
+            body = _body(req)
+            sb.clock.advance(float(body.get("advance", 0)))
+            freeze = body.get("freeze")
+            if freeze is False:
+                sb.clock.unfreeze()
+            elif freeze is not None:
+                sb.clock.freeze(None if freeze is True else float(freeze))
+        return 200, {
+            "now": fmt_time(sb.clock.now()),
+            "epoch": sb.clock.epoch(),
+            "scale": sb.clock.scale,
+            "frozen": sb.clock.frozen,
+        }
     if head == "webhooks":
         if method == "POST":
             body = _body(req)

@@ -49,6 +49,7 @@ DEFAULT_SETTINGS: dict = {
     "max_batch_items": 30,
     "cdc_max_days": 30,  # null = unlimited look-back
     "cdc_max_objects": 1000,
+    "cdc_boundary": "second_inclusive",  # second_inclusive | second_exclusive | exact (api.CDC_BOUNDARIES)
     "check_duplicate_doc_number": True,  # 6140 on a duplicate Invoice DocNumber
     "name_case_insensitive": True,  # 6240 check: casefold + trim (False: exact after trim)
     "query_case_insensitive": True,  # '=' and LIKE on strings

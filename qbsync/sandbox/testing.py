@@ -13,6 +13,7 @@ Stdlib only (urllib), so it can be used where `requests` is not wanted.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import urllib.error
 import urllib.request
@@ -140,6 +141,23 @@ class SandboxControl:
 
     def advance_clock(self, seconds: float) -> dict:
         return self.call("POST", "/_sandbox/clock", {"advance": seconds})
+
+    def freeze_clock(self, at: float | None = None) -> dict:
+        """Stop the sandbox's wall clock (at epoch ``at``, or now) until :meth:`unfreeze_clock`."""
+        return self.call("POST", "/_sandbox/clock", {"freeze": True if at is None else at})
+
+    def unfreeze_clock(self) -> dict:
+        return self.call("POST", "/_sandbox/clock", {"freeze": False})
+
+    @contextmanager
+    def clock_frozen_mid_second(self) -> Iterator[float]:
+        """The wall clock stopped half-way through a second (yields that epoch) and let go on exit: what
+        falls in "the same second" no longer depends on when a test runs."""
+        now = self.freeze_clock()["epoch"]
+        try:
+            yield self.freeze_clock(math.floor(now) + 1.5)["epoch"]
+        finally:
+            self.unfreeze_clock()
 
     def register_client(
         self, client_id: str, client_secret: str, redirect_uris: list[str] | None = None

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "qbsync.health",
     "accounts",
     "invoices",
+    "qbsync.demo",
 ]
 
 MIDDLEWARE = [

@@ -172,6 +172,21 @@ def test_send_void_and_delete(firm, account):
     assert not Invoice.objects.exists()
 
 
+def test_a_send_whose_sync_hook_fails_leaves_the_invoice_a_draft(firm, account, monkeypatch):
+    """A sent invoice that nothing would push must not be saved: the status and the hook are one unit."""
+    from invoices import services
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("process died")
+
+    invoice = invoice_create(firm=firm, data=_invoice_data(account))
+    monkeypatch.setattr(services, "_invoice_changed", explode)
+    with pytest.raises(RuntimeError):
+        invoice_send(invoice=invoice)
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.DRAFT
+
+
 def test_an_invoice_with_payments_cannot_be_voided_or_deleted(firm, account):
     invoice = make_invoice(account=account)
     _pay(account, "10.00", (invoice, "10.00"))

@@ -32,8 +32,9 @@ from .reactions import react
 logger = logging.getLogger(__name__)
 
 CDC_ENTITIES = ("Customer", "Invoice", "Payment")
-# Re-read this much before the watermark: QBO's timestamps are whole seconds and its clock is not ours.
-# Overlap is harmless (changes are unique per event id); a gap would lose a change.
+# Re-read this much before the watermark: QBO's timestamps are whole seconds, it may leave out the
+# changedSince second (cdc.BOUNDARY_OVERLAP), and its clock is not ours. Overlap is harmless (changes are
+# unique per event id); a gap would lose a change.
 CDC_OVERLAP = timedelta(seconds=5)
 # A poll stops asking after this many requests and continues from where it got at the next poll.
 CDC_MAX_REQUESTS_PER_POLL = 30
@@ -198,11 +199,21 @@ def _read_entity(client, entity: str, since: datetime, now: datetime, budget: li
             start = start + timedelta(seconds=1)
             continue
         kept = [r for r in found if (cdc.changed_at(r) or end) < end]
-        rows.extend(kept)
         notes.append(
             f"{entity}: 1,000 objects since {start.isoformat()}; window narrowed to {end.isoformat()}"
         )
-        start = end
+        # The next window must include the second at ``end`` even if QBO leaves out changedSince's own
+        # second (cdc.BOUNDARY_OVERLAP). It starts a second earlier when that still moves it forward (what
+        # it repeats is dropped by event id). When it does not, the cut is the second after changedSince's:
+        # changes kept from that second show QBO answers it, so starting at ``end`` loses nothing; with none
+        # kept, QBO may leave ``end`` out, so everything found (all from ``end`` on) is kept.
+        if end - cdc.BOUNDARY_OVERLAP > start:
+            start = end - cdc.BOUNDARY_OVERLAP
+        elif kept:
+            start = end
+        else:
+            kept, start = found, end
+        rows.extend(kept)
     notes.append(f"{entity}: stopped after the request limit at {start.isoformat()}; continues next poll")
     return rows, start, notes
 

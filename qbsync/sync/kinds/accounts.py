@@ -32,6 +32,7 @@ from qbsync.quickbooks.errors import (
 from qbsync.quickbooks.requestids import request_id_for
 
 from ..engine import explanations
+from ..engine.causes import FailureCause
 from ..engine.client import connection_client
 from ..engine.connection import firm_connection, has_company, is_usable
 from ..engine.enqueue import enqueue_account_push
@@ -202,7 +203,7 @@ def account_push(*, link_id: int) -> str:
         return "not-queued"
     connection = firm_connection(link.firm_id)
     if not is_usable(connection):
-        fail(link, SyncFailure("connection", explanations.CONNECTION))
+        fail(link, SyncFailure(FailureCause.CONNECTION, explanations.CONNECTION))
         return "failed"
     client = connection_client(connection)
     try:
@@ -214,7 +215,10 @@ def account_push(*, link_id: int) -> str:
         fail(link, conflict)
         return "failed"
     except QboReconnectRequiredError as exc:
-        fail(link, SyncFailure("connection", explanations.CONNECTION, code=exc.code, message=exc.message))
+        fail(
+            link,
+            SyncFailure(FailureCause.CONNECTION, explanations.CONNECTION, code=exc.code, message=exc.message),
+        )
         return "failed"
     except QboTransientError as exc:
         return defer(link, exc, enqueue=enqueue_account_push)
@@ -222,7 +226,7 @@ def account_push(*, link_id: int) -> str:
         fail(
             link,
             SyncFailure(
-                "refused",
+                FailureCause.REFUSED,
                 explanations.refused(message=exc.message, detail=exc.detail),
                 code=exc.code,
                 message=exc.message,
@@ -275,7 +279,7 @@ def account_link_succeed(link: AccountSyncLink, customer: QboCustomer, method: s
         fail(
             link,
             SyncFailure(
-                "linked_elsewhere",
+                FailureCause.LINKED_ELSEWHERE,
                 explanations.name_linked_elsewhere(
                     name=customer.display_name,
                     other=_account_linked_to(link, customer.id) or "another account",
@@ -334,13 +338,13 @@ def _link_customer(client, link: AccountSyncLink, connection) -> tuple[QboCustom
     problem = display_name_problem(name)
     if problem is not None and problem.reason == "characters":
         raise SyncFailure(
-            "bad_characters",
+            FailureCause.BAD_CHARACTERS,
             explanations.bad_characters(proposed=problem.proposed),
             proposed_name=problem.proposed,
         )
     if problem is not None and problem.reason == "too_long":
         raise SyncFailure(
-            "too_long",
+            FailureCause.TOO_LONG,
             explanations.too_long(length=len(name), proposed=problem.proposed),
             proposed_name=problem.proposed,
         )
@@ -362,12 +366,12 @@ def _match(link: AccountSyncLink, candidates: list[QboCustomer]) -> QboCustomer 
         return free[0]
     if len(free) > 1 or (free and len(active) > 1):
         raise SyncFailure(
-            "several_matches",
+            FailureCause.SEVERAL_MATCHES,
             explanations.several_customers(name=link.account.name, names=[c.display_name for c in active]),
         )
     holder = active[0]
     raise SyncFailure(
-        "linked_elsewhere",
+        FailureCause.LINKED_ELSEWHERE,
         explanations.name_linked_elsewhere(name=holder.display_name, other=taken[holder.id]),
     )
 
@@ -402,14 +406,17 @@ def _pick(client, link: AccountSyncLink) -> QboCustomer:
         customer = qbo_customers.read_customer(client, link.requested_customer_id)
     except QboNotFoundError as exc:
         raise SyncFailure(
-            "picked_missing", explanations.PICKED_MISSING, code=exc.code, message=exc.message
+            FailureCause.PICKED_MISSING, explanations.PICKED_MISSING, code=exc.code, message=exc.message
         ) from exc
     if not customer.active:
-        raise SyncFailure("picked_inactive", explanations.PICKED_INACTIVE.format(name=customer.display_name))
+        raise SyncFailure(
+            FailureCause.PICKED_INACTIVE, explanations.PICKED_INACTIVE.format(name=customer.display_name)
+        )
     other = _account_linked_to(link, customer.id)
     if other:
         raise SyncFailure(
-            "linked_elsewhere", explanations.name_linked_elsewhere(name=customer.display_name, other=other)
+            FailureCause.LINKED_ELSEWHERE,
+            explanations.name_linked_elsewhere(name=customer.display_name, other=other),
         )
     return customer
 
@@ -426,7 +433,9 @@ def _create(client, link: AccountSyncLink, name: str, connection) -> tuple[QboCu
         # A person asked for a new customer; one by that name exists. Ours from an earlier attempt?
         mine = _created_by_us_before(link, existing)
         if mine is None:
-            raise SyncFailure("create_would_duplicate", explanations.CREATE_WOULD_DUPLICATE.format(name=name))
+            raise SyncFailure(
+                FailureCause.CREATE_WOULD_DUPLICATE, explanations.CREATE_WOULD_DUPLICATE.format(name=name)
+            )
         return mine, Method.CREATED, client.last_intuit_tid
     request_id = request_id_for("cust", link.firm_id, link.pk, link.request_epoch)
     draft = account_customer_draft(link, name, connection)
@@ -452,14 +461,14 @@ def _create(client, link: AccountSyncLink, name: str, connection) -> tuple[QboCu
         holders = qbo_customers.find_name_holders(client, name)
         if holders:
             raise SyncFailure(
-                "name_used_by_other",
+                FailureCause.NAME_USED_BY_OTHER,
                 explanations.name_used_by_other(name=name, entity=holders[0].entity),
                 code=exc.code,
                 message=exc.message,
                 tid=exc.intuit_tid,
             ) from exc
         raise SyncFailure(
-            "duplicate_name",
+            FailureCause.DUPLICATE_NAME,
             explanations.refused(message=exc.message, detail=exc.detail),
             code=exc.code,
             message=exc.message,

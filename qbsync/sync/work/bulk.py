@@ -28,6 +28,7 @@ from qbsync.quickbooks.requestids import BATCH_ID_MAX_LENGTH as BATCH_REQUEST_ID
 from qbsync.quickbooks.requestids import request_id_for
 
 from ..engine import explanations
+from ..engine.causes import FailureCause
 from ..engine.client import connection_client
 from ..engine.connection import firm_connection, is_usable
 from ..engine.enqueue import BULK_SYNC_PREVIEW, BULK_SYNC_RUN, enqueue, enqueue_account_push
@@ -281,7 +282,10 @@ def _run_match(item: BulkSyncItem, customer: QboCustomer | None) -> str:
         return "skipped"
     if customer is None or not customer.active or customer.name_key != normalize_name(item.customer_name):
         fail(
-            link, SyncFailure("changed_since_preview", CHANGED_SINCE_PREVIEW.format(name=item.customer_name))
+            link,
+            SyncFailure(
+                FailureCause.CHANGED_SINCE_PREVIEW, CHANGED_SINCE_PREVIEW.format(name=item.customer_name)
+            ),
         )
         _finish(item)
         return "conflict"
@@ -339,7 +343,7 @@ def _run_create_batch(client, plan: BulkSyncPlan, items: list[BulkSyncItem], con
             fail(
                 link,
                 SyncFailure(
-                    "refused",
+                    FailureCause.REFUSED,
                     explanations.refused(message=result.message, detail=result.detail),
                     code=result.code,
                     message=result.message,

@@ -12,6 +12,7 @@ from django.db.models import F
 
 from invoices.models import Invoice, Payment
 
+from ..engine.causes import FailureCause
 from ..engine.errors import SyncRequestError
 from ..engine.states import SyncState
 from ..kinds.accounts import account_sync_request
@@ -34,7 +35,7 @@ def links_retry_after_reconnect(*, firm_id: int) -> int:
     """Records that failed only because the connection needed reconnecting ask again by themselves, as
     their explanation promised: accounts repeat their last request, invoices and payments sync again."""
     retried = 0
-    failed = {"firm_id": firm_id, "state": SyncState.FAILED, "error_cause": "connection"}
+    failed = {"firm_id": firm_id, "state": SyncState.FAILED, "error_cause": FailureCause.CONNECTION}
     for link in AccountSyncLink.objects.filter(**failed).select_related("account"):
         try:
             account_sync_request(

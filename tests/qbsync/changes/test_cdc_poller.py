@@ -147,11 +147,66 @@ def test_an_answer_at_the_cap_narrows_the_window_until_everything_is_read(small_
     assert len(set(customer_windows)) >= 4
     # More than a full answer of changes within one second cannot be narrowed (CDC has no paging and
     # whole-second timestamps): what came is kept, the log says some may be missed, and the poll moves on.
+    sandbox.control.freeze_clock()  # all five in one second, whenever the test runs
     for i in range(5):
         user.create_customer(f"Same Second {i}")
     outcome = changes_poll_connection(connection_id=connection.pk)
     assert "some may be missed" in outcome
     assert QboChange.objects.filter(firm=connection.firm, entity="Customer").count() >= 11 + 4
+
+
+@pytest.mark.parametrize("boundary", ["second_inclusive", "second_exclusive"])
+def test_narrowed_windows_miss_nothing_and_repeat_nothing_whatever_qbo_does_at_the_boundary(
+    small_cap_sandbox, boundary
+):
+    """Whether QBO answers changes made in changedSince's own second is UNCONFIRMED: a narrowed window
+    starts a second before the cut, and what that repeats is recorded once."""
+    sandbox, connection = small_cap_sandbox
+    sandbox.control.settings(connection.realm_id, cdc_boundary=boundary)
+    changes_poll_connection(connection_id=connection.pk)
+    user = QboUser(sandbox, connection.realm_id)
+    sandbox.control.freeze_clock()
+    created = []
+    for second in range(4):  # three changes a second: windows are cut right at a second with changes
+        created += [user.create_customer(f"Client {second}-{i}")["Id"] for i in range(3)]
+        sandbox.control.advance_clock(1)
+
+    outcome = changes_poll_connection(connection_id=connection.pk)
+
+    assert "window narrowed" in outcome
+    recorded = QboChange.objects.filter(firm=connection.firm, entity="Customer")
+    assert sorted(recorded.values_list("entity_id", flat=True), key=int) == created
+    assert changes_poll_connection(connection_id=connection.pk).startswith("0 new")
+
+
+@pytest.fixture
+def frozen_sandbox_clock(qbo):
+    """The shared sandbox's wall clock stopped half-way through a second, let go after the test."""
+    with qbo.control.clock_frozen_mid_second() as epoch:
+        yield epoch
+
+
+@pytest.mark.parametrize("boundary", ["second_inclusive", "second_exclusive"])
+def test_a_change_in_the_second_of_the_watermark_is_recorded_and_reacted_to_once(
+    qbo, connected, qbo_user, frozen_sandbox_clock, boundary
+):
+    """A change made in QBO in the same second as the poll's answer (its watermark): the next poll finds it
+    even if QBO leaves that second out, and the polls after that, which may repeat it, record it once."""
+    qbo.control.settings(connected.realm_id, cdc_boundary=boundary)
+    changes_poll_connection(connection_id=connected.pk)
+    watermark = ChangePoll.objects.get(connection=connected).changed_since
+    qbo.control.advance_clock(0.2)
+    customer = qbo_user.create_customer("Same Second Client")
+    assert parse_qbo_datetime(customer["MetaData"]["LastUpdatedTime"]) == watermark.replace(microsecond=0)
+
+    changes_poll_connection(connection_id=connected.pk)
+    qbo.control.advance_clock(0.2)
+    changes_poll_connection(connection_id=connected.pk)
+
+    assert list(QboChange.objects.filter(firm=connected.firm).values_list("entity", "entity_id")) == [
+        ("Customer", customer["Id"])
+    ]
+    assert changes_process(connection_id=connected.pk) == {"done": 0, "ignored": 1, "failed": 0, "later": 0}
 
 
 def test_a_revoked_connection_is_marked_needs_reconnect_by_the_next_poll(qbo, connected):

@@ -46,6 +46,14 @@ def test_settings_has_the_quickbooks_card_for_everyone(staff_client):
     assert 'href="/settings/integrations/quickbooks/"' in html
 
 
+def test_settings_card_shows_the_connected_company(staff_client, qbo_connection):
+    html = staff_client.get(SETTINGS_URL).content.decode()
+
+    assert "Connected" in html
+    assert qbo_connection.company_name in html
+    assert "Not connected" not in html
+
+
 def test_settings_is_for_firm_members(client):
     assert client.get(SETTINGS_URL)["Location"].startswith(reverse("login"))
 

@@ -1,21 +1,33 @@
-"""Every error_cause the code can write has its own plain-words text on the errors page. The causes are read
-from the source itself (SyncFailure(...) calls, error_cause= arguments, assignments to a
-.cause), so a new cause written without a text fails here rather than showing as "Other problem"."""
+"""Every error_cause the code can write is a FailureCause and has its own plain-words text on the errors
+page. The causes are read from the source itself (SyncFailure(...) calls, error_cause=
+arguments, assignments to a .cause), so a new cause written without a text fails here rather than showing
+as "Other problem"."""
 
 import ast
 import importlib
 from pathlib import Path
 
 from qbsync.health.causes import GUIDES
+from qbsync.sync.engine.causes import FailureCause
 
 ROOT = Path(__file__).resolve().parents[3]
 SCANNED = [ROOT / "qbsync", ROOT / "accounts", ROOT / "invoices"]
 SKIPPED = ("sandbox", "migrations")
-# Module names under which the code keeps cause constants (resolved by attribute, e.g. causes.CHANGED_IN_QBO).
-CAUSE_MODULES = {"causes": "qbsync.changes.causes", "FailureCause": "qbsync.sync.engine.causes:FailureCause"}
+# Names under which the code keeps cause constants (resolved by attribute, e.g. causes.CHANGED_IN_QBO or
+# FailureCause.NO_ITEM).
+CAUSE_MODULES = {"causes": "qbsync.changes.causes", "FailureCause": "qbsync.sync.engine.causes.FailureCause"}
 # Expressions that pass a cause along rather than name one; their sources are scanned where they are set.
 PASSED_ALONG = {"cause", "failure.cause", "conflict.cause", "item.cause", 'f"{problem.reason}"'}
 FAILURE_CLASSES = {"SyncFailure"}
+
+
+def _namespace(dotted: str):
+    """A module, or a class inside one (qbsync.sync.engine.causes.FailureCause)."""
+    try:
+        return importlib.import_module(dotted)
+    except ModuleNotFoundError:
+        module, _, name = dotted.rpartition(".")
+        return getattr(importlib.import_module(module), name)
 
 
 def _python_files():
@@ -46,10 +58,8 @@ class CauseFinder(ast.NodeVisitor):
             and isinstance(node.value, ast.Name)
             and node.value.id in CAUSE_MODULES
         ):
-            module, _, name = CAUSE_MODULES[node.value.id].partition(":")
-            namespace = importlib.import_module(module)
-            value = getattr(getattr(namespace, name) if name else namespace, node.attr)
-            self.found.setdefault(value, self._where(node))
+            value = getattr(_namespace(CAUSE_MODULES[node.value.id]), node.attr)
+            self.found.setdefault(str(value), self._where(node))
         elif ast.get_source_segment(self.source, node) not in PASSED_ALONG:
             self.unresolved.append(f"{self._where(node)}: {ast.get_source_segment(self.source, node)}")
 
@@ -120,3 +130,25 @@ def test_every_text_says_what_happened_how_to_fix_it_and_offers_a_fix():
         assert guide.what.endswith("."), cause
         assert guide.fix.endswith("."), cause
         assert guide.actions, cause
+
+
+def test_every_cause_the_code_writes_is_a_failure_cause():
+    found, _ = causes_the_code_writes()
+
+    not_members = {cause: where for cause, where in found.items() if cause not in set(FailureCause)}
+    assert not_members == {}, "add each to FailureCause in qbsync/sync/engine/causes.py"
+
+
+def test_every_failure_cause_has_guidance_and_nothing_else_does():
+    without_guidance = [cause.name for cause in FailureCause if cause not in GUIDES]
+    assert without_guidance == [], "add a CauseGuide in qbsync/health/causes.py for each"
+    assert all(isinstance(cause, FailureCause) for cause in GUIDES)
+
+
+def test_the_scan_reads_failure_cause_members():
+    source = 'fail(link, SyncFailure(FailureCause.NO_ITEM, "x"))\nitem.cause = causes.CHANGED_IN_QBO\n'
+    finder = CauseFinder(ROOT / "example.py", source)
+    finder.visit(ast.parse(source))
+
+    assert set(finder.found) == {"no_item", "changed_in_qbo"}
+    assert finder.unresolved == []

@@ -58,7 +58,12 @@ def test_a_report_whose_worker_is_killed_is_released_and_run_again(qbo, qbo_conn
     first = sandbox_worker(qbo, name="recon-killed", concurrency=1)
     try:
         wait_for_state(stuck.pk, {"running"}, first)
-        time.sleep(1)  # the worker is in the middle of reading QBO (the answer hangs)
+        # The worker is in the middle of reading QBO once the sandbox has taken the fault (the answer hangs).
+        faults = f"/_sandbox/companies/{qbo_connection.realm_id}/faults"
+        deadline = time.monotonic() + 30
+        while qbo.control.call("GET", faults)["faults"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert qbo.control.call("GET", faults)["faults"] == [], first.log()
         first.kill()
     finally:
         first.stop()

@@ -2,6 +2,19 @@
 
 import datetime as dt
 
+import pytest
+
+
+@pytest.fixture
+def mid_second(qbo):
+    """The sandbox's wall clock stopped half-way through a second (its epoch), let go after the test."""
+    with qbo.control.clock_frozen_mid_second() as epoch:
+        yield epoch
+
+
+def sandbox_time(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
+
 
 def test_batch_per_item_results_and_faults(qbo):
     cust = qbo.customer()
@@ -42,12 +55,15 @@ def test_batch_void_and_size_limit(qbo):
     assert qbo.post("batch", {"BatchItemRequest": items[:30]}).status_code == 200
 
 
-def test_cdc_returns_changes_and_deleted_stubs(qbo):
-    since = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat(timespec="seconds")
+def test_cdc_returns_changes_and_deleted_stubs(qbo, mid_second):
+    since = sandbox_time(mid_second - 60)
     cust = qbo.customer()
     inv = qbo.invoice(cust["Id"])
     doomed = qbo.invoice(cust["Id"])
     qbo.post("invoice", {"Id": doomed["Id"], "SyncToken": "0"}, params={"operation": "delete"})
+    # The answer's time is a second after the changes: the next window starts after them whatever QBO
+    # does with changedSince's own second (that is the next test).
+    qbo.control.advance_clock(1)
     resp = qbo.get("cdc", params={"entities": "Customer,Invoice,Payment", "changedSince": since})
     assert resp.status_code == 200
     body = resp.json()
@@ -61,6 +77,31 @@ def test_cdc_returns_changes_and_deleted_stubs(qbo):
     assert payments == {}
     later = qbo.get("cdc", params={"entities": "customer", "changedSince": body["time"]}).json()
     assert later["CDCResponse"][0]["QueryResponse"] == [{}]
+
+
+@pytest.mark.parametrize(
+    ("boundary", "from_the_answer_time", "from_the_start_of_the_second"),
+    [("second_inclusive", True, True), ("second_exclusive", False, False), ("exact", False, True)],
+)
+def test_cdc_changed_since_within_the_second_of_a_change(
+    qbo, mid_second, boundary, from_the_answer_time, from_the_start_of_the_second
+):
+    """A change at hh:mm:ss.5 and changedSince in that same second: whether it comes back is UNCONFIRMED in
+    QBO (its timestamps are whole seconds), so the sandbox's cdc_boundary setting decides."""
+    qbo.control.settings(qbo.realm, cdc_boundary=boundary)
+    cust = qbo.customer()
+    qbo.control.advance_clock(0.2)  # the answer comes at hh:mm:ss.7
+    first = qbo.get("cdc", params={"entities": "Customer", "changedSince": sandbox_time(mid_second - 60)})
+    assert [c["Id"] for c in first.json()["CDCResponse"][0]["QueryResponse"][0]["Customer"]] == [cust["Id"]]
+
+    def returned(changed_since: str) -> bool:
+        answer = qbo.get("cdc", params={"entities": "Customer", "changedSince": changed_since}).json()
+        return answer["CDCResponse"][0]["QueryResponse"] != [{}]
+
+    answer_time = first.json()["time"]
+    assert dt.datetime.fromisoformat(answer_time).timestamp() == pytest.approx(mid_second + 0.2)
+    assert returned(answer_time) is from_the_answer_time  # hh:mm:ss.700, after the change
+    assert returned(sandbox_time(mid_second)) is from_the_start_of_the_second  # hh:mm:ss, before it
 
 
 def test_cdc_limits(qbo):

@@ -8,7 +8,7 @@ import pytest
 from django.db.models import Q
 
 from invoices.models import Invoice, Payment
-from qbsync.core.demo import demo_seed
+from qbsync.demo.services import demo_seed
 from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import (
     AccountSyncLink,

@@ -114,7 +114,9 @@ def test_a_worker_killed_mid_batch_leaves_no_duplicate_and_nothing_behind(qbo, c
         in_flight = SyncEvent.objects.filter(firm=firm, kind="create_sent", invoice__isnull=False)
         while not in_flight.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        time.sleep(1.0)  # the batch is in QBO now; its reply hangs
+        # The batch is in QBO once its invoices are there (apply=True); its reply hangs.
+        while not qbo.control.entities(realm, "Invoice") and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert InvoiceSyncLink.objects.filter(firm=firm, state=SyncState.SYNCING).exists()
         worker.kill()
     finally:

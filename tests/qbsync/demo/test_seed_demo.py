@@ -4,7 +4,7 @@ from django.db.models import F
 
 from accounts.models import Account
 from invoices.models import Invoice, InvoiceLine, Payment, PaymentAllocation, Service
-from qbsync.core.demo import LONG_NAME
+from qbsync.demo.services import LONG_NAME
 from qbsync.firms.models import Firm, User
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from qbsync.core.demo import demo_seed
+from qbsync.demo.services import demo_seed
 
 
 class Command(BaseCommand):
