@@ -15,19 +15,19 @@ from qbsync.firms.permissions import (
     firm_member_required,
     permission_required,
 )
-from qbsync.health.selectors import HistoryFilter
 from qbsync.quickbooks.errors import QboError
 from qbsync.sync.display import DISPLAY_ORDER, account_badge, sync_link_of
 from qbsync.sync.engine.connection import has_company
 from qbsync.sync.engine.errors import SyncRequestError
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import UNSYNCED_MESSAGE, account_sync_request, account_sync_skip
 from qbsync.sync.models import AccountSyncLink
 from qbsync.sync.selectors import (
+    HistoryFilter,
     account_sync_counts,
     connection_for_firm,
     qbo_customer_search,
 )
+from qbsync.sync.states import SyncState
 from qbsync.sync.status_views import StatusPages
 
 from .forms import AccountForm, AccountSyncRequestForm

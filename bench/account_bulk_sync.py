@@ -100,9 +100,9 @@ def run_bulk(firm) -> None:
 
 def run_naive(firm) -> None:
     from accounts.models import Account
-    from qbsync.sync.engine.states import SyncState
     from qbsync.sync.kinds.accounts import account_push, account_sync_request
     from qbsync.sync.models import AccountSyncLink
+    from qbsync.sync.states import SyncState
 
     for account in Account.objects.filter(firm=firm):
         account_sync_request(account=account)
@@ -115,8 +115,8 @@ def run_naive(firm) -> None:
 
 
 def report(label, sandbox, realm, firm, n, elapsed, scale) -> None:
-    from qbsync.sync.engine.states import SyncState
     from qbsync.sync.models import AccountSyncLink
+    from qbsync.sync.states import SyncState
 
     requests = [r for r in sandbox.control.requests(realm, limit=100_000) if r.get("kind") != "oauth"]
     throttled = sum(1 for r in requests if r.get("status") == 429)

@@ -35,8 +35,8 @@ def build_firm(size: int, label: str):
     from accounts.models import Account
     from invoices.models import Invoice
     from qbsync.firms.models import Firm, User
-    from qbsync.sync.engine.states import SyncState
     from qbsync.sync.models import AccountSyncLink, QuickBooksConnection
+    from qbsync.sync.states import SyncState
 
     firm = Firm.objects.create(name=f"Bench {label}", slug=f"bench-{label}-{time.time_ns()}")
     staff = User.objects.create(username=f"bench-{firm.pk}", firm=firm, role=User.Role.STAFF)

@@ -41,9 +41,9 @@ def main() -> None:
     from invoices.services import InvoiceData, InvoiceLineData, invoice_create
     from qbsync.firms.models import Firm, User
     from qbsync.sandbox.testing import running_sandbox
-    from qbsync.sync.engine.states import SyncState
     from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink
     from qbsync.sync.services.connections import connection_apply_first_defaults
+    from qbsync.sync.states import SyncState
     from tests.factories import connection_for_realm
     from tests.workers import sandbox_worker
 

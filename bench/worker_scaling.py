@@ -146,10 +146,10 @@ class Sandbox:
 def linked_firm(control, label: str, accounts: int = 4):
     """A firm connected to a fresh company, its accounts linked to customers (through the real services)."""
     from qbsync.firms.models import Firm, User
-    from qbsync.sync.engine.states import SyncState
     from qbsync.sync.kinds.accounts import account_push, account_sync_request
     from qbsync.sync.models import AccountSyncLink
     from qbsync.sync.services.connections import connection_apply_first_defaults
+    from qbsync.sync.states import SyncState
     from tests.factories import AccountFactory, connection_for_realm
 
     firm = Firm.objects.create(name=f"Bench {label}", slug=f"bench-{label.lower()}")
@@ -182,8 +182,8 @@ def run(workload: str, workers: int, control, a) -> dict:
     from django.db.models import Count, Q
 
     from qbsync.celery import app
-    from qbsync.sync.engine.states import SyncState
     from qbsync.sync.models import InvoiceSyncLink
+    from qbsync.sync.states import SyncState
     from tests.workers import WorkerProcess
 
     tag = f"{workload}{workers}x{int(time.time()) % 100000}"

@@ -21,13 +21,12 @@ from qbsync.firms.permissions import (
     firm_member_required,
     permission_required,
 )
-from qbsync.health.selectors import HistoryFilter
 from qbsync.sync.display import DISPLAY_ORDER, invoice_badge, payment_badge
 from qbsync.sync.engine.connection import has_company
 from qbsync.sync.engine.errors import SyncRequestError
 from qbsync.sync.kinds.invoices import invoice_sync_again, invoice_sync_skip
 from qbsync.sync.kinds.payments import payment_sync_again, payment_sync_skip
-from qbsync.sync.selectors import connection_for_firm
+from qbsync.sync.selectors import HistoryFilter, connection_for_firm
 from qbsync.sync.status_views import StatusPages, quickbooks_section_context
 
 from .forms import (

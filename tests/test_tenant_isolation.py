@@ -11,7 +11,6 @@ from accounts.models import Account
 from invoices.models import Invoice, InvoiceLine, Payment, PaymentAllocation
 from qbsync.changes.models import ChangePoll, InvoiceChangeInQbo, QboChange, QboPaymentOnInvoice
 from qbsync.health.models import Notification, ReconciliationReport
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import (
     AccountSyncLink,
     BulkSyncItem,
@@ -23,6 +22,7 @@ from qbsync.sync.models import (
     SyncEvent,
     SyncOutbox,
 )
+from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory, UserFactory, connection_for_realm, make_invoice, make_payment
 
 pytestmark = pytest.mark.django_db

@@ -1,8 +1,8 @@
 """Reads for the pages: what changed in QuickBooks Online about one invoice."""
 
 from invoices.models import Invoice
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import InvoiceSyncLink
+from qbsync.sync.states import SyncState
 
 from . import causes
 from .models import InvoiceChangeInQbo, QboPaymentOnInvoice

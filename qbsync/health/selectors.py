@@ -9,8 +9,8 @@ from django.db.models import QuerySet
 from django.urls import reverse
 
 from qbsync.firms.models import Firm, User
-from qbsync.sync.engine.states import SyncState
-from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent
+from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
+from qbsync.sync.states import SyncState
 
 from .causes import CREATE, RELINK, CauseGuide, guide_for
 from .models import Notification, ReconciliationReport
@@ -142,81 +142,6 @@ def failure_groups(*, firm: Firm) -> list[FailureGroup]:
     for group in groups.values():
         group.records.sort(key=lambda r: (KIND_ORDER[r.kind], r.account_name.lower(), r.label.lower()))
     return sorted(groups.values(), key=lambda g: (-g.count, g.guide.title))
-
-
-# History --------------------------------------------------------------------------------------------
-
-HISTORY_OUTCOMES = tuple(SyncEvent.Outcome.values)
-HISTORY_LIMIT = 10
-HISTORY_ALL_LIMIT = 200
-
-
-@dataclass(frozen=True)
-class HistoryFilter:
-    """Which events a record's page shows: one outcome or all, the latest ten or up to 200."""
-
-    outcome: str = ""
-    show_all: bool = False
-
-    @classmethod
-    def from_query(cls, params) -> HistoryFilter:
-        raw = params.get("history")
-        return cls(outcome=raw if raw in HISTORY_OUTCOMES else "", show_all=params.get("history_all") == "1")
-
-    @property
-    def limit(self) -> int:
-        return HISTORY_ALL_LIMIT if self.show_all else HISTORY_LIMIT
-
-    def context(self) -> dict:
-        return {"history_outcome": self.outcome, "history_all": self.show_all}
-
-
-# The latest events of every outcome: what a record's page shows without a filter.
-LATEST_HISTORY = HistoryFilter()
-
-
-# Keys never shown in the timeline, whatever a service put in sent/received.
-_SECRET_MARKERS = ("token", "secret", "password", "authorization", "cookie")
-
-
-def _without_secrets(value):
-    if isinstance(value, dict):
-        return {
-            k: ("(hidden)" if any(m in str(k).lower() for m in _SECRET_MARKERS) else _without_secrets(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_without_secrets(v) for v in value]
-    return value
-
-
-def sync_history(
-    *,
-    firm: Firm | int,
-    account=None,
-    invoice=None,
-    payment=None,
-    history: HistoryFilter = LATEST_HISTORY,
-) -> list[SyncEvent]:
-    """A record's sync events, newest first, optionally only one outcome (success, failure or info).
-
-    An account's history holds its invoices' and payments' events too. ``sent`` and ``received`` come back
-    with secret-looking keys hidden.
-    """
-    events: QuerySet[SyncEvent] = SyncEvent.objects.for_firm(firm).select_related("actor")
-    if account is not None:
-        events = events.filter(account=account)
-    if invoice is not None:
-        events = events.filter(invoice=invoice)
-    if payment is not None:
-        events = events.filter(payment=payment)
-    if history.outcome:
-        events = events.filter(outcome=history.outcome)
-    found = list(events.order_by("-created_at", "-id")[: history.limit])
-    for event in found:
-        event.sent = _without_secrets(event.sent)
-        event.received = _without_secrets(event.received)
-    return found
 
 
 # Notifications ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Q
 from django.utils.text import slugify
 
-from .engine.states import SyncState
+from .states import SyncState
 
 if TYPE_CHECKING:
     from accounts.models import Account

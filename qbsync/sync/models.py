@@ -8,7 +8,7 @@ from qbsync.firms.querysets import FirmScopedQuerySet
 from qbsync.quickbooks.customers import normalize_name
 
 from .display import account_tooltip, display_status
-from .engine.states import SyncState
+from .states import SyncState
 
 
 class QuickBooksConnection(models.Model):

@@ -15,7 +15,6 @@ from qbsync.core.heartbeat import stale_after
 from qbsync.core.models import ProcessHeartbeat
 from qbsync.sync.engine.connection import usable_connections
 from qbsync.sync.engine.leases import BULK_HOLD, QUEUED_GRACE, SYNCING_LEASE
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import (
     AccountSyncLink,
     BulkSyncPlan,
@@ -23,6 +22,7 @@ from qbsync.sync.models import (
     PaymentSyncLink,
     SyncOutbox,
 )
+from qbsync.sync.states import SyncState
 
 LINK_MODELS = {"account": AccountSyncLink, "invoice": InvoiceSyncLink, "payment": PaymentSyncLink}
 

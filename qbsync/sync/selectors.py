@@ -1,6 +1,8 @@
+from __future__ import annotations
+
 from dataclasses import dataclass
 
-from django.db.models import Count, Value
+from django.db.models import Count, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import Account
@@ -11,14 +13,15 @@ from qbsync.quickbooks.customers import search_customers
 from .display import DISPLAY_ORDER, display_status
 from .engine.client import connection_client
 from .engine.connection import is_usable
-from .engine.states import SyncState
 from .models import (
     AccountSyncLink,
     BulkSyncItem,
     BulkSyncPlan,
     QuickBooksConnection,
     ServiceItemMapping,
+    SyncEvent,
 )
+from .states import SyncState
 
 
 def connection_for_firm(*, firm: Firm | None) -> QuickBooksConnection | None:
@@ -133,3 +136,78 @@ def service_item_rows(*, firm: Firm) -> list[tuple]:
         (service, mapped.get(service.pk, ""))
         for service in Service.objects.for_firm(firm).filter(is_active=True)
     ]
+
+
+# A record's sync history -----------------------------------------------------------------------------
+
+HISTORY_OUTCOMES = tuple(SyncEvent.Outcome.values)
+HISTORY_LIMIT = 10
+HISTORY_ALL_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """Which events a record's page shows: one outcome or all, the latest ten or up to 200."""
+
+    outcome: str = ""
+    show_all: bool = False
+
+    @classmethod
+    def from_query(cls, params) -> HistoryFilter:
+        raw = params.get("history")
+        return cls(outcome=raw if raw in HISTORY_OUTCOMES else "", show_all=params.get("history_all") == "1")
+
+    @property
+    def limit(self) -> int:
+        return HISTORY_ALL_LIMIT if self.show_all else HISTORY_LIMIT
+
+    def context(self) -> dict:
+        return {"history_outcome": self.outcome, "history_all": self.show_all}
+
+
+# The latest events of every outcome: what a record's page shows without a filter.
+LATEST_HISTORY = HistoryFilter()
+
+
+# Keys never shown in the timeline, whatever a service put in sent/received.
+_SECRET_MARKERS = ("token", "secret", "password", "authorization", "cookie")
+
+
+def _without_secrets(value):
+    if isinstance(value, dict):
+        return {
+            k: ("(hidden)" if any(m in str(k).lower() for m in _SECRET_MARKERS) else _without_secrets(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
+def sync_history(
+    *,
+    firm: Firm | int,
+    account=None,
+    invoice=None,
+    payment=None,
+    history: HistoryFilter = LATEST_HISTORY,
+) -> list[SyncEvent]:
+    """A record's sync events, newest first, optionally only one outcome (success, failure or info).
+
+    An account's history holds its invoices' and payments' events too. ``sent`` and ``received`` come back
+    with secret-looking keys hidden.
+    """
+    events: QuerySet[SyncEvent] = SyncEvent.objects.for_firm(firm).select_related("actor")
+    if account is not None:
+        events = events.filter(account=account)
+    if invoice is not None:
+        events = events.filter(invoice=invoice)
+    if payment is not None:
+        events = events.filter(payment=payment)
+    if history.outcome:
+        events = events.filter(outcome=history.outcome)
+    found = list(events.order_by("-created_at", "-id")[: history.limit])
+    for event in found:
+        event.sent = _without_secrets(event.sent)
+        event.received = _without_secrets(event.received)
+    return found

@@ -1,7 +1,6 @@
 """A record's QuickBooks status on its pages, once for every record kind: the context of the record page's
 QuickBooks section, and the status poll that list cells and sections in "Syncing" call until they settle
-(``accounts:sync_status``, ``invoices:sync_status``). A helper of the views: it reads the sync history
-through ``qbsync.health``, so it sits with the views, above the engine."""
+(``accounts:sync_status``, ``invoices:sync_status``). A helper of the views, on their floor."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,11 +12,10 @@ from django.views.decorators.http import require_GET
 
 from qbsync.firms.models import Firm
 from qbsync.firms.permissions import firm_member_required
-from qbsync.health.selectors import LATEST_HISTORY, HistoryFilter, sync_history
 
 from .display import Badge, sync_link_of
 from .engine.connection import has_company
-from .selectors import connection_for_firm
+from .selectors import LATEST_HISTORY, HistoryFilter, connection_for_firm, sync_history
 
 
 def quickbooks_section_context(

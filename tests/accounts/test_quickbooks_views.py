@@ -11,9 +11,9 @@ from django.utils.html import escape
 
 from accounts.services import AccountData, account_update
 from qbsync.sync.display import ACCOUNT_TOOLTIPS
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import UNSYNCED_MESSAGE, account_push, account_sync_request, account_sync_skip
 from qbsync.sync.models import AccountSyncLink, QuickBooksConnection, SyncEvent
+from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory, sandbox_create
 
 pytestmark = pytest.mark.django_db

@@ -4,8 +4,8 @@ import pytest
 
 from accounts.selectors import account_choices, account_list, account_sync_status_list
 from invoices.models import Invoice
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink
+from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory, make_invoice, make_payment
 
 pytestmark = pytest.mark.django_db

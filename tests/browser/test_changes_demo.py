@@ -12,9 +12,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from qbsync.changes.models import QboChange
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import InvoiceSyncLink
 from qbsync.sync.services.connections import connection_apply_first_defaults
+from qbsync.sync.states import SyncState
 from tests.browser.conftest import sign_in, wait_for_url
 from tests.factories import AccountFactory, make_invoice
 from tests.qbsync.changes.conftest import QboUser, push_invoice, sync_account

@@ -7,9 +7,9 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.models import AccountSyncLink
+from qbsync.sync.states import SyncState
 from tests.browser.conftest import sign_in, wait_for_url
 from tests.factories import AccountFactory, sandbox_create
 from tests.workers import sandbox_worker

@@ -7,8 +7,8 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, QuickBooksConnection, SyncEvent
+from qbsync.sync.states import SyncState
 from tests.browser.conftest import sign_in
 from tests.factories import AccountFactory
 

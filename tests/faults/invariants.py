@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from accounts.models import Account
 from invoices.models import Invoice, Payment
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncOutbox
+from qbsync.sync.states import SyncState
 
 D = Decimal
 MARKER = re.compile(r"qbsync:(inv|pay):(\d+)\b")

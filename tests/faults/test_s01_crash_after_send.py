@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 
 from qbsync.sync.engine.leases import SYNCING_LEASE
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_sync_request
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent
+from qbsync.sync.states import SyncState
 from qbsync.sync.work.sweep import sync_sweep
 from tests.factories import AccountFactory, make_invoice, make_payment
 from tests.faults.conftest import worker

@@ -10,8 +10,8 @@ import pytest
 from django.conf import settings
 
 from qbsync.quickbooks.governor import RedisRateGovernor, governor_from_settings
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
+from qbsync.sync.states import SyncState
 from tests.faults.conftest import make_work, worker
 from tests.faults.invariants import assert_invariants, moving, wait_settled
 

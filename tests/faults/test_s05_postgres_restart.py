@@ -12,8 +12,8 @@ import time
 import pytest
 from django.db import connection
 
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
+from qbsync.sync.states import SyncState
 from tests.faults.conftest import make_work, worker
 from tests.faults.invariants import assert_invariants, wait_settled
 

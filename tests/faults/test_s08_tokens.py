@@ -17,10 +17,10 @@ from django.test import Client
 
 from qbsync.health.models import Notification
 from qbsync.health.services.notifications import notifications_check
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.models import InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection
 from qbsync.sync.services.connections import connection_check
+from qbsync.sync.states import SyncState
 from tests.factories import TEST_PASSWORD, AccountFactory, make_invoice
 from tests.faults.conftest import worker
 from tests.faults.invariants import assert_invariants, wait_settled

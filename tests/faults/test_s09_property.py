@@ -43,11 +43,11 @@ from invoices.services import (
 from qbsync.quickbooks.client import _Transport
 from qbsync.sync.engine.errors import SyncRequestError
 from qbsync.sync.engine.leases import SYNCING_LEASE
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_push, account_sync_request, account_sync_skip
 from qbsync.sync.kinds.invoices import invoice_push, invoice_sync_again, invoice_sync_skip
 from qbsync.sync.kinds.payments import payment_push
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncOutbox
+from qbsync.sync.states import SyncState
 from qbsync.sync.work.batches import transactions_batch_push
 from qbsync.sync.work.outbox import outbox_process
 from qbsync.sync.work.sweep import sync_sweep

@@ -16,11 +16,11 @@ from django.core.exceptions import ValidationError
 
 from accounts.services import AccountData, account_create
 from invoices.services import InvoiceData, InvoiceLineData, invoice_create
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.kinds.payments import payment_push
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent
+from qbsync.sync.states import SyncState
 from tests.factories import make_invoice, make_payment, sandbox_create
 from tests.faults.conftest import connect_tenant
 from tests.faults.invariants import RealmCopy, assert_invariants

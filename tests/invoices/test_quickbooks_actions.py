@@ -3,10 +3,10 @@
 import pytest
 from django.urls import reverse
 
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.models import InvoiceSyncLink, PaymentSyncLink
+from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory, make_invoice, make_payment
 
 pytestmark = pytest.mark.django_db

@@ -17,8 +17,8 @@ from qbsync.sync.display import (
 )
 from qbsync.sync.display import invoice_badge as invoice_quickbooks_badge
 from qbsync.sync.display import invoice_tooltip as invoice_quickbooks_tooltip
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection, SyncEvent
+from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory, make_invoice, make_payment
 
 pytestmark = pytest.mark.django_db

@@ -10,10 +10,10 @@ from invoices.models import Invoice
 from qbsync.firms.models import User
 from qbsync.sync.engine.errors import SyncRequestError
 from qbsync.sync.engine.history import record_event
-from qbsync.sync.engine.states import SyncAction, SyncState
 from qbsync.sync.engine.transitions import transition
 from qbsync.sync.kinds.invoices import invoice_sync_again
 from qbsync.sync.models import InvoiceSyncLink
+from qbsync.sync.states import SyncAction, SyncState
 
 from .. import causes, explanations
 from ..models import InvoiceChangeInQbo

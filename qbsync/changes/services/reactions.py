@@ -25,10 +25,10 @@ from qbsync.sync.engine.causes import FailureCause
 from qbsync.sync.engine.errors import SyncFailure, SyncRequestError
 from qbsync.sync.engine.history import record_event
 from qbsync.sync.engine.retry import fail
-from qbsync.sync.engine.states import SyncAction, SyncState
 from qbsync.sync.engine.transitions import transition
 from qbsync.sync.kinds.accounts import account_sync_request
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent
+from qbsync.sync.states import SyncAction, SyncState
 
 from .. import causes, explanations
 from ..models import InvoiceChangeInQbo, QboChange, QboPaymentOnInvoice

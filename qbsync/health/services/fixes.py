@@ -13,11 +13,11 @@ from accounts.models import Account
 from invoices.models import Invoice, Payment
 from qbsync.firms.models import Firm, User
 from qbsync.sync.engine.errors import SyncRequestError
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_sync_request, account_sync_skip
 from qbsync.sync.kinds.invoices import invoice_sync_again, invoice_sync_skip
 from qbsync.sync.kinds.payments import payment_sync_again, payment_sync_skip
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
+from qbsync.sync.states import SyncState
 
 from ..causes import RETRY, guide_for
 from ..selectors import ACCOUNT, INVOICE, PAYMENT

@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from qbsync.firms.models import Firm, User
 from qbsync.sync.engine.connection import linked_connections
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection
+from qbsync.sync.states import SyncState
 
 from ..causes import guide_for
 from ..models import Notification

@@ -19,8 +19,8 @@ from qbsync.quickbooks.reconcile import transactions_of_customers
 from qbsync.sync.engine.client import connection_client
 from qbsync.sync.engine.connection import firm_connection, is_usable, usable_connections
 from qbsync.sync.engine.enqueue import RECONCILIATION_RUN, enqueue
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection
+from qbsync.sync.states import SyncState
 
 from ..models import ReconciliationReport, reconciliation_stalled_q
 

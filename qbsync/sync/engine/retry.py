@@ -16,10 +16,10 @@ from qbsync.quickbooks.errors import QboRateLimitError, QboTransientError
 from qbsync.quickbooks.governor import RealmThrottled
 
 from ..models import SyncEvent
+from ..states import SyncAction
 from .causes import FailureCause
 from .errors import SyncFailure
 from .history import record_event
-from .states import SyncAction
 from .transitions import transition
 
 MAX_ATTEMPTS = 8

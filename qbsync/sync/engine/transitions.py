@@ -1,10 +1,10 @@
-"""The only writer of a link's state: compare-and-set moves by the table in `states.py`, for one link or
-for a set of links at once. Two clicks, or a click racing a worker, never both win."""
+"""The only writer of a link's state: compare-and-set moves by the table in `qbsync/sync/states.py`, for
+one link or for a set of links at once. Two clicks, or a click racing a worker, never both win."""
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .states import TRANSITIONS
+from ..states import TRANSITIONS
 
 
 def transition(link, action: str, **fields) -> bool:

@@ -39,9 +39,9 @@ from ..engine.enqueue import enqueue_account_push
 from ..engine.errors import SyncFailure, SyncRequestError
 from ..engine.history import record_event
 from ..engine.retry import defer, fail
-from ..engine.states import SyncAction, SyncState, target_of
 from ..engine.transitions import error_fields_cleared, transition
 from ..models import AccountSyncLink, QuickBooksConnection, SyncEvent
+from ..states import SyncAction, SyncState, target_of
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,6 @@ from ..engine.enqueue import enqueue_batch_pushers, enqueue_invoice_push, enqueu
 from ..engine.errors import SyncFailure
 from ..engine.history import record_event
 from ..engine.retry import fail
-from ..engine.states import SyncAction, SyncState, target_of
 from ..engine.transitions import transition, transition_all
 from ..models import (
     AccountSyncLink,
@@ -40,6 +39,7 @@ from ..models import (
     SyncEvent,
     SyncOutbox,
 )
+from ..states import SyncAction, SyncState, target_of
 from .transactions import BEFORE_START_DATE, WAITING_FOR_ACCOUNT, attempt_push, retry_once_if_stale
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,6 @@ from ..engine.enqueue import enqueue_batch_pushers, enqueue_outbox, enqueue_paym
 from ..engine.errors import SyncFailure
 from ..engine.history import record_event
 from ..engine.retry import fail
-from ..engine.states import SyncAction, SyncState, target_of
 from ..engine.transitions import transition, transition_all
 from ..models import (
     AccountSyncLink,
@@ -34,6 +33,7 @@ from ..models import (
     SyncEvent,
     SyncOutbox,
 )
+from ..states import SyncAction, SyncState, target_of
 from .invoices import _payment_deletes_pending
 from .transactions import BEFORE_START_DATE, WAITING_FOR_ACCOUNT, attempt_push, retry_once_if_stale
 

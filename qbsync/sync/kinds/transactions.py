@@ -20,9 +20,9 @@ from ..engine import explanations
 from ..engine.errors import SyncFailure
 from ..engine.history import record_event
 from ..engine.retry import defer, fail
-from ..engine.states import SyncAction
 from ..engine.transitions import transition
 from ..models import SyncEvent, TransactionSyncLink
+from ..states import SyncAction
 
 T = TypeVar("T")
 

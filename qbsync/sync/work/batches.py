@@ -49,12 +49,12 @@ from ..engine.errors import SyncFailure
 from ..engine.history import record_event
 from ..engine.leases import QUEUED_GRACE
 from ..engine.retry import defer, fail
-from ..engine.states import SyncAction, SyncState
 from ..engine.transitions import transition, transition_all
 from ..kinds.invoices import DOC_NUMBER_TAKEN, custom_numbers_of, invoice_draft, invoice_link_synced
 from ..kinds.payments import payment_blocker, payment_draft, payment_link_synced
 from ..kinds.transactions import WAITING_FOR_ACCOUNT, record_kind
 from ..models import AccountSyncLink, BatchPushSlot, InvoiceSyncLink, PaymentSyncLink, SyncEvent
+from ..states import SyncAction, SyncState
 
 logger = logging.getLogger(__name__)
 

@@ -36,10 +36,10 @@ from ..engine.errors import SyncFailure, SyncRequestError
 from ..engine.history import record_event
 from ..engine.leases import BULK_HOLD
 from ..engine.retry import fail
-from ..engine.states import SyncAction, SyncState
 from ..engine.transitions import transition
 from ..kinds.accounts import account_customer_draft, account_link_for, account_link_succeed
 from ..models import AccountSyncLink, BulkSyncItem, BulkSyncPlan, QuickBooksConnection
+from ..states import SyncAction, SyncState
 
 logger = logging.getLogger(__name__)
 

@@ -3,9 +3,9 @@ company."""
 
 from django.utils import timezone
 
-from ..engine.states import SyncAction, SyncState
 from ..engine.transitions import error_fields_cleared, transition_all
 from ..models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent, SyncOutbox
+from ..states import SyncAction, SyncState
 
 
 def clear_all_links(*, firm_id: int) -> int:

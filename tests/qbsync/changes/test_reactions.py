@@ -13,10 +13,10 @@ from qbsync.changes.services.decisions import invoice_change_accept, invoice_cha
 from qbsync.changes.services.inbox import changes_process, changes_record_notices
 from qbsync.quickbooks.webhooks import ChangeNotice
 from qbsync.sync.engine.errors import SyncRequestError
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.kinds.payments import payment_push
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, SyncEvent
+from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory, make_invoice, make_payment
 
 from .conftest import catch_up, push_invoice, sync_account

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from qbsync.changes.models import InvoiceChangeInQbo, QboChange, QboPaymentOnInvoice
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink
+from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory
 from tests.workers import sandbox_worker
 

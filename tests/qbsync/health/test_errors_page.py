@@ -13,11 +13,11 @@ from invoices.models import Invoice
 from qbsync.health.causes import GUIDES, guide_for
 from qbsync.health.selectors import failure_groups
 from qbsync.health.services.fixes import FixRefused, failed_group_retry
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, SyncEvent
 from qbsync.sync.services.connections import connection_apply_first_defaults
+from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory, make_invoice, sandbox_create
 
 pytestmark = pytest.mark.django_db

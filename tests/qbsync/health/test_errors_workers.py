@@ -8,11 +8,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.models import InvoiceSyncLink
 from qbsync.sync.services.connections import connection_apply_first_defaults
+from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory, make_invoice
 from tests.workers import sandbox_worker
 

@@ -16,8 +16,8 @@ from qbsync.health.services.notifications import (
     notifications_check,
     reconnect_notice,
 )
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, QuickBooksConnection
+from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory, UserFactory, make_invoice
 
 pytestmark = pytest.mark.django_db

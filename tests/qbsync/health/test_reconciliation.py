@@ -26,12 +26,12 @@ from qbsync.health.services.reconciliation import (
 )
 from qbsync.quickbooks.reconcile import transactions_of_customers
 from qbsync.sync.engine.client import connection_client
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.kinds.payments import payment_push
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection
 from qbsync.sync.services.connections import connection_apply_first_defaults
+from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory, make_invoice, make_payment
 
 pytestmark = pytest.mark.django_db

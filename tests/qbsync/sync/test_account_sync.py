@@ -6,9 +6,9 @@ from django.utils import timezone
 
 from accounts.models import Account
 from qbsync.sync.engine.errors import SyncRequestError
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_push, account_sync_request, account_sync_skip
 from qbsync.sync.models import AccountSyncLink, QuickBooksConnection, SyncEvent
+from qbsync.sync.states import SyncState
 from qbsync.sync.work.sweep import sync_sweep
 from tests.factories import AccountFactory, sandbox_create
 

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from qbsync.sync.engine.leases import SYNCING_LEASE
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_sync_request
 from qbsync.sync.models import AccountSyncLink
+from qbsync.sync.states import SyncState
 from qbsync.sync.work.sweep import sync_sweep
 from tests.factories import AccountFactory
 from tests.workers import WorkerProcess, sandbox_worker

@@ -3,9 +3,9 @@ a batch whose reply is lost handing over to the single-account sync without dupl
 
 import pytest
 
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.models import AccountSyncLink, BulkSyncItem, BulkSyncPlan, QuickBooksConnection
+from qbsync.sync.states import SyncState
 from qbsync.sync.work.bulk import (
     bulk_sync_preview,
     bulk_sync_preview_start,

@@ -16,8 +16,8 @@ from qbsync.sync.display import (
     payment_badge,
     payment_tooltip,
 )
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import InvoiceSyncLink, PaymentSyncLink
+from qbsync.sync.states import SyncState
 
 S = SyncState
 

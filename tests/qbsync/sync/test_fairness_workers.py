@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 
 from qbsync.firms.models import User
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.fairness import slots_from_settings
 from qbsync.sync.models import InvoiceSyncLink
+from qbsync.sync.states import SyncState
 from tests.conftest import QBO_TEST_CLIENT_ID, QBO_TEST_CLIENT_SECRET, QBO_TEST_REDIRECT_URI
 from tests.factories import AccountFactory, FirmFactory, UserFactory, connection_for_realm, make_invoice
 from tests.workers import WorkerProcess

@@ -9,7 +9,6 @@ from django.db.models import Q
 
 from invoices.models import Invoice, Payment
 from qbsync.demo.services import demo_seed
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import (
     AccountSyncLink,
     BulkSyncPlan,
@@ -18,6 +17,7 @@ from qbsync.sync.models import (
     QuickBooksConnection,
 )
 from qbsync.sync.services.connections import connection_apply_first_defaults
+from qbsync.sync.states import SyncState
 from qbsync.sync.work.bulk import bulk_sync_preview_start, bulk_sync_start
 from tests.factories import connection_for_realm
 from tests.workers import sandbox_worker

@@ -12,8 +12,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from qbsync.sync.engine.leases import QUEUED_GRACE
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
+from qbsync.sync.states import SyncState
 from qbsync.sync.work.sweep import sync_sweep
 from tests.factories import AccountFactory, make_invoice, make_payment
 from tests.workers import sandbox_worker

@@ -7,11 +7,11 @@ import pytest
 from django.utils import timezone
 
 from invoices.services import AllocationData, PaymentData, payment_create, payment_delete, payment_update
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.kinds.payments import payment_push
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncOutbox
+from qbsync.sync.states import SyncState
 from qbsync.sync.work.outbox import outbox_process
 from tests.factories import AccountFactory, make_invoice
 

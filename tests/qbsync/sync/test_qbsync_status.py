@@ -13,8 +13,8 @@ from django.utils import timezone
 from qbsync.celery import app
 from qbsync.core.models import ProcessHeartbeat
 from qbsync.quickbooks.governor import governor_from_settings, reset_governor
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.models import AccountSyncLink, BulkSyncPlan, InvoiceSyncLink, SyncOutbox
+from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory, make_invoice
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@
 
 import pytest
 
-from qbsync.sync.engine.states import TRANSITIONS, SyncAction, SyncState, target_of
+from qbsync.sync.states import TRANSITIONS, SyncAction, SyncState, target_of
 
 S = SyncState
 EXPECTED = {

@@ -9,7 +9,6 @@ import pytest
 from django.utils import timezone
 
 from invoices.models import Invoice
-from qbsync.sync.engine.states import SyncState
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.kinds.payments import payment_push
@@ -20,6 +19,7 @@ from qbsync.sync.models import (
     PaymentSyncLink,
     SyncEvent,
 )
+from qbsync.sync.states import SyncState
 from qbsync.sync.work.batches import _claim, batch_push_resume, batch_work_left, transactions_batch_push
 from qbsync.sync.work.sweep import sync_sweep
 from tests.factories import AccountFactory, make_invoice, make_payment, sandbox_create

@@ -10,8 +10,8 @@ from qbsync.quickbooks.errors import QboRateLimitError, QboTransientError
 from qbsync.sync.engine import retry
 from qbsync.sync.engine.causes import FailureCause
 from qbsync.sync.engine.errors import SyncFailure
-from qbsync.sync.engine.states import SyncAction, SyncState
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent
+from qbsync.sync.states import SyncAction, SyncState
 from tests.factories import AccountFactory, make_invoice, make_payment
 
 KINDS = ["account", "invoice", "payment"]

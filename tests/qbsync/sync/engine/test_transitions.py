@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from qbsync.sync.engine.states import SyncAction, SyncState
 from qbsync.sync.engine.transitions import error_fields_cleared, transition, transition_all
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
+from qbsync.sync.states import SyncAction, SyncState
 from tests.factories import AccountFactory, make_invoice, make_payment
 
 ROOT = Path(__file__).resolve().parents[4]

@@ -4,8 +4,8 @@ secret), the intuit_tid, and a server-side filter by outcome."""
 import pytest
 from django.urls import reverse
 
-from qbsync.health.selectors import HistoryFilter, sync_history
 from qbsync.sync.models import QuickBooksConnection, SyncEvent
+from qbsync.sync.selectors import HistoryFilter, sync_history
 from tests.factories import AccountFactory, make_invoice, make_payment
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 """The sync state machine, as data: the states a link can be in, and which action moves it from which
-states to which. Pure Python; `transitions.py` applies it with compare-and-set updates, and nothing else
-writes a link's state. How a state looks to people lives in `qbsync/sync/display.py`."""
+states to which. Pure Python; `engine/transitions.py` applies it with compare-and-set updates, and nothing
+else writes a link's state. How a state looks to people lives in `qbsync/sync/display.py`."""
 
 from django.db import models
 
