@@ -109,6 +109,7 @@ class TransactionKind:
     void: Callable[..., Any] | None = None  # (client, qbo id, sync token, *, request_id)
     # Whether it waits for the account's payment deletes to reach QBO first (QBO refuses otherwise).
     waits_for_deletes: Callable[[Any], bool] = _never
+    # A refusal it explains better than "QBO refused the record" (an invoice number QBO already has: 6140).
     explain_refusal: Callable[[QboError, Any], SyncFailure | None] = _no_explanation
     numbered: bool = False  # its draft carries our number when the company numbers its own
     waits_on: tuple[str, ...] = ()  # the kinds whose sync may release its records' waits
@@ -460,9 +461,8 @@ def link_synced(link: TransactionSyncLink, qbo_record, version: int, tid: str) -
             waiting_reason="",
         )
         if done:
-            account_id = kind.record_of(link).account_id
             for waiting in _waiting_on(kind):
-                release_waiting(waiting, account_id=account_id)
+                release_waiting(waiting, account_id=kind.record_of(link).account_id)
             record_event(
                 link=link,
                 outcome=SyncEvent.Outcome.SUCCESS,
