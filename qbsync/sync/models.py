@@ -304,16 +304,50 @@ class TransactionSyncLink(models.Model):
 
     objects = FirmScopedQuerySet.as_manager()
 
+    # What the link links, named in each subclass: its record's field ("invoice") and QBO id's field.
+    RECORD_FIELD = ""
+    QBO_ID_FIELD = ""
+
     class Meta:
         abstract = True
+
+    def __str__(self) -> str:
+        record_id = getattr(self, f"{self.RECORD_FIELD}_id")
+        return f"{self.RECORD_FIELD} {record_id} → {self.qbo_id or '-'} ({self.state})"
+
+    @property
+    def qbo_id(self) -> str:
+        return getattr(self, self.QBO_ID_FIELD)
 
     @property
     def display_status(self) -> str:
         return display_status(self.state)
 
 
+def transaction_link_indexes(record: str) -> list[models.Index]:
+    """A transaction link's indexes, named as their migrations created them."""
+    return [
+        models.Index(fields=["firm", "state"], name=f"{record}_link_firm_state"),
+        models.Index(fields=["state", "state_changed_at"], name=f"{record}_link_state_age"),
+    ]
+
+
+def one_link_per_qbo_record(record: str) -> models.UniqueConstraint:
+    """Within a firm, never two local records linked to one QBO record."""
+    qbo_id_field = f"qbo_{record}_id"
+    return models.UniqueConstraint(
+        "firm",
+        qbo_id_field,
+        condition=~models.Q(**{qbo_id_field: ""}),
+        name=f"{record}_link_one_per_qbo_{record}",
+    )
+
+
 class InvoiceSyncLink(TransactionSyncLink):
     """One per issued invoice: its QBO invoice, or why it has none yet."""
+
+    RECORD_FIELD = "invoice"
+    QBO_ID_FIELD = "qbo_invoice_id"
 
     firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="invoice_links")
     invoice = models.OneToOneField("invoices.Invoice", on_delete=models.CASCADE, related_name="sync_link")
@@ -321,21 +355,8 @@ class InvoiceSyncLink(TransactionSyncLink):
     qbo_doc_number = models.CharField(max_length=30, blank=True)
 
     class Meta:
-        indexes = [
-            models.Index(fields=["firm", "state"], name="invoice_link_firm_state"),
-            models.Index(fields=["state", "state_changed_at"], name="invoice_link_state_age"),
-        ]
-        constraints = [
-            models.UniqueConstraint(
-                "firm",
-                "qbo_invoice_id",
-                condition=~models.Q(qbo_invoice_id=""),
-                name="invoice_link_one_per_qbo_invoice",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"invoice {self.invoice_id} → {self.qbo_invoice_id or '-'} ({self.state})"
+        indexes = transaction_link_indexes("invoice")
+        constraints = [one_link_per_qbo_record("invoice")]
 
 
 class SyncOutbox(models.Model):
@@ -377,26 +398,16 @@ class SyncOutbox(models.Model):
 class PaymentSyncLink(TransactionSyncLink):
     """One per payment of a syncing account: its QBO payment, or why it has none yet."""
 
+    RECORD_FIELD = "payment"
+    QBO_ID_FIELD = "qbo_payment_id"
+
     firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="payment_links")
     payment = models.OneToOneField("invoices.Payment", on_delete=models.CASCADE, related_name="sync_link")
     qbo_payment_id = models.CharField(max_length=32, blank=True)
 
     class Meta:
-        indexes = [
-            models.Index(fields=["firm", "state"], name="payment_link_firm_state"),
-            models.Index(fields=["state", "state_changed_at"], name="payment_link_state_age"),
-        ]
-        constraints = [
-            models.UniqueConstraint(
-                "firm",
-                "qbo_payment_id",
-                condition=~models.Q(qbo_payment_id=""),
-                name="payment_link_one_per_qbo_payment",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"payment {self.payment_id} → {self.qbo_payment_id or '-'} ({self.state})"
+        indexes = transaction_link_indexes("payment")
+        constraints = [one_link_per_qbo_record("payment")]
 
 
 class ServiceItemMapping(models.Model):

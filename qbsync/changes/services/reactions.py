@@ -24,6 +24,7 @@ from qbsync.quickbooks.errors import QboNotFoundError, QboValidationError
 from qbsync.sync.engine.causes import FailureCause
 from qbsync.sync.engine.errors import SyncFailure, SyncRequestError
 from qbsync.sync.engine.history import record_event
+from qbsync.sync.engine.markers import INVOICE_MARKER_PREFIX, PAYMENT_MARKER_PREFIX
 from qbsync.sync.engine.retry import fail
 from qbsync.sync.engine.transitions import transition
 from qbsync.sync.kinds.accounts import account_sync_request
@@ -35,8 +36,6 @@ from ..models import InvoiceChangeInQbo, QboChange, QboPaymentOnInvoice
 
 logger = logging.getLogger(__name__)
 
-OUR_PAYMENT_MARKER = "qbsync:pay:"
-OUR_INVOICE_MARKER = "qbsync:inv:"
 # What a re-push must not find again: the voided invoice keeps its note, minus our marker.
 RETIRED_MARKER = "qbsync-retired-inv-"
 
@@ -346,7 +345,7 @@ def _invoice_changed(firm_id: int, fact: Fact, client) -> str:
 
 def _retire_marker(client, invoice: qbo_txn.QboInvoice, local_id: int) -> None:
     """Take our marker off a voided invoice, so that a re-push creates a new one instead of finding it."""
-    note = invoice.private_note.replace(f"{OUR_INVOICE_MARKER}{local_id}", f"{RETIRED_MARKER}{local_id}")
+    note = invoice.private_note.replace(f"{INVOICE_MARKER_PREFIX}{local_id}", f"{RETIRED_MARKER}{local_id}")
     if note == invoice.private_note:
         return
     try:
@@ -411,7 +410,7 @@ def _payment_changed(firm_id: int, fact: Fact, client) -> str:
     if row is GONE:
         return _payment_removed(known)
     payment = qbo_txn.payment_from_json(row)
-    if OUR_PAYMENT_MARKER in payment.private_note:
+    if PAYMENT_MARKER_PREFIX in payment.private_note:
         return "ignored: our own payment"
     if payment.total == 0 and payment.private_note.startswith("Voided"):
         return _payment_removed(known)

@@ -42,6 +42,12 @@ from ..engine.retry import defer, fail
 from ..engine.transitions import error_fields_cleared, transition
 from ..models import AccountSyncLink, QuickBooksConnection, SyncEvent
 from ..states import SyncAction, SyncState, target_of
+from .account_records import (
+    account_history_request,
+    invoices_release_waiting,
+    invoices_unsync_for_account,
+    payments_release_waiting,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -153,8 +159,6 @@ def account_sync_skip(*, account: Account, actor: User | None) -> AccountSyncLin
             **error_fields_cleared(AccountSyncLink),
         ):
             raise SyncRequestError("Sync is already off for this account.")
-        from .invoices import invoices_unsync_for_account
-
         invoices_unsync_for_account(account_id=account.pk)
         record_event(
             link=link,
@@ -258,9 +262,6 @@ def account_link_succeed(link: AccountSyncLink, customer: QboCustomer, method: s
                 **error_fields_cleared(AccountSyncLink),
             )
             if done:
-                from .invoices import account_history_request, invoices_release_waiting
-                from .payments import payments_release_waiting
-
                 invoices_release_waiting(account_id=link.account_id)
                 payments_release_waiting(account_id=link.account_id)
                 account_history_request(account_id=link.account_id)

@@ -1,12 +1,24 @@
-"""What the invoice and payment sync share: failing with a reason, retrying a transient failure later,
-and noticing the record is gone from QBO. Each moves the link by compare-and-set and records the event."""
+"""One pipeline for the records we push to QuickBooks (invoices and payments; credit memos and refunds
+next). A record kind describes itself once, in a `TransactionKind`; this module does the rest the same way
+for every kind: ask to sync on a change, push (create once, or a sparse update with the current
+SyncToken), settle the link, delete it in QBO through the outbox, and a person's skip and sync-again.
+
+The link row is the durable intent: it is written in the same transaction as the record's change, a task
+is enqueued after commit, and the sweep re-enqueues whatever is left. Before creating again after an
+unknown outcome, the record is looked up in QBO by the marker we put in its PrivateNote, so nothing is
+created twice whether or not QBO honours requestid. Every move of a link is a compare-and-set transition
+with its event in the history.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, TypeVar
 
-from django.db import transaction
+from django.db import models, transaction
+from django.utils import timezone
 
 from qbsync.quickbooks.errors import (
     QboError,
@@ -15,33 +27,349 @@ from qbsync.quickbooks.errors import (
     QboStaleObjectError,
     QboTransientError,
 )
+from qbsync.quickbooks.requestids import request_id_for
 
 from ..engine import explanations
-from ..engine.errors import SyncFailure
+from ..engine.causes import FailureCause
+from ..engine.client import connection_client
+from ..engine.company import custom_numbers_of
+from ..engine.connection import usable_connection
+from ..engine.enqueue import enqueue_batch_pushers, enqueue_outbox
+from ..engine.errors import SyncFailure, SyncRequestError
 from ..engine.history import record_event
 from ..engine.retry import defer, fail
-from ..engine.transitions import transition
-from ..models import SyncEvent, TransactionSyncLink
-from ..states import SyncAction
+from ..engine.transitions import error_fields_cleared, transition, transition_all
+from ..models import AccountSyncLink, QuickBooksConnection, SyncEvent, SyncOutbox, TransactionSyncLink
+from ..states import SyncAction, SyncState, target_of
 
 T = TypeVar("T")
 
+# Why a record waits or does not sync (shown as its status's reason).
 WAITING_FOR_ACCOUNT = "waiting for the account to sync"
+WAITING_FOR_DELETES = "waiting for deleted payments to be deleted in QuickBooks first"
 BEFORE_START_DATE = "dated before the firm's sync start date ({start})"
-ITEM_INACTIVE = (
-    "QuickBooks Online refused the invoice because something it uses is inactive or deleted there "
-    "({message}): usually an item its lines carry. Make it active in QuickBooks Online, or choose another "
-    "item on the QuickBooks settings page, then sync again."
-)
-PAYMENT_REFERENCE_INACTIVE = (
-    "QuickBooks Online refused the payment because something it uses is inactive or deleted there "
-    "({message}): its customer or an invoice it pays. Check them in QuickBooks Online, then sync again."
+ACCOUNT_UNSYNCED = "its account is not synced"
+SKIPPED_BY = "skipped by {who}"
+VOIDED_BEFORE_SYNC = (
+    "Voided before it reached QuickBooks Online, so it is not synced (nothing to void there)."
 )
 
 
-def record_kind(link: TransactionSyncLink) -> str:
-    """ "invoice" or "payment": what a transaction link links, in words."""
-    return "invoice" if hasattr(link, "invoice_id") else "payment"
+def _always(record) -> bool:
+    return True
+
+
+def _never(record) -> bool:
+    return False
+
+
+def _no_fields(qbo_record) -> dict:
+    return {}
+
+
+def _no_explanation(exc: QboError, record) -> SyncFailure | None:
+    return None
+
+
+@dataclass(frozen=True)
+class TransactionKind:
+    """What the pipeline needs to know of one kind of record pushed to QBO."""
+
+    record_model: type[models.Model]
+    link_model: type[TransactionSyncLink]
+    outbox_entity: str  # QBO's entity name ("Invoice"), on its outbox rows
+    request_prefix: str  # starts the requestids of its writes ("inv")
+    batch_id_prefix: str  # starts its items' bIds in a batch request ("i"; a bId has 10 characters at most)
+    enqueue_push: Callable[..., None]
+    # The marker in its PrivateNote, and how to find the customer's records carrying one.
+    marker: Callable[[Any], str]
+    find_by_marker: Callable[..., list]
+    dated: Callable[[Any], date]  # compared with the firm's sync start date
+    # Why it cannot go yet (its account or what it refers to is not in QBO); "" when it can.
+    blocker: Callable[[Any], str]
+    # (record, customer id, connection, custom numbers) -> the QBO body.
+    draft: Callable[[Any, str, QuickBooksConnection, bool], Any]
+    create: Callable[..., Any]  # (client, draft, *, request_id)
+    update: Callable[..., Any]  # (client, qbo id, sync token, draft, *, request_id): sparse
+    read: Callable[..., Any]  # (client, qbo id): the current record and its SyncToken
+    # Carries out an outbox row (deleting it, or voiding what QBO will not delete); says what it did.
+    delete_in_qbo: Callable[..., str]
+    outbox_label: Callable[[Any], str]  # the record in the history once it is gone here
+    lost_message: str  # for a link whose QBO record is gone
+    # A 610 on its create: something it refers to is inactive in QBO. (cause, explanation with {message})
+    reference_inactive: tuple[str, str]
+    # The create_sent event: its message and what it adds to the sent requestid.
+    create_sent: Callable[[Any, Any], tuple[str, dict]]
+    # The succeeded event's kind, message and received, from (link, QBO's record, created).
+    synced_event: Callable[[Any, Any, bool], dict]
+    synced_fields: Callable[[Any], dict] = _no_fields  # more link fields from QBO's record
+    syncs: Callable[[Any], bool] = _always  # whether the record syncs at all in its status
+    not_syncable: str = ""  # what sync-again says of a record that does not
+    voided: Callable[[Any], bool] = _never  # voided here: only what QBO has is voided there
+    void: Callable[..., Any] | None = None  # (client, qbo id, sync token, *, request_id)
+    # Whether it waits for the account's payment deletes to reach QBO first (QBO refuses otherwise).
+    waits_for_deletes: Callable[[Any], bool] = _never
+    # A refusal it explains better than "QBO refused the record" (an invoice number QBO already has: 6140).
+    explain_refusal: Callable[[QboError, Any], SyncFailure | None] = _no_explanation
+    numbered: bool = False  # its draft carries our number when the company numbers its own
+    waits_on: tuple[str, ...] = ()  # the kinds whose sync may release its records' waits
+    # A first-sync record that must wait keeps its place in the batch (it waits for records of the batch)
+    # rather than leaving it (its account's link brings it back).
+    waits_in_batch: bool = False
+
+    @property
+    def name(self) -> str:
+        """The record in words ("invoice"), also the link's field for it."""
+        return self.link_model.RECORD_FIELD
+
+    @property
+    def qbo_id_field(self) -> str:
+        return self.link_model.QBO_ID_FIELD
+
+    def record_of(self, link: TransactionSyncLink):
+        return getattr(link, self.name)
+
+    def record_id_of(self, link: TransactionSyncLink) -> int:
+        return getattr(link, f"{self.name}_id")
+
+
+_KINDS: dict[str, TransactionKind] = {}
+
+
+def register(kind: TransactionKind) -> TransactionKind:
+    """Make ``kind`` known to the pipeline (by its links and its outbox rows), at import of its module;
+    `kinds/__init__.py` imports every kind, so the set is whole wherever the pipeline runs."""
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def kind_of(link: TransactionSyncLink) -> TransactionKind:
+    return _KINDS[type(link).RECORD_FIELD]
+
+
+def kind_of_model(link_model: type[TransactionSyncLink]) -> TransactionKind:
+    return _KINDS[link_model.RECORD_FIELD]
+
+
+def kind_of_entity(entity: str) -> TransactionKind:
+    return next(kind for kind in _KINDS.values() if kind.outbox_entity == entity)
+
+
+def _waiting_on(kind: TransactionKind) -> list[TransactionKind]:
+    return [other for other in _KINDS.values() if kind.name in other.waits_on]
+
+
+# What a record waits for -------------------------------------------------------------------------------
+
+
+def account_blocker(record) -> str:
+    if AccountSyncLink.objects.filter(account_id=record.account_id, state=SyncState.SYNCED).exists():
+        return ""
+    return WAITING_FOR_ACCOUNT
+
+
+def payment_deletes_pending(account_id: int) -> bool:
+    return SyncOutbox.objects.filter(
+        account_id=account_id, entity="Payment", state=SyncOutbox.State.PENDING
+    ).exists()
+
+
+def release_waiting(kind: TransactionKind, *, account_id: int) -> int:
+    """What these records waited for (an invoice, the account) may have synced: try the waiting ones.
+
+    Each waiting link is locked before its blocker is worked out, so two records syncing at once cannot
+    both read the other as not yet synced and leave the waiting one waiting for nothing.
+    """
+    with transaction.atomic():
+        waiting = list(
+            kind.link_model.objects.select_for_update(of=("self",))
+            .filter(**{f"{kind.name}__account_id": account_id}, state=SyncState.QUEUED)
+            .exclude(waiting_reason="")
+            .select_related(kind.name)
+            .order_by("pk")
+        )
+        released = to_batch = 0
+        for link in waiting:
+            blocker = kind.blocker(kind.record_of(link))
+            kind.link_model.objects.filter(pk=link.pk).update(
+                waiting_reason=blocker, updated_at=timezone.now()
+            )
+            if blocker:
+                continue
+            released += 1
+            if link.in_batch and not link.qbo_id:
+                to_batch += 1
+            else:
+                kind.enqueue_push(link.pk)
+        if to_batch:
+            enqueue_batch_pushers(waiting[0].firm_id)
+    return released
+
+
+# Asking to sync ----------------------------------------------------------------------------------------
+
+
+def sync_on_change(kind: TransactionKind, record, *, via_batch: bool = False) -> TransactionSyncLink | None:
+    """The record was created or changed. Called inside the change's transaction. ``via_batch``: it is
+    part of its account's first sync, so a batch pusher creates it (if QBO has never seen it)."""
+    connection = usable_connection(record.firm_id)
+    if connection is None or not kind.syncs(record):
+        return None
+    if kind.voided(record):
+        # A void follows only a record QBO has; one it never had is simply not synced.
+        link = (
+            kind.link_model.objects.filter(**{kind.name: record}).exclude(**{kind.qbo_id_field: ""}).first()
+        )
+        if link is None:
+            return None
+    else:
+        link, _ = kind.link_model.objects.get_or_create(
+            **{kind.name: record}, defaults={"firm_id": record.firm_id}
+        )
+    if link.state == SyncState.SKIPPED:
+        return link
+    start = connection.sync_start_date
+    if start and kind.dated(record) < start:
+        if transition(link, SyncAction.SKIP, skip_reason=BEFORE_START_DATE.format(start=start.isoformat())):
+            record_event(link=link, kind="skipped", trigger="auto", message=f"Skipped: {link.skip_reason}.")
+        return link
+    if target_of(SyncAction.REQUEST, link.state) is None:
+        # A worker holds it now; it compares versions when it finishes and picks the change up.
+        return link
+    blocker = kind.blocker(record)
+    in_batch = via_batch and not link.qbo_id
+    transition(
+        link,
+        SyncAction.REQUEST,
+        in_batch=in_batch,
+        request_epoch=link.request_epoch + 1,
+        attempts=0,
+        next_attempt_at=None,
+        waiting_reason=blocker,
+        **error_fields_cleared(kind.link_model),
+    )
+    if blocker:
+        record_event(link=link, kind="waiting", trigger="auto", message=f"Syncing: {blocker}.")
+    elif in_batch:
+        enqueue_batch_pushers(record.firm_id)
+    else:
+        kind.enqueue_push(link.pk)
+    return link
+
+
+# Pushing ----------------------------------------------------------------------------------------------
+
+
+class VoidedBeforeSync(Exception):
+    """The record was voided here before QBO ever had it: there is nothing to void there."""
+
+
+def push(kind: TransactionKind, *, link_id: int) -> str:
+    """Create, update or void the record in QBO. Returns "synced", "waiting", "deferred", "failed",
+    "lost", "not-synced" (voided before QBO had it) or "not-queued"."""
+    link = kind.link_model.objects.select_related(kind.name).filter(pk=link_id).first()
+    if link is None or (
+        link.next_attempt_at and link.next_attempt_at > timezone.now() + timedelta(seconds=1)
+    ):
+        return "not-queued"
+    if not transition(link, SyncAction.START):
+        return "not-queued"
+    record = kind.record_model.objects.select_related("account").get(pk=kind.record_id_of(link))
+    blocker = kind.blocker(record)
+    if not blocker and kind.waits_for_deletes(record) and payment_deletes_pending(record.account_id):
+        blocker = WAITING_FOR_DELETES
+    if blocker:
+        transition(link, SyncAction.DEFER, waiting_reason=blocker)
+        return "waiting"
+    connection = usable_connection(record.firm_id)
+    if connection is None:
+        fail(link, SyncFailure(FailureCause.CONNECTION, explanations.CONNECTION))
+        return "failed"
+    customer_id = AccountSyncLink.objects.get(account_id=record.account_id).qbo_customer_id
+    client = connection_client(connection)
+    version = record.content_version
+
+    def work():
+        if kind.voided(record):
+            return _void(kind, client, link, record, customer_id)
+        draft = kind.draft(record, customer_id, connection, kind.numbered and custom_numbers_of(client))
+        try:
+            return _create_or_update(kind, client, link, record, draft)
+        except QboError as exc:
+            failure = kind.explain_refusal(exc, record)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    try:
+        outcome, qbo_record = attempt_push(
+            link,
+            work,
+            lost_message=kind.lost_message,
+            forget={kind.qbo_id_field: ""},
+            enqueue=kind.enqueue_push,
+        )
+    except VoidedBeforeSync:
+        with transaction.atomic():
+            if transition(link, SyncAction.LOST, waiting_reason="", pushed_version=0, qbo_sync_token=""):
+                record_event(link=link, kind="not_synced", message=VOIDED_BEFORE_SYNC)
+        return "not-synced"
+    if outcome is not None:
+        return outcome
+    return link_synced(link, qbo_record, version, client.last_intuit_tid)
+
+
+def _create_or_update(kind: TransactionKind, client, link, record, draft):
+    request_id = request_id_for(
+        kind.request_prefix, link.firm_id, record.pk, link.request_epoch, record.content_version
+    )
+    if not link.qbo_id:
+        # An earlier attempt may have created it and lost the reply: find it by our marker first.
+        found = kind.find_by_marker(client, draft.customer_id, kind.marker(record))
+        if found:
+            existing = found[0]
+            if link.pushed_version == record.content_version:
+                return existing
+            # Not the lost create's requestid: QBO would replay that create's answer, or refuse it (600).
+            adopt_id = request_id_for(
+                f"{kind.request_prefix}-adopt",
+                link.firm_id,
+                record.pk,
+                link.request_epoch,
+                record.content_version,
+            )
+            return _update(kind, client, existing.id, existing.sync_token, draft, adopt_id)
+        message, sent = kind.create_sent(record, draft)
+        record_event(link=link, kind="create_sent", message=message, sent={"request_id": request_id, **sent})
+        return kind.create(client, draft, request_id=request_id)
+    if link.pushed_version == record.content_version:
+        return kind.read(client, link.qbo_id)
+    return _update(kind, client, link.qbo_id, link.qbo_sync_token, draft, request_id)
+
+
+def _update(kind: TransactionKind, client, qbo_id: str, sync_token: str, draft, request_id: str):
+    return retry_once_if_stale(
+        lambda token, rid: kind.update(client, qbo_id, token, draft, request_id=rid),
+        sync_token=sync_token,
+        request_id=request_id,
+        current_token=lambda: kind.read(client, qbo_id).sync_token,
+    )
+
+
+def _void(kind: TransactionKind, client, link, record, customer_id: str):
+    qbo_id, sync_token = link.qbo_id, link.qbo_sync_token
+    if not qbo_id:
+        # Voided while its first push was under way: an earlier attempt may have created it after all.
+        found = kind.find_by_marker(client, customer_id, kind.marker(record))
+        if not found:
+            raise VoidedBeforeSync
+        qbo_id, sync_token = found[0].id, found[0].sync_token
+    return retry_once_if_stale(
+        lambda token, rid: kind.void(client, qbo_id, token, request_id=rid),
+        sync_token=sync_token,
+        request_id=request_id_for(f"{kind.request_prefix}-void", link.firm_id, record.pk, link.request_epoch),
+        current_token=lambda: kind.read(client, qbo_id).sync_token,
+    )
 
 
 def retry_once_if_stale(
@@ -53,6 +381,53 @@ def retry_once_if_stale(
         return write(sync_token, request_id)
     except QboStaleObjectError:
         return write(current_token(), request_id + "r")
+
+
+def attempt_push(
+    link: TransactionSyncLink,
+    work: Callable[[], T],
+    *,
+    lost_message: str,
+    forget: dict,
+    enqueue: Callable[..., None],
+) -> tuple[str | None, T | None]:
+    """Run the QBO calls of one push. Success comes back as (None, result); a failure settles the link and
+    comes back as its outcome: "failed" (with the reason), "lost" (gone from QBO) or "deferred"."""
+    kind = kind_of(link)
+    try:
+        return None, work()
+    except SyncFailure as failure:
+        fail(link, failure)
+    except QboNotFoundError as exc:
+        if all(getattr(link, field) for field in forget):
+            link_lost(link, tid=exc.intuit_tid, message=lost_message, forget=forget)
+            return "lost", None
+        # Nothing of ours exists in QBO yet: 610 on a create means something it refers to is inactive.
+        cause, explanation = kind.reference_inactive
+        failure = SyncFailure(cause, explanation.format(message=exc.message.rstrip(".")))
+        failure.code, failure.message, failure.tid = exc.code, exc.message, exc.intuit_tid
+        fail(link, failure)
+    except QboReconnectRequiredError as exc:
+        fail(
+            link,
+            SyncFailure(FailureCause.CONNECTION, explanations.CONNECTION, code=exc.code, message=exc.message),
+        )
+    except QboTransientError as exc:
+        return defer(link, exc, enqueue=enqueue), None
+    except QboError as exc:
+        fail(link, refused(kind, exc))
+    return "failed", None
+
+
+def refused(kind: TransactionKind, exc: QboError) -> SyncFailure:
+    """QBO refused the record, in words that say what to correct."""
+    return SyncFailure(
+        FailureCause.REFUSED,
+        explanations.refused(message=exc.message, detail=exc.detail, record=kind.name),
+        code=exc.code,
+        message=exc.message,
+        tid=exc.intuit_tid,
+    )
 
 
 def link_lost(link: TransactionSyncLink, *, tid: str, message: str, forget: dict) -> None:
@@ -68,46 +443,106 @@ def link_lost(link: TransactionSyncLink, *, tid: str, message: str, forget: dict
             )
 
 
-def attempt_push(
-    link: TransactionSyncLink,
-    work: Callable[[], T],
-    *,
-    lost_message: str,
-    forget: dict,
-    enqueue: Callable[..., None],
-) -> tuple[str | None, T | None]:
-    """Run the QBO calls of one push. Success comes back as (None, result); a failure settles the link and
-    comes back as its outcome: "failed" (with the reason), "lost" (gone from QBO) or "deferred"."""
-    try:
-        return None, work()
-    except SyncFailure as failure:
-        fail(link, failure)
-    except QboNotFoundError as exc:
-        if all(getattr(link, field) for field in forget):
-            link_lost(link, tid=exc.intuit_tid, message=lost_message, forget=forget)
-            return "lost", None
-        # Nothing of ours exists in QBO yet: 610 on a create means something it refers to is inactive.
-        message = exc.message.rstrip(".")
-        failure = (
-            SyncFailure("item_inactive", ITEM_INACTIVE.format(message=message))
-            if record_kind(link) == "invoice"
-            else SyncFailure("reference_inactive", PAYMENT_REFERENCE_INACTIVE.format(message=message))
-        )
-        failure.code, failure.message, failure.tid = exc.code, exc.message, exc.intuit_tid
-        fail(link, failure)
-    except QboReconnectRequiredError as exc:
-        fail(link, SyncFailure("connection", explanations.CONNECTION, code=exc.code, message=exc.message))
-    except QboTransientError as exc:
-        return defer(link, exc, enqueue=enqueue), None
-    except QboError as exc:
-        fail(
+def link_synced(link: TransactionSyncLink, qbo_record, version: int, tid: str) -> str:
+    """QBO has ``version`` of the record (pushed alone or in a batch): Synced, and what waited for it goes.
+    Returns "synced", or "not-queued" when the link had moved meanwhile."""
+    kind = kind_of(link)
+    with transaction.atomic():
+        created = not link.qbo_id
+        done = transition(
             link,
-            SyncFailure(
-                "refused",
-                explanations.refused(message=exc.message, detail=exc.detail, record=record_kind(link)),
-                code=exc.code,
-                message=exc.message,
-                tid=exc.intuit_tid,
-            ),
+            SyncAction.SUCCEED,
+            **{kind.qbo_id_field: qbo_record.id},
+            qbo_sync_token=qbo_record.sync_token,
+            **kind.synced_fields(qbo_record),
+            pushed_version=version,
+            attempts=0,
+            next_attempt_at=None,
+            waiting_reason="",
         )
-    return "failed", None
+        if done:
+            for waiting in _waiting_on(kind):
+                release_waiting(waiting, account_id=kind.record_of(link).account_id)
+            record_event(
+                link=link,
+                outcome=SyncEvent.Outcome.SUCCESS,
+                intuit_tid=tid,
+                **kind.synced_event(link, qbo_record, created),
+            )
+            record_id = kind.record_id_of(link)
+            current = (
+                kind.record_model.objects.filter(pk=record_id)
+                .values_list("content_version", flat=True)
+                .first()
+            )
+            if current is not None and current != version:
+                # Changed while we were pushing: push the newer version too.
+                sync_on_change(kind, kind.record_model.objects.get(pk=record_id))
+    return "synced" if done else "not-queued"
+
+
+# Deleting -----------------------------------------------------------------------------------------------
+
+
+def delete_in_qbo(kind: TransactionKind, record) -> SyncOutbox | None:
+    """Called in the transaction that deletes the local record: remember to delete it in QBO too."""
+    link = kind.link_model.objects.filter(**{kind.name: record}).exclude(**{kind.qbo_id_field: ""}).first()
+    if link is None:
+        return None
+    row = SyncOutbox.objects.create(
+        firm_id=record.firm_id,
+        account_id=record.account_id,
+        entity=kind.outbox_entity,
+        operation="delete",
+        local_label=kind.outbox_label(record),
+        qbo_id=link.qbo_id,
+        qbo_sync_token=link.qbo_sync_token,
+    )
+    enqueue_outbox(row.pk)
+    return row
+
+
+# A person's choice ------------------------------------------------------------------------------------
+
+
+def sync_skip(kind: TransactionKind, record, actor) -> TransactionSyncLink:
+    """Stop syncing this record (it is not changed or deleted in QBO)."""
+    link, _ = kind.link_model.objects.get_or_create(
+        **{kind.name: record}, defaults={"firm_id": record.firm_id}
+    )
+    who = actor.get_full_name() or actor.username
+    with transaction.atomic():
+        if not transition(
+            link,
+            SyncAction.SKIP,
+            skip_reason=SKIPPED_BY.format(who=who),
+            waiting_reason="",
+            next_attempt_at=None,
+        ):
+            raise SyncRequestError(f"Sync is already off for this {kind.name}.")
+        record_event(
+            link=link,
+            kind="skipped",
+            actor=actor,
+            trigger="user",
+            message=f"Sync skipped for this {kind.name}.",
+        )
+    return link
+
+
+def sync_again(kind: TransactionKind, record, actor) -> TransactionSyncLink | None:
+    """Sync a skipped, failed or not synced record again (a re-push of a synced one is an edit)."""
+    if usable_connection(record.firm_id) is None:
+        raise SyncRequestError(explanations.NOT_CONNECTED)
+    if not kind.syncs(record):
+        raise SyncRequestError(kind.not_syncable)
+    with transaction.atomic():
+        transition_all(
+            kind.link_model.objects.filter(**{kind.name: record}), SyncAction.UNSKIP, skip_reason=""
+        )
+        link = sync_on_change(kind, record)
+        if link is not None and link.state == SyncState.SKIPPED:
+            raise SyncRequestError(f"This {kind.name} is not synced: {link.skip_reason}.")
+        if link is not None:
+            record_event(link=link, kind="requested", actor=actor, trigger="user", message="Sync requested.")
+    return link

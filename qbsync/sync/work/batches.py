@@ -25,11 +25,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from invoices.models import Invoice
 from qbsync.quickbooks import transactions as qbo_txn
 from qbsync.quickbooks.batch import BATCH_ID_MAX_LENGTH, BATCH_MAX_ITEMS
 from qbsync.quickbooks.errors import (
-    QboDuplicateDocNumberError,
     QboError,
     QboRateLimitError,
     QboReconnectRequiredError,
@@ -40,23 +38,27 @@ from qbsync.quickbooks.requestids import BATCH_ID_MAX_LENGTH as BATCH_REQUEST_ID
 from qbsync.quickbooks.requestids import request_id_for
 
 from ..engine import explanations
+from ..engine.causes import FailureCause
 from ..engine.client import connection_client
+from ..engine.company import custom_numbers_of
 from ..engine.connection import usable_connection
 from ..engine.enqueue import batch_pushers, enqueue_batch_pushers, start_batch_pushers
-from ..engine.enqueue import enqueue_invoice_push as enqueue_invoice
-from ..engine.enqueue import enqueue_payment_push as enqueue_payment
 from ..engine.errors import SyncFailure
 from ..engine.history import record_event
 from ..engine.leases import QUEUED_GRACE
 from ..engine.retry import defer, fail
 from ..engine.transitions import transition, transition_all
-from ..kinds.invoices import DOC_NUMBER_TAKEN, custom_numbers_of, invoice_draft, invoice_link_synced
-from ..kinds.payments import payment_blocker, payment_draft, payment_link_synced
-from ..kinds.transactions import WAITING_FOR_ACCOUNT, record_kind
-from ..models import AccountSyncLink, BatchPushSlot, InvoiceSyncLink, PaymentSyncLink, SyncEvent
+from ..kinds.invoices import INVOICE
+from ..kinds.payments import PAYMENT
+from ..kinds.transactions import kind_of, kind_of_model, link_synced, refused
+from ..models import AccountSyncLink, BatchPushSlot, SyncEvent
 from ..states import SyncAction, SyncState
 
 logger = logging.getLogger(__name__)
+
+# The kinds whose first syncs go in batches, in the order they are claimed: payments go after the
+# invoices they pay.
+BATCHED = (INVOICE, PAYMENT)
 
 SENT = "create_sent"
 SENT_IN_BATCH = "Sent in a batch of {size} to QuickBooks (request {request_id})."
@@ -66,6 +68,7 @@ HANDED_OVER = (
     "QuickBooks Online's answer to the batch was lost ({reason}); this record is checked in QuickBooks and "
     "sent on its own if it is not there."
 )
+CHANGED_WHILE_WAITING = "The {record} changed while it waited for its batch; it is sent on its own."
 
 
 def _lease() -> timedelta:
@@ -97,7 +100,7 @@ def _release(slot: BatchPushSlot, batches: int) -> None:
 
 def _sent_before(model) -> Exists:
     """Whether a create of the link's record was ever sent to QBO (its history has a send)."""
-    owner = "invoice" if model is InvoiceSyncLink else "payment"
+    owner = kind_of_model(model).name
     return Exists(SyncEvent.objects.filter(**{owner: OuterRef(f"{owner}_id")}, kind=SENT))
 
 
@@ -107,17 +110,16 @@ def _queued_for_batch(model, firm_id: int):
 
 def _eligible(model, firm_id: int):
     """Queued first-sync records nobody has ever sent a create for."""
-    owner = "invoice" if model is InvoiceSyncLink else "payment"
     return (
         _queued_for_batch(model, firm_id)
-        .filter(**{f"qbo_{owner}_id": ""})
+        .filter(**{kind_of_model(model).qbo_id_field: ""})
         .exclude(next_attempt_at__gt=timezone.now())
         .filter(~_sent_before(model))
     )
 
 
 def batch_work_left(*, firm_id: int) -> bool:
-    return _eligible(InvoiceSyncLink, firm_id).exists() or _eligible(PaymentSyncLink, firm_id).exists()
+    return any(_eligible(kind.link_model, firm_id).exists() for kind in BATCHED)
 
 
 def _claim(model, firm_id: int, limit: int) -> list:
@@ -132,10 +134,9 @@ def _claim(model, firm_id: int, limit: int) -> list:
         ids = list(candidates.values_list("pk", flat=True)[:limit])
         # The update's timestamp marks this claim: a pusher racing for the same rows gets none of them.
         transition_all(model.objects.filter(pk__in=ids), SyncAction.START, now=now)
-    related = "invoice" if model is InvoiceSyncLink else "payment"
     return list(
         model.objects.filter(pk__in=ids, state=SyncState.SYNCING, state_changed_at=now)
-        .select_related(related)
+        .select_related(kind_of_model(model).name)
         .order_by("pk")
     )
 
@@ -160,17 +161,17 @@ def transactions_batch_push(*, firm_id: int) -> dict[str, int]:
         custom_numbers: bool | None = None
         while True:
             _renew(slot)
-            invoices, payments = _claim_batch(firm_id)
-            if not invoices and not payments:
+            links = _claim_batch(firm_id)
+            if not links:
                 break
-            if invoices and custom_numbers is None:
+            if custom_numbers is None and any(kind_of(link).numbered for link in links):
                 try:
                     custom_numbers = custom_numbers_of(client)
                 except QboTransientError as exc:
-                    _put_back(invoices + payments)
+                    _put_back(links)
                     pause = exc.retry_after or settings.QBSYNC_RETRY_BACKOFF_SECONDS
                     break
-            outcome = _push_batch(client, connection, invoices, payments, bool(custom_numbers), counts)
+            outcome = _push_batch(client, connection, links, bool(custom_numbers), counts)
             counts["batches"] += 1
             if outcome is not None:
                 pause = outcome
@@ -196,33 +197,35 @@ def _hand_over_sent_before(firm_id: int) -> int:
     for a batch forever. The single push looks each up in QBO before creating it."""
     now = timezone.now()
     moved = 0
-    for model, enqueue in ((InvoiceSyncLink, enqueue_invoice), (PaymentSyncLink, enqueue_payment)):
+    for kind in BATCHED:
+        model = kind.link_model
         for link in _queued_for_batch(model, firm_id).filter(_sent_before(model)):
             with transaction.atomic():
                 if model.objects.filter(pk=link.pk, state=SyncState.QUEUED, in_batch=True).update(
                     in_batch=False, updated_at=now
                 ):
                     record_event(link=link, kind="handed_over", message=SENT_BEFORE)
-                    enqueue(link.pk)
+                    kind.enqueue_push(link.pk)
                     moved += 1
     return moved
 
 
-def _claim_batch(firm_id: int) -> tuple[list, list]:
+def _claim_batch(firm_id: int) -> list:
     """Claim up to 30 records, invoices first. QBO allows 40 batch requests a minute whatever their size,
     so a batch of 5 wastes a slot that 30 could use: while more records are on their way (accounts still
     linking, or another batch in flight whose invoices release payments), top the batch up for a moment,
     never longer than QBSYNC_BATCH_LINGER_SECONDS."""
     deadline = time.monotonic() + float(getattr(settings, "QBSYNC_BATCH_LINGER_SECONDS", 2.0))
-    invoices: list = []
-    payments: list = []
+    claimed: dict[str, list] = {kind.name: [] for kind in BATCHED}
     while True:
-        invoices += _claim(InvoiceSyncLink, firm_id, BATCH_MAX_ITEMS - len(invoices) - len(payments))
-        payments += _claim(PaymentSyncLink, firm_id, BATCH_MAX_ITEMS - len(invoices) - len(payments))
-        if len(invoices) + len(payments) >= BATCH_MAX_ITEMS or time.monotonic() >= deadline:
-            return invoices, payments
-        if not _more_coming(firm_id, mine=[link.pk for link in invoices]):
-            return invoices, payments
+        for kind in BATCHED:
+            room = BATCH_MAX_ITEMS - sum(len(links) for links in claimed.values())
+            claimed[kind.name] += _claim(kind.link_model, firm_id, room)
+        links = [link for kind in BATCHED for link in claimed[kind.name]]
+        if len(links) >= BATCH_MAX_ITEMS or time.monotonic() >= deadline:
+            return links
+        if not _more_coming(firm_id, mine=[link.pk for link in claimed[INVOICE.name]]):
+            return links
         time.sleep(0.05)
 
 
@@ -230,8 +233,9 @@ def _more_coming(firm_id: int, mine: list[int]) -> bool:
     linking = AccountSyncLink.objects.filter(
         firm_id=firm_id, state__in=[SyncState.QUEUED, SyncState.SYNCING]
     ).exists()
+    # Invoices of another batch in flight release the payments that wait for them when they sync.
     in_flight = (
-        InvoiceSyncLink.objects.filter(firm_id=firm_id, in_batch=True, state=SyncState.SYNCING)
+        INVOICE.link_model.objects.filter(firm_id=firm_id, in_batch=True, state=SyncState.SYNCING)
         .exclude(pk__in=mine)
         .exists()
     )
@@ -240,9 +244,9 @@ def _more_coming(firm_id: int, mine: list[int]) -> bool:
 
 def _fail_all_waiting(firm_id: int) -> int:
     failed = 0
-    for model in (InvoiceSyncLink, PaymentSyncLink):
-        for link in _claim(model, firm_id, 10_000):
-            fail(link, SyncFailure("connection", explanations.CONNECTION))
+    for kind in BATCHED:
+        for link in _claim(kind.link_model, firm_id, 10_000):
+            fail(link, SyncFailure(FailureCause.CONNECTION, explanations.CONNECTION))
             failed += 1
     return failed
 
@@ -258,66 +262,55 @@ def _put_back(links: list, sent_events: list[int] = (), message: str = "") -> No
 
 def _to_single_push(link, message: str) -> None:
     """Leave this record to the one-at-a-time push, which looks it up in QBO before creating it."""
-    enqueue = enqueue_invoice if isinstance(link, InvoiceSyncLink) else enqueue_payment
     with transaction.atomic():
         if transition(link, SyncAction.DEFER, in_batch=False, next_attempt_at=None):
             record_event(link=link, kind="handed_over", outcome=SyncEvent.Outcome.FAILURE, message=message)
-            enqueue(link.pk)
+            kind_of(link).enqueue_push(link.pk)
 
 
-def _drafts(connection, invoices, payments, custom_numbers: bool, counts) -> list[tuple[str, object, object]]:
+def _drafts(connection, links, custom_numbers: bool, counts) -> list[tuple[str, object, object]]:
     """(bId, link, draft) for every claimed link that can go; the rest are settled here."""
     customer_of = dict(
         AccountSyncLink.objects.filter(
-            account_id__in={link.invoice.account_id for link in invoices}
-            | {link.payment.account_id for link in payments},
+            account_id__in={kind_of(link).record_of(link).account_id for link in links},
             state=SyncState.SYNCED,
         ).values_list("account_id", "qbo_customer_id")
     )
     ready = []
-    for link in invoices:
-        invoice = link.invoice  # loaded with the claim
-        if invoice.status not in Invoice.PAYABLE_STATUSES:
-            _to_single_push(link, "The invoice changed while it waited for its batch; it is sent on its own.")
+    for link in links:
+        kind = kind_of(link)
+        record = kind.record_of(link)  # loaded with the claim
+        if not kind.syncs(record) or kind.voided(record):
+            _to_single_push(link, CHANGED_WHILE_WAITING.format(record=kind.name))
             continue
-        customer_id = customer_of.get(invoice.account_id)
-        if not customer_id:
-            transition(link, SyncAction.DEFER, in_batch=False, waiting_reason=WAITING_FOR_ACCOUNT)
+        blocker = kind.blocker(record)
+        if blocker:
+            leave = {} if kind.waits_in_batch else {"in_batch": False}
+            transition(link, SyncAction.DEFER, waiting_reason=blocker, **leave)
             counts["waiting"] += 1
             continue
+        customer_id = (
+            customer_of.get(record.account_id)
+            or AccountSyncLink.objects.get(account_id=record.account_id).qbo_customer_id
+        )
         try:
-            draft = invoice_draft(invoice, customer_id, connection, custom_numbers)
+            draft = kind.draft(record, customer_id, connection, custom_numbers)
         except SyncFailure as failure:
             fail(link, failure)
             counts["failed"] += 1
             continue
-        ready.append((f"i{link.pk}", link, draft))
-    for link in payments:
-        payment = link.payment
-        blocker = payment_blocker(payment)
-        if blocker:
-            transition(link, SyncAction.DEFER, waiting_reason=blocker)
-            counts["waiting"] += 1
-            continue
-        customer_id = (
-            customer_of.get(payment.account_id)
-            or AccountSyncLink.objects.get(account_id=payment.account_id).qbo_customer_id
-        )
-        ready.append((f"p{link.pk}", link, payment_draft(payment, customer_id)))
+        ready.append((f"{kind.batch_id_prefix}{link.pk}", link, draft))
     return ready
 
 
-def _push_batch(client, connection, invoices, payments, custom_numbers: bool, counts) -> float | None:
+def _push_batch(client, connection, links, custom_numbers: bool, counts) -> float | None:
     """Send one batch and settle every record in it. Returns seconds to pause when QBO's limits refused the
     whole batch (nothing applied), else None."""
-    ready = _drafts(connection, invoices, payments, custom_numbers, counts)
+    ready = _drafts(connection, links, custom_numbers, counts)
     if not ready:
         return None
     assert all(len(bid) <= BATCH_ID_MAX_LENGTH for bid, _, _ in ready)
-    versions = {
-        bid: (link.invoice if isinstance(link, InvoiceSyncLink) else link.payment).content_version
-        for bid, link, _ in ready
-    }
+    versions = {bid: kind_of(link).record_of(link).content_version for bid, link, _ in ready}
     request_id = request_id_for(
         "txb",
         connection.firm_id,
@@ -351,56 +344,36 @@ def _push_batch(client, connection, invoices, payments, custom_numbers: bool, co
         return None
     except QboReconnectRequiredError as exc:
         for link in links:
-            fail(link, SyncFailure("connection", explanations.CONNECTION, code=exc.code, message=exc.message))
+            fail(
+                link,
+                SyncFailure(
+                    FailureCause.CONNECTION, explanations.CONNECTION, code=exc.code, message=exc.message
+                ),
+            )
         counts["failed"] += len(links)
         return None
     except QboError as exc:
         for link in links:
-            fail(link, _refused(exc, link))
+            fail(link, refused(kind_of(link), exc))
         counts["failed"] += len(links)
         return None
     tid = client.last_intuit_tid
     for bid, link, _draft in ready:
+        kind = kind_of(link)
         result = results.get(bid)
-        if isinstance(result, qbo_txn.QboInvoice):
-            counts[invoice_link_synced(link, result, versions[bid], tid)] += 1
-        elif isinstance(result, qbo_txn.QboPayment):
-            counts[payment_link_synced(link, result, versions[bid], tid)] += 1
-        elif result is None:
+        if result is None:
             _to_single_push(link, HANDED_OVER.format(reason="no answer for this record"))
             counts["handed_over"] += 1
         elif isinstance(result, QboTransientError):
             # This item was not applied; it retries on its own, with backoff.
-            type(link).objects.filter(pk=link.pk).update(in_batch=False)
-            enqueue = enqueue_invoice if isinstance(link, InvoiceSyncLink) else enqueue_payment
-            counts[defer(link, result, enqueue=enqueue)] += 1
-        elif isinstance(result, QboDuplicateDocNumberError):
-            number = link.invoice.number
-            fail(
-                link,
-                SyncFailure(
-                    "duplicate_doc_number",
-                    DOC_NUMBER_TAKEN.format(number=number),
-                    code=result.code,
-                    message=result.message,
-                    tid=result.intuit_tid,
-                ),
-            )
+            kind.link_model.objects.filter(pk=link.pk).update(in_batch=False)
+            counts[defer(link, result, enqueue=kind.enqueue_push)] += 1
+        elif isinstance(result, QboError):
+            fail(link, kind.explain_refusal(result, kind.record_of(link)) or refused(kind, result))
             counts["failed"] += 1
         else:
-            fail(link, _refused(result, link))
-            counts["failed"] += 1
+            counts[link_synced(link, result, versions[bid], tid)] += 1
     return None
-
-
-def _refused(exc: QboError, link) -> SyncFailure:
-    return SyncFailure(
-        "refused",
-        explanations.refused(message=exc.message, detail=exc.detail, record=record_kind(link)),
-        code=exc.code,
-        message=exc.message,
-        tid=exc.intuit_tid,
-    )
 
 
 def batch_push_resume(*, now=None) -> int:
@@ -408,9 +381,9 @@ def batch_push_resume(*, now=None) -> int:
     pusher slot is free (a pusher died, or its broker message was lost). Returns how many firms."""
     now = now or timezone.now()
     firms = set()
-    for model in (InvoiceSyncLink, PaymentSyncLink):
+    for kind in BATCHED:
         firms |= set(
-            model.objects.filter(
+            kind.link_model.objects.filter(
                 in_batch=True,
                 state=SyncState.QUEUED,
                 waiting_reason="",

@@ -11,8 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from qbsync.quickbooks import transactions as qbo_txn
-from qbsync.quickbooks.errors import QboError, QboNotFoundError, QboTransientError, QboValidationError
+from qbsync.quickbooks.errors import QboError, QboTransientError
 from qbsync.quickbooks.requestids import request_id_for
 
 from ..engine.client import connection_client
@@ -20,14 +19,11 @@ from ..engine.connection import usable_connection
 from ..engine.enqueue import enqueue_outbox
 from ..engine.leases import OUTBOX_LEASE
 from ..engine.retry import MAX_ATTEMPTS, backoff
-from ..kinds.invoices import invoices_release_after_deletes
-from ..kinds.payments import payments_release_waiting
+from ..kinds.account_records import invoices_release_after_deletes, payments_release_waiting
+from ..kinds.payments import PAYMENT
+from ..kinds.transactions import kind_of_entity
 from ..models import SyncEvent, SyncOutbox
 
-DELETE_REFUSED_VOIDED = (
-    "Invoice {label} could not be deleted in QuickBooks Online because payments there are linked to it, so "
-    "it was voided instead (it stays in QuickBooks at zero, with its number)."
-)
 DELETE_AND_VOID_REFUSED = (
     "Invoice {label} was deleted here, but QuickBooks Online refused to delete or void it ({message}). "
     "Unlink its payments in QuickBooks Online, then delete the invoice there."
@@ -52,7 +48,7 @@ def outbox_process(*, row_id: int) -> str:
     client = connection_client(connection)
     request_id = request_id_for("del", row.entity, row.firm_id, row.pk)
     try:
-        outcome = (_delete_invoice if row.entity == "Invoice" else _delete_payment)(client, row, request_id)
+        outcome = kind_of_entity(row.entity).delete_in_qbo(client, row, request_id)
     except QboTransientError as exc:
         return _outbox_retry(row, exc.message, exc.retry_after)
     except QboError as exc:
@@ -61,31 +57,6 @@ def outbox_process(*, row_id: int) -> str:
         return "failed"
     _outbox_finish(row, SyncOutbox.State.DONE, outcome, SyncEvent.Outcome.SUCCESS, client.last_intuit_tid)
     return "done"
-
-
-def _delete_invoice(client, row: SyncOutbox, request_id: str) -> str:
-    try:
-        token = qbo_txn.read_invoice(client, row.qbo_id).sync_token
-    except QboNotFoundError:
-        return f"Invoice {row.local_label} was already gone from QuickBooks Online."
-    try:
-        qbo_txn.delete_invoice(client, row.qbo_id, token, request_id=request_id)
-        return f"Deleted invoice {row.local_label} in QuickBooks Online."
-    except QboNotFoundError:
-        return f"Invoice {row.local_label} was already gone from QuickBooks Online."
-    except QboValidationError:
-        # QBO refuses to delete an invoice with linked payments (6000): void it instead, and say so.
-        qbo_txn.void_invoice(client, row.qbo_id, token, request_id=request_id + "v")
-        return DELETE_REFUSED_VOIDED.format(label=row.local_label)
-
-
-def _delete_payment(client, row: SyncOutbox, request_id: str) -> str:
-    try:
-        token = qbo_txn.read_payment(client, row.qbo_id).sync_token
-        qbo_txn.delete_payment(client, row.qbo_id, token, request_id=request_id)
-    except QboNotFoundError:
-        return f"The payment {row.local_label} was already gone from QuickBooks Online."
-    return f"Deleted the payment {row.local_label} in QuickBooks Online; its invoices' balances are restored."
 
 
 def _outbox_retry(row: SyncOutbox, message: str, retry_after: float | None) -> str:
@@ -114,6 +85,6 @@ def _outbox_finish(row: SyncOutbox, state: str, text: str, outcome: str, tid: st
             intuit_tid=tid,
             sent={"operation": "delete", "Id": row.qbo_id},
         )
-        if row.entity == "Payment":
+        if row.entity == PAYMENT.outbox_entity:
             invoices_release_after_deletes(account_id=row.account_id)
             payments_release_waiting(account_id=row.account_id)

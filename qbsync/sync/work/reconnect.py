@@ -14,8 +14,9 @@ from invoices.models import Invoice, Payment
 
 from ..engine.causes import FailureCause
 from ..engine.errors import SyncRequestError
+from ..kinds.account_records import account_history_request
 from ..kinds.accounts import account_sync_request
-from ..kinds.invoices import account_history_request, invoice_sync_on_change
+from ..kinds.invoices import invoice_sync_on_change
 from ..kinds.payments import payment_sync_on_change
 from ..models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
 from ..states import SyncState

@@ -20,8 +20,12 @@ from ..engine.enqueue import (
 from ..engine.history import record_event
 from ..engine.leases import BULK_HOLD, QUEUED_GRACE, SYNCING_LEASE
 from ..engine.transitions import transition
-from ..kinds.invoices import WAITING_FOR_ACCOUNT, invoices_release_after_deletes, invoices_release_waiting
-from ..kinds.payments import payments_release_waiting
+from ..kinds.account_records import (
+    invoices_release_after_deletes,
+    invoices_release_waiting,
+    payments_release_waiting,
+)
+from ..kinds.transactions import WAITING_FOR_ACCOUNT
 from ..models import AccountSyncLink, BulkSyncPlan, InvoiceSyncLink, PaymentSyncLink, SyncOutbox
 from ..states import SyncAction, SyncState
 from .batches import batch_push_resume

@@ -10,7 +10,8 @@ from django.utils import timezone
 from invoices.models import Invoice
 from invoices.services import InvoiceData, InvoiceLineData, invoice_send, invoice_update
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
-from qbsync.sync.kinds.invoices import WAITING_FOR_ACCOUNT, invoice_push
+from qbsync.sync.kinds.invoices import invoice_push
+from qbsync.sync.kinds.transactions import WAITING_FOR_ACCOUNT
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, QuickBooksConnection
 from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory, make_invoice

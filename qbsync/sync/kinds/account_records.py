@@ -1,0 +1,129 @@
+"""What an account's invoices and payments do when the account links, is unsynced, or its payment deletes
+reach QBO: they stop and forget their QBO links, ask to sync for the first time, or are released from
+waiting. Invoices and payments each know only themselves; what concerns both lives here."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from invoices.models import Invoice, Payment
+
+from ..engine.enqueue import enqueue_batch_pushers, enqueue_invoice_push
+from ..engine.transitions import transition, transition_all
+from ..models import InvoiceSyncLink, PaymentSyncLink
+from ..states import SyncAction, SyncState
+from . import transactions as pipeline
+from .invoices import invoice_sync_on_change
+from .payments import PAYMENT, payment_sync_on_change
+from .transactions import ACCOUNT_UNSYNCED, WAITING_FOR_ACCOUNT, WAITING_FOR_DELETES, payment_deletes_pending
+
+
+def invoices_unsync_for_account(*, account_id: int) -> int:
+    """The account was unsynced: its invoices and payments stop syncing and forget their QBO links (nothing
+    is deleted in QBO; syncing the account again finds them there by their marker). Returns how many
+    invoices."""
+    forget = {"qbo_sync_token": "", "pushed_version": 0, "waiting_reason": "", "next_attempt_at": None}
+    transition_all(
+        PaymentSyncLink.objects.filter(payment__account_id=account_id),
+        SyncAction.SKIP,
+        skip_reason=ACCOUNT_UNSYNCED,
+        qbo_payment_id="",
+        **forget,
+    )
+    return transition_all(
+        InvoiceSyncLink.objects.filter(invoice__account_id=account_id),
+        SyncAction.SKIP,
+        skip_reason=ACCOUNT_UNSYNCED,
+        qbo_invoice_id="",
+        **forget,
+    )
+
+
+def account_history_request(*, account_id: int) -> int:
+    """The account is synced now: its issued invoices and its payments that never asked to sync (made
+    before the firm connected, say) ask now, as a first sync that goes out in batches. Returns how many."""
+    count = 0
+    for invoice in Invoice.objects.filter(
+        account_id=account_id, status__in=Invoice.PAYABLE_STATUSES, sync_link__isnull=True
+    ).order_by("issue_date", "pk"):
+        invoice_sync_on_change(invoice=invoice, via_batch=True)
+        count += 1
+    for payment in Payment.objects.filter(account_id=account_id, sync_link__isnull=True).order_by(
+        "date", "pk"
+    ):
+        payment_sync_on_change(payment=payment, via_batch=True)
+        count += 1
+    return count
+
+
+def invoices_release_waiting(*, account_id: int) -> int:
+    """The account just linked: its invoices that were waiting for it go out (those QBO has never seen in
+    batches, as part of the account's first sync), and those its unsync stopped resume one at a time (QBO
+    may have them: the single push looks them up by marker first). Its payments its unsync stopped ask
+    again, and those that waited for it join the batch."""
+    stopped = InvoiceSyncLink.objects.filter(
+        invoice__account_id=account_id, state=SyncState.SKIPPED, skip_reason=ACCOUNT_UNSYNCED
+    )
+    for link in stopped:
+        transition(
+            link, SyncAction.REQUEST, skip_reason="", in_batch=False, request_epoch=link.request_epoch + 1
+        )
+    for link in PaymentSyncLink.objects.filter(
+        payment__account_id=account_id, state=SyncState.SKIPPED, skip_reason=ACCOUNT_UNSYNCED
+    ).select_related("payment"):
+        transition(link, SyncAction.UNSKIP, skip_reason="")
+        payment_sync_on_change(payment=link.payment)
+    waiting = InvoiceSyncLink.objects.filter(
+        invoice__account_id=account_id, state=SyncState.QUEUED, waiting_reason=WAITING_FOR_ACCOUNT
+    )
+    now = timezone.now()
+    # Payments that waited for the account join the batch too (they go once their invoices are in QBO).
+    PaymentSyncLink.objects.filter(
+        payment__account_id=account_id,
+        state=SyncState.QUEUED,
+        waiting_reason=WAITING_FOR_ACCOUNT,
+        qbo_payment_id="",
+        pushed_version=0,
+    ).update(in_batch=True, updated_at=now)
+    first_time = waiting.filter(qbo_invoice_id="", pushed_version=0).update(
+        waiting_reason="", in_batch=True, updated_at=now
+    )
+    if first_time:
+        enqueue_batch_pushers(Account.objects.values_list("firm_id", flat=True).get(pk=account_id))
+    single = list(
+        InvoiceSyncLink.objects.filter(
+            invoice__account_id=account_id, state=SyncState.QUEUED, in_batch=False
+        ).values_list("pk", flat=True)
+    )
+    InvoiceSyncLink.objects.filter(pk__in=single).update(waiting_reason="", updated_at=now)
+    for pk in single:
+        enqueue_invoice_push(pk)
+    return first_time + len(single)
+
+
+def payments_release_waiting(*, account_id: int) -> int:
+    """An invoice or the account of these payments just synced: try the ones that were waiting."""
+    return pipeline.release_waiting(PAYMENT, account_id=account_id)
+
+
+def invoices_release_after_deletes(*, account_id: int | None = None, before=None, limit: int = 500) -> int:
+    """Voids that waited for payment deletes go once none is pending for their account: called when a
+    delete finishes (``account_id``), and by the sweep for waits older than ``before``."""
+    waiting = InvoiceSyncLink.objects.filter(state=SyncState.QUEUED, waiting_reason=WAITING_FOR_DELETES)
+    if account_id is not None:
+        waiting = waiting.filter(invoice__account_id=account_id)
+    if before is not None:
+        waiting = waiting.filter(state_changed_at__lt=before)
+    released = 0
+    for pk, owner in list(waiting.values_list("pk", "invoice__account_id")[:limit]):
+        if payment_deletes_pending(owner):
+            continue
+        with transaction.atomic():
+            if InvoiceSyncLink.objects.filter(pk=pk, waiting_reason=WAITING_FOR_DELETES).update(
+                waiting_reason="", updated_at=timezone.now()
+            ):
+                enqueue_invoice_push(pk)
+                released += 1
+    return released
