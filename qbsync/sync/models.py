@@ -87,7 +87,37 @@ class QuickBooksConnection(models.Model):
         return self.status == self.Status.CONNECTED
 
 
-class AccountSyncLink(models.Model):
+class SyncLink(models.Model):
+    """What every record's link to QBO has: its state (changed only by `engine/transitions.py`), the
+    request it is working on, its retries and its last failure."""
+
+    state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.NOT_SYNCED)
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    # Bumped by every request: part of the QBO requestid, so retries of one request reuse it.
+    request_epoch = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField("QBO's message", blank=True)
+    error_explanation = models.TextField("what it means and what to do", blank=True)
+    error_cause = models.CharField(max_length=40, blank=True)
+    error_intuit_tid = models.CharField(max_length=100, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FirmScopedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def display_status(self) -> str:
+        return display_status(self.state)
+
+
+class AccountSyncLink(SyncLink):
     """One per client account: its QBO customer, or why it has none. Changed only by the sync services."""
 
     class Method(models.TextChoices):
@@ -102,8 +132,6 @@ class AccountSyncLink(models.Model):
 
     firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="account_links")
     account = models.OneToOneField("accounts.Account", on_delete=models.CASCADE, related_name="sync_link")
-    state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.NOT_SYNCED)
-    state_changed_at = models.DateTimeField(default=timezone.now)
 
     qbo_customer_id = models.CharField(max_length=32, blank=True)
     qbo_display_name = models.CharField("QBO name when linked", max_length=600, blank=True)
@@ -123,22 +151,8 @@ class AccountSyncLink(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    # Bumped by every request: part of the QBO requestid, so retries of one request reuse it.
-    request_epoch = models.PositiveIntegerField(default=0)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
-    error_code = models.CharField(max_length=40, blank=True)
-    error_message = models.TextField("QBO's message", blank=True)
-    error_explanation = models.TextField("what it means and what to do", blank=True)
-    error_cause = models.CharField(max_length=40, blank=True)
     error_proposed_name = models.CharField(max_length=600, blank=True)
-    error_intuit_tid = models.CharField(max_length=100, blank=True)
-
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = FirmScopedQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -157,10 +171,6 @@ class AccountSyncLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} → {self.qbo_customer_id or '-'} ({self.state})"
-
-    @property
-    def display_status(self) -> str:
-        return display_status(self.state)
 
     @property
     def tooltip(self) -> str:
@@ -277,32 +287,18 @@ class BulkSyncItem(models.Model):
         return f"{self.account_id}: {self.decision}"
 
 
-class TransactionSyncLink(models.Model):
+class TransactionSyncLink(SyncLink):
     """What an invoice's and a payment's link share: the state, why it waits or was skipped, retries, and
     the last error. Changed only by the sync services."""
 
-    state = models.CharField(max_length=12, choices=SyncState.choices, default=SyncState.NOT_SYNCED)
-    state_changed_at = models.DateTimeField(default=timezone.now)
     qbo_sync_token = models.CharField(max_length=32, blank=True)
     # The record's content_version that QBO has; behind it means an update is due.
     pushed_version = models.PositiveIntegerField(default=0)
     waiting_reason = models.CharField(max_length=200, blank=True)
     skip_reason = models.CharField(max_length=200, blank=True)
-    request_epoch = models.PositiveIntegerField(default=0)
     # Part of a first sync (an account's history): a batch pusher creates it, 30 to a request, instead of a
     # push of its own. Cleared whenever the record goes back to the one-at-a-time push.
     in_batch = models.BooleanField(default=False)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    error_code = models.CharField(max_length=40, blank=True)
-    error_message = models.TextField(blank=True)
-    error_explanation = models.TextField(blank=True)
-    error_cause = models.CharField(max_length=40, blank=True)
-    error_intuit_tid = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = FirmScopedQuerySet.as_manager()
 
     # What the link links, named in each subclass: its record's field ("invoice") and QBO id's field.
     RECORD_FIELD = ""
@@ -318,10 +314,6 @@ class TransactionSyncLink(models.Model):
     @property
     def qbo_id(self) -> str:
         return getattr(self, self.QBO_ID_FIELD)
-
-    @property
-    def display_status(self) -> str:
-        return display_status(self.state)
 
 
 def transaction_link_indexes(record: str) -> list[models.Index]:

@@ -1,6 +1,8 @@
 """A firm with a synced account and invoice in its sandbox company, and a QBO user who edits that company
 directly (as someone in QuickBooks Online would)."""
 
+import time
+
 import pytest
 import requests
 
@@ -8,6 +10,7 @@ from qbsync.changes.services.inbox import changes_poll_connection, changes_proce
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink
+from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory, make_invoice
 
 
@@ -86,16 +89,25 @@ def qbo_user(qbo, connected):
     return QboUser(qbo, connected.realm_id)
 
 
+def _settled_synced(push, link):
+    """Push ``link`` here; where a live worker (the end-to-end tests run one) took the committed request
+    first, wait for its push to settle instead. Either way the record ends Synced."""
+    if push(link_id=link.pk) != "synced":
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and link.state != SyncState.SYNCED:
+            time.sleep(0.1)
+            link.refresh_from_db()
+    link.refresh_from_db()
+    assert link.state == SyncState.SYNCED, (link.state, link.error_explanation)
+    return link
+
+
 def sync_account(account) -> AccountSyncLink:
-    assert account_push(link_id=account_sync_request(account=account).pk) == "synced"
-    return AccountSyncLink.objects.get(account=account)
+    return _settled_synced(account_push, account_sync_request(account=account))
 
 
 def push_invoice(invoice) -> InvoiceSyncLink:
-    link = InvoiceSyncLink.objects.get(invoice=invoice)
-    assert invoice_push(link_id=link.pk) == "synced"
-    link.refresh_from_db()
-    return link
+    return _settled_synced(invoice_push, InvoiceSyncLink.objects.get(invoice=invoice))
 
 
 @pytest.fixture
