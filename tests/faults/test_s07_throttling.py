@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.django_db(tran
 
 RETRY_AFTER = 6  # seconds; longer than a permit's wait, so the worker moves on to other companies
 THROTTLES = 3
+WORKER_SLOTS = 2
 
 
 def test_a_throttled_company_waits_out_its_pause_while_another_keeps_syncing(require_redis, qbo):
@@ -25,7 +26,7 @@ def test_a_throttled_company_waits_out_its_pause_while_another_keeps_syncing(req
     qbo.control.fault(throttled.realm, "http_503", count=3)
     qbo.control.fault(throttled.realm, "http_500", count=3)
     started = time.monotonic()
-    with worker(qbo, name="s7", concurrency=2):
+    with worker(qbo, name="s7", concurrency=WORKER_SLOTS):
         ops = make_work(throttled.firm, accounts=3, invoices=4, prefix="Throttled")
         ops += make_work(other.firm, accounts=3, invoices=4, prefix="Flowing")
         other_took = wait_settled([other.firm], 60)
@@ -42,9 +43,12 @@ def test_a_throttled_company_waits_out_its_pause_while_another_keeps_syncing(req
     pauses = [answered[i] for i, r in enumerate(log) if r.get("status") == 429]
     assert len(pauses) == THROTTLES
     for paused_at in pauses:
-        # Only requests already under way when the 429 came back may arrive during the pause.
+        # Only requests already under way when the 429 came back may arrive during the pause: with two
+        # worker slots, at most the other slot's one (sent before the worker knew, it can reach the
+        # sandbox a few milliseconds after the 429 left it on a busy machine). A governor that ignored the
+        # pause would send the company's other records' requests all through it.
         early = [t for t in arrived if paused_at < t < paused_at + timedelta(seconds=RETRY_AFTER - 0.2)]
-        assert not early, (
+        assert len(early) <= WORKER_SLOTS - 1, (
             f"requests arrived {[(t - paused_at).total_seconds() for t in early]} s into a pause"
         )
     assert sum(1 for r in log if str(r.get("status")).startswith("5")) == 6
