@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from qbsync.firms.models import Firm
+from qbsync.sync.kinds.accounts import account_sync_auto_safely
 
 from .models import ACCOUNT_NAME_MAX_LENGTH, Account
 
@@ -100,8 +101,6 @@ def _save(account: Account, *, update_fields: list[str] | None = None) -> Accoun
 
 def account_create(*, firm: Firm, data: AccountData) -> Account:
     """Create an account; with the firm's "All accounts" rule it starts syncing to QuickBooks."""
-    from qbsync.sync.kinds.accounts import account_sync_auto_safely
-
     name = account_name_clean(data.name)
     account_name_check_unique(firm=firm, name=name)
     values = {f.name: getattr(data, f.name) for f in fields(data)} | {"name": name}

@@ -12,6 +12,9 @@ from django.db import IntegrityError, transaction
 from accounts.models import Account
 from qbsync.core.money import AMOUNT_LIMIT, AMOUNT_TOO_LARGE, MONEY_MAX, money_sum, to_money
 from qbsync.firms.models import Firm
+from qbsync.sync.kinds.accounts import account_sync_auto_safely
+from qbsync.sync.kinds.invoices import invoice_delete_in_qbo, invoice_sync_on_change
+from qbsync.sync.kinds.payments import payment_delete_in_qbo, payment_sync_on_change
 
 from .models import ZERO, FormSubmission, Invoice, InvoiceLine, Payment, PaymentAllocation, Service
 
@@ -114,21 +117,15 @@ def _submission_made(submission: FormSubmission | None, **made: Invoice | Paymen
 
 def _account_activity(account: Account) -> None:
     """An issued invoice or a payment is the activity that starts an account's sync (the firm's rule)."""
-    from qbsync.sync.kinds.accounts import account_sync_auto_safely
-
     account_sync_auto_safely(account=account, event="activity")
 
 
 def _invoice_changed(invoice: Invoice) -> None:
     """An issued invoice was created or changed: it is due to reach QuickBooks (when the firm syncs)."""
-    from qbsync.sync.kinds.invoices import invoice_sync_on_change
-
     invoice_sync_on_change(invoice=invoice)
 
 
 def _payment_changed(payment: Payment) -> None:
-    from qbsync.sync.kinds.payments import payment_sync_on_change
-
     payment_sync_on_change(payment=payment)
 
 
@@ -291,8 +288,6 @@ def invoice_void(*, invoice: Invoice) -> Invoice:
 
 def invoice_delete(*, invoice: Invoice) -> None:
     """Delete an invoice; one QuickBooks has is deleted there too (or voided, if QBO refuses)."""
-    from qbsync.sync.kinds.invoices import invoice_delete_in_qbo
-
     with transaction.atomic():
         locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if locked.allocations.exists():
@@ -453,8 +448,6 @@ def payment_update(*, payment: Payment, data: PaymentData) -> Payment:
 
 def payment_delete(*, payment: Payment) -> None:
     """Delete a payment; the invoices it paid get their balances back (in QuickBooks too)."""
-    from qbsync.sync.kinds.payments import payment_delete_in_qbo
-
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         touched = set(locked.allocations.values_list("invoice_id", flat=True))

@@ -19,6 +19,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+# The handlers below import what they call inside their bodies: this module is imported with the `qbsync`
+# package, before Django's apps are loaded, so it may import no app code at the top.
+
+
 @worker_init.connect
 def _require_secrets(**kwargs) -> None:
     from qbsync.core.startup import require_runtime_secrets

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -45,8 +46,6 @@ def check_database() -> Check:
 
 def check_broker() -> Check:
     if settings.REDIS_URL:
-        import redis
-
         try:
             redis.Redis.from_url(
                 settings.REDIS_URL,

@@ -35,6 +35,7 @@ def stale_after() -> timedelta:
 
 def record_heartbeat(*, kind: str, name: str, queues: str = "", started_at=None) -> None:
     """Upsert this process's row, then touch the heartbeat file. Never raises: a missed beat is the signal."""
+    # Models inside: celery.py's signal handlers import this module before Django's apps may be ready.
     from .models import ProcessHeartbeat
 
     now = timezone.now()
@@ -57,7 +58,7 @@ def record_heartbeat(*, kind: str, name: str, queues: str = "", started_at=None)
 
 def forget_heartbeat(*, kind: str, name: str) -> None:
     """A process that stops cleanly removes its row, so it is not mistaken for a dead one."""
-    from .models import ProcessHeartbeat
+    from .models import ProcessHeartbeat  # inside, as in record_heartbeat
 
     try:
         ProcessHeartbeat.objects.filter(kind=kind, name=name).delete()
@@ -121,7 +122,7 @@ _worker_heartbeat: WorkerHeartbeat | None = None
 
 def on_worker_ready(sender=None, **kwargs) -> None:
     global _worker_heartbeat
-    from celery import current_app
+    from celery import current_app  # the worker's app, known only once the worker is up
 
     consumer_from = getattr(current_app.amqp.queues, "consume_from", None) or current_app.amqp.queues
     queues = ",".join(sorted(consumer_from))

@@ -103,6 +103,7 @@ _MIN_SECRET_LENGTH = 8
 def configured_secrets() -> list[str]:
     """The secret values of this process's settings: never to be written to a log in any form."""
     try:
+        # Inside: the logging setup imports this module while Django's settings are still being built.
         from django.conf import settings
 
         values = [

@@ -5,12 +5,17 @@ parses it; every request through the realm's rate governor; one refresh-and-retr
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 from quickbooks.client import QuickBooks
+
+from qbsync.core.logging import bind_log_context
 
 from .errors import (
     QboError,
@@ -76,12 +81,6 @@ def _log_call(
     realm_id: str, method: str, url: str, status: int | str, intuit_tid: str, started: float
 ) -> None:
     """One line per QBO call: method, path, status, intuit_tid and duration; never bodies or headers."""
-    import logging
-    import time
-    from urllib.parse import urlsplit
-
-    from qbsync.core.logging import bind_log_context
-
     # The realm and intuit_tid stay in the log context, so what the caller logs next carries them too.
     bind_log_context(realm=realm_id, intuit_tid=intuit_tid or None)
     path = urlsplit(url).path.split(f"/company/{realm_id}/", 1)[-1]
@@ -105,8 +104,6 @@ class _Transport(QuickBooks):
     last_intuit_tid = ""
 
     def process_request(self, request_type, url, headers="", params="", data=""):
-        import time
-
         is_batch = url.rstrip("/").endswith("/batch")
         with self.governor.permit(self.company_id, batch=is_batch):
             started = time.monotonic()

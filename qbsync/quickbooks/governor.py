@@ -20,14 +20,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, get_args
 
+import redis
+from redis import RedisError
+
 from .errors import QboTransientError, QboUnavailableError
 
-try:
-    from redis import RedisError as _RedisError
-
-    GOVERNOR_BACKEND_ERRORS: tuple[type[Exception], ...] = (_RedisError, ConnectionError, TimeoutError)
-except ImportError:  # pragma: no cover - redis is a pinned dependency
-    GOVERNOR_BACKEND_ERRORS = (ConnectionError, TimeoutError)
+GOVERNOR_BACKEND_ERRORS: tuple[type[Exception], ...] = (RedisError, ConnectionError, TimeoutError)
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -414,8 +412,6 @@ class RedisRateGovernor(RateGovernor):
         return _Denial(reason=status, wait_seconds=int(micros) / 1_000_000)  # type: ignore[arg-type]
 
     def _release(self, permit: Permit) -> None:
-        from redis import RedisError
-
         try:
             self._redis.zrem(self.keys_for(permit.realm_id)[0], permit.permit_id)
         except RedisError:
@@ -561,6 +557,8 @@ def reset_governor() -> None:
 
 
 def _build_governor_from_settings() -> RateGovernor:
+    # Django's settings are read only here: the governor itself runs without Django (the sandbox's
+    # benchmarks and the governor's own tests build it bare).
     from django.conf import settings
 
     defaults = RateLimits()
@@ -576,8 +574,6 @@ def _build_governor_from_settings() -> RateGovernor:
     redis_url = getattr(settings, "REDIS_URL", "")
     if not redis_url:
         return LocalRateGovernor(limits)
-    import redis
-
     # Timeouts, because a worker stuck on a dead Redis would hold its task forever instead of failing it.
     client = redis.Redis.from_url(
         redis_url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30

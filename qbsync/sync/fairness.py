@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
+import redis
 from celery.signals import worker_init
 from django.conf import settings
 
@@ -131,8 +132,6 @@ def slots_from_settings() -> RealmSlots | None:
         return None
     with _slots_lock:
         if _slots is None:
-            import redis
-
             # Timeouts, for the same reason as the governor's: a dead Redis must fail the check, not hang it.
             client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
             lease = float(settings.CELERY_TASK_TIME_LIMIT) + SLOT_LEASE_MARGIN_SECONDS

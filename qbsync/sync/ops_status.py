@@ -7,12 +7,15 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import redis
 from django.conf import settings
 from django.db.models import Count, Min
 from django.utils import timezone
+from kombu.transport.redis import Channel
 
 from qbsync.core.heartbeat import stale_after
 from qbsync.core.models import ProcessHeartbeat
+from qbsync.quickbooks.governor import RedisRateGovernor, governor_from_settings
 from qbsync.sync.engine.connection import usable_connections
 from qbsync.sync.engine.leases import BULK_HOLD, QUEUED_GRACE, SYNCING_LEASE
 from qbsync.sync.models import (
@@ -39,9 +42,6 @@ def queue_lengths() -> dict[str, dict]:
 
 
 def _redis_queue_lengths(queues: list[str]) -> dict[str, dict]:
-    import redis
-    from kombu.transport.redis import Channel
-
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
     prefix = options.get("global_keyprefix", "")
     steps = options.get("priority_steps", Channel.priority_steps)
@@ -136,8 +136,6 @@ def stuck_work(now=None) -> dict[str, dict]:
 def throttle_state() -> dict:
     """Each connected realm's state in the shared rate governor. Without Redis each worker process counts
     for itself, so there is nothing shared to read."""
-    from qbsync.quickbooks.governor import RedisRateGovernor, governor_from_settings
-
     governor = governor_from_settings()
     realms = usable_connections().order_by("firm_id").values_list("firm_id", "realm_id")
     if not isinstance(governor, RedisRateGovernor):
