@@ -368,8 +368,13 @@ class SyncOutbox(models.Model):
     entity = models.CharField(max_length=20)  # Invoice | Payment
     operation = models.CharField(max_length=20)  # delete
     local_label = models.CharField(max_length=100)  # e.g. the invoice number, for the history
-    qbo_id = models.CharField(max_length=32)
+    # Empty when the record was deleted here while its create's outcome was unknown (sent, reply lost,
+    # or still under way): the row then finds it by its marker under the customer, until ``look_until``.
+    qbo_id = models.CharField(max_length=32, blank=True)
     qbo_sync_token = models.CharField(max_length=32, blank=True)
+    marker = models.CharField(max_length=60, blank=True)
+    qbo_customer_id = models.CharField(max_length=32, blank=True)
+    look_until = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

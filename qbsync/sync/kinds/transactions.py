@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -37,6 +38,7 @@ from ..engine.connection import usable_connection
 from ..engine.enqueue import enqueue_batch_pushers, enqueue_outbox
 from ..engine.errors import SyncFailure, SyncRequestError
 from ..engine.history import record_event
+from ..engine.leases import SYNCING_LEASE
 from ..engine.retry import defer, fail
 from ..engine.transitions import error_fields_cleared, transition, transition_all
 from ..models import AccountSyncLink, QuickBooksConnection, SyncEvent, SyncOutbox, TransactionSyncLink
@@ -46,6 +48,10 @@ T = TypeVar("T")
 
 # Why a record waits or does not sync (shown as its status's reason).
 WAITING_FOR_ACCOUNT = "waiting for the account to sync"
+# The history event written (and committed) just before a create is sent: after it, QBO may have the record.
+CREATE_SENT = "create_sent"
+# Beyond the read timeout, for a create sent just before its worker died to land in QBO.
+CREATE_LANDING_MARGIN = timedelta(seconds=30)
 WAITING_FOR_DELETES = "waiting for deleted payments to be deleted in QuickBooks first"
 BEFORE_START_DATE = "dated before the firm's sync start date ({start})"
 ACCOUNT_UNSYNCED = "its account is not synced"
@@ -340,7 +346,7 @@ def _create_or_update(kind: TransactionKind, client, link, record, draft):
             )
             return _update(kind, client, existing.id, existing.sync_token, draft, adopt_id)
         message, sent = kind.create_sent(record, draft)
-        record_event(link=link, kind="create_sent", message=message, sent={"request_id": request_id, **sent})
+        record_event(link=link, kind=CREATE_SENT, message=message, sent={"request_id": request_id, **sent})
         return kind.create(client, draft, request_id=request_id)
     if link.pushed_version == record.content_version:
         return kind.read(client, link.qbo_id)
@@ -485,21 +491,57 @@ def link_synced(link: TransactionSyncLink, qbo_record, version: int, tid: str) -
 
 
 def delete_in_qbo(kind: TransactionKind, record) -> SyncOutbox | None:
-    """Called in the transaction that deletes the local record: remember to delete it in QBO too."""
-    link = kind.link_model.objects.filter(**{kind.name: record}).exclude(**{kind.qbo_id_field: ""}).first()
+    """Called in the transaction that deletes the local record: remember to delete it in QBO too.
+
+    A record QBO has (its Id is known) is deleted by Id. One whose create may have reached QBO without us
+    knowing its Id (the reply was lost, or a worker holds it mid-push) is looked up by its marker under
+    its customer, for as long as a create sent before this delete could still land there
+    (``create_may_land_until``). A record that was never sent leaves nothing to do.
+    """
+    # Locked: a worker taking this link now waits for the delete and then finds it gone.
+    link = kind.link_model.objects.select_for_update().filter(**{kind.name: record}).first()
     if link is None:
         return None
+    fields = {"qbo_id": link.qbo_id, "qbo_sync_token": link.qbo_sync_token}
+    if not link.qbo_id:
+        look_until = create_may_land_until(kind, link, record)
+        customer_id = (
+            AccountSyncLink.objects.filter(account_id=record.account_id)
+            .values_list("qbo_customer_id", flat=True)
+            .first()
+        )
+        if look_until is None or not customer_id:
+            return None
+        fields = {"marker": kind.marker(record), "qbo_customer_id": customer_id, "look_until": look_until}
     row = SyncOutbox.objects.create(
         firm_id=record.firm_id,
         account_id=record.account_id,
         entity=kind.outbox_entity,
         operation="delete",
         local_label=kind.outbox_label(record),
-        qbo_id=link.qbo_id,
-        qbo_sync_token=link.qbo_sync_token,
+        **fields,
     )
     enqueue_outbox(row.pk)
     return row
+
+
+def create_may_land_until(kind: TransactionKind, link: TransactionSyncLink, record) -> datetime | None:
+    """Until when a create of ``record`` may still reach QBO; None when none was ever sent.
+
+    A worker holding the link (Syncing) may send it any moment until its lease runs out; a create already
+    sent lands, if at all, within the read timeout of its sending (its worker gave up waiting by then).
+    """
+    if link.state == SyncState.SYNCING:
+        return link.state_changed_at + SYNCING_LEASE
+    sent_at = (
+        SyncEvent.objects.filter(**{kind.name: record}, kind=CREATE_SENT)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if sent_at is None:
+        return None
+    return sent_at + timedelta(seconds=settings.QBO_READ_TIMEOUT) + CREATE_LANDING_MARGIN
 
 
 # A person's choice ------------------------------------------------------------------------------------

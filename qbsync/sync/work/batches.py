@@ -50,7 +50,7 @@ from ..engine.retry import defer, fail
 from ..engine.transitions import transition, transition_all
 from ..kinds.invoices import INVOICE
 from ..kinds.payments import PAYMENT
-from ..kinds.transactions import kind_of, kind_of_model, link_synced, refused
+from ..kinds.transactions import CREATE_SENT, kind_of, kind_of_model, link_synced, refused
 from ..models import AccountSyncLink, BatchPushSlot, SyncEvent
 from ..states import SyncAction, SyncState
 
@@ -60,7 +60,7 @@ logger = logging.getLogger(__name__)
 # invoices they pay.
 BATCHED = (INVOICE, PAYMENT)
 
-SENT = "create_sent"
+SENT = CREATE_SENT
 SENT_IN_BATCH = "Sent in a batch of {size} to QuickBooks (request {request_id})."
 NOT_SENT = "QuickBooks Online was busy ({reason}); the batch goes out again shortly."
 SENT_BEFORE = "Sent to QuickBooks Online before: it is checked there and sent on its own, not in a batch."

@@ -24,6 +24,13 @@ from ..kinds.payments import PAYMENT
 from ..kinds.transactions import kind_of_entity
 from ..models import SyncEvent, SyncOutbox
 
+NEVER_REACHED = (
+    "The {entity} {label} was deleted here before QuickBooks Online had it; nothing to delete there."
+)
+NOT_THERE_YET = (
+    "Deleted here while its create's outcome was unknown: not in QuickBooks Online yet; looked for again "
+    "once a create sent before the delete can no longer land."
+)
 DELETE_AND_VOID_REFUSED = (
     "Invoice {label} was deleted here, but QuickBooks Online refused to delete or void it ({message}). "
     "Unlink its payments in QuickBooks Online, then delete the invoice there."
@@ -46,9 +53,14 @@ def outbox_process(*, row_id: int) -> str:
     if connection is None:
         return _outbox_retry(row, "QuickBooks Online is not connected", None)
     client = connection_client(connection)
-    request_id = request_id_for("del", row.entity, row.firm_id, row.pk)
+    kind = kind_of_entity(row.entity)
     try:
-        outcome = kind_of_entity(row.entity).delete_in_qbo(client, row, request_id)
+        if row.qbo_id:
+            outcome = kind.delete_in_qbo(client, row, request_id_for("del", row.entity, row.firm_id, row.pk))
+        else:
+            outcome = _delete_found_by_marker(kind, client, row)
+            if outcome is None:
+                return _look_again_later(row)
     except QboTransientError as exc:
         return _outbox_retry(row, exc.message, exc.retry_after)
     except QboError as exc:
@@ -57,6 +69,34 @@ def outbox_process(*, row_id: int) -> str:
         return "failed"
     _outbox_finish(row, SyncOutbox.State.DONE, outcome, SyncEvent.Outcome.SUCCESS, client.last_intuit_tid)
     return "done"
+
+
+def _delete_found_by_marker(kind, client, row: SyncOutbox) -> str | None:
+    """A record deleted here while its create's outcome was unknown: delete every copy QBO has under its
+    customer with its marker (normally one). None when QBO has none yet and one may still land."""
+    found = kind.find_by_marker(client, row.qbo_customer_id, row.marker)
+    if not found:
+        if row.look_until and timezone.now() < row.look_until:
+            return None
+        return NEVER_REACHED.format(entity=row.entity.lower(), label=row.local_label)
+    outcomes = []
+    for qbo_record in found:
+        row.qbo_id, row.qbo_sync_token = qbo_record.id, qbo_record.sync_token
+        SyncOutbox.objects.filter(pk=row.pk).update(qbo_id=row.qbo_id, qbo_sync_token=row.qbo_sync_token)
+        request_id = request_id_for("del", row.entity, row.firm_id, row.pk, qbo_record.id)
+        outcomes.append(kind.delete_in_qbo(client, row, request_id))
+    return " ".join(outcomes)
+
+
+def _look_again_later(row: SyncOutbox) -> str:
+    """Not in QBO yet, while a create sent before the delete may still land: look once more when it no
+    longer can. Waiting is not a failed attempt."""
+    delay = max(0.0, (row.look_until - timezone.now()).total_seconds())
+    SyncOutbox.objects.filter(pk=row.pk).update(
+        next_attempt_at=row.look_until, attempts=F("attempts") - 1, result=NOT_THERE_YET
+    )
+    enqueue_outbox(row.pk, countdown=delay)
+    return "deferred"
 
 
 def _outbox_retry(row: SyncOutbox, message: str, retry_after: float | None) -> str:
