@@ -85,7 +85,7 @@ def test_customer_made_inactive_and_renamed(qbo, subscribed, qbo_user, synced_ac
     wait_for(lambda: AccountSyncLink.objects.get(pk=other_link.pk).qbo_current_name == "Renamed Client Inc")
     assert "made inactive in QuickBooks Online" in AccountSyncLink.objects.get(pk=link.pk).tooltip
     deliveries_ok(qbo, before)
-    # Changed on purpose (issue 13 item 3): the webhook is a hint; what reacted is the CDC answer it asked for.
+    # Changed on purpose (issue 13 item 3): the webhook is a hint; the CDC answer it asked for reacted.
     assert sources(firm) == {"cdc"}
 
 
