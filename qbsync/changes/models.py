@@ -70,6 +70,14 @@ class ChangePoll(models.Model):
     last_outcome = models.TextField(blank=True)
     requests_last_poll = models.PositiveIntegerField(default=0)
     changes_last_poll = models.PositiveIntegerField(default=0)
+    # Webhooks are hints: the first one since the last poll sets hinted_at and schedules one CDC poll a
+    # little later; the hints that follow join it; the poll clears it when it starts reading.
+    hinted_at = models.DateTimeField(null=True, blank=True)
+    last_hint_at = models.DateTimeField(null=True, blank=True)
+    hints_received = models.PositiveBigIntegerField(default=0)
+    # One processing run at a time per connection, so the inbox is reacted to in order; a run that dies
+    # holding its turn gives it up when this passes.
+    processing_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = FirmScopedQuerySet.as_manager()

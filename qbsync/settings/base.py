@@ -228,6 +228,9 @@ QBSYNC_HEARTBEAT_STALE_SECONDS = env.float("QBSYNC_HEARTBEAT_STALE_SECONDS", def
 QBSYNC_HEARTBEAT_FILE = env("QBSYNC_HEARTBEAT_FILE", default="")
 # How often beat reads what changed in each connected QuickBooks company (CDC).
 QBSYNC_CDC_POLL_SECONDS = env.float("QBSYNC_CDC_POLL_SECONDS", default=300.0)
+# A webhook is a hint: one CDC poll of its company this many seconds after the first hint, joined by the
+# hints that arrive meanwhile (one CDC request for a burst of events, not a read per event).
+QBSYNC_WEBHOOK_DEBOUNCE_SECONDS = env.float("QBSYNC_WEBHOOK_DEBOUNCE_SECONDS", default=2.0)
 # Beat (exactly one): the sweep re-enqueues sync work a lost broker message or a dead worker left behind.
 CELERY_BEAT_SCHEDULE = {
     "sync-sweep": {"task": "qbsync.sync_sweep", "schedule": env.float("QBSYNC_SWEEP_SECONDS", default=30.0)},

@@ -1,9 +1,12 @@
 """What the deployment is doing, for ops (`manage.py qbsync_status`): queue lengths in the broker, worker and
 beat heartbeats, stuck sync work, each realm's throttle state in the rate governor, and failures by cause
-per firm. Reads only; every number is one query or one broker command."""
+per firm; and the sections the floors above add (`register_section`: the change inbox of qbsync/changes).
+Reads only; every number is one query or one broker command."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,6 +31,34 @@ from qbsync.sync.models import (
 from qbsync.sync.states import SyncState
 
 LINK_MODELS = {"account": AccountSyncLink, "invoice": InvoiceSyncLink, "payment": PaymentSyncLink}
+
+
+# Sections from above -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of the report that an app above the engine owns: ``build(now)`` gives its JSON, ``text(data)``
+    its lines for people."""
+
+    build: Callable
+    text: Callable
+
+
+_SECTIONS: dict[str, Section] = {}
+
+
+def register_section(name: str, *, build: Callable, text: Callable) -> None:
+    """Add ``name`` to the report (called from an app's ``ready()``; the engine imports nothing above)."""
+    _SECTIONS[name] = Section(build=build, text=text)
+
+
+def section_lines(report: dict) -> list[str]:
+    lines: list[str] = []
+    for name, section in _SECTIONS.items():
+        if name in report:
+            lines += ["", *section.text(report[name])]
+    return lines
 
 
 # Queues ----------------------------------------------------------------------------------------------
@@ -191,6 +222,7 @@ def status_report(now=None) -> dict:
         "stuck": stuck_work(now),
         "throttle": throttle_state(),
         "failures": failures_by_cause(),
+        **{name: section.build(now) for name, section in _SECTIONS.items()},
         "thresholds": {
             "syncing_lease_seconds": SYNCING_LEASE / timedelta(seconds=1),
             "queued_grace_seconds": QUEUED_GRACE / timedelta(seconds=1),

@@ -1,20 +1,25 @@
-"""Changes reported by QuickBooks Online reach one inbox (QboChange), from webhooks and from the CDC
-poller, and one worker path reacts to them.
+"""Changes made in QuickBooks Online reach one inbox (QboChange), and one worker path reacts to them.
 
-Webhooks are recorded and answered at once (Intuit wants 200 within 3 seconds); the reacting happens in
-a task. The poller reads CDC since each connection's watermark, catches whatever webhooks missed, and is
-the only source when webhooks are not configured. Both insert with the same uniqueness (company, event
-id), and every reaction is idempotent, so overlap costs nothing but a little work.
+A webhook is a hint that something changed in its company, never the truth: it records the hint per
+connection and schedules one CDC poll of that company a little later (QBSYNC_WEBHOOK_DEBOUNCE_SECONDS);
+the hints that arrive meanwhile join that poll, so a burst of events is one CDC request. The poll (also run
+by beat, for what webhooks missed, and all there is without them) records QBO's own answer in the inbox,
+and only that answer decides what changes here. A webhook's Merge is kept as a claim, believed only when
+QBO reports the merged-away customer gone (reactions.py).
+
+The inbox drains in order until it is empty: one processing run per connection at a time; a run that stops
+at its limit hands over to the next run itself, and polls and beat hand over whatever is left.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from qbsync.quickbooks import cdc
@@ -38,57 +43,99 @@ CDC_ENTITIES = ("Customer", "Invoice", "Payment")
 CDC_OVERLAP = timedelta(seconds=5)
 # A poll stops asking after this many requests and continues from where it got at the next poll.
 CDC_MAX_REQUESTS_PER_POLL = 30
-# A change claimed by a worker that died is taken again after this long.
+# A change claimed by a worker that died is taken again after this long; so is a processing turn.
 CLAIM_LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
+# Changes one processing run reacts to before it hands over to the next run (which it enqueues itself).
+PROCESS_BATCH = 500
+# A hint whose poll has not started this long after it was due is taken as lost: the next hint (or beat)
+# schedules another poll.
+HINT_GRACE = timedelta(seconds=60)
+# After QBO could not be reached, the next run of the inbox waits this long.
+PROCESS_RETRY_SECONDS = 15.0
 
 
-def _enqueue_processing(connection_id: int) -> None:
-    enqueue(CHANGES_PROCESS, connection_id)
+def webhook_debounce_seconds() -> float:
+    return max(0.0, float(getattr(settings, "QBSYNC_WEBHOOK_DEBOUNCE_SECONDS", 2.0)))
+
+
+def _enqueue_processing(connection_id: int, countdown: float | None = None) -> None:
+    enqueue(CHANGES_PROCESS, connection_id, countdown=countdown)
 
 
 def _active_connections_by_realm(realm_ids: set[str]) -> dict[str, QuickBooksConnection]:
     return {c.realm_id: c for c in linked_connections().filter(realm_id__in=realm_ids)}
 
 
+def _unprocessed(connection: QuickBooksConnection):
+    return QboChange.objects.filter(
+        firm_id=connection.firm_id, realm_id=connection.realm_id, state=QboChange.State.PENDING
+    )
+
+
 # Webhooks ------------------------------------------------------------------------------------------
 
 
 def changes_record_notices(*, notices: list[ChangeNotice]) -> dict[str, int]:
-    """Record what a verified webhook reported, each event once, routed by realm to its firm's
-    connection; the reacting is enqueued. Unknown companies are logged and dropped."""
+    """Take what a verified webhook reported as hints: per company it names (routed by realm to the firm
+    connected to it), one CDC poll is scheduled, or joined if one is already due. Nothing here changes on
+    the body's word; a Merge is kept as a claim that QBO's answer must bear out. Unknown companies are
+    logged and dropped."""
     connections = _active_connections_by_realm({n.realm_id for n in notices})
-    counts = {"recorded": 0, "duplicates": 0, "unknown_company": 0}
-    rows = []
+    counts = {"events": 0, "companies": 0, "merges_claimed": 0, "unknown_company": 0}
+    per_realm: dict[str, int] = {}
+    claims = []
     for notice in notices:
         connection = connections.get(notice.realm_id)
         if connection is None:
             counts["unknown_company"] += 1
             continue
-        rows.append(
-            QboChange(
-                firm_id=connection.firm_id,
-                realm_id=notice.realm_id,
-                event_id=notice.event_id[:100],
-                source=QboChange.Source.WEBHOOK,
-                entity=notice.entity[:40],
-                entity_id=notice.entity_id[:32],
-                operation=notice.operation[:20],
-                deleted_id=notice.deleted_id[:32],
-                occurred_at=notice.occurred_at[:40],
+        counts["events"] += 1
+        per_realm[notice.realm_id] = per_realm.get(notice.realm_id, 0) + 1
+        if notice.operation == "Merge" and notice.entity == "Customer" and notice.deleted_id:
+            claims.append(
+                QboChange(
+                    firm_id=connection.firm_id,
+                    realm_id=notice.realm_id,
+                    event_id=notice.event_id[:100],
+                    source=QboChange.Source.WEBHOOK,
+                    entity=notice.entity[:40],
+                    entity_id=notice.entity_id[:32],
+                    operation=notice.operation[:20],
+                    deleted_id=notice.deleted_id[:32],
+                    occurred_at=notice.occurred_at[:40],
+                )
             )
-        )
     if counts["unknown_company"]:
         logger.warning(
             "QuickBooks webhook: %s event(s) for companies no firm has connected were dropped",
             counts["unknown_company"],
         )
     with transaction.atomic():
-        counts["recorded"] = _insert_new(rows)
-        counts["duplicates"] = len(rows) - counts["recorded"]
-        for realm_id in {row.realm_id for row in rows}:
-            _enqueue_processing(connections[realm_id].pk)
+        counts["merges_claimed"] = _insert_new(claims)
+        for realm_id, events in per_realm.items():
+            _hint(connections[realm_id], events)
+        counts["companies"] = len(per_realm)
     return counts
+
+
+def _hint(connection: QuickBooksConnection, events: int) -> bool:
+    """Note that ``connection``'s company changed; the first hint since the last poll (or one whose poll
+    seems lost) schedules the poll. Returns whether this hint scheduled it."""
+    poll = _poll_for(connection)
+    now = timezone.now()
+    lost = now - HINT_GRACE - timedelta(seconds=webhook_debounce_seconds())
+    first = (
+        ChangePoll.objects.filter(pk=poll.pk)
+        .filter(Q(hinted_at__isnull=True) | Q(hinted_at__lt=lost))
+        .update(hinted_at=now)
+    )
+    ChangePoll.objects.filter(pk=poll.pk).update(
+        last_hint_at=now, hints_received=F("hints_received") + events
+    )
+    if first:
+        enqueue(CHANGES_POLL, connection.pk, countdown=webhook_debounce_seconds() or None)
+    return bool(first)
 
 
 def _insert_new(rows: list[QboChange]) -> int:
@@ -147,7 +194,12 @@ def _record_gap(connection: QuickBooksConnection, since: datetime, start: dateti
     return text
 
 
-def _rows_to_changes(connection: QuickBooksConnection, entity: str, rows: list[dict]) -> list[QboChange]:
+def _rows_to_changes(connection: QuickBooksConnection, found: list[tuple[str, dict]]) -> list[QboChange]:
+    """The inbox rows of a CDC answer, oldest change first (the inbox reacts in id order)."""
+    ordered = sorted(
+        (pair for pair in found if pair[1].get("Id")),
+        key=lambda pair: cdc.changed_at(pair[1]) or datetime.max.replace(tzinfo=UTC),
+    )
     return [
         QboChange(
             firm_id=connection.firm_id,
@@ -160,30 +212,31 @@ def _rows_to_changes(connection: QuickBooksConnection, entity: str, rows: list[d
             occurred_at=str((row.get("MetaData") or {}).get("LastUpdatedTime", ""))[:40],
             payload=row,
         )
-        for row in rows
-        if row.get("Id")
+        for entity, row in ordered
     ]
 
 
-def _read_entity(client, entity: str, since: datetime, now: datetime, budget: list[int]):
-    """Every change of ``entity`` in [since, now]: (rows, covered-up-to, notes).
+def _read_window(client, entities: tuple[str, ...], since: datetime, now: datetime, budget: list[int]):
+    """Every change of ``entities`` in [since, now], in one CDC request when it fits: (pairs of entity and
+    row, covered-up-to, notes).
 
-    A full answer (1,000 objects) means some are missing. Asking from the same start gives the same first
-    1,000, so the window is narrowed: halved until its end falls within what the answer covers (QBO
-    answers the oldest changes first), the part before that end is kept, and the rest is asked again
-    from there. ``budget`` counts the requests left for this poll.
+    A full answer (1,000 objects, all entities together) means some are missing. Asking from the same start
+    gives the same first 1,000, so the window is narrowed: halved until its end falls within what the
+    answer covers (QBO answers the oldest changes first), the part before that end is kept, and the rest is
+    asked again from there. ``budget`` counts the requests left for this poll.
     """
-    rows: list[dict] = []
+    found_all: list[tuple[str, dict]] = []
     notes: list[str] = []
+    label = ", ".join(entities)
     start = since
     while budget[0] > 0:
         budget[0] -= 1
-        answer = cdc.changed_since(client, [entity], start)
-        found = answer.rows.get(entity, [])
+        answer = cdc.changed_since(client, list(entities), start)
+        found = [(entity, row) for entity in entities for row in answer.rows.get(entity, [])]
         if len(found) < cdc.MAX_OBJECTS:
-            rows.extend(found)
-            return rows, answer.time or now, notes
-        newest = max((cdc.changed_at(r) for r in found if cdc.changed_at(r)), default=None)
+            found_all.extend(found)
+            return found_all, answer.time or now, notes
+        newest = max((cdc.changed_at(r) for _, r in found if cdc.changed_at(r)), default=None)
         end = answer.time or now  # QBO's clock: its timestamps are what the window is cut on
         while newest is not None and end > newest and end - start > timedelta(seconds=2):
             end = start + (end - start) / 2
@@ -194,13 +247,13 @@ def _read_entity(client, entity: str, since: datetime, now: datetime, budget: li
         end = end.replace(microsecond=0)
         if newest is None or end <= start:
             # A thousand changes within one second: nothing narrower can be asked; keep them all.
-            rows.extend(found)
-            notes.append(f"{entity}: 1,000 changes at one moment ({start.isoformat()}); some may be missed")
+            found_all.extend(found)
+            notes.append(f"{label}: 1,000 changes at one moment ({start.isoformat()}); some may be missed")
             start = start + timedelta(seconds=1)
             continue
-        kept = [r for r in found if (cdc.changed_at(r) or end) < end]
+        kept = [(e, r) for e, r in found if (cdc.changed_at(r) or end) < end]
         notes.append(
-            f"{entity}: 1,000 objects since {start.isoformat()}; window narrowed to {end.isoformat()}"
+            f"{label}: 1,000 objects since {start.isoformat()}; window narrowed to {end.isoformat()}"
         )
         # The next window must include the second at ``end`` even if QBO leaves out changedSince's own
         # second (cdc.BOUNDARY_OVERLAP). It starts a second earlier when that still moves it forward (what
@@ -213,18 +266,36 @@ def _read_entity(client, entity: str, since: datetime, now: datetime, budget: li
             start = end
         else:
             kept, start = found, end
-        rows.extend(kept)
-    notes.append(f"{entity}: stopped after the request limit at {start.isoformat()}; continues next poll")
-    return rows, start, notes
+        found_all.extend(kept)
+    notes.append(f"{label}: stopped after the request limit at {start.isoformat()}; continues next poll")
+    return found_all, start, notes
+
+
+def _take_hint(poll: ChangePoll) -> datetime | None:
+    """The hint this poll serves (cleared before QBO is read: a hint arriving meanwhile schedules the next
+    poll, so no change announced after this read began waits for beat)."""
+    hinted = ChangePoll.objects.filter(pk=poll.pk).values_list("hinted_at", flat=True).first()
+    if hinted is not None:
+        ChangePoll.objects.filter(pk=poll.pk, hinted_at=hinted).update(hinted_at=None)
+    return hinted
+
+
+def _give_hint_back(poll: ChangePoll, hinted: datetime | None) -> None:
+    """A poll that failed serves no hint: the next hint or beat polls again."""
+    if hinted is not None:
+        ChangePoll.objects.filter(pk=poll.pk, hinted_at__isnull=True).update(hinted_at=hinted)
 
 
 def changes_poll_connection(*, connection_id: int) -> str:
-    """Read what changed in the connection's company since its watermark, record it in the inbox, and
-    move the watermark. Returns a one-line summary (also kept on the ChangePoll row)."""
+    """Read what changed in the connection's company since its watermark (one CDC request for every
+    entity, more only when an answer is full), record it in the inbox, move the watermark, and hand the
+    inbox over to processing if anything waits there. Returns a one-line summary (also kept on the
+    ChangePoll row)."""
     connection = QuickBooksConnection.objects.filter(pk=connection_id).first()
     if not is_usable(connection):
         return "skipped: not connected"
     poll = _poll_for(connection)
+    hinted = _take_hint(poll)
     now = timezone.now()
     oldest_allowed = now - cdc.MAX_LOOKBACK
     since = poll.changed_since or max(connection.connected_at or now, oldest_allowed)
@@ -234,26 +305,22 @@ def changes_poll_connection(*, connection_id: int) -> str:
         since = oldest_allowed
     client = connection_client(connection)
     budget = [CDC_MAX_REQUESTS_PER_POLL]
-    reached: list[datetime] = []
-    changes: list[QboChange] = []
     try:
-        for entity in CDC_ENTITIES:
-            rows, covered, entity_notes = _read_entity(client, entity, since - CDC_OVERLAP, now, budget)
-            changes.extend(_rows_to_changes(connection, entity, rows))
-            reached.append(covered)
-            notes.extend(entity_notes)
+        found, reached, notes_read = _read_window(client, CDC_ENTITIES, since - CDC_OVERLAP, now, budget)
     except QboReconnectRequiredError as exc:
         # The client has marked the connection; polling resumes after the owner reconnects.
+        _give_hint_back(poll, hinted)
         return _finish_poll(poll, None, 0, budget, [f"needs reconnect: {exc.message}"])
     except QboError as exc:
         logger.warning("QuickBooks CDC for connection %s failed: %s", connection.pk, exc)
+        _give_hint_back(poll, hinted)
         return _finish_poll(poll, None, 0, budget, [f"failed: {exc.message}"])
+    notes.extend(notes_read)
     with transaction.atomic():
-        recorded = _insert_new(changes)
-        if recorded:
+        recorded = _insert_new(_rows_to_changes(connection, found))
+        if _unprocessed(connection).exists():
             _enqueue_processing(connection.pk)
-        # Everything up to the least advanced entity has been read.
-        return _finish_poll(poll, min(reached), recorded, budget, notes)
+        return _finish_poll(poll, reached, recorded, budget, notes)
 
 
 def _finish_poll(poll: ChangePoll, reached: datetime | None, recorded: int, budget, notes) -> str:
@@ -271,7 +338,8 @@ def _finish_poll(poll: ChangePoll, reached: datetime | None, recorded: int, budg
 
 
 def changes_poll_all() -> int:
-    """Beat: ask a CDC poll of every usable connection, and hand over changes nobody processed."""
+    """Beat: ask a CDC poll of every usable connection, and hand over every inbox nobody is processing
+    (changes pending, or claimed by a worker that died) whatever the poll finds."""
     ids = list(usable_connections().values_list("pk", flat=True))
     for pk in ids:
         send_now(CHANGES_POLL, pk)
@@ -284,8 +352,8 @@ def changes_poll_all() -> int:
         .values_list("firm__quickbooks_connection", flat=True)
         .distinct()
     )
-    for connection_id in set(leftover) - set(ids):
-        _enqueue_processing(connection_id)
+    for connection_id in set(leftover):
+        send_now(CHANGES_PROCESS, connection_id)
     return len(ids)
 
 
@@ -311,19 +379,51 @@ def _settle(change: QboChange, state: str, outcome: str, *, attempts: int | None
     QboChange.objects.filter(pk=change.pk).update(**fields)
 
 
-def changes_process(*, connection_id: int, limit: int = 500) -> dict[str, int]:
-    """React to the connection's pending changes, oldest first. A transient QBO failure leaves the change
-    pending for the next round (the beat hands it over again); a connection needing reconnect stops."""
+def _take_turn(connection: QuickBooksConnection) -> ChangePoll | None:
+    """The connection's processing turn (one run at a time keeps the inbox in order), or None if another
+    run holds it."""
+    poll = _poll_for(connection)
+    now = timezone.now()
+    taken = (
+        ChangePoll.objects.filter(pk=poll.pk)
+        .filter(Q(processing_until__isnull=True) | Q(processing_until__lt=now))
+        .update(processing_until=now + CLAIM_LEASE)
+    )
+    return poll if taken else None
+
+
+def _give_turn_back(poll: ChangePoll) -> None:
+    ChangePoll.objects.filter(pk=poll.pk).update(processing_until=None)
+
+
+def changes_process(*, connection_id: int, limit: int = PROCESS_BATCH) -> dict[str, int]:
+    """React to the connection's pending changes, oldest first, one run at a time per connection.
+
+    A run that reacted to ``limit`` changes, or that finds more waiting when it gives its turn back, hands
+    over to the next run itself, so the inbox drains until it is empty whatever arrives. A transient QBO
+    failure stops the run at that change (order is kept) and the next run comes after a pause; a
+    connection needing reconnect stops until the owner reconnects (beat hands over after that)."""
     connection = QuickBooksConnection.objects.filter(pk=connection_id).first()
     counts = {"done": 0, "ignored": 0, "failed": 0, "later": 0}
     if not is_usable(connection):
         return counts
+    turn = _take_turn(connection)
+    if turn is None:
+        return counts  # the run holding the turn hands over when it gives it back
+    stopped, pause = False, None
+    try:
+        stopped, pause = _react_in_order(connection, limit, counts)
+    finally:
+        _give_turn_back(turn)
+    if not stopped and _unprocessed(connection).exists():
+        _enqueue_processing(connection.pk, countdown=pause)
+    return counts
+
+
+def _react_in_order(connection: QuickBooksConnection, limit: int, counts: dict[str, int]):
+    """Up to ``limit`` pending changes, oldest first: (stopped for reconnect, pause before the next run)."""
     client = connection_client(connection)
-    pending = list(
-        QboChange.objects.filter(
-            firm_id=connection.firm_id, realm_id=connection.realm_id, state=QboChange.State.PENDING
-        ).values_list("pk", flat=True)[:limit]
-    )
+    pending = list(_unprocessed(connection).order_by("id").values_list("pk", flat=True)[:limit])
     for change_id in pending:
         if not _claim(change_id):
             continue
@@ -333,12 +433,15 @@ def changes_process(*, connection_id: int, limit: int = 500) -> dict[str, int]:
         except QboReconnectRequiredError:
             _settle(change, QboChange.State.PENDING, "waiting: QuickBooks Online needs reconnecting")
             counts["later"] += 1
-            break
+            return True, None
         except QboTransientError as exc:
             attempts = change.attempts + 1
             state = QboChange.State.FAILED if attempts >= MAX_ATTEMPTS else QboChange.State.PENDING
             _settle(change, state, f"QuickBooks Online was not reachable: {exc.message}", attempts=attempts)
-            counts["later" if state == QboChange.State.PENDING else "failed"] += 1
+            if state == QboChange.State.PENDING:
+                counts["later"] += 1
+                return False, max(PROCESS_RETRY_SECONDS, float(getattr(exc, "retry_after", 0) or 0))
+            counts["failed"] += 1
             continue
         except QboError as exc:
             _settle(change, QboChange.State.FAILED, f"QuickBooks Online refused: {exc.message}")
@@ -347,4 +450,4 @@ def changes_process(*, connection_id: int, limit: int = 500) -> dict[str, int]:
         state = QboChange.State.IGNORED if outcome.startswith("ignored") else QboChange.State.DONE
         _settle(change, state, outcome)
         counts["ignored" if state == QboChange.State.IGNORED else "done"] += 1
-    return counts
+    return False, None

@@ -1,9 +1,10 @@
 """Reacting to one change made directly in QuickBooks Online.
 
-Every reaction is idempotent: it compares what QBO says now with what the link holds and acts only on a
-difference, by compare-and-set, so a change reported by a webhook and again by CDC (or twice by either)
-reacts once. Changes qbsync made itself are recognised (our markers, our SyncTokens, our own deletes
-and voids) and left alone.
+What changes here is decided from QBO's own answer (the CDC copy of the record, or a read), never from
+what a webhook said. Every reaction is idempotent: it compares what QBO says now with what the link holds
+and acts only on a difference, by compare-and-set, so a change reported twice reacts once. Changes
+qbsync made itself are recognised (our markers, our SyncTokens, our own deletes and voids) and left
+alone.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from invoices.models import Invoice
 from qbsync.quickbooks import transactions as qbo_txn
-from qbsync.quickbooks.cdc import is_deleted
+from qbsync.quickbooks.cdc import changed_at, is_deleted
 from qbsync.quickbooks.customers import customer_from_json
 from qbsync.quickbooks.errors import QboNotFoundError, QboValidationError
 from qbsync.sync.engine.causes import FailureCause
@@ -47,21 +48,25 @@ GONE = object()  # what a read of a deleted record gives
 class Fact:
     """What we know of one change: the entity as QBO has it now (``row``), or GONE."""
 
+    realm_id: str
     entity: str
     entity_id: str
     operation: str
     deleted_id: str
     row: Any  # dict | GONE | None (not read yet)
+    row_stub: dict | None = None  # CDC's stub of a deleted record
 
 
 def react(change: QboChange, client) -> str:
     """React to ``change``; returns what happened, in words for the change's outcome."""
     fact = Fact(
+        realm_id=change.realm_id,
         entity=change.entity,
         entity_id=change.entity_id,
         operation=change.operation,
         deleted_id=change.deleted_id,
         row=_row_from_payload(change.payload),
+        row_stub=change.payload if change.payload and is_deleted(change.payload) else None,
     )
     if change.entity == "Customer":
         return _customer_changed(change.firm_id, fact, client)
@@ -79,15 +84,23 @@ def _row_from_payload(payload: Any):
 
 
 def _current(client, fact: Fact):
-    """The entity as QBO has it now: the CDC copy, GONE for a delete, or one read."""
+    """The entity as QBO has it now: the CDC copy, or one read. What a webhook said happened to it (a
+    Delete, a Void) is never taken for QBO's answer."""
     if fact.row is not None:
         return fact.row
-    if fact.operation == "Delete":
-        return GONE
+    return _read(client, fact.entity, fact.entity_id)
+
+
+def _read(client, entity: str, qbo_id: str):
     try:
-        return client.read(fact.entity, fact.entity_id)
+        return client.read(entity, qbo_id)
     except QboNotFoundError:
         return GONE
+
+
+def _gone_at(fact: Fact):
+    """When QBO says the record disappeared (its CDC stub's time), if it says."""
+    return changed_at(fact.row_stub) if fact.row_stub else None
 
 
 # Customers -----------------------------------------------------------------------------------------
@@ -102,27 +115,32 @@ def _linked_account(firm_id: int, customer_id: str) -> AccountSyncLink | None:
 
 
 def _customer_changed(firm_id: int, fact: Fact, client) -> str:
-    outcomes = []
     if fact.deleted_id:
-        # A merge: the record named by deleted_id went into this one.
-        merged = _linked_account(firm_id, fact.deleted_id)
-        survivor = _current(client, fact)
-        if merged is not None and survivor is not GONE:
-            outcomes.append(_merged(merged, survivor))
-        elif survivor is not GONE:
-            outcomes.append(_merged_after_lost(firm_id, fact.deleted_id, survivor))
+        return _merge_claimed(firm_id, fact, client)
     link = _linked_account(firm_id, fact.entity_id)
     if link is None:
-        return "; ".join(outcomes) or "ignored: customer not linked to an account"
+        return "ignored: customer not linked to an account"
     row = _current(client, fact)
     if row is GONE:
-        survivor = _merge_survivor(client, link) or _survivor_from_merge_notice(client, link)
-        outcomes.append(_merged(link, survivor) if survivor else _customer_lost(link, deleted=True))
-    elif not row.get("Active", True):
-        outcomes.append(_customer_lost(link, deleted=False))
-    else:
-        outcomes.append(_renamed(link, customer_from_json(row).display_name))
-    return "; ".join(outcomes)
+        survivor = _merge_survivor(client, link) or _survivor_from_merge_claim(client, link, fact)
+        return _merged(link, survivor) if survivor else _customer_lost(link, deleted=True)
+    if not row.get("Active", True):
+        return _customer_lost(link, deleted=False)
+    return _renamed(link, customer_from_json(row).display_name)
+
+
+def _merge_claimed(firm_id: int, fact: Fact, client) -> str:
+    """A webhook said customer ``deleted_id`` was merged into ``entity_id``: a claim, not a fact. While the
+    merged-away customer's account is linked, nothing happens here: the merge is applied when QBO itself
+    reports that customer gone (the CDC answer the webhook asked for), with this claim as the pointer to
+    the survivor. An account already Not synced because QBO reported the customer gone is asked to link
+    the survivor, if QBO has it active."""
+    if _linked_account(firm_id, fact.deleted_id) is not None:
+        return "ignored: merge claimed by a webhook; applied only when QuickBooks reports the customer gone"
+    survivor = _current(client, fact)
+    if survivor is GONE or not survivor.get("Active", True):
+        return "ignored: the customer named as the survivor of a merge is not active in QuickBooks"
+    return _merged_after_lost(firm_id, fact.deleted_id, survivor)
 
 
 def _shown_name(link: AccountSyncLink) -> str:
@@ -213,21 +231,35 @@ def _merge_survivor(client, link: AccountSyncLink) -> dict | None:
     return None
 
 
-def _survivor_from_merge_notice(client, link: AccountSyncLink) -> dict | None:
-    """A webhook may already have said where the customer went (a Merge naming it as deletedId)."""
-    notice = (
+def _survivor_from_merge_claim(client, link: AccountSyncLink, gone: Fact) -> dict | None:
+    """A webhook may have claimed where the customer went (a Merge naming it as deletedId). QBO has just
+    said the customer is gone; the claim is followed only to a customer QBO has active and changed no
+    earlier than that (a merge updates the survivor)."""
+    claim = (
         QboChange.objects.filter(
-            firm_id=link.firm_id, entity="Customer", operation="Merge", deleted_id=link.qbo_customer_id
+            firm_id=link.firm_id,
+            realm_id=gone.realm_id,
+            entity="Customer",
+            operation="Merge",
+            deleted_id=link.qbo_customer_id,
         )
         .order_by("-id")
         .first()
     )
-    if notice is None:
+    if claim is None:
         return None
-    try:
-        return client.read("Customer", notice.entity_id)
-    except QboNotFoundError:
+    survivor = _read(client, "Customer", claim.entity_id)
+    if survivor is GONE or not survivor.get("Active", True):
         return None
+    updated, gone_at = changed_at(survivor), _gone_at(gone)
+    if gone_at is not None and (updated is None or updated < gone_at.replace(microsecond=0)):
+        logger.warning(
+            "A webhook claimed customer %s was merged into %s, which QBO has not changed since: not followed",
+            link.qbo_customer_id,
+            claim.entity_id,
+        )
+        return None
+    return survivor
 
 
 def _merged_after_lost(firm_id: int, deleted_id: str, survivor: dict) -> str:

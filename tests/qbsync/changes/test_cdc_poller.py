@@ -41,7 +41,7 @@ def test_the_watermark_moves_forward_and_each_change_is_recorded_once(qbo, conne
     assert changes_poll_connection(connection_id=connected.pk).startswith("0 new")
     first = ChangePoll.objects.get(connection=connected)
     assert first.changed_since is not None
-    assert first.requests_last_poll == 3  # Customer, Invoice, Payment
+    assert first.requests_last_poll == 1  # Customer, Invoice and Payment in one request
 
     customer = qbo_user.create_customer("Polled Client")
     changes_poll_connection(connection_id=connected.pk)
@@ -139,7 +139,7 @@ def test_an_answer_at_the_cap_narrows_the_window_until_everything_is_read(small_
     assert sorted(recorded, key=int) == created
     poll = ChangePoll.objects.get(connection=connection)
     assert "window narrowed" in outcome
-    assert poll.requests_last_poll > 3 + 2  # at least three Customer windows, one each for the others
+    assert poll.requests_last_poll >= 4  # 11 changes at most 4 an answer: at least four windows
     customer_windows = [
         r["since"] for r in cdc_requests(sandbox, connection.realm_id) if "Customer" in r["entities"]
     ]

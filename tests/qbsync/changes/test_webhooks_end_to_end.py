@@ -1,6 +1,6 @@
 """End to end: someone changes the sandbox company directly, the sandbox POSTs its own signed webhook
-(legacy or CloudEvents) to a live qbsync server, the endpoint answers at once, and a real Celery worker
-process reacts. Every reaction arrives this way, with no CDC poll."""
+(legacy or CloudEvents) to a live qbsync server, the endpoint answers at once and asks one CDC poll of the
+company (no beat runs here), and a real Celery worker process reacts to QBO's answer."""
 
 import time
 from decimal import Decimal
@@ -17,6 +17,12 @@ from .conftest import sync_account
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 TOKEN = "e2e-verifier-token"
+
+
+def documented_delay(*, ahead: int) -> float:
+    """README, "Changes made in QuickBooks": a change shows within the webhook's debounce (2 s) plus the
+    changes ahead of it in the inbox at 50 a second or more, plus 10 s."""
+    return 2 + ahead / 50 + 10
 
 
 @pytest.fixture
@@ -79,7 +85,8 @@ def test_customer_made_inactive_and_renamed(qbo, subscribed, qbo_user, synced_ac
     wait_for(lambda: AccountSyncLink.objects.get(pk=other_link.pk).qbo_current_name == "Renamed Client Inc")
     assert "made inactive in QuickBooks Online" in AccountSyncLink.objects.get(pk=link.pk).tooltip
     deliveries_ok(qbo, before)
-    assert sources(firm) == {"webhook"}
+    # Changed on purpose (issue 13 item 3): the webhook is a hint; the CDC answer it asked for reacted.
+    assert sources(firm) == {"cdc"}
 
 
 def test_customers_merged(qbo, subscribed, qbo_user, synced_account, worker, firm):
@@ -90,7 +97,8 @@ def test_customers_merged(qbo, subscribed, qbo_user, synced_account, worker, fir
 
     wait_for(lambda: AccountSyncLink.objects.get(pk=link.pk).qbo_customer_id == survivor["Id"], worker=worker)
     assert AccountSyncLink.objects.get(pk=link.pk).state == SyncState.SYNCED
-    assert sources(firm) == {"webhook"}
+    # The webhook's merge claim, followed once the CDC answer it asked for showed the customer gone.
+    assert sources(firm) == {"webhook", "cdc"}
 
 
 @pytest.mark.parametrize("how", ["deleted", "voided"])
@@ -119,3 +127,69 @@ def test_payment_added_in_qbo(qbo, subscribed, qbo_user, synced_invoice, worker)
     # Still Synced: a payment made there is shown, not a failure, and nothing goes back.
     assert InvoiceSyncLink.objects.get(pk=link.pk).state == SyncState.SYNCED
     assert len(qbo.control.entities(qbo_user.realm_id, "Payment")) == 1
+
+
+def api_requests(qbo, realm_id: str, since: int) -> list[dict]:
+    return [r for r in qbo.control.requests(realm_id)[since:] if r.get("kind") == "api"]
+
+
+def test_a_burst_of_webhook_events_for_one_company_is_one_cdc_request(
+    qbo, subscribed, qbo_user, worker, firm
+):
+    """Fifteen customers made in one batch request in QBO: the webhook tells of fifteen changes; qbsync asks
+    QBO what changed once (CDC), not once per event."""
+    before = len(qbo.control.requests(qbo_user.realm_id))
+    names = [f"Imported Client {i:02d}" for i in range(15)]
+
+    qbo_user.post(
+        "batch",
+        {
+            "BatchItemRequest": [
+                {"bId": str(i), "operation": "create", "Customer": {"DisplayName": name}}
+                for i, name in enumerate(names)
+            ]
+        },
+    )
+
+    wait_for(lambda: QboChange.objects.filter(firm=firm, entity="Customer").count() == 15, worker=worker)
+    wait_for(lambda: not QboChange.objects.filter(firm=firm, state__in=["pending", "processing"]).exists())
+    ours = [r for r in api_requests(qbo, qbo_user.realm_id, before) if r.get("requestid") is None]
+    cdc = [r for r in ours if r["path"].endswith("/cdc")]
+    reads = [r for r in ours if r["method"] == "GET" and "/customer/" in r["path"]]
+    assert len(cdc) == 1, ours
+    assert reads == []
+    assert sources(firm) == {"cdc"}
+
+
+def test_a_void_behind_a_burst_of_1100_changes_is_reflected_within_the_documented_delay(
+    qbo, subscribed, qbo_user, synced_invoice, worker, firm, connected
+):
+    """1,100 changes are waiting in the inbox (an import of customers in QBO, as CDC recorded them), then the
+    invoice is voided there: the inbox drains in order, run after run, until the void is reflected."""
+    QboChange.objects.bulk_create(
+        QboChange(
+            firm=firm,
+            realm_id=connected.realm_id,
+            event_id=f"import-{i}",
+            source=QboChange.Source.CDC,
+            entity="Customer",
+            entity_id=str(50_000 + i),
+            operation="Update",
+            payload={"Id": str(50_000 + i), "SyncToken": "0", "DisplayName": f"Imported {i}", "Active": True},
+        )
+        for i in range(1100)
+    )
+    link = InvoiceSyncLink.objects.get(invoice=synced_invoice)
+
+    qbo_user.void_invoice(link.qbo_invoice_id)
+
+    wait_for(
+        lambda: InvoiceSyncLink.objects.get(pk=link.pk).state == SyncState.FAILED,
+        timeout=documented_delay(ahead=1100),
+        worker=worker,
+    )
+    assert not QboChange.objects.filter(firm=firm, state="pending").exists()
+    # In order: every imported change was settled before the void's.
+    void = QboChange.objects.filter(firm=firm, entity="Invoice").latest("id")
+    last_import = QboChange.objects.get(event_id="import-1099")
+    assert last_import.processed_at <= void.processed_at

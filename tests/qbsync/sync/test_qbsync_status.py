@@ -184,3 +184,43 @@ def test_nothing_running_says_so(settings):
 
     assert "none has ever sent a heartbeat: is a worker running?" in text
     assert "Failures by cause\n  none" in text
+
+
+def test_the_change_inbox_shows_its_backlog_and_oldest_unprocessed_change_per_connection(
+    firm, qbo_connection
+):
+    from qbsync.changes.models import QboChange
+
+    now = timezone.now()
+    for i, (state, ago) in enumerate(
+        [
+            ("pending", LONG_AGO),
+            ("pending", timedelta(0)),
+            ("processing", timedelta(0)),
+            ("done", 2 * LONG_AGO),
+        ]
+    ):
+        QboChange.objects.create(
+            firm=firm,
+            realm_id=qbo_connection.realm_id,
+            event_id=f"e-{i}",
+            source="cdc",
+            entity="Customer",
+            entity_id=str(i),
+            state=state,
+            received_at=now - ago,
+        )
+
+    report = json.loads(run_status("--json"))
+    text = run_status()
+
+    [row] = report["changes_inbox"]
+    assert (row["firm"], row["realm"], row["connection"]) == (
+        firm.pk,
+        qbo_connection.realm_id,
+        qbo_connection.pk,
+    )
+    assert row["unprocessed"] == 3
+    assert 3600 <= row["oldest_unprocessed_seconds"] < 3600 + 600
+    assert "Changes from QuickBooks (inbox)" in text
+    assert f"realm {qbo_connection.realm_id}" in text

@@ -2,13 +2,14 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from qbsync.sync.ops_status import status_report
+from qbsync.sync.ops_status import section_lines, status_report
 
 
 class Command(BaseCommand):
     help = (
         "What the deployment is doing: queue lengths, worker and beat heartbeats, stuck sync work, each "
-        "realm's throttle state and failures by cause per firm. Read-only; --json for machines."
+        "realm's throttle state, failures by cause per firm and each connection's inbox of changes from "
+        "QuickBooks (backlog, oldest unprocessed). Read-only; --json for machines."
     )
 
     def add_arguments(self, parser):
@@ -69,4 +70,4 @@ def text_lines(report: dict) -> list[str]:
         lines.append("  none")
     for row in report["failures"]:
         lines.append(f"  firm {row['firm']:<6} {row['record']:<8} {row['cause']:<32} {row['count']:>6}")
-    return lines
+    return lines + section_lines(report)
