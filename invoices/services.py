@@ -1,5 +1,9 @@
 """Writes to invoices and payments. Each change is one transaction: an invoice with its lines, a payment
-with its allocations, and the totals and statuses they imply."""
+with its allocations, and the totals and statuses they imply.
+
+Rows are locked FOR NO KEY UPDATE (deletes too, until their DELETE): a sync worker that holds the account's
+sync lock checks its history rows' foreign keys to these rows at commit (a KEY SHARE lock), and a FOR UPDATE
+held here while this change waits for that sync lock would deadlock with it."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -238,7 +242,7 @@ def invoice_update(*, invoice: Invoice, data: InvoiceData) -> Invoice:
     """Replace an invoice's header and lines. A paid amount never ends up above the new total."""
     try:
         with transaction.atomic():
-            locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+            locked = Invoice.objects.select_for_update(no_key=True).get(pk=invoice.pk)
             if locked.status == Invoice.Status.VOID:
                 raise ValidationError(INVOICE_VOID_LOCKED)
             number = invoice_validate(firm=locked.firm, data=data, invoice=locked)
@@ -274,7 +278,7 @@ def invoice_send(*, invoice: Invoice) -> Invoice:
 
 def invoice_void(*, invoice: Invoice) -> Invoice:
     with transaction.atomic():
-        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        locked = Invoice.objects.select_for_update(no_key=True).get(pk=invoice.pk)
         if locked.status == Invoice.Status.VOID:
             return locked
         if locked.allocations.exists():
@@ -289,7 +293,7 @@ def invoice_void(*, invoice: Invoice) -> Invoice:
 def invoice_delete(*, invoice: Invoice) -> None:
     """Delete an invoice; one QuickBooks has is deleted there too (or voided, if QBO refuses)."""
     with transaction.atomic():
-        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        locked = Invoice.objects.select_for_update(no_key=True).get(pk=invoice.pk)
         if locked.allocations.exists():
             raise ValidationError(INVOICE_HAS_PAYMENTS.format(number=locked.number))
         invoice_delete_in_qbo(invoice=locked)
@@ -338,7 +342,7 @@ def payment_validate(
     invoice_ids = [a.invoice.pk for a in allocations]
     candidates = Invoice.objects.filter(pk__in=invoice_ids).order_by("pk")
     if transaction.get_connection().in_atomic_block:
-        candidates = candidates.select_for_update()
+        candidates = candidates.select_for_update(no_key=True)
     invoices = {inv.pk: inv for inv in candidates}
     already_paid_elsewhere = {
         inv_id: money_sum(
@@ -430,7 +434,7 @@ def payment_create(*, firm: Firm, data: PaymentData) -> Payment:
 
 def payment_update(*, payment: Payment, data: PaymentData) -> Payment:
     with transaction.atomic():
-        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        locked = Payment.objects.select_for_update(no_key=True).get(pk=payment.pk)
         amount, allocations = payment_validate(firm=locked.firm, data=data, payment=locked)
         locked.account = data.account
         locked.date = data.date
@@ -449,9 +453,9 @@ def payment_update(*, payment: Payment, data: PaymentData) -> Payment:
 def payment_delete(*, payment: Payment) -> None:
     """Delete a payment; the invoices it paid get their balances back (in QuickBooks too)."""
     with transaction.atomic():
-        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        locked = Payment.objects.select_for_update(no_key=True).get(pk=payment.pk)
         touched = set(locked.allocations.values_list("invoice_id", flat=True))
-        list(Invoice.objects.select_for_update().filter(pk__in=touched).order_by("pk"))
+        list(Invoice.objects.select_for_update(no_key=True).filter(pk__in=touched).order_by("pk"))
         payment_delete_in_qbo(payment=locked)
         locked.delete()
         _invoices_refresh_paid(touched)

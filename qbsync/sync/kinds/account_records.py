@@ -17,7 +17,13 @@ from ..states import SyncAction, SyncState
 from . import transactions as pipeline
 from .invoices import invoice_sync_on_change
 from .payments import PAYMENT, payment_sync_on_change
-from .transactions import ACCOUNT_UNSYNCED, WAITING_FOR_ACCOUNT, WAITING_FOR_DELETES, payment_deletes_pending
+from .transactions import (
+    ACCOUNT_UNSYNCED,
+    WAITING_FOR_ACCOUNT,
+    WAITING_FOR_DELETES,
+    hold_account,
+    payment_deletes_pending,
+)
 
 
 def invoices_unsync_for_account(*, account_id: int) -> int:
@@ -63,6 +69,12 @@ def invoices_release_waiting(*, account_id: int) -> int:
     batches, as part of the account's first sync), and those its unsync stopped resume one at a time (QBO
     may have them: the single push looks them up by marker first). Its payments its unsync stopped ask
     again, and those that waited for it join the batch."""
+    with transaction.atomic():
+        hold_account(account_id)
+        return _release_waiting_invoices(account_id)
+
+
+def _release_waiting_invoices(account_id: int) -> int:
     stopped = InvoiceSyncLink.objects.filter(
         invoice__account_id=account_id, state=SyncState.SKIPPED, skip_reason=ACCOUNT_UNSYNCED
     )

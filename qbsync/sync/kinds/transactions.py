@@ -168,6 +168,19 @@ def _waiting_on(kind: TransactionKind) -> list[TransactionKind]:
 # What a record waits for -------------------------------------------------------------------------------
 
 
+def hold_account(account_id: int) -> None:
+    """Lock the account's link row for the rest of the transaction.
+
+    Every decision about what an account's records wait for takes this lock first: a record deciding it
+    must wait (its account or invoice not synced yet), and the account or an invoice syncing and releasing
+    what waits on it. So a record either sees what committed before it, or commits its wait before the
+    release looks; it never waits for something that has already happened (until the sweep noticed).
+    """
+    list(
+        AccountSyncLink.objects.select_for_update().filter(account_id=account_id).values_list("pk", flat=True)
+    )
+
+
 def account_blocker(record) -> str:
     if AccountSyncLink.objects.filter(account_id=record.account_id, state=SyncState.SYNCED).exists():
         return ""
@@ -187,6 +200,7 @@ def release_waiting(kind: TransactionKind, *, account_id: int) -> int:
     both read the other as not yet synced and leave the waiting one waiting for nothing.
     """
     with transaction.atomic():
+        hold_account(account_id)
         waiting = list(
             kind.link_model.objects.select_for_update(of=("self",))
             .filter(**{f"{kind.name}__account_id": account_id}, state=SyncState.QUEUED)
@@ -221,6 +235,12 @@ def sync_on_change(kind: TransactionKind, record, *, via_batch: bool = False) ->
     connection = usable_connection(record.firm_id)
     if connection is None or not kind.syncs(record):
         return None
+    with transaction.atomic():
+        hold_account(record.account_id)  # before the link: see hold_account
+        return _request_sync(kind, record, connection, via_batch)
+
+
+def _request_sync(kind: TransactionKind, record, connection, via_batch: bool) -> TransactionSyncLink | None:
     if kind.voided(record):
         # A void follows only a record QBO has; one it never had is simply not synced.
         link = (
@@ -281,12 +301,14 @@ def push(kind: TransactionKind, *, link_id: int) -> str:
     if not transition(link, SyncAction.START):
         return "not-queued"
     record = kind.record_model.objects.select_related("account").get(pk=kind.record_id_of(link))
-    blocker = kind.blocker(record)
-    if not blocker and kind.waits_for_deletes(record) and payment_deletes_pending(record.account_id):
-        blocker = WAITING_FOR_DELETES
-    if blocker:
-        transition(link, SyncAction.DEFER, waiting_reason=blocker)
-        return "waiting"
+    with transaction.atomic():
+        hold_account(record.account_id)
+        blocker = kind.blocker(record)
+        if not blocker and kind.waits_for_deletes(record) and payment_deletes_pending(record.account_id):
+            blocker = WAITING_FOR_DELETES
+        if blocker:
+            transition(link, SyncAction.DEFER, waiting_reason=blocker)
+            return "waiting"
     connection = usable_connection(record.firm_id)
     if connection is None:
         fail(link, SyncFailure(FailureCause.CONNECTION, explanations.CONNECTION))
@@ -454,6 +476,7 @@ def link_synced(link: TransactionSyncLink, qbo_record, version: int, tid: str) -
     Returns "synced", or "not-queued" when the link had moved meanwhile."""
     kind = kind_of(link)
     with transaction.atomic():
+        hold_account(kind.record_of(link).account_id)  # before the link: see hold_account
         created = not link.qbo_id
         done = transition(
             link,

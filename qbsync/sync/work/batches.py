@@ -50,7 +50,7 @@ from ..engine.retry import defer, fail
 from ..engine.transitions import transition, transition_all
 from ..kinds.invoices import INVOICE
 from ..kinds.payments import PAYMENT
-from ..kinds.transactions import CREATE_SENT, kind_of, kind_of_model, link_synced, refused
+from ..kinds.transactions import CREATE_SENT, hold_account, kind_of, kind_of_model, link_synced, refused
 from ..models import AccountSyncLink, BatchPushSlot, SyncEvent
 from ..states import SyncAction, SyncState
 
@@ -283,10 +283,13 @@ def _drafts(connection, links, custom_numbers: bool, counts) -> list[tuple[str, 
         if not kind.syncs(record) or kind.voided(record):
             _to_single_push(link, CHANGED_WHILE_WAITING.format(record=kind.name))
             continue
-        blocker = kind.blocker(record)
+        with transaction.atomic():
+            hold_account(record.account_id)
+            blocker = kind.blocker(record)
+            if blocker:
+                leave = {} if kind.waits_in_batch else {"in_batch": False}
+                transition(link, SyncAction.DEFER, waiting_reason=blocker, **leave)
         if blocker:
-            leave = {} if kind.waits_in_batch else {"in_batch": False}
-            transition(link, SyncAction.DEFER, waiting_reason=blocker, **leave)
             counts["waiting"] += 1
             continue
         customer_id = (
