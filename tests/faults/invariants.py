@@ -4,7 +4,10 @@ itself (its control API lists every record, deleted ones included):
 - exactly once: no local record has two live copies in QBO (markers, customer links), every Synced record
   is there with the right customer, amounts and allocations, and (strict) every record that should sync is
   Synced;
-- nothing stuck: no link Queued or Syncing without a reason it waits for, no outbox row left pending;
+- no orphan: no live QBO invoice or payment carries the marker of a record deleted here, except those a
+  scenario deleted while its account's sync was off (unsyncing promises to delete nothing in QBO);
+- nothing stuck: no link Queued or Syncing without a reason it waits for, no outbox row left pending, no
+  change from QBO left unprocessed in the inbox;
 - nothing crossed firms: every record in a firm's company belongs to that firm.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -21,6 +25,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from invoices.models import Invoice, Payment
+from qbsync.changes.models import QboChange
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncOutbox
 from qbsync.sync.states import SyncState
 
@@ -70,6 +75,10 @@ def stuck_links(firm_ids) -> list[str]:
         f"SyncOutbox {row.pk} pending"
         for row in SyncOutbox.objects.filter(firm_id__in=firm_ids, state=SyncOutbox.State.PENDING)
     ]
+    unprocessed = QboChange.objects.filter(
+        firm_id__in=firm_ids, state__in=[QboChange.State.PENDING, QboChange.State.PROCESSING]
+    )
+    stuck += [f"QboChange {change.pk} {change.state}" for change in unprocessed]
     return stuck
 
 
@@ -149,11 +158,12 @@ def assert_exactly_once(qbo, realm: str, firm, *, strict: bool = True) -> RealmC
     return copy
 
 
-def assert_no_orphans(copy: RealmCopy, firm) -> None:
-    """No live, non-void QBO invoice or payment carries the marker of a record this firm no longer has."""
+def assert_no_orphans(copy: RealmCopy, firm, kept_in_qbo: Collection[tuple[str, int]] = ()) -> None:
+    """No live, non-void QBO invoice or payment carries the marker of a record this firm no longer has.
+    ``kept_in_qbo``: ("inv"|"pay", pk) of records deleted while their account's sync was off."""
     for (kind, pk), rows in copy.by_marker.items():
         model = Invoice if kind == "inv" else Payment
-        if model.objects.filter(firm=firm, pk=pk).exists():
+        if (kind, pk) in kept_in_qbo or model.objects.filter(firm=firm, pk=pk).exists():
             continue
         live = [r for r in rows if money(r.get("TotalAmt")) != 0]
         assert not live, f"QBO keeps {kind} {pk} that was deleted here: {[r['Id'] for r in live]}"
@@ -178,15 +188,15 @@ def assert_no_crossing(qbo, realms: dict) -> None:
         assert ids <= set(copy.customers), "an account is linked to a customer of another company"
 
 
-def assert_invariants(qbo, realms: dict, *, strict: bool = True) -> None:
-    """All three, for every firm: exactly once, nothing stuck, nothing crossed."""
+def assert_invariants(
+    qbo, realms: dict, *, strict: bool = True, kept_in_qbo: Collection[tuple[str, int]] = ()
+) -> None:
+    """All four, for every firm, in every scenario: exactly once, no orphan, nothing stuck, nothing
+    crossed. ``kept_in_qbo``: see assert_no_orphans."""
     assert_nothing_stuck(*realms)
     for firm, realm in realms.items():
         copy = assert_exactly_once(qbo, realm, firm, strict=strict)
-        if strict:
-            # (Not otherwise: a record deleted here while its account's sync was off stays in QBO, as
-            # unsyncing promises; the property test checks deletes made while syncing by themselves.)
-            assert_no_orphans(copy, firm)
+        assert_no_orphans(copy, firm, kept_in_qbo)
     assert_no_crossing(qbo, realms)
 
 
@@ -194,8 +204,10 @@ def assert_invariants(qbo, realms: dict, *, strict: bool = True) -> None:
 
 
 def moving(firm_ids) -> int:
+    """Links Queued or Syncing, and deletes in QBO not carried out yet."""
     busy = Q(state=SyncState.SYNCING) | Q(state=SyncState.QUEUED)
-    return sum(m.objects.filter(firm_id__in=firm_ids).filter(busy).count() for m in LINK_MODELS)
+    links = sum(m.objects.filter(firm_id__in=firm_ids).filter(busy).count() for m in LINK_MODELS)
+    return links + SyncOutbox.objects.filter(firm_id__in=firm_ids, state=SyncOutbox.State.PENDING).count()
 
 
 def wait_settled(
@@ -227,6 +239,9 @@ def wait_settled(
         f"{m.__name__} {link.pk} {link.state} {getattr(link, 'waiting_reason', '')}"
         for m in LINK_MODELS
         for link in m.objects.filter(firm_id__in=ids, state__in=[SyncState.QUEUED, SyncState.SYNCING])
+    ] + [
+        f"SyncOutbox {row.pk} {row.result}"
+        for row in SyncOutbox.objects.filter(firm_id__in=ids, state=SyncOutbox.State.PENDING)
     ]
     assert not left, f"work still moving after {timeout:.0f} s: {left[:10]}"
     return time.monotonic() - started

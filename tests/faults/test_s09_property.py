@@ -1,10 +1,13 @@
 """S9, the property test: Hypothesis interleaves what people do (sync and unsync accounts, issue, edit,
-void and skip invoices, record, edit and delete payments) with QBO faults armed in the sandbox (429, 5xx,
-lost replies, hangs) and workers dying mid-push, for two firms on two companies. Work runs in this process,
-one task at a time, as a worker would run it; a crash is a push abandoned right before or right after its
-write reached QBO (the link stays Syncing, as after a SIGKILL), and beat's sweep takes it back once its
-lease has run out. After the last step everything settles and the invariants must hold: nothing in QBO
-twice, every record that should be there is there as it is here, nothing stuck, nothing crossed firms.
+void, skip and delete invoices, record, edit and delete payments, delete a record while its create's
+outcome is unknown) with QBO faults armed in the sandbox (429, 5xx, lost replies, hangs), workers dying
+mid-push, and bursts of changes made in QBO (an import of customers) that the CDC poll records and the
+inbox drains a few at a time, for two firms on two companies. Work runs in this process, one task at a
+time, as a worker would run it; a crash is a push abandoned right before or right after its write reached
+QBO (the link stays Syncing, as after a SIGKILL), and beat's sweep takes it back once its lease has run
+out. After the last step everything settles (our own writes' echoes polled and processed too) and the
+invariants must hold: nothing in QBO twice, every record that should be there is there as it is here, no
+copy left live in QBO of a record deleted here, nothing stuck (inbox included), nothing crossed firms.
 
 Budget: HYPOTHESIS_PROFILE=ci (default, 25 examples of up to 20 steps) or nightly (500 x 50).
 """
@@ -34,18 +37,22 @@ from invoices.services import (
     InvoiceData,
     InvoiceLineData,
     PaymentData,
+    invoice_delete,
     invoice_send,
     invoice_update,
     invoice_void,
     payment_delete,
     payment_update,
 )
+from qbsync.changes.models import QboChange
+from qbsync.changes.services.inbox import changes_poll_connection, changes_process
 from qbsync.quickbooks.client import _Transport
 from qbsync.sync.engine.errors import SyncRequestError
 from qbsync.sync.engine.leases import SYNCING_LEASE
 from qbsync.sync.kinds.accounts import account_push, account_sync_request, account_sync_skip
 from qbsync.sync.kinds.invoices import invoice_push, invoice_sync_again, invoice_sync_skip
 from qbsync.sync.kinds.payments import payment_push
+from qbsync.sync.kinds.transactions import ACCOUNT_UNSYNCED
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncOutbox
 from qbsync.sync.states import SyncState
 from qbsync.sync.work.batches import transactions_batch_push
@@ -90,6 +97,8 @@ AMOUNTS = st.lists(st.sampled_from(["40.00", "99.99", "120.50", "0.01", "300.00"
 # A firm may arm this many faults between two quiet moments, so a record meets fewer than MAX_ATTEMPTS of
 # them in a row (past that, giving up as Failed is the intended outcome, not what this test is about).
 FAULT_BUDGET = 5
+# The inbox reacts to this many changes a run here (500 in production): a burst outgrows one run.
+CHANGES_PER_RUN = 4
 
 
 class SimulatedCrash(BaseException):
@@ -127,8 +136,10 @@ class SyncMachine(RuleBasedStateMachine):
         self.tenants = [connect_tenant(self.sandbox), connect_tenant(self.sandbox)]
         self.firms = [t.firm for t in self.tenants]
         self.armed = [0, 0]
-        self.deleted_while_synced: set[int] = set()
+        # Records deleted here while their account's sync was off: QBO keeps them, as unsyncing promises.
+        self.kept_in_qbo: set[tuple[str, int]] = set()
         self.names = 0
+        self.imported = 0
 
     # People -------------------------------------------------------------------------------------------
 
@@ -154,12 +165,15 @@ class SyncMachine(RuleBasedStateMachine):
 
     @rule(invoice=invoices)
     def issue_invoice(self, invoice):
+        if (inv := self._invoice(invoice)) is None:
+            return
         with suppress(ValidationError):
-            invoice_send(invoice=Invoice.objects.get(pk=invoice))
+            invoice_send(invoice=inv)
 
     @rule(invoice=invoices, amounts=AMOUNTS)
     def edit_invoice(self, invoice, amounts):
-        inv = Invoice.objects.get(pk=invoice)
+        if (inv := self._invoice(invoice)) is None:
+            return
         data = InvoiceData(
             account=inv.account,
             number=inv.number,
@@ -172,12 +186,15 @@ class SyncMachine(RuleBasedStateMachine):
 
     @rule(invoice=invoices)
     def void_invoice(self, invoice):
+        if (inv := self._invoice(invoice)) is None:
+            return
         with suppress(ValidationError):
-            invoice_void(invoice=Invoice.objects.get(pk=invoice))
+            invoice_void(invoice=inv)
 
     @rule(invoice=invoices, again=st.booleans())
     def skip_or_resync_invoice(self, invoice, again):
-        inv = Invoice.objects.get(pk=invoice)
+        if (inv := self._invoice(invoice)) is None:
+            return
         try:
             if again:
                 invoice_sync_again(invoice=inv, actor=self._owner(inv.account_id))
@@ -188,7 +205,8 @@ class SyncMachine(RuleBasedStateMachine):
 
     @rule(target=payments, invoice=invoices, share=st.sampled_from(["1", "0.5", "0"]), extra=st.booleans())
     def record_payment(self, invoice, share, extra):
-        inv = Invoice.objects.get(pk=invoice)
+        if (inv := self._invoice(invoice)) is None:
+            return None
         applied = money(inv.balance * D(share)) if inv.is_payable else D("0")
         amount = applied + (D("25.00") if extra or not applied else 0)
         try:
@@ -218,11 +236,53 @@ class SyncMachine(RuleBasedStateMachine):
         pay = Payment.objects.filter(pk=payment).first()
         if pay is None:
             return
-        link = PaymentSyncLink.objects.filter(payment=pay).first()
-        account_synced = AccountSyncLink.objects.filter(account=pay.account, state=SyncState.SYNCED).exists()
+        kept = self._sync_off_for(pay, PaymentSyncLink.objects.filter(payment=pay).first())
         payment_delete(payment=pay)
-        if account_synced and link is not None and link.state != SyncState.SKIPPED:
-            self.deleted_while_synced.add(payment)
+        if kept:
+            self.kept_in_qbo.add(("pay", payment))
+
+    @rule(invoice=consumes(invoices))
+    def delete_invoice(self, invoice):
+        if (inv := self._invoice(invoice)) is None:
+            return
+        kept = self._sync_off_for(inv, InvoiceSyncLink.objects.filter(invoice=inv).first())
+        try:
+            invoice_delete(invoice=inv)
+        except ValidationError:
+            return  # it has payments
+        if kept:
+            self.kept_in_qbo.add(("inv", invoice))
+
+    @rule(
+        account=accounts,
+        kind=st.sampled_from(["invoice", "payment"]),
+        loss=st.sampled_from(["crash_after_send", "drop_after_commit"]),
+    )
+    def delete_while_its_create_is_unknown(self, account, kind, loss):
+        """A new invoice (or a payment of one) of a synced account is pushed, QBO applies the create and
+        its answer never comes back (the worker dies, or the reply is lost); then the record is deleted
+        here, while it shows Syncing."""
+        acc = Account.objects.get(pk=account)
+        state = AccountSyncLink.objects.filter(account=acc).values_list("state", flat=True).first()
+        if state in (None, SyncState.NOT_SYNCED, SyncState.FAILED):
+            self.sync_account(account)
+        if not self._synced_now(AccountSyncLink, {"account": acc}):
+            return
+        invoice = make_invoice(account=acc, amounts=("75.00",), status=Invoice.Status.SENT)
+        record = invoice
+        if kind == "payment":
+            if not self._synced_now(InvoiceSyncLink, {"invoice": invoice}):
+                return
+            record = make_payment(account=acc, amount="75.00", allocations={invoice: "75.00"})
+        link_model = InvoiceSyncLink if kind == "invoice" else PaymentSyncLink
+        link = link_model.objects.filter(**{kind: record}).first()
+        if link is None or (kind, link.pk) not in self._pending():
+            return
+        self._lose_the_answer((kind, link.pk), loss)
+        if kind == "invoice":
+            self.delete_invoice(record.pk)
+        else:
+            self.delete_payment(record.pk)
 
     # QBO and the workers ------------------------------------------------------------------------------
 
@@ -254,6 +314,20 @@ class SyncMachine(RuleBasedStateMachine):
             except SimulatedCrash:
                 return  # the process is gone; what it held waits for the sweep
 
+    @rule(firm=st.sampled_from([0, 1]), size=st.integers(1, 12))
+    def qbo_side_burst(self, firm, size):
+        """Someone imports customers straight into the QBO company; the next poll records them all."""
+        records = []
+        for _ in range(size):
+            self.imported += 1
+            records.append({"DisplayName": f"QBO Import {self.imported}", "Active": True})
+        self.sandbox.control.insert(self.tenants[firm].realm, "Customer", records)
+
+    @rule(firm=st.sampled_from([0, 1]))
+    def poll_changes(self, firm):
+        """Beat's CDC poll for one company: what changed there goes to the inbox."""
+        changes_poll_connection(connection_id=self.tenants[firm].connection.pk)
+
     @rule()
     def settle_and_check(self):
         self._settle_and_check()
@@ -266,6 +340,42 @@ class SyncMachine(RuleBasedStateMachine):
             self._atomic.__exit__(None, None, None)
 
     # Helpers ------------------------------------------------------------------------------------------
+
+    def _synced_now(self, model, where: dict) -> bool:
+        """Run the link's pending push (if any) and say whether it is Synced."""
+        link = model.objects.filter(**where).first()
+        name = {AccountSyncLink: "account", InvoiceSyncLink: "invoice"}[model]
+        if link is not None and (name, link.pk) in self._pending():
+            self._run((name, link.pk))
+            link.refresh_from_db()
+        return link is not None and link.state == SyncState.SYNCED
+
+    @staticmethod
+    def _invoice(pk) -> Invoice | None:
+        return Invoice.objects.filter(pk=pk).first()
+
+    @staticmethod
+    def _sync_off_for(record, link) -> bool:
+        """The record's account was unsynced (its sync is off, or its links forgot QBO since): a delete here
+        leaves QBO alone, as unsyncing promises."""
+        if link is not None and link.state == SyncState.SKIPPED and link.skip_reason == ACCOUNT_UNSYNCED:
+            return True
+        return AccountSyncLink.objects.filter(account_id=record.account_id, state=SyncState.SKIPPED).exists()
+
+    def _lose_the_answer(self, task: tuple[str, int], loss: str) -> None:
+        firm = [t.firm.pk for t in self.tenants].index(self._firm_of(task))
+        if loss == "drop_after_commit" and self.armed[firm] < FAULT_BUDGET:
+            self.armed[firm] += 1
+            self.sandbox.control.fault(self.tenants[firm].realm, "drop_after_commit", operation="create")
+            self._run(task)
+            return
+        with suppress(SimulatedCrash), crash_at_next_write(after_send=True):
+            self._run(task)
+
+    @staticmethod
+    def _firm_of(task: tuple[str, int]) -> int:
+        model = {"invoice": InvoiceSyncLink, "payment": PaymentSyncLink}[task[0]]
+        return model.objects.values_list("firm_id", flat=True).get(pk=task[1])
 
     def _owner(self, account_id):
         firm_id = Account.objects.values_list("firm_id", flat=True).get(pk=account_id)
@@ -287,6 +397,9 @@ class SyncMachine(RuleBasedStateMachine):
         for row in SyncOutbox.objects.filter(firm__in=self.firms, state=SyncOutbox.State.PENDING):
             if not row.next_attempt_at or row.next_attempt_at <= now:
                 tasks.append(("outbox", row.pk))
+        for tenant in self.tenants:
+            if QboChange.objects.filter(firm=tenant.firm, state=QboChange.State.PENDING).exists():
+                tasks.append(("changes", tenant.connection.pk))
         return list(dict.fromkeys(tasks))
 
     @staticmethod
@@ -298,19 +411,29 @@ class SyncMachine(RuleBasedStateMachine):
             "payment": lambda: payment_push(link_id=pk),
             "batch": lambda: transactions_batch_push(firm_id=pk),
             "outbox": lambda: outbox_process(row_id=pk),
+            "changes": lambda: changes_process(connection_id=pk, limit=CHANGES_PER_RUN),
         }[kind]
         run()
 
     def _settle(self) -> None:
-        """Run every task until none is left, as workers and beat's sweep would, with time moving on."""
-        for _ in range(80):
+        """Run every task until none is left, as workers and beat's sweep would, with time moving on; then
+        poll both companies once (our own writes' echoes, and whatever QBO-side burst came) and drain."""
+        polled = False
+        for _ in range(120):
             for model in LINKS:
                 model.objects.filter(firm__in=self.firms, state=SyncState.QUEUED).update(next_attempt_at=None)
+            # Time moves on: retries are due, and a create sent before a delete can no longer land.
             SyncOutbox.objects.filter(firm__in=self.firms, state=SyncOutbox.State.PENDING).update(
-                next_attempt_at=None
+                next_attempt_at=None, look_until=None
             )
             sync_sweep(now=timezone.now() + SYNCING_LEASE + timedelta(seconds=1))
             tasks = self._pending()
+            if not tasks and not polled:
+                for tenant in self.tenants:
+                    self.sandbox.control.clear_faults(tenant.realm)  # a poll lost to a fault is retried
+                    changes_poll_connection(connection_id=tenant.connection.pk)
+                polled = True
+                tasks = self._pending()
             if not tasks:
                 break
             for task in tasks:
@@ -324,7 +447,7 @@ class SyncMachine(RuleBasedStateMachine):
     def _settle_and_check(self) -> None:
         self._settle()
         realms = {t.firm: t.realm for t in self.tenants}
-        assert_invariants(self.sandbox, realms, strict=False)
+        assert_invariants(self.sandbox, realms, strict=False, kept_in_qbo=self.kept_in_qbo)
         for tenant in self.tenants:
             self._check_what_should_be_synced(tenant)
 
@@ -361,12 +484,7 @@ class SyncMachine(RuleBasedStateMachine):
                 continue  # skipped, or waiting for an invoice that is itself skipped
             state = link and link.state
             assert state == SyncState.SYNCED, f"payment {payment.pk} of a synced account is {state}"
-        # A payment deleted here while it synced is gone from QBO too (or zeroed).
         copy = RealmCopy.read(self.sandbox, tenant.realm)
-        for (kind, pk), rows in copy.by_marker.items():
-            if kind == "pay" and pk in self.deleted_while_synced:
-                live = [r["Id"] for r in rows if money(r.get("TotalAmt")) != 0]
-                assert not live, f"payment {pk} was deleted here but QBO still has {live}"
         assert all(MARKER.search(r.get("PrivateNote") or "") for r in copy.invoices.values())
 
 

@@ -1,7 +1,7 @@
 """A record deleted here while its create's outcome is unknown (QBO applied it and the reply was lost, or a
 worker holds it mid-push) is deleted in QBO too: found by its marker under its customer, for as long as a
 create sent before the delete may still land there. Over the sandbox, in process (the worker version is in
-tests/faults/test_s03_lost_replies.py)."""
+tests/faults/test_s11_deleted_while_unknown.py, crashes included)."""
 
 from datetime import timedelta
 from decimal import Decimal
