@@ -1,16 +1,23 @@
 """End to end: someone changes the sandbox company directly, the sandbox POSTs its own signed webhook
 (legacy or CloudEvents) to a live qbsync server, the endpoint answers at once and asks one CDC poll of the
-company (no beat runs here), and a real Celery worker process reacts to QBO's answer."""
+company (no beat runs here), and a real Celery worker process reacts to QBO's answer. Forged-but-signed
+events change nothing."""
 
+import json
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+import requests
+from django.urls import reverse
 
-from qbsync.changes.models import InvoiceChangeInQbo, QboChange, QboPaymentOnInvoice
+from qbsync.changes.models import ChangePoll, InvoiceChangeInQbo, QboChange, QboPaymentOnInvoice
+from qbsync.quickbooks.webhooks import signature_for
+from qbsync.sandbox.webhooks import cloudevents_payload, legacy_payload
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink
 from qbsync.sync.states import SyncState
-from tests.factories import AccountFactory
+from tests.factories import AccountFactory, make_invoice
 from tests.workers import sandbox_worker
 
 from .conftest import sync_account
@@ -193,3 +200,54 @@ def test_a_void_behind_a_burst_of_1100_changes_is_reflected_within_the_documente
     void = QboChange.objects.filter(firm=firm, entity="Invoice").latest("id")
     last_import = QboChange.objects.get(event_id="import-1099")
     assert last_import.processed_at <= void.processed_at
+
+
+def test_forged_but_signed_merge_and_deletes_change_nothing_through_the_worker(
+    qbo, subscribed, qbo_user, synced_invoice, worker, firm, live_server
+):
+    """Whoever holds the verifier token signs a merge of our customer into an unrelated one, and deletes of
+    our live customer and invoice: the worker's CDC poll (what the hint asks for) finds them all alive, and
+    nothing changes here; later invoices still go to our customer."""
+    account_link = AccountSyncLink.objects.get(account=synced_invoice.account)
+    invoice_link = InvoiceSyncLink.objects.get(invoice=synced_invoice)
+    ours = account_link.qbo_customer_id
+    unrelated = qbo_user.create_customer(f"Unrelated Client {subscribed}")
+    wait_for(lambda: not QboChange.objects.filter(firm=firm, state__in=["pending", "processing"]).exists())
+    hints = ChangePoll.objects.get(firm=firm).hints_received
+
+    rows = [
+        {"entity": "Customer", "id": unrelated["Id"], "operation": "Merge", "deleted_id": ours},
+        {"entity": "Customer", "id": ours, "operation": "Delete", "deleted_id": None},
+        {"entity": "Invoice", "id": invoice_link.qbo_invoice_id, "operation": "Delete", "deleted_id": None},
+    ]
+    now = datetime.now(UTC)
+    events = [
+        {"realm_id": qbo_user.realm_id, "time": now, "event_id": f"forged-{i}", **r}
+        for i, r in enumerate(rows)
+    ]
+    payload = legacy_payload(events) if subscribed == "legacy" else cloudevents_payload(events)
+    body = json.dumps(payload).encode()
+    response = requests.post(
+        f"{live_server.url}{reverse('changes:qbo_webhook')}",
+        data=body,
+        headers={"Content-Type": "application/json", "intuit-signature": signature_for(body, TOKEN)},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+    # The hint was taken and the CDC poll it asked for came back, and everything it recorded was handled.
+    def polled_after_the_hint():
+        poll = ChangePoll.objects.get(firm=firm)
+        return poll.hints_received > hints and poll.hinted_at is None and poll.last_polled_at > now
+
+    wait_for(polled_after_the_hint, worker=worker)
+    wait_for(lambda: not QboChange.objects.filter(firm=firm, state__in=["pending", "processing"]).exists())
+    account_link.refresh_from_db()
+    invoice_link.refresh_from_db()
+    assert (account_link.state, account_link.qbo_customer_id) == (SyncState.SYNCED, ours)
+    assert invoice_link.state == SyncState.SYNCED
+    assert not InvoiceChangeInQbo.objects.filter(invoice=synced_invoice).exists()
+    later = make_invoice(account=synced_invoice.account, number=f"CH-{subscribed}")
+    wait_for(lambda: InvoiceSyncLink.objects.get(invoice=later).state == SyncState.SYNCED, worker=worker)
+    created = qbo_user.record("Invoice", InvoiceSyncLink.objects.get(invoice=later).qbo_invoice_id)
+    assert created["CustomerRef"]["value"] == ours
