@@ -156,6 +156,14 @@ GUIDES: dict[FailureCause, CauseGuide] = {
         "then retry.",
         (RETRY, SKIP),
     ),
+    FailureCause.CURRENCY_MISMATCH: CauseGuide(
+        "Currency differs from QuickBooks",
+        "The firm keeps its amounts in a currency other than the QuickBooks company's home currency, so "
+        "QuickBooks would book them in the wrong currency. Nothing was sent.",
+        "Connect the QuickBooks company kept in the firm's currency (or have the firm's currency corrected), "
+        "then retry.",
+        (RETRY, SKIP),
+    ),
     FailureCause.CONNECTION: CauseGuide(
         "QuickBooks connection",
         "QuickBooks Online was not connected, or the connection stopped working, when these records were "

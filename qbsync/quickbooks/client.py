@@ -26,7 +26,7 @@ from .errors import (
     intuit_tid_of,
 )
 from .queries import MAX_RESULTS, qbo_select
-from .records import CompanyProfile, NamedRef
+from .records import CompanyPreferences, CompanyProfile, NamedRef
 
 MINOR_VERSION = 75
 
@@ -252,16 +252,28 @@ class QboClient:
     def preferences(self) -> dict[str, Any]:
         return self.request("GET", "preferences")["Preferences"]
 
+    def company_preferences(self) -> CompanyPreferences:
+        """One Preferences read: numbering and currency."""
+        prefs = self.preferences()
+        currency = prefs.get("CurrencyPrefs") or {}
+        return CompanyPreferences(
+            custom_txn_numbers=bool((prefs.get("SalesFormsPrefs") or {}).get("CustomTxnNumbers", False)),
+            home_currency=str((currency.get("HomeCurrency") or {}).get("value") or "").upper(),
+            multi_currency=bool(currency.get("MultiCurrencyEnabled", False)),
+        )
+
     def custom_txn_numbers(self) -> bool:
         """Preferences.SalesFormsPrefs.CustomTxnNumbers: whether we send our own invoice numbers."""
-        return bool(self.preferences().get("SalesFormsPrefs", {}).get("CustomTxnNumbers", False))
+        return self.company_preferences().custom_txn_numbers
 
     def company_profile(self) -> CompanyProfile:
         info = self.company_info()
+        preferences = self.company_preferences()
         return CompanyProfile(
             realm_id=self.realm_id,
             name=info.get("CompanyName") or info.get("LegalName") or "",
-            custom_txn_numbers=self.custom_txn_numbers(),
+            custom_txn_numbers=preferences.custom_txn_numbers,
+            home_currency=preferences.home_currency,
         )
 
     def customer_types(self) -> list[NamedRef]:

@@ -10,8 +10,21 @@ class NamedRef:
 
 
 @dataclass(frozen=True)
+class CompanyPreferences:
+    """What of the company's Preferences decides how records are sent."""
+
+    # SalesFormsPrefs.CustomTxnNumbers: we send our invoice numbers only when this is on.
+    custom_txn_numbers: bool
+    # CurrencyPrefs.HomeCurrency ("" when QBO does not say) and MultiCurrencyEnabled.
+    home_currency: str
+    multi_currency: bool
+
+
+@dataclass(frozen=True)
 class CompanyProfile:
     realm_id: str
     name: str
     # Preferences.SalesFormsPrefs.CustomTxnNumbers: we send our invoice numbers only when this is on.
     custom_txn_numbers: bool
+    # Preferences.CurrencyPrefs.HomeCurrency: the currency every amount we send is taken to be in.
+    home_currency: str = ""

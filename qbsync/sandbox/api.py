@@ -223,7 +223,10 @@ def preferences(co: Company) -> dict:
             "MarkTimeEntriesBillable": True,
         },
         "TaxPrefs": {"UsingSalesTax": False, "PartnerTaxEnabled": False},
-        "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
+        "CurrencyPrefs": {
+            "MultiCurrencyEnabled": bool(co.setting("multi_currency")),
+            "HomeCurrency": {"value": co.setting("home_currency")},
+        },
         "ReportPrefs": {"ReportBasis": "Accrual", "CalcAgingReportFromTxnDate": False},
         "OtherPrefs": {"NameValue": [{"Name": "SalesFormsPrefs.DefaultCustomerMessage", "Value": ""}]},
         "domain": "QBO",
@@ -236,6 +239,10 @@ def preferences(co: Company) -> dict:
 
 def parse_datetime_epoch(co: Company) -> datetime:
     return datetime.fromtimestamp(co.created_epoch, co.tz)
+
+
+# A company's country as its home currency suggests (a sandbox's country is fixed when it is made).
+COUNTRY_OF_CURRENCY = {"USD": "US", "GBP": "GB", "CAD": "CA", "AUD": "AU", "EUR": "FR", "INR": "IN"}
 
 
 def company_info(co: Company) -> dict:
@@ -257,7 +264,7 @@ def company_info(co: Company) -> dict:
         "PrimaryPhone": {},
         "CompanyStartDate": created.date().isoformat(),
         "FiscalYearStartMonth": "January",
-        "Country": "US",
+        "Country": COUNTRY_OF_CURRENCY.get(co.setting("home_currency"), "US"),
         "Email": {"Address": "noreply@quickbooks.com"},
         "WebAddr": {},
         "SupportedLanguages": "en",

@@ -12,6 +12,20 @@ from .clock import fmt_datetime
 from .store import DELETED_SUFFIX_RE, NAME_LIST, Company
 
 USD = {"value": "USD", "name": "United States Dollar"}
+CURRENCY_NAMES = {
+    "USD": "United States Dollar",
+    "GBP": "British Pound Sterling",
+    "CAD": "Canadian Dollar",
+    "AUD": "Australian Dollar",
+    "EUR": "Euro",
+    "INR": "Indian Rupee",
+}
+# UNCONFIRMED wording and code: QBO refuses a currency other than the home one without multicurrency.
+MULTICURRENCY_OFF = (
+    "Multicurrency is not turned on for this company, so {given} cannot be used: everything is in the home "
+    "currency, {home}."
+)
+CURRENCY_NOT_CUSTOMERS = "A transaction must be in its customer's currency ({theirs}); {given} was given."
 BAD_NAME_CHARS = re.compile(r"[:\t\n\r]")
 ID_RE = re.compile(r"^\d+$")
 
@@ -26,6 +40,42 @@ class Ctx:
 
 
 # --- small helpers -------------------------------------------------------------------------------
+
+
+def currency_ref(code: str) -> dict:
+    return {"value": code, "name": CURRENCY_NAMES.get(code, code)}
+
+
+def given_currency(value: object) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("value")
+    if value is None or value == "":
+        return None
+    return str(value).strip().upper()
+
+
+def allowed_currency(co: Company, given: str) -> str:
+    home = co.setting("home_currency")
+    if given != home and not co.setting("multi_currency"):
+        raise E.business_validation(MULTICURRENCY_OFF.format(given=given, home=home))
+    return given
+
+
+def party_currency(co: Company, body: dict) -> dict:
+    """A new customer's or vendor's CurrencyRef: the home currency unless multicurrency allows another
+    (fixed once set)."""
+    return currency_ref(
+        allowed_currency(co, given_currency(body.get("CurrencyRef")) or co.setting("home_currency"))
+    )
+
+
+def transaction_currency(co: Company, record: dict, customer: dict) -> dict:
+    """A transaction is in its customer's currency, which is the home currency without multicurrency."""
+    theirs = given_currency(customer.get("CurrencyRef")) or co.setting("home_currency")
+    given = allowed_currency(co, given_currency(record.get("CurrencyRef")) or theirs)
+    if given != theirs:
+        raise E.business_validation(CURRENCY_NOT_CUSTOMERS.format(theirs=theirs, given=given))
+    return currency_ref(given)
 
 
 def blank(value: object) -> bool:
@@ -436,6 +486,8 @@ class Person(Entity):
                 continue
             record[key] = value
         record["DisplayName"] = name
+        if "CurrencyRef" in self.defaults:
+            record["CurrencyRef"] = party_currency(co, body)
         record.setdefault("PrintOnCheckName", name[:110])
         if "Balance" in self.defaults:
             opening = amount(body.get("Balance"), "Balance") or 0
@@ -1077,7 +1129,7 @@ class Invoice(Entity):
         for addr in ("BillAddr", "ShipAddr"):
             if addr not in record and customer.get(addr):
                 record[addr] = customer[addr]
-        record.setdefault("CurrencyRef", USD)
+        record["CurrencyRef"] = transaction_currency(co, record, customer)
         record.setdefault("PrintStatus", "NeedToPrint")
         record.setdefault("EmailStatus", "NotSet")
         record.setdefault("ApplyTaxAfterDiscount", False)
@@ -1412,7 +1464,7 @@ class Payment(Entity):
                 raise E.invalid_reference("Accounts", deposit, "DepositToAccountRef")
             record["DepositToAccountRef"] = {"value": deposit}
         record["TxnDate"] = parse_date(record.get("TxnDate"), "TxnDate") or ctx.now.date().isoformat()
-        record.setdefault("CurrencyRef", USD)
+        record["CurrencyRef"] = transaction_currency(co, record, customer)
         record.setdefault("ProcessPayment", False)
 
     def apply(

@@ -62,6 +62,8 @@ DEFAULT_SETTINGS: dict = {
     "auth_code_lifetime": 300,
     "latency_ms": 0,  # per-company extra delay, on top of --latency-ms
     "default_terms_days": 30,
+    "home_currency": "USD",  # Preferences.CurrencyPrefs.HomeCurrency; CompanyInfo.Country follows it
+    "multi_currency": False,  # Preferences.CurrencyPrefs.MultiCurrencyEnabled
 }
 
 

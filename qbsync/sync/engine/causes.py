@@ -39,3 +39,4 @@ class FailureCause(StrEnum):
     NO_ITEM = "no_item"
     ITEM_INACTIVE = "item_inactive"
     REFERENCE_INACTIVE = "reference_inactive"  # a payment's customer or invoice
+    CURRENCY_MISMATCH = "currency_mismatch"  # the firm's currency is not the company's home currency

@@ -79,3 +79,12 @@ def too_long(*, length: int, proposed: str) -> str:
 def refused(*, message: str, detail: str, record: str = "customer") -> str:
     """QBO's refusal in words, with what to correct: ``record`` is "customer", "invoice" or "payment"."""
     return REFUSED[record].format(message=message.rstrip("."), detail=f" ({detail})" if detail else "")
+
+
+CURRENCY_MISMATCH = (
+    "This firm keeps its amounts in {firm_currency}, but the connected QuickBooks Online company's home "
+    "currency is {home_currency}: QuickBooks would book them as {home_currency}, so nothing was sent. "
+    "Invoices and payments sync once the firm's currency and the company's home currency are the same "
+    "(connect the QuickBooks company kept in {firm_currency}, or ask support to correct the firm's "
+    "currency); then retry."
+)

@@ -43,6 +43,10 @@ ITEM_INACTIVE = (
     "({message}): usually an item its lines carry. Make it active in QuickBooks Online, or choose another "
     "item on the QuickBooks settings page, then sync again."
 )
+SENT_SHORTENED = (
+    "QuickBooks Online allows {limit:,} characters in a line's description (with its quantity and rate), so "
+    'the description of {lines} was sent shortened, ending in "…". The full text stays here.'
+)
 DELETE_REFUSED_VOIDED = (
     "Invoice {label} could not be deleted in QuickBooks Online because payments there are linked to it, so "
     "it was voided instead (it stays in QuickBooks at zero, with its number)."
@@ -84,6 +88,14 @@ def invoice_draft(invoice: Invoice, customer_id: str, connection: QuickBooksConn
         private_note=f"qbsync invoice {invoice.number} ({invoice_marker(invoice)})",
         doc_number=doc_number,
     )
+
+
+def _sent_differently(draft: qbo_txn.InvoiceDraft) -> str:
+    lines = draft.trimmed_lines
+    if not lines:
+        return ""
+    which = f"line {lines[0]}" if len(lines) == 1 else "lines " + ", ".join(map(str, lines))
+    return SENT_SHORTENED.format(lines=which, limit=qbo_txn.LINE_DESCRIPTION_MAX_LENGTH)
 
 
 def _doc_number_taken(exc: QboError, invoice: Invoice) -> SyncFailure | None:
@@ -163,6 +175,7 @@ INVOICE = pipeline.register(
         void=qbo_txn.void_invoice,
         waits_for_deletes=_is_void,
         explain_refusal=_doc_number_taken,
+        sent_differently=_sent_differently,
         numbered=True,
     )
 )

@@ -33,7 +33,7 @@ from qbsync.quickbooks.requestids import request_id_for
 from ..engine import explanations
 from ..engine.causes import FailureCause
 from ..engine.client import connection_client
-from ..engine.company import custom_numbers_of
+from ..engine.company import currency_refusal, preferences_of
 from ..engine.connection import usable_connection
 from ..engine.enqueue import enqueue_batch_pushers, enqueue_outbox
 from ..engine.errors import SyncFailure, SyncRequestError
@@ -56,6 +56,8 @@ WAITING_FOR_DELETES = "waiting for deleted payments to be deleted in QuickBooks 
 BEFORE_START_DATE = "dated before the firm's sync start date ({start})"
 ACCOUNT_UNSYNCED = "its account is not synced"
 SKIPPED_BY = "skipped by {who}"
+# The history event saying QBO gets some of the record in a shorter or other form than here (once a version).
+SENT_DIFFERENTLY = "sent_shortened"
 VOIDED_BEFORE_SYNC = (
     "Voided before it reached QuickBooks Online, so it is not synced (nothing to void there)."
 )
@@ -75,6 +77,10 @@ def _no_fields(qbo_record) -> dict:
 
 def _no_explanation(exc: QboError, record) -> SyncFailure | None:
     return None
+
+
+def _sent_as_is(draft) -> str:
+    return ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,9 @@ class TransactionKind:
     waits_for_deletes: Callable[[Any], bool] = _never
     # A refusal it explains better than "QBO refused the record" (an invoice number QBO already has: 6140).
     explain_refusal: Callable[[QboError, Any], SyncFailure | None] = _no_explanation
+    # What of its draft QBO gets in another form than ours (a description trimmed to QBO's limit), in
+    # words for its history; "" when it is sent as it is here.
+    sent_differently: Callable[[Any], str] = _sent_as_is
     numbered: bool = False  # its draft carries our number when the company numbers its own
     waits_on: tuple[str, ...] = ()  # the kinds whose sync may release its records' waits
     # A first-sync record that must wait keeps its place in the batch (it waits for records of the batch)
@@ -300,7 +309,7 @@ def push(kind: TransactionKind, *, link_id: int) -> str:
         return "not-queued"
     if not transition(link, SyncAction.START):
         return "not-queued"
-    record = kind.record_model.objects.select_related("account").get(pk=kind.record_id_of(link))
+    record = kind.record_model.objects.select_related("account", "firm").get(pk=kind.record_id_of(link))
     with transaction.atomic():
         hold_account(record.account_id)
         blocker = kind.blocker(record)
@@ -320,7 +329,12 @@ def push(kind: TransactionKind, *, link_id: int) -> str:
     def work():
         if kind.voided(record):
             return _void(kind, client, link, record, customer_id)
-        draft = kind.draft(record, customer_id, connection, kind.numbered and custom_numbers_of(client))
+        preferences = preferences_of(client)
+        refusal = currency_refusal(preferences, record.firm.currency)
+        if refusal is not None:
+            raise refusal
+        draft = kind.draft(record, customer_id, connection, kind.numbered and preferences.custom_txn_numbers)
+        say_sent_differently(kind, link, record, draft)
         try:
             return _create_or_update(kind, client, link, record, draft)
         except QboError as exc:
@@ -345,6 +359,17 @@ def push(kind: TransactionKind, *, link_id: int) -> str:
     if outcome is not None:
         return outcome
     return link_synced(link, qbo_record, version, client.last_intuit_tid)
+
+
+def say_sent_differently(kind: TransactionKind, link: TransactionSyncLink, record, draft) -> None:
+    """Tell the record's history, once for each version of it, what QBO gets in another form than ours."""
+    message = kind.sent_differently(draft)
+    if not message:
+        return
+    version = record.content_version
+    said = SyncEvent.objects.filter(**{kind.name: record}, kind=SENT_DIFFERENTLY, sent__version=version)
+    if not said.exists():
+        record_event(link=link, kind=SENT_DIFFERENTLY, message=message, sent={"version": version})
 
 
 def _create_or_update(kind: TransactionKind, client, link, record, draft):

@@ -40,7 +40,7 @@ from qbsync.quickbooks.requestids import request_id_for
 from ..engine import explanations
 from ..engine.causes import FailureCause
 from ..engine.client import connection_client
-from ..engine.company import custom_numbers_of
+from ..engine.company import currency_refusal, preferences_of
 from ..engine.connection import usable_connection
 from ..engine.enqueue import batch_pushers, enqueue_batch_pushers, start_batch_pushers
 from ..engine.errors import SyncFailure
@@ -50,7 +50,15 @@ from ..engine.retry import defer, fail
 from ..engine.transitions import transition, transition_all
 from ..kinds.invoices import INVOICE
 from ..kinds.payments import PAYMENT
-from ..kinds.transactions import CREATE_SENT, hold_account, kind_of, kind_of_model, link_synced, refused
+from ..kinds.transactions import (
+    CREATE_SENT,
+    hold_account,
+    kind_of,
+    kind_of_model,
+    link_synced,
+    refused,
+    say_sent_differently,
+)
 from ..models import AccountSyncLink, BatchPushSlot, SyncEvent
 from ..states import SyncAction, SyncState
 
@@ -158,20 +166,20 @@ def transactions_batch_push(*, firm_id: int) -> dict[str, int]:
             counts["failed"] += _fail_all_waiting(firm_id)
             return dict(counts)
         client = connection_client(connection)
-        custom_numbers: bool | None = None
+        preferences = None
         while True:
             _renew(slot)
             links = _claim_batch(firm_id)
             if not links:
                 break
-            if custom_numbers is None and any(kind_of(link).numbered for link in links):
+            if preferences is None:
                 try:
-                    custom_numbers = custom_numbers_of(client)
+                    preferences = preferences_of(client)
                 except QboTransientError as exc:
                     _put_back(links)
                     pause = exc.retry_after or settings.QBSYNC_RETRY_BACKOFF_SECONDS
                     break
-            outcome = _push_batch(client, connection, links, bool(custom_numbers), counts)
+            outcome = _push_batch(client, connection, links, preferences, counts)
             counts["batches"] += 1
             if outcome is not None:
                 pause = outcome
@@ -268,8 +276,9 @@ def _to_single_push(link, message: str) -> None:
             kind_of(link).enqueue_push(link.pk)
 
 
-def _drafts(connection, links, custom_numbers: bool, counts) -> list[tuple[str, object, object]]:
+def _drafts(connection, links, preferences, counts) -> list[tuple[str, object, object]]:
     """(bId, link, draft) for every claimed link that can go; the rest are settled here."""
+    refusal = currency_refusal(preferences, connection.firm.currency)
     customer_of = dict(
         AccountSyncLink.objects.filter(
             account_id__in={kind_of(link).record_of(link).account_id for link in links},
@@ -297,19 +306,24 @@ def _drafts(connection, links, custom_numbers: bool, counts) -> list[tuple[str, 
             or AccountSyncLink.objects.get(account_id=record.account_id).qbo_customer_id
         )
         try:
-            draft = kind.draft(record, customer_id, connection, custom_numbers)
+            if refusal is not None:
+                raise refusal
+            draft = kind.draft(
+                record, customer_id, connection, kind.numbered and preferences.custom_txn_numbers
+            )
         except SyncFailure as failure:
             fail(link, failure)
             counts["failed"] += 1
             continue
+        say_sent_differently(kind, link, record, draft)
         ready.append((f"{kind.batch_id_prefix}{link.pk}", link, draft))
     return ready
 
 
-def _push_batch(client, connection, links, custom_numbers: bool, counts) -> float | None:
+def _push_batch(client, connection, links, preferences, counts) -> float | None:
     """Send one batch and settle every record in it. Returns seconds to pause when QBO's limits refused the
     whole batch (nothing applied), else None."""
-    ready = _drafts(connection, links, custom_numbers, counts)
+    ready = _drafts(connection, links, preferences, counts)
     if not ready:
         return None
     assert all(len(bid) <= BATCH_ID_MAX_LENGTH for bid, _, _ in ready)

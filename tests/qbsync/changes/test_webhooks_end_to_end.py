@@ -212,7 +212,11 @@ def test_forged_but_signed_merge_and_deletes_change_nothing_through_the_worker(
     invoice_link = InvoiceSyncLink.objects.get(invoice=synced_invoice)
     ours = account_link.qbo_customer_id
     unrelated = qbo_user.create_customer(f"Unrelated Client {subscribed}")
-    wait_for(lambda: not QboChange.objects.filter(firm=firm, state__in=["pending", "processing"]).exists())
+    # The sandbox's webhook for that customer is a hint too: wait until its CDC poll recorded the customer
+    # and everything was handled, so that the forged hint below is the only one left to come.
+    unsettled = QboChange.objects.filter(firm=firm, state__in=["pending", "processing"])
+    seen = QboChange.objects.filter(firm=firm, entity="Customer", entity_id=unrelated["Id"])
+    wait_for(lambda: seen.exists() and not unsettled.exists(), worker=worker)
     hints = ChangePoll.objects.get(firm=firm).hints_received
 
     rows = [

@@ -432,3 +432,47 @@ def test_records_failed_for_the_connection_sync_again_by_themselves_after_reconn
     assert links_retry_after_reconnect(firm_id=synced_account.firm_id) == 2
     assert push(invoice).state == SyncState.SYNCED
     assert account_push(link_id=account_link.pk) == "synced"
+
+
+def _long_line_data(account, number: str, description: str) -> InvoiceData:
+    # 1.5 x 0.33 is not whole cents: the quantity and rate ride in the description, past 4,000 characters.
+    return InvoiceData(
+        account=account,
+        number=number,
+        issue_date=date(2026, 1, 15),
+        due_date=date(2026, 2, 14),
+        lines=[
+            InvoiceLineData(rate=D("100.00"), description="Bookkeeping"),
+            InvoiceLineData(rate=D("0.33"), quantity=D("1.5"), description=description),
+        ],
+    )
+
+
+def test_a_description_sent_shortened_is_said_in_the_history_once_a_version(qbo, connected, synced_account):
+    """Issue 13, item 6: QBO gets a line's description trimmed to 4,000 characters, and the history says so
+    (once for each version of the invoice, however many attempts it takes)."""
+    from invoices.services import invoice_create
+
+    invoice = invoice_create(
+        firm=synced_account.firm,
+        status=Invoice.Status.SENT,
+        data=_long_line_data(synced_account, "LONG-1", "a" * 4000),
+    )
+    assert push(invoice).state == SyncState.SYNCED
+    [created] = qbo_invoices(qbo, connected.realm_id)
+    assert [len(line.get("Description", "")) for line in created["Line"] if line.get("Amount")][1] == 4000
+    [said] = invoice.sync_events.filter(kind="sent_shortened")
+    assert said.message == (
+        "QuickBooks Online allows 4,000 characters in a line's description (with its quantity and rate), so "
+        'the description of line 2 was sent shortened, ending in "…". The full text stays here.'
+    )
+    invoice_push(link_id=invoice.sync_link.pk)  # the same version again: nothing more to say
+    assert invoice.sync_events.filter(kind="sent_shortened").count() == 1
+
+    invoice_update(invoice=invoice, data=_long_line_data(synced_account, "LONG-1", "b" * 3999))
+    assert push(invoice).state == SyncState.SYNCED
+    assert invoice.sync_events.filter(kind="sent_shortened").count() == 2
+
+    invoice_update(invoice=invoice, data=_long_line_data(synced_account, "LONG-1", "short"))
+    assert push(invoice).state == SyncState.SYNCED
+    assert invoice.sync_events.filter(kind="sent_shortened").count() == 2

@@ -283,3 +283,28 @@ def test_the_sweep_releases_a_payment_left_waiting_for_an_invoice_already_synced
     assert counts["waiters_released"] == 1
     link.refresh_from_db()
     assert link.waiting_reason == ""
+
+
+def test_a_description_sent_shortened_in_a_batch_is_said_in_the_history(qbo, connected, firm):
+    from invoices.services import InvoiceData, InvoiceLineData, invoice_create
+
+    account = AccountFactory(firm=firm, name="Long Lines Client")
+    long = invoice_create(
+        firm=firm,
+        status=Invoice.Status.SENT,
+        data=InvoiceData(
+            account=account,
+            number="LONG-B",
+            issue_date=timezone.localdate(),
+            due_date=timezone.localdate() + timedelta(days=30),
+            lines=[InvoiceLineData(rate=D("0.33"), quantity=D("1.5"), description="c" * 4000)],
+        ),
+    )
+    short = make_invoice(account=account)
+    assert account_push(link_id=account_sync_request(account=account).pk) == "synced"
+    drain(firm)
+    assert_exactly_once_and_correct(qbo, connected.realm_id, firm)
+    assert [r["operation"] for r in api_requests(qbo, connected.realm_id)].count("batch") == 1
+    assert long.sync_events.filter(kind="sent_shortened").count() == 1
+    assert "description of line 1 was sent shortened" in long.sync_events.get(kind="sent_shortened").message
+    assert not short.sync_events.filter(kind="sent_shortened").exists()
