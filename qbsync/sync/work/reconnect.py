@@ -1,6 +1,6 @@
 """After the owner reconnects the same company: what waited for the connection goes now. Records that
-failed only for the connection ask again (as their explanation promised), and what changed while calls
-could not go out is pushed."""
+failed only for the connection ask again (as their explanation promised), accounts the firm's rule would
+have synced meanwhile ask now, and what changed while calls could not go out is pushed."""
 
 from __future__ import annotations
 
@@ -8,18 +8,20 @@ import logging
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from invoices.models import Invoice, Payment
 
 from ..engine.causes import FailureCause
+from ..engine.connection import firm_connection, is_usable
 from ..engine.errors import SyncRequestError
 from ..kinds.account_records import account_history_request
 from ..kinds.accounts import account_sync_request
 from ..kinds.invoices import invoice_sync_on_change
 from ..kinds.payments import payment_sync_on_change
-from ..models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
+from ..models import AccountSyncLink, BulkSyncPlan, InvoiceSyncLink, PaymentSyncLink
 from ..states import SyncState
+from .bulk import bulk_sync_due_accounts
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +29,10 @@ logger = logging.getLogger(__name__)
 def sync_resume_after_reconnect(*, firm_id: int) -> int:
     """Both, in one transaction; returns how many records were asked to sync."""
     with transaction.atomic():
-        return links_retry_after_reconnect(firm_id=firm_id) + transactions_resume_after_reconnect(
-            firm_id=firm_id
+        return (
+            links_retry_after_reconnect(firm_id=firm_id)
+            + accounts_request_missed_by_the_rule(firm_id=firm_id)
+            + transactions_resume_after_reconnect(firm_id=firm_id)
         )
 
 
@@ -54,6 +58,33 @@ def links_retry_after_reconnect(*, firm_id: int) -> int:
     for payment in Payment.objects.filter(sync_link__in=PaymentSyncLink.objects.filter(**failed)):
         retried += payment_sync_on_change(payment=payment) is not None
     return retried
+
+
+def accounts_request_missed_by_the_rule(*, firm_id: int) -> int:
+    """Accounts that got their first invoice or payment (or, when the rule is every account, were made)
+    while calls could not go out found no usable connection, so the firm's rule never asked for them: it
+    asks now. Before the firm's first sync has run, they are left to its preview, which lists them.
+    Accounts a person decided about (skipped, or lost in QBO after a sync) are left alone."""
+    connection = firm_connection(firm_id)
+    if not is_usable(connection):
+        return 0
+    started = (
+        BulkSyncPlan.objects.filter(firm_id=firm_id, state=BulkSyncPlan.State.DONE).exists()
+        or AccountSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SYNCED).exists()
+    )
+    if not started:
+        return 0
+    never_asked = Q(sync_link__isnull=True) | Q(
+        sync_link__state=SyncState.NOT_SYNCED, sync_link__request_epoch=0
+    )
+    asked = 0
+    for account in bulk_sync_due_accounts(firm=connection.firm, connection=connection).filter(never_asked):
+        try:
+            account_sync_request(account=account, trigger="auto")
+            asked += 1
+        except (SyncRequestError, ValidationError) as exc:
+            logger.info("Account %s not requested after reconnecting: %s", account.pk, exc)
+    return asked
 
 
 def transactions_resume_after_reconnect(*, firm_id: int) -> int:
