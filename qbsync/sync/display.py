@@ -164,6 +164,9 @@ def _transaction_tooltips(noun: str) -> dict[DisplayStatus, str]:
     }
 
 
+WAITS_FOR_ITS_ACCOUNT = (
+    "This {noun} is not synced: its account is not synced. It goes to QuickBooks once the account does."
+)
 INVOICE_NOT_CONNECTED_TOOLTIP = _not_connected_tooltip("invoice")
 INVOICE_TOOLTIPS = _transaction_tooltips("invoice")
 # The payment page shows the reason beside the status rather than in a tooltip; the rule is the invoice's.
@@ -177,6 +180,8 @@ def _transaction_tooltip(
     if link is None:
         return tooltips[DisplayStatus.NOT_SYNCED]
     shown = display_status(link.state)
+    if link.waits_for_its_account:
+        return WAITS_FOR_ITS_ACCOUNT.format(noun=noun)
     if shown == DisplayStatus.SKIPPED:
         reason = link.skip_reason.strip().rstrip(".")
         return tooltips[shown].format(reason=reason) if reason else f"This {noun} is not synced."

@@ -303,6 +303,8 @@ class TransactionSyncLink(SyncLink):
     # What the link links, named in each subclass: its record's field ("invoice") and QBO id's field.
     RECORD_FIELD = ""
     QBO_ID_FIELD = ""
+    # Why a record is not synced while its account is not: it goes once the account syncs.
+    ACCOUNT_NOT_SYNCED = "its account is not synced"
 
     class Meta:
         abstract = True
@@ -314,6 +316,11 @@ class TransactionSyncLink(SyncLink):
     @property
     def qbo_id(self) -> str:
         return getattr(self, self.QBO_ID_FIELD)
+
+    @property
+    def waits_for_its_account(self) -> bool:
+        """Not synced only because its account is not: the way out is syncing the account."""
+        return self.state == SyncState.SKIPPED and self.skip_reason == self.ACCOUNT_NOT_SYNCED
 
 
 def transaction_link_indexes(record: str) -> list[models.Index]:

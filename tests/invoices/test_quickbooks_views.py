@@ -128,7 +128,8 @@ def test_tooltip_texts_are_the_product_texts():
         ({"state": SyncState.NOT_SYNCED}, INVOICE_TOOLTIPS["Not synced"]),
         (
             {"state": SyncState.SKIPPED, "skip_reason": "its account is not synced"},
-            "This invoice is not synced: its account is not synced.",
+            "This invoice is not synced: its account is not synced. It goes to QuickBooks once the account "
+            "does.",
         ),
         ({"state": SyncState.SKIPPED, "skip_reason": SKIP_REASON}, SKIPPED_TOOLTIP),
         ({"state": SyncState.SKIPPED}, "This invoice is not synced."),

@@ -54,7 +54,12 @@ CREATE_SENT = "create_sent"
 CREATE_LANDING_MARGIN = timedelta(seconds=30)
 WAITING_FOR_DELETES = "waiting for deleted payments to be deleted in QuickBooks first"
 BEFORE_START_DATE = "dated before the firm's sync start date ({start})"
-ACCOUNT_UNSYNCED = "its account is not synced"
+ACCOUNT_UNSYNCED = TransactionSyncLink.ACCOUNT_NOT_SYNCED
+SYNC_THE_ACCOUNT_FIRST = (
+    "This {noun} goes to QuickBooks once its account does. Sync the account first (Sync Account to "
+    "QuickBooks, on the account's page); its {noun}s follow by themselves."
+)
+ACCOUNT_NOT_SYNCED_EVENT = "Not synced: its account is not synced. It goes once the account is synced."
 SKIPPED_BY = "skipped by {who}"
 # The history event saying QBO gets some of the record in a shorter or other form than here (once a version).
 SENT_DIFFERENTLY = "sent_shortened"
@@ -196,6 +201,35 @@ def account_blocker(record) -> str:
     return WAITING_FOR_ACCOUNT
 
 
+def account_stopped(account_id: int) -> bool:
+    """Whether the account will not sync unless a person asks: skipped, not synced (lost in QBO, or the
+    firm's rule did not ask), or never asked. Its records then do not wait for it; they are not synced, for
+    that reason, until it syncs (which asks for them again). Queued, syncing and failed accounts are on
+    their way or need a fix that releases what waits."""
+    state = AccountSyncLink.objects.filter(account_id=account_id).values_list("state", flat=True).first()
+    return state in (None, SyncState.SKIPPED, SyncState.NOT_SYNCED)
+
+
+def settle_blocked(link: TransactionSyncLink, record, blocker: str, **defer_fields) -> str:
+    """A record taken to push that cannot go now: "not-synced" when its account was unsynced or lost in
+    QBO since it was queued (it would wait for ever), else "waiting" for ``blocker``."""
+    if blocker == WAITING_FOR_ACCOUNT and account_stopped(record.account_id):
+        _stop_with_account(link)
+        return "not-synced"
+    transition(link, SyncAction.DEFER, waiting_reason=blocker, **defer_fields)
+    return "waiting"
+
+
+def _stop_with_account(link: TransactionSyncLink) -> bool:
+    """Not synced because its account is not: said at once rather than waiting for ever."""
+    if not transition(
+        link, SyncAction.SKIP, skip_reason=ACCOUNT_UNSYNCED, waiting_reason="", next_attempt_at=None
+    ):
+        return False
+    record_event(link=link, kind="skipped", trigger="auto", message=ACCOUNT_NOT_SYNCED_EVENT)
+    return True
+
+
 def payment_deletes_pending(account_id: int) -> bool:
     return SyncOutbox.objects.filter(
         account_id=account_id, entity="Payment", state=SyncOutbox.State.PENDING
@@ -272,6 +306,9 @@ def _request_sync(kind: TransactionKind, record, connection, via_batch: bool) ->
         # A worker holds it now; it compares versions when it finishes and picks the change up.
         return link
     blocker = kind.blocker(record)
+    if blocker == WAITING_FOR_ACCOUNT and account_stopped(record.account_id):
+        _stop_with_account(link)
+        return link
     in_batch = via_batch and not link.qbo_id
     transition(
         link,
@@ -316,8 +353,7 @@ def push(kind: TransactionKind, *, link_id: int) -> str:
         if not blocker and kind.waits_for_deletes(record) and payment_deletes_pending(record.account_id):
             blocker = WAITING_FOR_DELETES
         if blocker:
-            transition(link, SyncAction.DEFER, waiting_reason=blocker)
-            return "waiting"
+            return settle_blocked(link, record, blocker)
     connection = usable_connection(record.firm_id)
     if connection is None:
         fail(link, SyncFailure(FailureCause.CONNECTION, explanations.CONNECTION))
@@ -631,6 +667,8 @@ def sync_again(kind: TransactionKind, record, actor) -> TransactionSyncLink | No
             kind.link_model.objects.filter(**{kind.name: record}), SyncAction.UNSKIP, skip_reason=""
         )
         link = sync_on_change(kind, record)
+        if link is not None and link.waits_for_its_account:
+            raise SyncRequestError(SYNC_THE_ACCOUNT_FIRST.format(noun=kind.name))
         if link is not None and link.state == SyncState.SKIPPED:
             raise SyncRequestError(f"This {kind.name} is not synced: {link.skip_reason}.")
         if link is not None:

@@ -58,6 +58,7 @@ from ..kinds.transactions import (
     link_synced,
     refused,
     say_sent_differently,
+    settle_blocked,
 )
 from ..models import AccountSyncLink, BatchPushSlot, SyncEvent
 from ..states import SyncAction, SyncState
@@ -297,9 +298,9 @@ def _drafts(connection, links, preferences, counts) -> list[tuple[str, object, o
             blocker = kind.blocker(record)
             if blocker:
                 leave = {} if kind.waits_in_batch else {"in_batch": False}
-                transition(link, SyncAction.DEFER, waiting_reason=blocker, **leave)
+                outcome = settle_blocked(link, record, blocker, **leave)
         if blocker:
-            counts["waiting"] += 1
+            counts[outcome] += 1
             continue
         customer_id = (
             customer_of.get(record.account_id)

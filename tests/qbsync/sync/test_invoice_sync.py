@@ -476,3 +476,45 @@ def test_a_description_sent_shortened_is_said_in_the_history_once_a_version(qbo,
     invoice_update(invoice=invoice, data=_long_line_data(synced_account, "LONG-1", "short"))
     assert push(invoice).state == SyncState.SYNCED
     assert invoice.sync_events.filter(kind="sent_shortened").count() == 2
+
+
+def test_records_of_a_skipped_account_say_so_at_once_and_point_at_the_account(qbo, connected, firm, owner):
+    """Issue 14: they never wait for an account that will not sync by itself."""
+    from qbsync.sync.engine.errors import SyncRequestError
+    from qbsync.sync.kinds.accounts import account_sync_skip
+    from qbsync.sync.kinds.invoices import invoice_sync_again
+    from qbsync.sync.kinds.payments import payment_sync_again
+    from qbsync.sync.kinds.transactions import SYNC_THE_ACCOUNT_FIRST
+    from qbsync.sync.models import PaymentSyncLink
+    from tests.factories import make_payment
+
+    account = AccountFactory(firm=firm, name="Skipped Account Ltd")
+    account_sync_skip(account=account, actor=owner)
+    invoice = make_invoice(account=account)
+    payment = make_payment(account=account, amount="20.00")
+    for link in (InvoiceSyncLink.objects.get(invoice=invoice), PaymentSyncLink.objects.get(payment=payment)):
+        assert (link.state, link.waits_for_its_account, link.waiting_reason) == (SyncState.SKIPPED, True, "")
+    with pytest.raises(SyncRequestError, match="Sync the account first"):
+        invoice_sync_again(invoice=invoice, actor=owner)
+    with pytest.raises(SyncRequestError) as refused:
+        payment_sync_again(payment=payment, actor=owner)
+    assert str(refused.value) == SYNC_THE_ACCOUNT_FIRST.format(noun="payment")
+    assert InvoiceSyncLink.objects.get(invoice=invoice).state == SyncState.SKIPPED  # nothing half-done
+
+    link = account_sync_request(account=account, actor=owner)
+    assert account_push(link_id=link.pk) == "synced"
+    assert push(invoice).state == SyncState.SYNCED
+    assert len(qbo_invoices(qbo, connected.realm_id)) == 1
+
+
+def test_a_queued_invoice_whose_account_is_lost_meanwhile_stops_instead_of_waiting(
+    qbo, connected, synced_account
+):
+    invoice = make_invoice(account=synced_account)
+    AccountSyncLink.objects.filter(account=synced_account).update(state=SyncState.NOT_SYNCED)  # lost in QBO
+    link = InvoiceSyncLink.objects.get(invoice=invoice)
+    assert invoice_push(link_id=link.pk) == "not-synced"
+    link.refresh_from_db()
+    assert (link.state, link.waits_for_its_account) == (SyncState.SKIPPED, True)
+    assert invoice.sync_events.filter(kind="skipped", message__contains="its account is not synced").exists()
+    assert qbo_invoices(qbo, connected.realm_id) == []
