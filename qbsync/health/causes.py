@@ -156,6 +156,13 @@ GUIDES: dict[FailureCause, CauseGuide] = {
         "then retry.",
         (RETRY, SKIP),
     ),
+    FailureCause.MOVE_REFUSED: CauseGuide(
+        "Could not follow the account to its new customer",
+        "The account was linked to another QuickBooks customer, and QuickBooks Online refused to move this "
+        "record's copy there, usually because a payment entered in QuickBooks is applied to it.",
+        "Remove or move that payment in QuickBooks Online, then retry.",
+        (RETRY, SKIP),
+    ),
     FailureCause.CURRENCY_MISMATCH: CauseGuide(
         "Currency differs from QuickBooks",
         "The firm keeps its amounts in a currency other than the QuickBooks company's home currency, so "

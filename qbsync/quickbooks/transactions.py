@@ -257,16 +257,35 @@ def find_invoices_by_doc_number(client: QboClient, doc_number: str) -> list[QboI
     return [invoice_from_json(r) for r in rows]
 
 
+def carries_marker(private_note: str, marker: str) -> bool:
+    """Whether a PrivateNote carries ``marker`` as a whole word."""
+    return bool(_marker_pattern(marker).search(private_note or ""))
+
+
+def invoices_of_customer(client: QboClient, customer_id: str) -> list[QboInvoice]:
+    """Every invoice of the customer (active or not), oldest Id first."""
+    rows = client.query_all("Invoice", where=(f"CustomerRef = {qbo_literal(customer_id)}",))
+    return sorted((invoice_from_json(r) for r in rows), key=lambda inv: (len(inv.id), inv.id))
+
+
 def find_invoices_by_marker(client: QboClient, customer_id: str, marker: str) -> list[QboInvoice]:
     """The customer's invoices whose PrivateNote carries ``marker`` as a whole word, oldest Id first.
 
     PrivateNote is not filterable in QBO queries, so this reads the customer's invoices (CustomerRef is)
     and matches in Python. More than one result means an earlier create was repeated.
     """
-    pattern = _marker_pattern(marker)
-    rows = client.query_all("Invoice", where=(f"CustomerRef = {qbo_literal(customer_id)}",))
-    found = [invoice_from_json(r) for r in rows if pattern.search(r.get("PrivateNote") or "")]
-    return sorted(found, key=lambda inv: (len(inv.id), inv.id))
+    return [
+        inv for inv in invoices_of_customer(client, customer_id) if carries_marker(inv.private_note, marker)
+    ]
+
+
+def move_invoice(
+    client: QboClient, invoice_id: str, sync_token: str, customer_id: str, *, request_id: str
+) -> QboInvoice:
+    """Put the invoice under another customer (a sparse update of CustomerRef). QBO refuses it while
+    payments are applied to the invoice: move them unapplied first (`move_payment_unapplied`)."""
+    body = {"Id": invoice_id, "SyncToken": sync_token, "CustomerRef": {"value": customer_id}}
+    return invoice_from_json(client.update("Invoice", body, request_id=request_id))
 
 
 # Payments -----------------------------------------------------------------------------------------------
@@ -414,15 +433,27 @@ def delete_payment(client: QboClient, payment_id: str, sync_token: str, *, reque
     )
 
 
+def payments_of_customer(client: QboClient, customer_id: str) -> list[QboPayment]:
+    """Every payment of the customer, oldest Id first."""
+    rows = client.query_all("Payment", where=(f"CustomerRef = {qbo_literal(customer_id)}",))
+    return sorted((payment_from_json(r) for r in rows), key=lambda p: (len(p.id), p.id))
+
+
 def find_payments_by_marker(client: QboClient, customer_id: str, marker: str) -> list[QboPayment]:
     """The customer's payments whose PrivateNote carries ``marker`` as a whole word, oldest Id first.
 
     Like Invoice, Payment cannot be filtered on PrivateNote, so the customer's payments are read.
     """
-    pattern = _marker_pattern(marker)
-    rows = client.query_all("Payment", where=(f"CustomerRef = {qbo_literal(customer_id)}",))
-    found = [payment_from_json(r) for r in rows if pattern.search(r.get("PrivateNote") or "")]
-    return sorted(found, key=lambda p: (len(p.id), p.id))
+    return [p for p in payments_of_customer(client, customer_id) if carries_marker(p.private_note, marker)]
+
+
+def move_payment_unapplied(
+    client: QboClient, payment_id: str, sync_token: str, customer_id: str, *, request_id: str
+) -> QboPayment:
+    """Put the payment under another customer, unapplied (QBO keeps a payment and the invoices it pays
+    under one customer); the next full update applies it again."""
+    body = {"Id": payment_id, "SyncToken": sync_token, "CustomerRef": {"value": customer_id}, "Line": []}
+    return payment_from_json(client.update("Payment", body, request_id=request_id))
 
 
 # Batches --------------------------------------------------------------------------------------------------

@@ -1203,6 +1203,9 @@ class Invoice(Entity):
             }
             if customer.get("Active") is False:
                 raise E.object_not_found()
+        if customer["Id"] != record["CustomerRef"]["value"] and co.applied.get(record["Id"]):
+            # Checked before anything is stored: a refused update changes nothing.
+            raise E.business_validation("The customer of an invoice with payments applied cannot change.")
         if sparse:
             new = dict(record)
         else:
@@ -1240,8 +1243,6 @@ class Invoice(Entity):
                 if new_doc:
                     co.docnums[new_doc.casefold()] = record["Id"]
             old_cust, new_cust = record["CustomerRef"]["value"], result["CustomerRef"]["value"]
-            if old_cust != new_cust and co.applied.get(record["Id"]):
-                raise E.business_validation("The customer of an invoice with payments applied cannot change.")
             adjust_customer_balance(co, old_cust, -float(record["Balance"]), ctx)
             adjust_customer_balance(co, new_cust, float(result["Balance"]), ctx)
         return result

@@ -15,6 +15,7 @@ from qbsync.sync.models import (
 # Task name -> (model of its id, path to the firm, record label, path to the record's id).
 TASK_RECORDS = {
     "qbsync.qbo.account_push": (AccountSyncLink, "account__firm", "account", "account_id"),
+    "qbsync.qbo.account_records_move": (AccountSyncLink, "account__firm", "account", "account_id"),
     "qbsync.qbo.invoice_push": (InvoiceSyncLink, "invoice__firm", "invoice", "invoice_id"),
     "qbsync.qbo.payment_push": (PaymentSyncLink, "payment__firm", "payment", "payment_id"),
     "qbsync.qbo.outbox_process": (SyncOutbox, "firm", "outbox", "pk"),

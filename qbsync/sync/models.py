@@ -292,6 +292,9 @@ class TransactionSyncLink(SyncLink):
     the last error. Changed only by the sync services."""
 
     qbo_sync_token = models.CharField(max_length=32, blank=True)
+    # The QBO customer its copy in QBO is under, kept when an unsync forgets the copy's Id: when the
+    # account is linked to another customer, the copy is moved there rather than created a second time.
+    qbo_customer_id = models.CharField(max_length=32, blank=True)
     # The record's content_version that QBO has; behind it means an update is due.
     pushed_version = models.PositiveIntegerField(default=0)
     waiting_reason = models.CharField(max_length=200, blank=True)

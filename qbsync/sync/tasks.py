@@ -23,6 +23,7 @@ from .work.batches import transactions_batch_push as push_batch
 from .work.bulk import bulk_sync_preview as preview_bulk_sync
 from .work.bulk import bulk_sync_run as run_bulk_sync
 from .work.outbox import outbox_process as process_outbox
+from .work.relink import account_records_move as move_account_records
 from .work.sweep import sync_sweep as sweep
 
 # Set-aside tasks come back as new messages; they are not retries of failed work, so there is no limit.
@@ -79,4 +80,11 @@ def payment_push(self, link_id: int) -> str:
 def transactions_batch_push(self, firm_id: int) -> dict | str:
     return run_fairly(
         self, realm_of_task(self.name, firm_id), lambda: push_batch(firm_id=firm_id), batch=True
+    )
+
+
+@shared_task(name=names.ACCOUNT_RECORDS_MOVE, **FAIR)
+def account_records_move(self, link_id: int) -> dict | str:
+    return run_fairly(
+        self, realm_of_task(self.name, link_id), lambda: move_account_records(link_id=link_id), batch=True
     )

@@ -28,6 +28,7 @@ from qbsync.sync.engine.history import record_event
 from qbsync.sync.engine.markers import INVOICE_MARKER_PREFIX, PAYMENT_MARKER_PREFIX
 from qbsync.sync.engine.retry import fail
 from qbsync.sync.engine.transitions import transition
+from qbsync.sync.kinds.account_records import invoices_unsync_for_account
 from qbsync.sync.kinds.accounts import account_sync_request
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent
 from qbsync.sync.states import SyncAction, SyncState
@@ -172,6 +173,8 @@ def _customer_lost(link: AccountSyncLink, *, deleted: bool) -> str:
         )
         if not moved:
             return f"ignored: account {link.account_id} is {link.state}"
+        # Its records' copies are under the lost customer: not synced until the account links again.
+        invoices_unsync_for_account(account_id=link.account_id)
         record_event(
             link=link,
             kind="deleted_in_qbo" if deleted else "inactive_in_qbo",
@@ -323,6 +326,7 @@ def _merged(link: AccountSyncLink, survivor: dict) -> str:
                 linked_at=None,
                 previous_customer_id="",
             )
+            invoices_unsync_for_account(account_id=link.account_id)
         return f"account {link.account_id}: merged into a customer linked elsewhere"
     try:
         with transaction.atomic():
@@ -333,6 +337,11 @@ def _merged(link: AccountSyncLink, survivor: dict) -> str:
             )
             if not moved:
                 return "ignored: the link changed meanwhile"
+            # QBO moved the merged customer's transactions to the survivor: so are our copies.
+            for model, record in ((InvoiceSyncLink, "invoice"), (PaymentSyncLink, "payment")):
+                model.objects.filter(
+                    **{f"{record}__account_id": link.account_id}, qbo_customer_id=old_id
+                ).update(qbo_customer_id=customer.id)
             link.refresh_from_db()
             record_event(
                 link=link,

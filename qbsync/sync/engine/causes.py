@@ -40,3 +40,4 @@ class FailureCause(StrEnum):
     ITEM_INACTIVE = "item_inactive"
     REFERENCE_INACTIVE = "reference_inactive"  # a payment's customer or invoice
     CURRENCY_MISMATCH = "currency_mismatch"  # the firm's currency is not the company's home currency
+    MOVE_REFUSED = "move_refused"  # QBO would not move its copy to the account's new customer

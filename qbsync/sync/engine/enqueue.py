@@ -23,6 +23,7 @@ OUTBOX_PROCESS = "qbsync.qbo.outbox_process"
 BATCH_PUSH = "qbsync.qbo.transactions_batch_push"
 BULK_SYNC_PREVIEW = "qbsync.qbo.bulk_sync_preview"
 BULK_SYNC_RUN = "qbsync.qbo.bulk_sync_run"
+ACCOUNT_RECORDS_MOVE = "qbsync.qbo.account_records_move"
 CONNECTION_CHECK = "qbsync.qbo.connection_check"
 SYNC_SWEEP = "qbsync.sync_sweep"
 # Inbound changes and sync health (qbsync/changes/tasks.py, qbsync/health/tasks.py).

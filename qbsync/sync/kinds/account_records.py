@@ -10,15 +10,17 @@ from django.utils import timezone
 from accounts.models import Account
 from invoices.models import Invoice, Payment
 
-from ..engine.enqueue import enqueue_batch_pushers, enqueue_invoice_push
+from ..engine.enqueue import ACCOUNT_RECORDS_MOVE, enqueue, enqueue_batch_pushers, enqueue_invoice_push
+from ..engine.history import record_event
 from ..engine.transitions import transition, transition_all
-from ..models import InvoiceSyncLink, PaymentSyncLink
+from ..models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
 from ..states import SyncAction, SyncState
 from . import transactions as pipeline
 from .invoices import invoice_sync_on_change
 from .payments import PAYMENT, payment_sync_on_change
 from .transactions import (
     ACCOUNT_UNSYNCED,
+    MOVING_TO_NEW_CUSTOMER,
     WAITING_FOR_ACCOUNT,
     WAITING_FOR_DELETES,
     hold_account,
@@ -139,3 +141,43 @@ def invoices_release_after_deletes(*, account_id: int | None = None, before=None
                 enqueue_invoice_push(pk)
                 released += 1
     return released
+
+
+# The account's customer changed ----------------------------------------------------------------------
+
+MOVING_EVENT = (
+    "Its account is now linked to another QuickBooks customer: the invoice or payment QuickBooks has is "
+    "being moved there (not created again)."
+)
+
+
+def records_follow_customer(*, link: AccountSyncLink) -> int:
+    """The account was just linked to ``link.qbo_customer_id``: its invoices and payments whose copies in QBO
+    are under another customer stop showing Synced and wait while `work/relink.py` moves the copies (a
+    record never shows Synced under a customer its account has left). Called in the linking transaction;
+    returns how many records move."""
+    moving = 0
+    for model, record in ((InvoiceSyncLink, "invoice"), (PaymentSyncLink, "payment")):
+        links = (
+            model.objects.filter(**{f"{record}__account_id": link.account_id})
+            .exclude(qbo_customer_id="")
+            .exclude(qbo_customer_id=link.qbo_customer_id)
+        )
+        for moved in links.filter(state__in=[SyncState.SYNCED, SyncState.FAILED, SyncState.QUEUED]):
+            if transition(
+                moved,
+                SyncAction.REQUEST,
+                waiting_reason=MOVING_TO_NEW_CUSTOMER,
+                pushed_version=0,  # the update after the move sends the whole record again
+                in_batch=False,
+                next_attempt_at=None,
+                request_epoch=moved.request_epoch + 1,
+            ):
+                record_event(link=moved, kind="moving", trigger="auto", message=MOVING_EVENT)
+                moving += 1
+        # Unsynced with their account (their copies' Ids forgotten) wait by themselves once asked again:
+        # their blocker sees the customer. Records a person skipped are left where they are.
+        moving += links.filter(state=SyncState.SKIPPED, skip_reason=ACCOUNT_UNSYNCED).count()
+    if moving:
+        enqueue(ACCOUNT_RECORDS_MOVE, link.pk)
+    return moving

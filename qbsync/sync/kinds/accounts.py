@@ -47,6 +47,7 @@ from .account_records import (
     invoices_release_waiting,
     invoices_unsync_for_account,
     payments_release_waiting,
+    records_follow_customer,
 )
 
 logger = logging.getLogger(__name__)
@@ -265,6 +266,7 @@ def account_link_succeed(link: AccountSyncLink, customer: QboCustomer, method: s
                 invoices_release_waiting(account_id=link.account_id)
                 payments_release_waiting(account_id=link.account_id)
                 account_history_request(account_id=link.account_id)
+                records_follow_customer(link=link)
                 verb = {Method.MATCHED: "Matched", Method.PICKED: "Linked", Method.CREATED: "Created"}[method]
                 record_event(
                     link=link,
@@ -512,6 +514,9 @@ def account_link_mark_lost(*, link: AccountSyncLink, trigger: str = "worker", ti
             **error_fields_cleared(AccountSyncLink),
         ):
             return False
+        # Its records' copies are under a customer it no longer has: not synced until it links again
+        # (then they follow it to its new customer).
+        invoices_unsync_for_account(account_id=link.account_id)
         record_event(
             link=link,
             kind="deleted_in_qbo",

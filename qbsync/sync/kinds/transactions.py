@@ -35,7 +35,7 @@ from ..engine.causes import FailureCause
 from ..engine.client import connection_client
 from ..engine.company import currency_refusal, preferences_of
 from ..engine.connection import usable_connection
-from ..engine.enqueue import enqueue_batch_pushers, enqueue_outbox
+from ..engine.enqueue import ACCOUNT_RECORDS_MOVE, enqueue, enqueue_batch_pushers, enqueue_outbox
 from ..engine.errors import SyncFailure, SyncRequestError
 from ..engine.history import record_event
 from ..engine.leases import SYNCING_LEASE
@@ -48,6 +48,8 @@ T = TypeVar("T")
 
 # Why a record waits or does not sync (shown as its status's reason).
 WAITING_FOR_ACCOUNT = "waiting for the account to sync"
+# Its copy in QBO is under a customer the account is no longer linked to: it is moved, not made again.
+MOVING_TO_NEW_CUSTOMER = "moving to the account's new QuickBooks customer"
 # The history event written (and committed) just before a create is sent: after it, QBO may have the record.
 CREATE_SENT = "create_sent"
 # Beyond the read timeout, for a create sent just before its worker died to land in QBO.
@@ -196,9 +198,27 @@ def hold_account(account_id: int) -> None:
 
 
 def account_blocker(record) -> str:
-    if AccountSyncLink.objects.filter(account_id=record.account_id, state=SyncState.SYNCED).exists():
-        return ""
-    return WAITING_FOR_ACCOUNT
+    customer_id = (
+        AccountSyncLink.objects.filter(account_id=record.account_id, state=SyncState.SYNCED)
+        .values_list("qbo_customer_id", flat=True)
+        .first()
+    )
+    if customer_id is None:
+        return WAITING_FOR_ACCOUNT
+    if copy_under_another_customer(record, customer_id):
+        return MOVING_TO_NEW_CUSTOMER
+    return ""
+
+
+def copy_under_another_customer(record, customer_id: str) -> bool:
+    """Whether the record's copy in QBO is under another customer than ``customer_id``."""
+    link_model = type(record).sync_link.related.related_model
+    under = (
+        link_model.objects.filter(**{link_model.RECORD_FIELD: record})
+        .values_list("qbo_customer_id", flat=True)
+        .first()
+    )
+    return bool(under) and under != customer_id
 
 
 def account_stopped(account_id: int) -> bool:
@@ -217,6 +237,12 @@ def settle_blocked(link: TransactionSyncLink, record, blocker: str, **defer_fiel
         _stop_with_account(link)
         return "not-synced"
     transition(link, SyncAction.DEFER, waiting_reason=blocker, **defer_fields)
+    if blocker == MOVING_TO_NEW_CUSTOMER:
+        # Asked again while its copy is still under the old customer: the move (idempotent) brings it.
+        account_link = AccountSyncLink.objects.filter(account_id=record.account_id).values_list(
+            "pk", flat=True
+        )
+        enqueue(ACCOUNT_RECORDS_MOVE, account_link.get())
     return "waiting"
 
 
@@ -544,6 +570,7 @@ def link_synced(link: TransactionSyncLink, qbo_record, version: int, tid: str) -
             SyncAction.SUCCEED,
             **{kind.qbo_id_field: qbo_record.id},
             qbo_sync_token=qbo_record.sync_token,
+            qbo_customer_id=qbo_record.customer_id,
             **kind.synced_fields(qbo_record),
             pushed_version=version,
             attempts=0,

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..engine.enqueue import (
+    ACCOUNT_RECORDS_MOVE,
     BULK_SYNC_RUN,
     enqueue,
     enqueue_account_push,
@@ -25,7 +26,7 @@ from ..kinds.account_records import (
     invoices_release_waiting,
     payments_release_waiting,
 )
-from ..kinds.transactions import WAITING_FOR_ACCOUNT
+from ..kinds.transactions import MOVING_TO_NEW_CUSTOMER, WAITING_FOR_ACCOUNT
 from ..models import AccountSyncLink, BulkSyncPlan, InvoiceSyncLink, PaymentSyncLink, SyncOutbox
 from ..states import SyncAction, SyncState
 from .batches import batch_push_resume
@@ -74,6 +75,7 @@ def sync_sweep(*, now=None, limit: int = 500) -> dict[str, int]:
         counts["requeued_stuck"] += len(stuck)
         counts["reenqueued"] += len(waiting_ids)
     counts["waiters_released"] = _release_lost_waiters(now=now, limit=limit)
+    counts["moves_resumed"] = _resume_lost_moves(now=now, limit=limit)
     counts["bulk_resumed"] = _resume_stalled_bulk_runs(now=now)
     counts["batch_pushers_started"] = batch_push_resume(now=now)
     counts["outbox_reenqueued"] = _reenqueue_outbox(now=now, limit=limit)
@@ -105,6 +107,26 @@ def _release_lost_waiters(*, now, limit: int) -> int:
         with transaction.atomic():
             released += payments_release_waiting(account_id=account_id)
     return released + invoices_release_after_deletes(before=stale, limit=limit)
+
+
+def _resume_lost_moves(*, now, limit: int) -> int:
+    """Records still waiting for their copies to follow their account's new customer (the move's message
+    was lost, or it waited for a reconnect) are moved again: a move repeats nothing that was done."""
+    stale = now - QUEUED_GRACE
+    accounts = set()
+    for model, record in ((InvoiceSyncLink, "invoice"), (PaymentSyncLink, "payment")):
+        accounts |= set(
+            model.objects.filter(
+                state=SyncState.QUEUED,
+                waiting_reason=MOVING_TO_NEW_CUSTOMER,
+                state_changed_at__lt=stale,
+                **{f"{record}__account__sync_link__state": SyncState.SYNCED},
+            ).values_list(f"{record}__account__sync_link", flat=True)[:limit]
+        )
+    for link_id in accounts:
+        with transaction.atomic():
+            enqueue(ACCOUNT_RECORDS_MOVE, link_id)
+    return len(accounts)
 
 
 def _reenqueue_outbox(*, now, limit: int) -> int:

@@ -258,3 +258,51 @@ def test_payment_required_fields(qbo):
             {"TxnId": "98765", "TxnType": "Invoice"}]}]},
     )  # fmt: skip
     assert qbo.code(bad) == "610"
+
+
+def test_moving_a_paid_invoice_to_another_customer_is_refused_and_changes_nothing(qbo):
+    """QBO keeps a payment and the invoices it pays under one customer: a paid invoice cannot change
+    customer (6000, stored as it was); the payment moves unapplied first, then the invoice, then the
+    payment is applied again; an inactive customer's transactions can move to an active one."""
+    old, new = qbo.customer("Old Customer"), qbo.customer("New Customer")
+    inv = qbo.invoice(old["Id"], 100)
+    line = [{"Amount": 40.0, "LinkedTxn": [{"TxnId": inv["Id"], "TxnType": "Invoice"}]}]
+    pay = qbo.create("Payment", {"CustomerRef": {"value": old["Id"]}, "TotalAmt": 40.0, "Line": line})
+    inv = qbo.read("Invoice", inv["Id"])
+    refused = qbo.post(
+        "invoice",
+        {"Id": inv["Id"], "SyncToken": inv["SyncToken"], "sparse": True, "CustomerRef": {"value": new["Id"]}},
+    )
+    assert (refused.status_code, qbo.code(refused)) == (400, "6000")
+    assert qbo.read("Invoice", inv["Id"]) == inv  # nothing stored
+    stuck = qbo.post(
+        "payment",
+        {"Id": pay["Id"], "SyncToken": pay["SyncToken"], "sparse": True, "CustomerRef": {"value": new["Id"]}},
+    )
+    assert qbo.code(stuck) == "6000"
+
+    qbo.create("Customer", {"Id": old["Id"], "SyncToken": old["SyncToken"], "sparse": True, "Active": False})
+    moved_pay = qbo.create(
+        "Payment",
+        {
+            "Id": pay["Id"],
+            "SyncToken": pay["SyncToken"],
+            "sparse": True,
+            "CustomerRef": {"value": new["Id"]},
+            "Line": [],
+        },
+    )
+    assert (moved_pay["CustomerRef"]["value"], moved_pay["UnappliedAmt"]) == (new["Id"], 40)
+    inv = qbo.read("Invoice", inv["Id"])
+    moved_inv = qbo.create(
+        "Invoice",
+        {"Id": inv["Id"], "SyncToken": inv["SyncToken"], "sparse": True, "CustomerRef": {"value": new["Id"]}},
+    )
+    assert (moved_inv["CustomerRef"]["value"], moved_inv["Balance"]) == (new["Id"], 100)
+    again = qbo.create(
+        "Payment",
+        {"Id": pay["Id"], "SyncToken": moved_pay["SyncToken"], "sparse": True, "Line": line},
+    )
+    assert again["UnappliedAmt"] == 0
+    assert qbo.read("Invoice", inv["Id"])["Balance"] == 60
+    assert qbo.read("Customer", new["Id"])["Balance"] == 60
