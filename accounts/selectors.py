@@ -9,6 +9,7 @@ from invoices.models import Invoice
 from qbsync.core.money import MONEY_MAX_DIGITS
 from qbsync.firms.models import Firm
 from qbsync.sync.display import shown_as_filter
+from qbsync.sync.selectors import with_first_sync_wait
 
 from .models import Account
 
@@ -47,12 +48,14 @@ def account_list(
         )
     if sync_status:
         accounts = accounts.filter(shown_as_filter(sync_status))
+    accounts = with_first_sync_wait(accounts, firm=firm)
     return accounts.select_related("sync_link").annotate(open_balance=_open_balance()).order_by("name", "id")
 
 
 def account_sync_status_list(*, firm: Firm, ids: list[int]) -> list[Account]:
     """The firm's accounts among ``ids`` with their sync links (one query); other firms' ids are left out."""
-    return list(Account.objects.for_firm(firm).filter(pk__in=ids).select_related("sync_link").order_by("pk"))
+    accounts = with_first_sync_wait(Account.objects.for_firm(firm).filter(pk__in=ids), firm=firm)
+    return list(accounts.select_related("sync_link").order_by("pk"))
 
 
 def account_choices(*, firm: Firm, include: Account | None = None) -> QuerySet[Account]:

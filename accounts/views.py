@@ -25,6 +25,7 @@ from qbsync.sync.selectors import (
     HistoryFilter,
     account_sync_counts,
     connection_for_firm,
+    first_sync_due_count,
     qbo_customer_search,
 )
 from qbsync.sync.states import SyncState
@@ -73,6 +74,7 @@ def account_list_view(request: HttpRequest) -> HttpResponse:
             "sync_status": sync_status,
             # The counts are of active accounts: shown next to the active list only.
             "sync_counts": account_sync_counts(firm=request.firm) if connected and not archived else {},
+            "first_sync_due": first_sync_due_count(firm=request.firm) if connected else 0,
         },
     )
 

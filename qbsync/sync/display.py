@@ -133,13 +133,27 @@ def account_tooltip(state: str, reason: str = "") -> str:
     return ACCOUNT_TOOLTIPS[shown].format(reason=reason or "see the account's Info tab.")
 
 
+WAITING_FOR_FIRST_SYNC = (
+    "This account is not synced yet: it waits for the firm's first sync to QuickBooks, which an owner or "
+    "admin starts from Settings > Integrations > QuickBooks after reviewing it."
+)
+
+
 def account_badge(account: Account, *, connected: bool) -> Badge:
-    return _badge(
+    """``account`` may carry ``awaiting_first_sync`` (see selectors.with_first_sync_wait)."""
+    badge = _badge(
         sync_link_of(account),
         connected=connected,
         tooltip=_account_link_tooltip,
         not_connected_tooltip=ACCOUNT_NOT_CONNECTED_TOOLTIP,
     )
+    if (
+        connected
+        and getattr(account, "awaiting_first_sync", False)
+        and badge.label == DisplayStatus.NOT_SYNCED
+    ):
+        return Badge(badge.label, WAITING_FOR_FIRST_SYNC)
+    return badge
 
 
 def _account_link_tooltip(link: AccountSyncLink | None) -> str:

@@ -20,6 +20,12 @@ class IntegrationDefaultsForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="Invoices and payments dated before this day are left alone.",
     )
+    first_sync_without_preview = forms.BooleanField(
+        label="Start the first sync without a preview",
+        required=False,
+        help_text="Every account due to sync is synced at once, matched to a QuickBooks customer of the same "
+        "name or given a new one, without a person reviewing the plan first.",
+    )
 
     def __init__(self, *args, pick_lists: PickLists, **kwargs):
         super().__init__(*args, **kwargs)
@@ -37,4 +43,5 @@ class IntegrationDefaultsForm(forms.Form):
             "default_customer_type": connection.default_customer_type_id,
             "default_item": connection.default_item_id,
             "sync_start_date": connection.sync_start_date,
+            "first_sync_without_preview": connection.first_sync_without_preview,
         }

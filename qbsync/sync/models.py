@@ -54,6 +54,9 @@ class QuickBooksConnection(models.Model):
     default_item_id = models.CharField(max_length=32, blank=True)
     default_item_name = models.CharField(max_length=100, blank=True)
     sync_start_date = models.DateField(null=True, blank=True)
+    # The help page's behaviour: the first sync of every due account starts without a person reviewing
+    # its preview first.
+    first_sync_without_preview = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet, Value
+from django.db.models import BooleanField, Count, ExpressionWrapper, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import Account
@@ -22,6 +22,7 @@ from .models import (
     SyncEvent,
 )
 from .states import SyncState
+from .work.bulk import awaiting_first_sync
 
 
 def connection_for_firm(*, firm: Firm | None) -> QuickBooksConnection | None:
@@ -102,6 +103,21 @@ def qbo_customer_search(*, firm: Firm, term: str, page: int = 1) -> tuple[list[P
 
 
 # The first bulk sync -------------------------------------------------------------------------------
+
+
+def with_first_sync_wait(accounts: QuerySet[Account], *, firm: Firm) -> QuerySet[Account]:
+    """``accounts`` each annotated with ``awaiting_first_sync``: due to sync by the firm's rule, waiting
+    for its first sync (their badge's tooltip says so)."""
+    condition = awaiting_first_sync(firm)
+    if condition is None:
+        return accounts.annotate(awaiting_first_sync=Value(False, output_field=BooleanField()))
+    return accounts.annotate(awaiting_first_sync=ExpressionWrapper(condition, output_field=BooleanField()))
+
+
+def first_sync_due_count(*, firm: Firm) -> int:
+    """How many accounts wait for the firm's first sync (0 once it has started, or when not connected)."""
+    condition = awaiting_first_sync(firm)
+    return Account.objects.for_firm(firm).filter(condition).count() if condition is not None else 0
 
 
 def latest_bulk_plan(*, firm: Firm) -> BulkSyncPlan | None:

@@ -22,7 +22,13 @@ from .engine.connection import is_usable
 from .engine.errors import SyncRequestError
 from .forms import IntegrationDefaultsForm
 from .models import BulkSyncPlan
-from .selectors import bulk_plan_context, connection_for_firm, latest_bulk_plan, service_item_rows
+from .selectors import (
+    bulk_plan_context,
+    connection_for_firm,
+    first_sync_due_count,
+    latest_bulk_plan,
+    service_item_rows,
+)
 from .services.connections import (
     ConnectionRealmMismatch,
     PickLists,
@@ -67,6 +73,7 @@ def _settings_page(request: HttpRequest, *, form=None, pick_lists=None, status: 
             "defaults_form": form,
             "pick_error": pick_error,
             "latest_plan": latest_bulk_plan(firm=request.firm),
+            "first_sync_due": first_sync_due_count(firm=request.firm),
             "service_items": service_item_rows(firm=request.firm),
             "item_choices": pick_lists.items if pick_lists is not None else [],
         },
@@ -216,6 +223,8 @@ def quickbooks_defaults(request: HttpRequest) -> HttpResponse:
                 item_id=form.cleaned_data["default_item"],
                 sync_start_date=form.cleaned_data["sync_start_date"],
                 pick_lists=pick_lists,
+                first_sync_without_preview=form.cleaned_data["first_sync_without_preview"],
+                actor=request.user,
             )
         except ValidationError as exc:
             add_service_errors(form, exc)

@@ -111,7 +111,8 @@ def test_account_sync_status_list_leaves_out_other_firms(firm, other_firm, djang
     bare = AccountFactory(firm=firm)
     theirs = AccountFactory(firm=other_firm)
 
-    with django_assert_num_queries(1):
+    # Whether the firm's first sync is due (the rows' tooltips), then the accounts with their links.
+    with django_assert_num_queries(2):
         found = account_sync_status_list(firm=firm, ids=[mine.pk, bare.pk, theirs.pk])
         states = [getattr(a, "sync_link", None) and a.sync_link.state for a in found]
 

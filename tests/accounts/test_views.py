@@ -92,9 +92,9 @@ def test_list_query_count_does_not_grow_with_the_page(staff_client, firm, count,
         make_invoice(account=account)
     staff_client.get(LIST_URL)  # warm up anything cached per process
 
-    # session, user, firm, QuickBooks connection (none: no status counts), count, and one page of accounts
-    # with their balances and sync links
-    with django_assert_num_queries(6):
+    # session, user, firm, QuickBooks connection (none: no status counts), whether a first sync is due
+    # (for the rows' tooltips), count, and one page of accounts with their balances and sync links
+    with django_assert_num_queries(7):
         response = staff_client.get(LIST_URL)
     assert len(_rows(response)) == count
 

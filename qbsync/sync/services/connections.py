@@ -30,7 +30,8 @@ from ..engine.client import (
     store_grant,
 )
 from ..engine.connection import linked_connections
-from ..models import QuickBooksConnection, ServiceItemMapping
+from ..models import BulkSyncPlan, QuickBooksConnection, ServiceItemMapping
+from ..work.bulk import bulk_sync_preview_start, first_sync_has_run
 from ..work.reconnect import sync_resume_after_reconnect
 from ..work.reset import clear_all_links
 
@@ -222,8 +223,12 @@ def connection_update_defaults(
     item_id: str,
     sync_start_date: date | None,
     pick_lists: PickLists,
+    first_sync_without_preview: bool = False,
+    actor: User | None = None,
 ) -> QuickBooksConnection:
-    """Save the integration defaults; ids must come from the connected company's own pick lists."""
+    """Save the integration defaults; ids must come from the connected company's own pick lists. Choosing
+    to start the first sync without a preview starts it now when it has not run (its plan is made by a
+    worker, then started as planned)."""
     errors: dict[str, str] = {}
     if auto_sync_scope not in QuickBooksConnection.AutoSyncScope.values:
         errors["auto_sync_scope"] = "Choose which accounts sync automatically."
@@ -242,9 +247,16 @@ def connection_update_defaults(
         default_item_id=item_id,
         default_item_name=items.get(item_id, ""),
         sync_start_date=sync_start_date,
+        first_sync_without_preview=first_sync_without_preview,
         updated_at=timezone.now(),
     )
     connection.refresh_from_db()
+    if first_sync_without_preview and not first_sync_has_run(connection.firm_id):
+        previewing = BulkSyncPlan.objects.filter(
+            firm_id=connection.firm_id, state=BulkSyncPlan.State.PREVIEWING
+        ).exists()
+        if not previewing:
+            bulk_sync_preview_start(firm=connection.firm, actor=actor)
     return connection
 
 

@@ -55,18 +55,50 @@ CHANGED_SINCE_PREVIEW = (
 )
 
 
-def bulk_sync_due_accounts(*, firm: Firm, connection: QuickBooksConnection):
-    """Active accounts the firm's rule says should sync and that are neither linked, nor skipped, nor
-    already on their way."""
-    accounts = Account.objects.for_firm(firm).filter(is_active=True)
-    settled = Q(
-        sync_link__state__in=[SyncState.SYNCED, SyncState.SKIPPED, SyncState.QUEUED, SyncState.SYNCING]
-    )
-    accounts = accounts.exclude(settled)
+# Accounts nothing ever asked to sync: no link, or Not synced without a request (not lost in QBO).
+NEVER_ASKED = Q(sync_link__isnull=True) | Q(sync_link__state=SyncState.NOT_SYNCED, sync_link__request_epoch=0)
+
+
+def due_by_rule(connection: QuickBooksConnection) -> Q:
+    """Active accounts the firm's rule syncs: those with an issued invoice or a payment, or every one."""
+    condition = Q(is_active=True)
     if connection.auto_sync_scope == QuickBooksConnection.AutoSyncScope.WITH_ACTIVITY:
         issued = Invoice.objects.filter(account=OuterRef("pk"), status__in=Invoice.PAYABLE_STATUSES)
         paid = Payment.objects.filter(account=OuterRef("pk"))
-        accounts = accounts.filter(Q(Exists(issued)) | Q(Exists(paid)))
+        condition &= Q(Exists(issued)) | Q(Exists(paid))
+    return condition
+
+
+def first_sync_has_run(firm_id: int) -> bool:
+    """Whether the firm's first bulk sync was started (it runs, or ran)."""
+    return BulkSyncPlan.objects.filter(
+        firm_id=firm_id, state__in=[BulkSyncPlan.State.RUNNING, BulkSyncPlan.State.DONE]
+    ).exists()
+
+
+def awaiting_first_sync(firm: Firm) -> Q | None:
+    """Which accounts wait for the firm's first sync: due by its rule and never asked, while the firm is
+    connected and has not started it. None when no account does."""
+    started = BulkSyncPlan.objects.filter(
+        firm_id=OuterRef("firm_id"), state__in=[BulkSyncPlan.State.RUNNING, BulkSyncPlan.State.DONE]
+    )
+    connection = (  # one query: pages ask on every load
+        QuickBooksConnection.objects.filter(firm_id=firm.pk, status=QuickBooksConnection.Status.CONNECTED)
+        .exclude(Exists(started))
+        .first()
+    )
+    if connection is None:
+        return None
+    return due_by_rule(connection) & NEVER_ASKED
+
+
+def bulk_sync_due_accounts(*, firm: Firm, connection: QuickBooksConnection):
+    """Active accounts the firm's rule says should sync and that are neither linked, nor skipped, nor
+    already on their way."""
+    settled = Q(
+        sync_link__state__in=[SyncState.SYNCED, SyncState.SKIPPED, SyncState.QUEUED, SyncState.SYNCING]
+    )
+    accounts = Account.objects.for_firm(firm).filter(due_by_rule(connection)).exclude(settled)
     # The oldest account keeps a name two accounts share.
     return accounts.order_by("pk")
 
@@ -126,6 +158,9 @@ def bulk_sync_preview(*, plan_id: int) -> BulkSyncPlan:
             state=BulkSyncPlan.State.READY, customers_read=len(customers), updated_at=timezone.now()
         )
     plan.refresh_from_db()
+    if connection.first_sync_without_preview and not first_sync_has_run(plan.firm_id):
+        # The firm chose the help page's behaviour: its first sync starts as soon as it is planned.
+        return bulk_sync_start(plan=plan, actor=plan.created_by)
     return plan
 
 

@@ -8,7 +8,7 @@ import logging
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 
 from invoices.models import Invoice, Payment
 
@@ -19,9 +19,9 @@ from ..kinds.account_records import account_history_request
 from ..kinds.accounts import account_sync_request
 from ..kinds.invoices import invoice_sync_on_change
 from ..kinds.payments import payment_sync_on_change
-from ..models import AccountSyncLink, BulkSyncPlan, InvoiceSyncLink, PaymentSyncLink
+from ..models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
 from ..states import SyncState
-from .bulk import bulk_sync_due_accounts
+from .bulk import NEVER_ASKED, bulk_sync_due_accounts, first_sync_has_run
 
 logger = logging.getLogger(__name__)
 
@@ -69,16 +69,13 @@ def accounts_request_missed_by_the_rule(*, firm_id: int) -> int:
     if not is_usable(connection):
         return 0
     started = (
-        BulkSyncPlan.objects.filter(firm_id=firm_id, state=BulkSyncPlan.State.DONE).exists()
+        first_sync_has_run(firm_id)
         or AccountSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SYNCED).exists()
     )
     if not started:
         return 0
-    never_asked = Q(sync_link__isnull=True) | Q(
-        sync_link__state=SyncState.NOT_SYNCED, sync_link__request_epoch=0
-    )
     asked = 0
-    for account in bulk_sync_due_accounts(firm=connection.firm, connection=connection).filter(never_asked):
+    for account in bulk_sync_due_accounts(firm=connection.firm, connection=connection).filter(NEVER_ASKED):
         try:
             account_sync_request(account=account, trigger="auto")
             asked += 1
