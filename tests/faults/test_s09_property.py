@@ -1,13 +1,14 @@
-"""S9, the property test: Hypothesis interleaves what people do (sync and unsync accounts, issue, edit,
-void, skip and delete invoices, record, edit and delete payments, delete a record while its create's
-outcome is unknown) with QBO faults armed in the sandbox (429, 5xx, lost replies, hangs), workers dying
-mid-push, and bursts of changes made in QBO (an import of customers) that the CDC poll records and the
-inbox drains a few at a time, for two firms on two companies. Work runs in this process, one task at a
-time, as a worker would run it; a crash is a push abandoned right before or right after its write reached
-QBO (the link stays Syncing, as after a SIGKILL), and beat's sweep takes it back once its lease has run
-out. After the last step everything settles (our own writes' echoes polled and processed too) and the
-invariants must hold: nothing in QBO twice, every record that should be there is there as it is here, no
-copy left live in QBO of a record deleted here, nothing stuck (inbox included), nothing crossed firms.
+"""S9, the property test: Hypothesis interleaves what people do (sync, unsync and re-link accounts to
+another customer, issue, edit, void, skip and delete invoices, record, edit and delete payments, delete a
+record while its create's outcome is unknown) with QBO faults armed in the sandbox (429, 5xx, lost
+replies, hangs), workers dying mid-push, and bursts of changes made in QBO (an import of customers) that
+the CDC poll records and the inbox drains a few at a time, for two firms on two companies. Work runs in
+this process, one task at a time, as a worker would run it; a crash is a push abandoned right before or
+right after its write reached QBO (the link stays Syncing, as after a SIGKILL), and beat's sweep takes it
+back once its lease has run out. After the last step everything settles (our own writes' echoes polled
+and processed too) and the invariants must hold: nothing in QBO twice, every record that should be there
+is there as it is here (under its account's customer), no copy left live in QBO of a record deleted here,
+nothing stuck (inbox included), nothing crossed firms.
 
 Budget: HYPOTHESIS_PROFILE=ci (default, 25 examples of up to 20 steps) or nightly (500 x 50).
 """
@@ -52,11 +53,12 @@ from qbsync.sync.engine.leases import SYNCING_LEASE
 from qbsync.sync.kinds.accounts import account_push, account_sync_request, account_sync_skip
 from qbsync.sync.kinds.invoices import invoice_push, invoice_sync_again, invoice_sync_skip
 from qbsync.sync.kinds.payments import payment_push
-from qbsync.sync.kinds.transactions import ACCOUNT_UNSYNCED
+from qbsync.sync.kinds.transactions import ACCOUNT_UNSYNCED, MOVING_TO_NEW_CUSTOMER
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncOutbox
 from qbsync.sync.states import SyncState
 from qbsync.sync.work.batches import transactions_batch_push
 from qbsync.sync.work.outbox import outbox_process
+from qbsync.sync.work.relink import account_records_move
 from qbsync.sync.work.sweep import sync_sweep
 from tests.factories import AccountFactory, make_invoice, make_payment
 from tests.faults.conftest import connect_tenant
@@ -152,6 +154,24 @@ class SyncMachine(RuleBasedStateMachine):
     def sync_account(self, account):
         with suppress(SyncRequestError, ValidationError):
             account_sync_request(account=Account.objects.get(pk=account), actor=self._owner(account))
+
+    @rule(account=accounts)
+    def relink_account(self, account):
+        """Link the account to another customer, made in QBO for it: its records' copies follow it."""
+        account = Account.objects.get(pk=account)
+        tenant = self.tenants[self.firms.index(account.firm)]
+        self.names += 1
+        # Made in QBO by a person (not through the API, where a fault may be armed for our next call).
+        [other] = self.sandbox.control.insert(
+            tenant.realm, "Customer", [{"DisplayName": f"{account.name} moved {self.names}", "Active": True}]
+        )
+        with suppress(SyncRequestError, ValidationError):
+            account_sync_request(
+                account=account,
+                actor=self._owner(account.pk),
+                mode=AccountSyncLink.RequestMode.PICK,
+                customer_id=other["Id"],
+            )
 
     @rule(account=accounts)
     def unsync_account(self, account):
@@ -394,6 +414,11 @@ class SyncMachine(RuleBasedStateMachine):
                 if link.next_attempt_at and link.next_attempt_at > now:
                     continue
                 tasks.append(("batch", link.firm_id) if link.in_batch else (name, link.pk))
+        for name, model in (("invoice", InvoiceSyncLink), ("payment", PaymentSyncLink)):
+            moving = model.objects.filter(
+                firm__in=self.firms, waiting_reason=MOVING_TO_NEW_CUSTOMER, **due
+            ).values_list(f"{name}__account__sync_link", flat=True)
+            tasks.extend(("move", pk) for pk in moving if pk is not None)
         for row in SyncOutbox.objects.filter(firm__in=self.firms, state=SyncOutbox.State.PENDING):
             if not row.next_attempt_at or row.next_attempt_at <= now:
                 tasks.append(("outbox", row.pk))
@@ -411,6 +436,7 @@ class SyncMachine(RuleBasedStateMachine):
             "payment": lambda: payment_push(link_id=pk),
             "batch": lambda: transactions_batch_push(firm_id=pk),
             "outbox": lambda: outbox_process(row_id=pk),
+            "move": lambda: account_records_move(link_id=pk),
             "changes": lambda: changes_process(connection_id=pk, limit=CHANGES_PER_RUN),
         }[kind]
         run()
