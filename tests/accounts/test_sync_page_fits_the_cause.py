@@ -166,3 +166,20 @@ def test_names_that_differ_only_in_spacing_are_shown_apart_and_the_other_is_link
         assert f'<a href="{detail_url(other)}">' in html
     plan_html = owner_client.get(reverse("quickbooks:bulk_plan", args=[plan.pk])).content.decode()
     assert "Smith  &amp;  Co" not in plan_html
+
+
+def test_a_repeated_create_while_queued_is_not_refused_for_its_own_customer(
+    owner_client, qbo, qbo_connection, staples, django_capture_on_commit_callbacks
+):
+    data = {"mode": "create", "display_name": "Staples (client)"}
+    with django_capture_on_commit_callbacks() as first:
+        assert owner_client.post(sync_url(staples), data).status_code == 302
+    # The first click's customer is there already (its worker was quick); the second click changes nothing.
+    sandbox_create(qbo, qbo_connection.realm_id, "Customer", {"DisplayName": "Staples (client)"})
+
+    with django_capture_on_commit_callbacks() as second:
+        response = owner_client.post(sync_url(staples), data)
+
+    assert response.status_code == 302
+    assert (len(first), len(second)) == (1, 0)
+    assert AccountSyncLink.objects.get(account=staples).state == SyncState.QUEUED

@@ -96,18 +96,14 @@ def account_sync_request(
         raise ValidationError({"customer_id": "Choose a QuickBooks customer."})
     if mode == Mode.CREATE:
         display_name = _create_name_checked(display_name)
-        if check_name_in_qbo:
+        asked = AccountSyncLink.objects.filter(account=account).first()
+        # A repeated click on a queued create is not checked again (its customer may exist by now).
+        if check_name_in_qbo and not _same_request(asked, mode, customer_id, display_name):
             _create_name_free_in_qbo(connection, display_name)
     with transaction.atomic():
         link = account_link_for(account)
         link = AccountSyncLink.objects.select_for_update().get(pk=link.pk)
-        same_request = (
-            link.state == SyncState.QUEUED
-            and link.request_mode == mode
-            and link.requested_customer_id == customer_id
-            and link.requested_display_name == display_name
-        )
-        if same_request:
+        if _same_request(link, mode, customer_id, display_name):
             return link
         if link.state == SyncState.SYNCING:
             raise SyncRequestError("This account is being synced right now. Try again in a moment.")
@@ -133,6 +129,16 @@ def account_sync_request(
         record_event(link=link, kind="requested", message=what, actor=actor, trigger=trigger)
         enqueue_account_push(link.pk)
     return link
+
+
+def _same_request(link: AccountSyncLink | None, mode: str, customer_id: str, display_name: str) -> bool:
+    return (
+        link is not None
+        and link.state == SyncState.QUEUED
+        and link.request_mode == mode
+        and link.requested_customer_id == customer_id
+        and link.requested_display_name == display_name
+    )
 
 
 CREATE_NAME_PROBLEMS = {
