@@ -164,6 +164,9 @@ def test_names_that_differ_only_in_spacing_are_shown_apart_and_the_other_is_link
         assert '<span class="qb-spacing" title="2 spaces" aria-label="2 spaces">␣␣</span>' in html
         assert "Smith  &amp;  Co" not in html.replace("&nbsp;", " ")
         assert f'<a href="{detail_url(other)}">' in html
+    # Sync by name cannot help: creating under another name comes first.
+    page = owner_client.get(page_url(this)).content.decode()
+    assert page.index('id="create-customer"') < page.index('id="sync-by-name"')
     plan_html = owner_client.get(reverse("quickbooks:bulk_plan", args=[plan.pk])).content.decode()
     assert "Smith  &amp;  Co" not in plan_html
 

@@ -147,8 +147,8 @@ CREATE_NAME_PROBLEMS = {
     "too_long": "QuickBooks Online allows at most {limit} characters (this has {length}).",
 }
 CREATE_NAME_TAKEN = {
-    "Customer": 'QuickBooks Online already has a customer named "{name}". Link it above instead of '
-    "creating a second one, or choose another name.",
+    "Customer": 'QuickBooks Online already has a customer named "{name}". Link it (under "Link an '
+    'existing customer") instead of creating a second one, or choose another name.',
     "Vendor": 'QuickBooks Online already uses the name "{name}" for a vendor, and a customer cannot share '
     'it. Choose another name (for example "{proposed}").',
     "Employee": 'QuickBooks Online already uses the name "{name}" for an employee, and a customer cannot '
@@ -227,6 +227,7 @@ CAUSES_NEEDING_ANOTHER_NAME = {
     FailureCause.DUPLICATE_NAME,
     FailureCause.BAD_CHARACTERS,
     FailureCause.TOO_LONG,
+    FailureCause.TWO_ACCOUNTS_ONE_NAME,
 }
 CAUSES_NEEDING_A_PICK = {
     FailureCause.SEVERAL_MATCHES,
@@ -234,7 +235,6 @@ CAUSES_NEEDING_A_PICK = {
     FailureCause.CREATE_WOULD_DUPLICATE,
     FailureCause.PICKED_INACTIVE,
     FailureCause.PICKED_MISSING,
-    FailureCause.TWO_ACCOUNTS_ONE_NAME,
 }
 
 
