@@ -1,4 +1,4 @@
-"""``{% invoice_quickbooks_cell invoice connected %}`` and ``{% payment_quickbooks_cell payment connected %}``:
+"""``{% invoice_quickbooks_cell invoice connected %}``, ``{% payment_quickbooks_cell payment connected %}``:
 an invoice's or a payment's QuickBooks status cell, for pages whose view lists them without building their
 badges (the account's Info tab). The record must carry its ``sync_link`` (``invoice_list`` and
 ``payment_list`` load it), so a row costs no query."""
