@@ -31,11 +31,47 @@ def say(message: str) -> None:
     print(f"[dev] {message}", flush=True)
 
 
-def run(*args: str, env: dict | None = None) -> None:
-    subprocess.run(args, cwd=ROOT, env=env, check=True)
+class Stop:
+    """Ctrl-C or SIGTERM, noted from the moment it is created: ``up`` creates it before it starts anything,
+    so whenever it is stopped it stops what it started (children run in their own sessions and would
+    otherwise outlive it, holding the ports)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self.note)
+        signal.signal(signal.SIGTERM, self.note)
+
+    def note(self, *_) -> None:
+        self.requested = True
+
+    def sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` unless stopped first; True when stopped."""
+        deadline = time.monotonic() + seconds
+        while not self.requested and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        return self.requested
 
 
-def ensure_venv() -> None:
+class Stopped(Exception):
+    pass
+
+
+def run(*args: str, env: dict | None = None, stop: Stop | None = None) -> None:
+    """Run a command to its end; with ``stop``, end it early when dev.py is stopped (raises Stopped)."""
+    if stop is None:
+        subprocess.run(args, cwd=ROOT, env=env, check=True)
+        return
+    process = subprocess.Popen(args, cwd=ROOT, env=env)
+    while process.poll() is None:
+        if stop.sleep(0.2):
+            process.terminate()
+            process.wait()
+            raise Stopped
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, args)
+
+
+def ensure_venv(stop: Stop | None = None) -> None:
     """Create .venv with Python 3.11 and install the pinned dependencies when pyproject.toml changed."""
     if sys.version_info[:2] != (3, 11):
         sys.exit(
@@ -51,7 +87,8 @@ def ensure_venv() -> None:
     project = tomllib.loads(pyproject.decode())["project"]
     requirements = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
     say(f"installing {len(requirements)} pinned packages into .venv")
-    run(str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements)
+    pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    run(*pip, *requirements, stop=stop)
     STAMP.write_text(digest)
 
 
@@ -70,7 +107,7 @@ def dev_env() -> dict[str, str]:
     return env
 
 
-def register_sandbox_webhook(env: dict[str, str]) -> str:
+def register_sandbox_webhook(env: dict[str, str], stop: Stop) -> str:
     """Ask the sandbox to send its signed change notifications to the local web server (once: the
     sandbox keeps subscriptions in var/sandbox.json)."""
     base = f"http://127.0.0.1:{SANDBOX_PORT}/_sandbox/webhooks"
@@ -81,7 +118,8 @@ def register_sandbox_webhook(env: dict[str, str]) -> str:
                 subscriptions = json.load(response).get("subscriptions", [])
             break
         except OSError:
-            time.sleep(0.25)
+            if stop.sleep(0.25):
+                return "not registered: stopping"
     else:
         return "the sandbox did not answer; changes come back by polling only"
     token = env["QBO_WEBHOOK_VERIFIER_TOKEN"]
@@ -95,12 +133,23 @@ def register_sandbox_webhook(env: dict[str, str]) -> str:
 
 
 def up() -> int:
-    ensure_venv()
+    stop = Stop()  # first: stopped at any moment from now on, it stops whatever it has started
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        return serve(stop, processes)
+    except Stopped:
+        return 130
+    finally:
+        stop_all(processes)
+
+
+def serve(stop: Stop, processes: dict[str, subprocess.Popen]) -> int:
+    """Set up, start web, worker and sandbox (into ``processes``), and wait until stopped or one exits."""
+    ensure_venv(stop)
     env = dev_env()
     (ROOT / "var").mkdir(exist_ok=True)
-    run(str(PYTHON), "manage.py", "migrate", "--no-input", "-v", "0", env=env)
-    run(str(PYTHON), "manage.py", "seed_demo", env=env)
-    processes: dict[str, subprocess.Popen] = {}
+    run(str(PYTHON), "manage.py", "migrate", "--no-input", "-v", "0", env=env, stop=stop)
+    run(str(PYTHON), "manage.py", "seed_demo", env=env, stop=stop)
     commands = {
         # One worker process with threads and an embedded beat: without Redis the rate governor counts
         # in-process, so all QBO calls must come from one process to stay under QBO's limits.
@@ -126,9 +175,12 @@ def up() -> int:
             str(ROOT / "var" / "sandbox.json"),
         ]
     for name, command in commands.items():
+        if stop.requested:
+            raise Stopped
         processes[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    time.sleep(3)
-    webhooks = register_sandbox_webhook(env) if "sandbox" in processes else ""
+    if stop.sleep(3):
+        raise Stopped
+    webhooks = register_sandbox_webhook(env, stop) if "sandbox" in processes else ""
     broker = "Redis" if env.get("REDIS_URL") else "the filesystem queue in var/celery"
     database = (
         "PostgreSQL" if env.get("DATABASE_URL", "").startswith("postgres") else "SQLite (var/db.sqlite3)"
@@ -144,21 +196,16 @@ def up() -> int:
         "  Press Ctrl-C to stop everything.\n",
         flush=True,
     )
-    stopping = False
-
-    def stop(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
-    while not stopping:
+    while not stop.sleep(0.5):
         for name, process in processes.items():
             if process.poll() is not None:
                 say(f"{name} exited with {process.returncode}; stopping the rest")
-                exit_code, stopping = 1, True
-        time.sleep(0.5)
+                return 1
+    return 0
+
+
+def stop_all(processes: dict[str, subprocess.Popen]) -> None:
+    """SIGTERM each child's process group, then SIGKILL what is still there after 20 s."""
     for process in processes.values():
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -167,7 +214,7 @@ def up() -> int:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-    return exit_code
+            process.wait()
 
 
 def test(pytest_args: list[str]) -> int:

@@ -2,6 +2,7 @@
 
 from django import forms
 
+from qbsync.sync.kinds.accounts import account_create_name_proposal
 from qbsync.sync.models import AccountSyncLink
 
 from .models import ACCOUNT_NAME_MAX_LENGTH, Account
@@ -47,8 +48,9 @@ class AccountSyncRequestForm(forms.Form):
     @classmethod
     def create_for(cls, account: Account) -> "AccountSyncRequestForm":
         """The "create a new customer" form, named as the last failure proposed or else as the account."""
-        link = getattr(account, "sync_link", None)
-        proposed = link.error_proposed_name if link is not None else ""
         return cls(
-            initial={"mode": AccountSyncLink.RequestMode.CREATE, "display_name": proposed or account.name}
+            initial={
+                "mode": AccountSyncLink.RequestMode.CREATE,
+                "display_name": account_create_name_proposal(account),
+            }
         )

@@ -8,6 +8,7 @@ from django.db.models.functions import Coalesce
 from invoices.models import Invoice
 from qbsync.core.money import MONEY_MAX_DIGITS
 from qbsync.firms.models import Firm
+from qbsync.quickbooks.customers import normalize_name
 from qbsync.sync.display import shown_as_filter
 from qbsync.sync.selectors import with_first_sync_wait
 
@@ -64,3 +65,20 @@ def account_choices(*, firm: Firm, include: Account | None = None) -> QuerySet[A
     if include is not None:
         condition |= Q(pk=include.pk)
     return Account.objects.for_firm(firm).filter(condition).order_by("name", "id")
+
+
+def accounts_named_alike(*, account: Account) -> list[Account]:
+    """The firm's other active accounts whose name is the same as QuickBooks compares names (case, spacing
+    and invisible characters aside): "Smith & Co" and "Smith  &  Co" are one customer name there."""
+    key = normalize_name(account.name)
+    words = account.name.split()
+    if not key or not words:
+        return []
+    # Narrowed by the longest word in the database, compared exactly here.
+    candidates = (
+        Account.objects.filter(firm_id=account.firm_id)
+        .filter(is_active=True, name__icontains=max(words, key=len))
+        .exclude(pk=account.pk)
+        .order_by("name", "pk")
+    )
+    return [other for other in candidates if normalize_name(other.name) == key]

@@ -19,7 +19,12 @@ from qbsync.quickbooks.errors import QboError
 from qbsync.sync.display import DISPLAY_ORDER, account_badge, sync_link_of
 from qbsync.sync.engine.connection import has_company
 from qbsync.sync.engine.errors import SyncRequestError
-from qbsync.sync.kinds.accounts import UNSYNCED_MESSAGE, account_sync_request, account_sync_skip
+from qbsync.sync.kinds.accounts import (
+    UNSYNCED_MESSAGE,
+    account_sync_request,
+    account_sync_skip,
+    account_sync_suggestion,
+)
 from qbsync.sync.models import AccountSyncLink
 from qbsync.sync.selectors import (
     HistoryFilter,
@@ -170,10 +175,10 @@ def _quickbooks_page(
     connection = connection_for_firm(firm=request.firm)
     term = request.GET.get("q", "").strip()
     page = _picker_page(request.GET.get("page"))
-    customers, has_more, picker_error = [], False, ""
+    picker, picker_error = None, ""
     if connection is not None and connection.is_usable:
         try:
-            customers, has_more = qbo_customer_search(firm=request.firm, term=term, page=page)
+            picker = qbo_customer_search(firm=request.firm, term=term, page=page, account=account)
         except QboError as exc:
             picker_error = exc.message
     refused = failed_form is not None
@@ -192,8 +197,10 @@ def _quickbooks_page(
             "connection": connection,
             "term": term,
             "picker_page": page,
-            "customers": customers,
-            "has_more": has_more,
+            "customers": picker.rows if picker else [],
+            "has_more": picker.has_more if picker else False,
+            "picker": picker,
+            "suggestion": account_sync_suggestion(sync_link_of(account)),
             "picker_error": picker_error,
             "create_form": create_form,
             "failed_form": failed_form,
@@ -224,7 +231,9 @@ def account_quickbooks_sync_view(request: HttpRequest, pk: int) -> HttpResponse:
     form = AccountSyncRequestForm(request.POST)
     if form.is_valid():
         try:
-            link = account_sync_request(account=account, actor=request.user, **form.cleaned_data)
+            link = account_sync_request(
+                account=account, actor=request.user, check_name_in_qbo=True, **form.cleaned_data
+            )
         except SyncRequestError as exc:
             messages.error(request, str(exc))
             return redirect("accounts:detail", pk=account.pk)

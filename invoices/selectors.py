@@ -56,7 +56,8 @@ def invoice_allocation_list(*, invoice: Invoice) -> QuerySet[PaymentAllocation]:
 
 
 def payment_list(*, firm: Firm, account: Account | None = None) -> QuerySet[Payment]:
-    payments = Payment.objects.for_firm(firm).select_related("account")
+    """Payments with their account and QuickBooks ``sync_link`` (absent when never synced), newest first."""
+    payments = Payment.objects.for_firm(firm).select_related("account", "sync_link")
     if account is not None:
         payments = payments.filter(account=account)
     return payments.order_by("-date", "-id")

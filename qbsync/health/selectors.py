@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 
 from qbsync.firms.models import Firm, User
+from qbsync.quickbooks.customers import alternative_customer_name
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
 from qbsync.sync.states import SyncState
 
@@ -57,7 +58,7 @@ class FailureGroup:
 
 
 def _proposed_name(link: AccountSyncLink) -> str:
-    return link.error_proposed_name or f"{link.account.name} (client)"
+    return link.error_proposed_name or alternative_customer_name(link.account.name)
 
 
 def failed_records(*, firm: Firm, cause: str | None = None) -> list[tuple[str, FailedRecord]]:

@@ -17,10 +17,11 @@ from typing import Any
 from .batch import batch_write
 from .client import QboClient
 from .errors import QboError
-from .queries import qbo_literal, qbo_select
+from .queries import qbo_literal
 
 DISPLAY_NAME_MAX_LENGTH = 500
 DELETED_SUFFIX = " (deleted)"
+CLIENT_SUFFIX = " (client)"
 _FORBIDDEN = re.compile(r"[:\t\n\r]")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -58,6 +59,13 @@ def display_name_problem(name: str) -> NameProblem | None:
     if len(name.strip()) > DISPLAY_NAME_MAX_LENGTH:
         return NameProblem("too_long", name.strip()[:DISPLAY_NAME_MAX_LENGTH].rstrip())
     return None
+
+
+def alternative_customer_name(name: str) -> str:
+    """A customer name for one a vendor or employee holds (names are unique across the three in QBO):
+    "Staples" -> "Staples (client)", within the length limit."""
+    name = _WHITESPACE.sub(" ", name).strip()
+    return name[: DISPLAY_NAME_MAX_LENGTH - len(CLIENT_SUFFIX)].rstrip() + CLIENT_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -195,23 +203,16 @@ def create_customer(client: QboClient, draft: CustomerDraft, *, request_id: str)
     return customer_from_json(client.create("Customer", draft.payload(), request_id=request_id))
 
 
-def search_customers(
-    client: QboClient, *, term: str, start_position: int = 1, page_size: int = 25
-) -> tuple[list[QboCustomer], bool]:
-    """Active customers whose name contains ``term``, a page at a time; returns (page, has_more)."""
-    term = without_format_characters(term)
-    where = [f"DisplayName LIKE {qbo_literal('%' + term.strip() + '%')}"] if term.strip() else []
-    rows = client.query(
-        qbo_select(
-            "Customer",
-            where=tuple(where),
-            order_by="DisplayName",
-            start_position=start_position,
-            max_results=page_size + 1,
-        )
-    ).get("Customer", [])
-    customers = [customer_from_json(r) for r in rows]
-    return customers[:page_size], len(customers) > page_size
+def customers_containing(client: QboClient, *, term: str) -> list[QboCustomer]:
+    """Every active customer whose name contains ``term`` (all of them without a term), in name order; a
+    request per 1000."""
+    term = without_format_characters(term).strip()
+    where = (f"DisplayName LIKE {qbo_literal('%' + term + '%')}",) if term else ()
+    return [
+        customer_from_json(row)
+        for page in client.query_pages("Customer", where=where, order_by="DisplayName")
+        for row in page
+    ]
 
 
 def batch_create_customers(

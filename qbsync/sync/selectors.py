@@ -8,7 +8,7 @@ from django.db.models.functions import Coalesce
 from accounts.models import Account
 from invoices.models import Service
 from qbsync.firms.models import Firm
-from qbsync.quickbooks.customers import search_customers
+from qbsync.quickbooks.customers import customers_containing
 
 from .display import DISPLAY_ORDER, display_status
 from .engine.client import connection_client
@@ -72,18 +72,30 @@ def account_sync_counts(*, firm: Firm) -> dict[str, int]:
     return counts
 
 
-def qbo_customer_search(*, firm: Firm, term: str, page: int = 1) -> tuple[list[PickerRow], bool]:
-    """Active QBO customers whose name contains ``term``, a page at a time, each marked with the account
-    it is already linked to (if any). Reads QBO; raises QboError when it cannot."""
+@dataclass(frozen=True)
+class PickerPage:
+    """A page of the Sync page's customer picker: ``rows``, and what the whole search found."""
+
+    rows: list[PickerRow]
+    has_more: bool
+    matches: int  # active customers whose name contains the term
+    linked_elsewhere: int  # of those, linked to another account of the firm (listed after the others)
+
+    @property
+    def linkable(self) -> int:
+        return self.matches - self.linked_elsewhere
+
+
+def qbo_customer_search(
+    *, firm: Firm, term: str, page: int = 1, account: Account | None = None
+) -> PickerPage:
+    """Active QBO customers whose name contains ``term``, a page at a time: those that can be linked first,
+    then those linked to another account of the firm (``account``'s own customer counts as linkable), each
+    in name order and marked with the account it is linked to. Reads QBO; raises QboError when it cannot."""
     connection = connection_for_firm(firm=firm)
     if not is_usable(connection):
-        return [], False
-    found, has_more = search_customers(
-        connection_client(connection),
-        term=term,
-        start_position=(page - 1) * PICKER_PAGE_SIZE + 1,
-        page_size=PICKER_PAGE_SIZE,
-    )
+        return PickerPage(rows=[], has_more=False, matches=0, linked_elsewhere=0)
+    found = customers_containing(connection_client(connection), term=term)
     linked = {
         link.qbo_customer_id: link
         for link in AccountSyncLink.objects.for_firm(firm)
@@ -99,7 +111,16 @@ def qbo_customer_search(*, firm: Firm, term: str, page: int = 1) -> tuple[list[P
         )
         for c in found
     ]
-    return rows, has_more
+    own = account.pk if account is not None else None
+    elsewhere = [r for r in rows if r.linked_account_id not in (None, own)]
+    ordered = [r for r in rows if r.linked_account_id in (None, own)] + elsewhere
+    start = (page - 1) * PICKER_PAGE_SIZE
+    return PickerPage(
+        rows=ordered[start : start + PICKER_PAGE_SIZE],
+        has_more=len(ordered) > start + PICKER_PAGE_SIZE,
+        matches=len(ordered),
+        linked_elsewhere=len(elsewhere),
+    )
 
 
 # The first bulk sync -------------------------------------------------------------------------------

@@ -141,6 +141,7 @@
           var entry = sectionId && statuses[sectionId];
           if (entry && entry.status !== SYNCING && entry.section) {
             replace(pending.section, entry.section);
+            document.dispatchEvent(new CustomEvent("qb:section-settled"));
           }
           window.setTimeout(poll, POLL_MS);
         })
@@ -155,4 +156,37 @@
 
   pollStatuses("");
   pollStatuses("invoice");
+
+  // An account's invoices and payments follow it: once its Info tab's QuickBooks section settles, the
+  // tables marked data-qb-refresh-on-settle (each with an id) are fetched again from this page, and again
+  // every 2 s while a row in them shows "Syncing".
+  var refreshRows = function () {
+    var tables = document.querySelectorAll("[data-qb-refresh-on-settle][id]");
+    if (!tables.length || !window.fetch || !window.DOMParser) {
+      return;
+    }
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("row refresh answered " + response.status);
+        }
+        return response.text();
+      })
+      .then(function (html) {
+        var page = new DOMParser().parseFromString(html, "text/html");
+        tables.forEach(function (table) {
+          var fresh = page.getElementById(table.id);
+          if (fresh) {
+            table.replaceWith(document.importNode(fresh, true));
+          }
+        });
+        if (document.querySelector("[data-qb-refresh-on-settle] [data-qb-status='" + SYNCING + "']")) {
+          window.setTimeout(refreshRows, POLL_MS);
+        }
+      })
+      .catch(function () {
+        window.setTimeout(refreshRows, POLL_MS * 5);
+      });
+  };
+  document.addEventListener("qb:section-settled", refreshRows);
 })();

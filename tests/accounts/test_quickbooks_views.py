@@ -11,6 +11,7 @@ from django.utils.html import escape
 
 from accounts.services import AccountData, account_update
 from qbsync.sync.display import ACCOUNT_TOOLTIPS
+from qbsync.sync.engine.explanations import said_on
 from qbsync.sync.kinds.accounts import UNSYNCED_MESSAGE, account_push, account_sync_request, account_sync_skip
 from qbsync.sync.models import AccountSyncLink, QuickBooksConnection, SyncEvent
 from qbsync.sync.states import SyncState
@@ -402,23 +403,42 @@ def test_sync_page_picker_searches_and_pages(owner_client, qbo, connected, firm,
     first = owner_client.get(page_url(account), {"q": "customer"})
     second = owner_client.get(page_url(account), {"q": "customer", "page": 2})
 
+    # The customers that can be linked come first, in name order; the one linked elsewhere comes last.
+    linkable = [f"Customer {n:02d}" for n in range(30) if n != 3]
     first_rows = [row.display_name for row in first.context["customers"]]
-    assert first_rows == [f"Customer {n:02d}" for n in range(25)]
+    assert first_rows == linkable[:25]
     assert first.context["has_more"] is True
     first_html = first.content.decode()
     assert 'href="?q=customer&amp;page=2">Next</a>' in first_html
     assert "Previous</a>" not in first_html
-    assert [row.display_name for row in second.context["customers"]] == [
-        f"Customer {n:02d}" for n in range(25, 30)
-    ]
+    assert [row.display_name for row in second.context["customers"]] == [*linkable[25:], "Customer 03"]
     second_html = second.content.decode()
     assert 'href="?q=customer&amp;page=1">Previous</a>' in second_html
     assert "Next</a>" not in second_html
     assert "Other Person" not in first_html + second_html
+    # How many match, on every page.
+    for html in (first_html, second_html):
+        assert (
+            "30 active customers match “customer”: 29 can be linked, 1 already linked to other accounts "
+            "(listed last)." in html
+        )
+    assert first_html.count('aria-label="Link Customer') == 25
     # The customer linked to another account cannot be linked again.
-    assert "Linked to Customer 03</span>" in first_html
-    assert first_html.count('<button type="button" class="button" disabled') == 1
-    assert first_html.count('aria-label="Link Customer') == 24
+    assert "Linked to Customer 03</span>" in second_html
+    assert second_html.count('<button type="button" class="button" disabled') == 1
+    assert second_html.count('aria-label="Link Customer') == 4
+
+
+def test_sync_page_picker_counts_matches_without_linked_ones(owner_client, qbo, connected, firm):
+    for name in ("Acme Corp", "Acme Holdings"):
+        sandbox_create(qbo, connected.realm_id, "Customer", {"DisplayName": name})
+    account = AccountFactory(firm=firm, name="New Client")
+
+    html = owner_client.get(page_url(account), {"q": "acme"}).content.decode()
+
+    assert "2 active customers match “acme”." in html
+    one = owner_client.get(page_url(account), {"q": "holdings"}).content.decode()
+    assert "1 active customer matches “holdings”." in one
 
 
 def test_sync_page_of_the_linked_account_marks_its_own_customer(owner_client, connected, firm, owner):
@@ -455,7 +475,9 @@ def test_sync_page_prefills_the_name_the_failure_proposed(owner_client, connecte
     response = owner_client.get(page_url(account))
 
     assert response.context["create_form"]["display_name"].value() == link.error_proposed_name
-    assert escape(link.error_explanation) in response.content.decode()
+    # Worded for this page: not "in the account's Info tab".
+    assert escape(said_on(link.error_explanation, "sync_page")) in response.content.decode()
+    assert "Info tab" not in said_on(link.error_explanation, "sync_page")
 
 
 def test_sync_page_without_a_connection_says_so(owner_client, firm):

@@ -9,6 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+from qbsync.sync.engine.explanations import said_on
 from qbsync.sync.kinds.accounts import account_sync_request
 from qbsync.sync.models import AccountSyncLink
 from qbsync.sync.states import SyncState
@@ -106,7 +107,10 @@ def test_admin_syncs_accounts_and_staff_only_watch(
     assert not tooltip.is_displayed()
     ActionChains(browser).move_to_element(badge).perform()
     WebDriverWait(browser, 5).until(lambda b: tooltip.is_displayed())
-    assert tooltip.text == f"There is a sync issue with this account: {link.error_explanation}"
+    # Worded for the Info tab it is read on (not "in the account's Info tab").
+    on_info_tab = said_on(link.error_explanation, "info_tab")
+    assert tooltip.text == f"There is a sync issue with this account: {on_info_tab}"
+    assert "Info tab" not in tooltip.text
     assert "for a vendor" in tooltip.text
     assert badge.get_attribute("title") == tooltip.text
     browser.screenshot("5-failed-tooltip-on-hover")

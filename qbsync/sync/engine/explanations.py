@@ -1,14 +1,24 @@
 """Plain-language explanations of sync failures, each with what the firm admin can do about it."""
 
-from qbsync.quickbooks.customers import DISPLAY_NAME_MAX_LENGTH
+from qbsync.quickbooks.customers import DISPLAY_NAME_MAX_LENGTH, alternative_customer_name
 
 SYNC_MENU = 'Use "Sync Account to QuickBooks" in the account\'s Info tab'
 SYNC_MENU_MID = 'use "Sync Account to QuickBooks" in the account\'s Info tab'
 
+# The menu phrase fits where a text is read away from the account (a list, the errors page). On the account's
+# own pages the same explanation is said their way (``said_on``), so each text keeps one home.
+SYNC_MENU_ON = {
+    "info_tab": (
+        'Use "Sync Account to QuickBooks" in the "⋯" menu beside the status',
+        'use "Sync Account to QuickBooks" in the "⋯" menu beside the status',
+    ),
+    "sync_page": ("Use this page", "use this page"),
+}
+
 NAME_USED_BY_OTHER = (
     'QuickBooks Online already uses the name "{name}" for a {entity}. A customer cannot share a name with a '
     "vendor or employee. Rename the account, or {menu} to pick an existing customer or to create one under "
-    'another name (for example "{name} (client)").'
+    'another name (for example "{proposed}").'
 )
 NAME_LINKED_ELSEWHERE = (
     'The QuickBooks customer "{name}" is already linked to the account "{other}". {menu} to pick another '
@@ -55,7 +65,9 @@ DELETED_IN_QBO = "The linked customer was deleted or made inactive in QuickBooks
 
 
 def name_used_by_other(*, name: str, entity: str) -> str:
-    return NAME_USED_BY_OTHER.format(name=name, entity=entity.lower(), menu=SYNC_MENU_MID)
+    return NAME_USED_BY_OTHER.format(
+        name=name, entity=entity.lower(), menu=SYNC_MENU_MID, proposed=alternative_customer_name(name)
+    )
 
 
 def name_linked_elsewhere(*, name: str, other: str) -> str:
@@ -88,3 +100,10 @@ CURRENCY_MISMATCH = (
     "(connect the QuickBooks company kept in {firm_currency}, or ask support to correct the firm's "
     "currency); then retry."
 )
+
+
+def said_on(text: str, place: str) -> str:
+    """An explanation as read on the account's own pages (``place``: "info_tab" or "sync_page"): not
+    "in the account's Info tab" where the reader already is. Works on texts stored before too."""
+    menu, menu_mid = SYNC_MENU_ON[place]
+    return text.replace(SYNC_MENU, menu).replace(SYNC_MENU_MID, menu_mid)

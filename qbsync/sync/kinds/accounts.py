@@ -21,7 +21,12 @@ from django.utils import timezone
 from accounts.models import Account
 from qbsync.firms.models import User
 from qbsync.quickbooks import customers as qbo_customers
-from qbsync.quickbooks.customers import CustomerDraft, QboCustomer, display_name_problem
+from qbsync.quickbooks.customers import (
+    DISPLAY_NAME_MAX_LENGTH,
+    CustomerDraft,
+    QboCustomer,
+    display_name_problem,
+)
 from qbsync.quickbooks.errors import (
     QboDuplicateNameError,
     QboError,
@@ -76,11 +81,14 @@ def account_sync_request(
     customer_id: str = "",
     display_name: str = "",
     trigger: str = "user",
+    check_name_in_qbo: bool = False,
 ) -> AccountSyncLink:
     """Ask for the account to be linked: by name (auto), to a chosen customer (pick), or to a new one.
 
     Idempotent for a repeated identical request while one is queued (a double click enqueues once).
-    Raises SyncRequestError when it cannot be asked now, ValidationError for a bad name or choice.
+    Raises SyncRequestError when it cannot be asked now, ValidationError for a bad name or choice. With
+    ``check_name_in_qbo`` (a person's "create"), a name an active QBO customer, vendor or employee already
+    has is refused here, before anything is queued, when QBO can be read now.
     """
     connection = firm_connection(account.firm_id)
     if not has_company(connection):
@@ -88,27 +96,15 @@ def account_sync_request(
     if mode == Mode.PICK and not customer_id:
         raise ValidationError({"customer_id": "Choose a QuickBooks customer."})
     if mode == Mode.CREATE:
-        display_name = " ".join(display_name.split()) if display_name.strip() else ""
-        problem = display_name_problem(display_name)
-        if problem is not None:
-            message = {
-                "empty": "Enter a name for the new customer.",
-                "characters": "QuickBooks Online does not allow colons, tabs or line breaks. "
-                f'Try "{problem.proposed}".',
-                "too_long": "QuickBooks Online allows at most 500 characters "
-                f"(this has {len(display_name)}).",
-            }[problem.reason]
-            raise ValidationError({"display_name": message})
+        display_name = _create_name_checked(display_name)
+        asked = AccountSyncLink.objects.filter(account=account).first()
+        # A repeated click on a queued create is not checked again (its customer may exist by now).
+        if check_name_in_qbo and not _same_request(asked, mode, customer_id, display_name):
+            _create_name_free_in_qbo(connection, display_name)
     with transaction.atomic():
         link = account_link_for(account)
         link = AccountSyncLink.objects.select_for_update().get(pk=link.pk)
-        same_request = (
-            link.state == SyncState.QUEUED
-            and link.request_mode == mode
-            and link.requested_customer_id == customer_id
-            and link.requested_display_name == display_name
-        )
-        if same_request:
+        if _same_request(link, mode, customer_id, display_name):
             return link
         if link.state == SyncState.SYNCING:
             raise SyncRequestError("This account is being synced right now. Try again in a moment.")
@@ -134,6 +130,113 @@ def account_sync_request(
         record_event(link=link, kind="requested", message=what, actor=actor, trigger=trigger)
         enqueue_account_push(link.pk)
     return link
+
+
+def _same_request(link: AccountSyncLink | None, mode: str, customer_id: str, display_name: str) -> bool:
+    return (
+        link is not None
+        and link.state == SyncState.QUEUED
+        and link.request_mode == mode
+        and link.requested_customer_id == customer_id
+        and link.requested_display_name == display_name
+    )
+
+
+CREATE_NAME_PROBLEMS = {
+    "empty": "Enter a name for the new customer.",
+    "characters": 'QuickBooks Online does not allow colons, tabs or line breaks. Try "{proposed}".',
+    "too_long": "QuickBooks Online allows at most {limit} characters (this has {length}).",
+}
+CREATE_NAME_TAKEN = {
+    "Customer": 'QuickBooks Online already has a customer named "{name}". Link it (under "Link an '
+    'existing customer") instead of creating a second one, or choose another name.',
+    "Vendor": 'QuickBooks Online already uses the name "{name}" for a vendor, and a customer cannot share '
+    'it. Choose another name (for example "{proposed}").',
+    "Employee": 'QuickBooks Online already uses the name "{name}" for an employee, and a customer cannot '
+    'share it. Choose another name (for example "{proposed}").',
+}
+
+
+def _create_name_checked(raw: str) -> str:
+    """The name a person typed for a new customer, as it will be sent; ValidationError when QBO would
+    refuse it. Tabs and line breaks are refused as typed, not silently made spaces."""
+    raw_problem = display_name_problem(raw)
+    name = " ".join(raw.split())
+    problem = (
+        raw_problem if raw_problem is not None and raw_problem.reason == "characters" else None
+    ) or display_name_problem(name)
+    if problem is not None:
+        message = CREATE_NAME_PROBLEMS[problem.reason].format(
+            proposed=problem.proposed, limit=DISPLAY_NAME_MAX_LENGTH, length=len(name)
+        )
+        raise ValidationError({"display_name": message})
+    return name
+
+
+def _create_name_free_in_qbo(connection: QuickBooksConnection, name: str) -> None:
+    """ValidationError when an active QBO customer, vendor or employee has ``name`` (QBO would refuse the
+    create with 6240). When QBO cannot be read now the request goes ahead: the worker checks again."""
+    if not is_usable(connection):
+        return
+    try:
+        client = connection_client(connection)
+        customers = qbo_customers.find_customers_named(client, name)
+        taken = [("Customer", c.display_name) for c in customers if c.active]
+        if not taken:
+            taken = [
+                (h.entity, h.display_name) for h in qbo_customers.find_name_holders(client, name) if h.active
+            ]
+    except QboError as exc:
+        logger.info("Could not check the name %r in QBO before the request: %s", name, exc)
+        return
+    if taken:
+        entity, shown = taken[0]
+        message = CREATE_NAME_TAKEN[entity].format(
+            name=shown, proposed=qbo_customers.alternative_customer_name(name)
+        )
+        raise ValidationError({"display_name": message})
+
+
+def account_create_name_proposal(account: Account) -> str:
+    """The name the Sync page proposes for a new customer: the one the last failure proposed (a name
+    without the characters QBO refuses, or "Staples (client)" when a vendor or employee holds the name;
+    also for failures stored before they carried a proposal), else the account's name."""
+    link = getattr(account, "sync_link", None)
+    if link is None:
+        return account.name
+    if link.error_proposed_name:
+        return link.error_proposed_name
+    if link.state == SyncState.FAILED and link.error_cause == FailureCause.NAME_USED_BY_OTHER:
+        tried = link.requested_display_name if link.request_mode == Mode.CREATE else account.name
+        return qbo_customers.alternative_customer_name(tried or account.name)
+    return account.name
+
+
+def account_sync_suggestion(link: AccountSyncLink | None) -> str:
+    """The way of syncing the Sync page puts first, from the last failure: a name QBO refuses asks for a
+    new customer under another name, an ambiguous or taken customer asks for a pick, else sync by name."""
+    cause = link.error_cause if link is not None and link.state == SyncState.FAILED else ""
+    if cause in CAUSES_NEEDING_ANOTHER_NAME:
+        return Mode.CREATE
+    if cause in CAUSES_NEEDING_A_PICK:
+        return Mode.PICK
+    return Mode.AUTO
+
+
+CAUSES_NEEDING_ANOTHER_NAME = {
+    FailureCause.NAME_USED_BY_OTHER,
+    FailureCause.DUPLICATE_NAME,
+    FailureCause.BAD_CHARACTERS,
+    FailureCause.TOO_LONG,
+    FailureCause.TWO_ACCOUNTS_ONE_NAME,
+}
+CAUSES_NEEDING_A_PICK = {
+    FailureCause.SEVERAL_MATCHES,
+    FailureCause.LINKED_ELSEWHERE,
+    FailureCause.CREATE_WOULD_DUPLICATE,
+    FailureCause.PICKED_INACTIVE,
+    FailureCause.PICKED_MISSING,
+}
 
 
 def account_sync_skip(*, account: Account, actor: User | None) -> AccountSyncLink:
@@ -466,6 +569,7 @@ def _create(client, link: AccountSyncLink, name: str, connection) -> tuple[QboCu
             raise SyncFailure(
                 FailureCause.NAME_USED_BY_OTHER,
                 explanations.name_used_by_other(name=name, entity=holders[0].entity),
+                proposed_name=qbo_customers.alternative_customer_name(name),
                 code=exc.code,
                 message=exc.message,
                 tid=exc.intuit_tid,
