@@ -2,6 +2,28 @@
 (function () {
   "use strict";
 
+  // The main menu: on small screens the bar is closed behind its menu button (the CSS hides it once the
+  // html element has the "js" class); the button opens and closes it, Escape closes it.
+  document.documentElement.classList.add("js");
+  var navToggle = document.querySelector(".nav-toggle[aria-controls]");
+  var nav = navToggle && document.getElementById(navToggle.getAttribute("aria-controls"));
+  var setNavOpen = function (open) {
+    nav.classList.toggle("nav--open", open);
+    navToggle.setAttribute("aria-expanded", open ? "true" : "false");
+  };
+  if (nav) {
+    navToggle.hidden = false;
+    navToggle.addEventListener("click", function () {
+      setNavOpen(!nav.classList.contains("nav--open"));
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && nav.classList.contains("nav--open") && navToggle.offsetParent !== null) {
+        setNavOpen(false);
+        navToggle.focus();
+      }
+    });
+  }
+
   // Ask before destructive POSTs: <button data-confirm="Delete this?">.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-confirm]");
