@@ -71,6 +71,34 @@
     });
   });
 
+  // Status tooltips show on hover and on focus (CSS); Escape hides the one showing without moving the pointer
+  // or the focus (WCAG 1.4.13). It shows again once the pointer and the focus have left its badge and come back.
+  var DISMISSED = "qb-cell--dismissed";
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") {
+      return;
+    }
+    document.querySelectorAll(".qb-cell").forEach(function (cell) {
+      if (cell.matches(":hover") || cell.contains(document.activeElement)) {
+        cell.classList.add(DISMISSED);
+      }
+    });
+  });
+  var undismiss = function (event) {
+    var cell = event.target.closest && event.target.closest("." + DISMISSED);
+    if (!cell || (event.relatedTarget && cell.contains(event.relatedTarget))) {
+      return;
+    }
+    // Still hovered while focus leaves, or still focused while the pointer leaves: stay dismissed.
+    window.requestAnimationFrame(function () {
+      if (!cell.matches(":hover") && !cell.contains(document.activeElement)) {
+        cell.classList.remove(DISMISSED);
+      }
+    });
+  };
+  document.addEventListener("mouseout", undismiss);
+  document.addEventListener("focusout", undismiss);
+
   // QuickBooks statuses that are "Syncing" refresh themselves until they settle, without reloading the
   // page: every 2 s, ask the status URL for those rows and swap in the cells (and, on an account's Info tab
   // or an invoice's page, its whole QuickBooks section) whose status changed. Accounts use data-qb-cell,
