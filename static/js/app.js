@@ -203,6 +203,50 @@
     window.setTimeout(poll, POLL_MS);
   };
 
+  // The status counts beside a list's filters follow its rows: while any shows Syncing, ask the counts URL
+  // (it keeps the page's search) every 2 s and put the new counts in, until nothing is Syncing.
+  var pollCounts = function () {
+    var filters = document.querySelector("[data-qb-counts-url]");
+    if (!filters || !window.fetch) {
+      return;
+    }
+    var countsUrl = filters.getAttribute("data-qb-counts-url");
+    var countOf = function (status) {
+      return filters.querySelector('[data-qb-count="' + status + '"]');
+    };
+    var poll = function () {
+      var syncing = countOf(SYNCING);
+      if (!syncing || parseInt(syncing.textContent, 10) === 0) {
+        return; // everything settled: stop polling
+      }
+      if (document.hidden) {
+        window.setTimeout(poll, POLL_MS);
+        return;
+      }
+      fetch(countsUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (!response.ok) {
+            throw new Error("counts poll answered " + response.status);
+          }
+          return response.json();
+        })
+        .then(function (counts) {
+          Object.keys(counts).forEach(function (status) {
+            var count = countOf(status);
+            if (count) {
+              count.textContent = counts[status];
+            }
+          });
+          window.setTimeout(poll, POLL_MS);
+        })
+        .catch(function () {
+          window.setTimeout(poll, POLL_MS * 5);
+        });
+    };
+    window.setTimeout(poll, POLL_MS);
+  };
+
   pollStatuses("");
   pollStatuses("invoice");
+  pollCounts();
 })();

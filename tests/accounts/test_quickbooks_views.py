@@ -150,8 +150,11 @@ def test_list_counts_each_status_and_filters_by_it(staff_client, firm, one_of_ea
         "Not synced": 2,
         "Skipped": 1,
     }
-    assert 'href="?qb=Failed">Failed <span class="qb-filter__count">1</span></a>' in html
-    assert 'href="?qb=Not+synced">Not synced <span class="qb-filter__count">2</span></a>' in html
+    assert (
+        'href="?qb=Failed">Failed <span class="qb-filter__count" data-qb-count="Failed">1</span></a>' in html
+    )
+    not_synced = '<span class="qb-filter__count" data-qb-count="Not synced">2</span>'
+    assert f'href="?qb=Not+synced">Not synced {not_synced}</a>' in html
     assert names(staff_client.get(LIST_URL, {"qb": "Not synced"})) == ["Lost Co", "Zeta Partners"]
     assert names(staff_client.get(LIST_URL, {"qb": "Syncing"})) == ["Bright Ledger", "Busy Co"]
     assert names(staff_client.get(LIST_URL, {"qb": "Failed"})) == ["Staples"]
@@ -163,6 +166,33 @@ def test_list_counts_each_status_and_filters_by_it(staff_client, firm, one_of_ea
     filtered = staff_client.get(LIST_URL, {"qb": "Failed"}).content.decode()
     assert 'href="?qb=Failed" aria-current="true">Failed' in filtered
     assert '<input type="hidden" name="qb" value="Failed">' in filtered
+
+
+def test_counts_follow_the_search_on_the_list_and_in_its_counts_poll(
+    staff_client, firm, other_firm, connection_row
+):
+    AccountSyncLink.objects.create(
+        firm=firm, account=AccountFactory(firm=firm, name="Acme North"), state="syncing"
+    )
+    AccountSyncLink.objects.create(
+        firm=firm, account=AccountFactory(firm=firm, name="Acme South"), state="synced"
+    )
+    AccountSyncLink.objects.create(
+        firm=firm, account=AccountFactory(firm=firm, name="Beacon"), state="syncing"
+    )
+    AccountFactory(firm=firm, name="Acme Archived", is_active=False)
+    AccountFactory(firm=other_firm, name="Acme Elsewhere")
+    acme = {"Synced": 1, "Syncing": 1, "Failed": 0, "Not synced": 0, "Skipped": 0}
+
+    response = staff_client.get(LIST_URL, {"q": "acme"})
+    assert response.context["sync_counts"] == acme
+    assert f'data-qb-counts-url="{reverse("accounts:sync_counts")}?q=acme"' in response.content.decode()
+
+    poll = staff_client.get(reverse("accounts:sync_counts"), {"q": "acme"})
+    assert poll["Cache-Control"] == "no-store"
+    assert poll.json() == acme
+    assert staff_client.get(reverse("accounts:sync_counts")).json()["Syncing"] == 2
+    assert staff_client.post(reverse("accounts:sync_counts")).status_code == 405
 
 
 def test_list_filter_with_no_match_says_so(staff_client, firm, connection_row):
