@@ -17,7 +17,7 @@ from qbsync.sync.display import payment_tooltip
 from qbsync.sync.models import AccountSyncLink, PaymentSyncLink, QuickBooksConnection, SyncEvent
 from qbsync.sync.states import SyncState
 from tests.browser.conftest import sign_in
-from tests.factories import AccountFactory, make_payment
+from tests.factories import AccountFactory, make_invoice, make_payment
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -354,6 +354,7 @@ def test_an_unbroken_600_character_name_wraps_everywhere(browser, live_server, f
     SyncEvent.objects.create(
         firm=firm, account=account, outcome="failure", trigger="worker", message=explanation
     )
+    make_invoice(account=account)
     sign_in(browser, live_server, firm_admin.username)
 
     browser.get(f"{live_server.url}/clients/accounts/{account.pk}/")
@@ -375,6 +376,10 @@ def test_an_unbroken_600_character_name_wraps_everywhere(browser, live_server, f
     WebDriverWait(browser, 5).until(lambda b: tip.is_displayed())
     assert within_width(browser, tip)
     browser.screenshot("accounts-list")
+
+    browser.get(f"{live_server.url}/invoices/")
+    assert overflowing(browser) == []
+    browser.screenshot("invoice-list")
 
     browser.get(f"{live_server.url}/sync-health/errors/")
     assert browser.find_element(By.CSS_SELECTOR, f"[data-record='account-{account.pk}']")
