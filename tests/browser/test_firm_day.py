@@ -301,6 +301,7 @@ def test_tooltips_one_per_badge_escape_dismisses_them_and_payments_have_theirs(
     for url in (
         f"/clients/accounts/{account.pk}/",
         "/clients/accounts/",
+        "/settings/",
         f"/invoices/payments/{payment.pk}/",
     ):
         browser.get(f"{live_server.url}{url}")
