@@ -1,10 +1,23 @@
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower, Trim
 
 from qbsync.firms.models import Firm
 from qbsync.firms.querysets import FirmScopedQuerySet
 
 ACCOUNT_NAME_MAX_LENGTH = 1000
+
+
+class AccountQuerySet(FirmScopedQuerySet):
+    def matching(self, search: str) -> "AccountQuerySet":
+        """The accounts whose name, email or phone contains ``search`` (all of them when it is blank): the
+        list's search box, which its rows and its status counts both follow."""
+        search = search.strip()
+        if not search:
+            return self
+        return self.filter(
+            Q(name__icontains=search) | Q(email__icontains=search) | Q(phone__icontains=search)
+        )
 
 
 class Account(models.Model):
@@ -33,7 +46,7 @@ class Account(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = FirmScopedQuerySet.as_manager()
+    objects = AccountQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "id"]

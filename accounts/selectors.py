@@ -42,11 +42,7 @@ def account_list(
     accounts = Account.objects.for_firm(firm)
     if archived is not None:
         accounts = accounts.filter(is_active=not archived)
-    search = search.strip()
-    if search:
-        accounts = accounts.filter(
-            Q(name__icontains=search) | Q(email__icontains=search) | Q(phone__icontains=search)
-        )
+    accounts = accounts.matching(search)
     if sync_status:
         accounts = accounts.filter(shown_as_filter(sync_status))
     accounts = with_first_sync_wait(accounts, firm=firm)

@@ -3,9 +3,9 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from invoices.selectors import invoice_list, payment_list
 from qbsync.core.forms import add_service_errors
@@ -78,10 +78,23 @@ def account_list_view(request: HttpRequest) -> HttpResponse:
             "archived": archived,
             "sync_status": sync_status,
             # The counts are of active accounts: shown next to the active list only.
-            "sync_counts": account_sync_counts(firm=request.firm) if connected and not archived else {},
+            "sync_counts": account_sync_counts(firm=request.firm, search=search)
+            if connected and not archived
+            else {},
             "first_sync_due": first_sync_due_count(firm=request.firm) if connected else 0,
         },
     )
+
+
+@require_GET
+@firm_member_required
+def account_sync_counts_view(request: HttpRequest) -> JsonResponse:
+    """The list's status counts for ``?q=`` (its search), which the page asks for while any account shows
+    Syncing, so the counts follow rows that settle by themselves: ``{"Synced": 3, "Syncing": 0, ...}``."""
+    counts = account_sync_counts(firm=request.firm, search=request.GET.get("q", ""))
+    response = JsonResponse({str(status): count for status, count in counts.items()})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @firm_member_required

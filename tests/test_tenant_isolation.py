@@ -70,6 +70,7 @@ GET_ONLY = {
     "health:reconciliation",
     "health:notifications",
     "accounts:sync_status",
+    "accounts:sync_counts",
     "invoices:sync_status",
 }
 # Reached only as the end of the authorize flow; tests/qbsync/sync/test_connection_flow.py covers it.

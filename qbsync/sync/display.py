@@ -121,7 +121,8 @@ ACCOUNT_TOOLTIPS = {
     ),
     DisplayStatus.SKIPPED: "You skipped sync for this account. Resync it from the Info tab, if needed.",
     DisplayStatus.FAILED: "There is a sync issue with this account: {reason}",
-    DisplayStatus.SYNCING: "This account is being synced. This takes a moment.",
+    # As the help page words it.
+    DisplayStatus.SYNCING: "This account is being synced. This process takes time.",
 }
 
 
@@ -183,7 +184,7 @@ WAITS_FOR_ITS_ACCOUNT = (
 )
 INVOICE_NOT_CONNECTED_TOOLTIP = _not_connected_tooltip("invoice")
 INVOICE_TOOLTIPS = _transaction_tooltips("invoice")
-# The payment page shows the reason beside the status rather than in a tooltip; the rule is the invoice's.
+# The payment page shows the reason beside the status as well as in its tooltip; the rule is the invoice's.
 PAYMENT_NOT_CONNECTED_TOOLTIP = _not_connected_tooltip("payment")
 PAYMENT_TOOLTIPS = _transaction_tooltips("payment")
 

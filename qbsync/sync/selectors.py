@@ -56,11 +56,13 @@ class PickerRow:
     linked_account_name: str
 
 
-def account_sync_counts(*, firm: Firm) -> dict[str, int]:
-    """How many of the firm's active accounts show each of the five statuses (one query)."""
+def account_sync_counts(*, firm: Firm, search: str = "") -> dict[str, int]:
+    """How many of the firm's active accounts matching ``search`` (the list's search box) show each of the
+    five statuses (one query)."""
     by_state = dict(
         Account.objects.for_firm(firm)
         .filter(is_active=True)
+        .matching(search)
         .annotate(sync_state=Coalesce("sync_link__state", Value(SyncState.NOT_SYNCED)))
         .values("sync_state")
         .annotate(n=Count("pk"))

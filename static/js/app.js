@@ -2,6 +2,28 @@
 (function () {
   "use strict";
 
+  // The main menu: on small screens the bar is closed behind its menu button (the CSS hides it once the
+  // html element has the "js" class); the button opens and closes it, Escape closes it.
+  document.documentElement.classList.add("js");
+  var navToggle = document.querySelector(".nav-toggle[aria-controls]");
+  var nav = navToggle && document.getElementById(navToggle.getAttribute("aria-controls"));
+  var setNavOpen = function (open) {
+    nav.classList.toggle("nav--open", open);
+    navToggle.setAttribute("aria-expanded", open ? "true" : "false");
+  };
+  if (nav) {
+    navToggle.hidden = false;
+    navToggle.addEventListener("click", function () {
+      setNavOpen(!nav.classList.contains("nav--open"));
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && nav.classList.contains("nav--open") && navToggle.offsetParent !== null) {
+        setNavOpen(false);
+        navToggle.focus();
+      }
+    });
+  }
+
   // Ask before destructive POSTs: <button data-confirm="Delete this?">.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-confirm]");
@@ -48,6 +70,34 @@
       }
     });
   });
+
+  // Status tooltips show on hover and on focus (CSS); Escape hides the one showing without moving the pointer
+  // or the focus (WCAG 1.4.13). It shows again once the pointer and the focus have left its badge and come back.
+  var DISMISSED = "qb-cell--dismissed";
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") {
+      return;
+    }
+    document.querySelectorAll(".qb-cell").forEach(function (cell) {
+      if (cell.matches(":hover") || cell.contains(document.activeElement)) {
+        cell.classList.add(DISMISSED);
+      }
+    });
+  });
+  var undismiss = function (event) {
+    var cell = event.target.closest && event.target.closest("." + DISMISSED);
+    if (!cell || (event.relatedTarget && cell.contains(event.relatedTarget))) {
+      return;
+    }
+    // Still hovered while focus leaves, or still focused while the pointer leaves: stay dismissed.
+    window.requestAnimationFrame(function () {
+      if (!cell.matches(":hover") && !cell.contains(document.activeElement)) {
+        cell.classList.remove(DISMISSED);
+      }
+    });
+  };
+  document.addEventListener("mouseout", undismiss);
+  document.addEventListener("focusout", undismiss);
 
   // QuickBooks statuses that are "Syncing" refresh themselves until they settle, without reloading the
   // page: every 2 s, ask the status URL for those rows and swap in the cells (and, on an account's Info tab
@@ -154,8 +204,52 @@
     window.setTimeout(poll, POLL_MS);
   };
 
+  // The status counts beside a list's filters follow its rows: while any shows Syncing, ask the counts URL
+  // (it keeps the page's search) every 2 s and put the new counts in, until nothing is Syncing.
+  var pollCounts = function () {
+    var filters = document.querySelector("[data-qb-counts-url]");
+    if (!filters || !window.fetch) {
+      return;
+    }
+    var countsUrl = filters.getAttribute("data-qb-counts-url");
+    var countOf = function (status) {
+      return filters.querySelector('[data-qb-count="' + status + '"]');
+    };
+    var poll = function () {
+      var syncing = countOf(SYNCING);
+      if (!syncing || parseInt(syncing.textContent, 10) === 0) {
+        return; // everything settled: stop polling
+      }
+      if (document.hidden) {
+        window.setTimeout(poll, POLL_MS);
+        return;
+      }
+      fetch(countsUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (!response.ok) {
+            throw new Error("counts poll answered " + response.status);
+          }
+          return response.json();
+        })
+        .then(function (counts) {
+          Object.keys(counts).forEach(function (status) {
+            var count = countOf(status);
+            if (count) {
+              count.textContent = counts[status];
+            }
+          });
+          window.setTimeout(poll, POLL_MS);
+        })
+        .catch(function () {
+          window.setTimeout(poll, POLL_MS * 5);
+        });
+    };
+    window.setTimeout(poll, POLL_MS);
+  };
+
   pollStatuses("");
   pollStatuses("invoice");
+  pollCounts();
 
   // An account's invoices and payments follow it: once its Info tab's QuickBooks section settles, the
   // tables marked data-qb-refresh-on-settle (each with an id) are fetched again from this page, and again

@@ -3,6 +3,7 @@ poll, the Info tab's QuickBooks section and "⋯" menu, and the "Sync Account to
 POST actions. QBO is the sandbox over HTTP; syncs are driven synchronously with ``account_push``."""
 
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -67,9 +68,17 @@ def skip_url(account) -> str:
     return reverse("accounts:quickbooks_skip", args=[account.pk])
 
 
-def badge(status: str, tooltip: str) -> str:
+def has_badge(html: str, status: str, tooltip: str) -> bool:
+    """The status badge and its one tooltip (described by it; no title attribute)."""
     slug = status.lower().replace(" ", "-")
-    return f'class="qb-status qb-status--{slug}" tabindex="0" title="{tooltip}"'
+    return bool(
+        re.search(
+            rf'class="qb-status qb-status--{slug}" tabindex="0" aria-describedby="([^"]+)">'
+            rf"{re.escape(status)}</span>"
+            rf'<span class="qb-tooltip" role="tooltip" id="\1">{re.escape(tooltip)}</span>',
+            html,
+        )
+    )
 
 
 def names(response) -> list[str]:
@@ -103,11 +112,11 @@ def test_list_shows_each_status_as_a_badge_with_its_tooltip(staff_client, one_of
     failed = AccountSyncLink.objects.get(account=one_of_each["Failed"])
     assert "vendor" in failed.error_explanation
     for status in ("Synced", "Syncing", "Skipped", "Not synced"):
-        assert badge(status, ACCOUNT_TOOLTIPS[status]) in html, status
+        assert has_badge(html, status, ACCOUNT_TOOLTIPS[status]), status
     # Failed says why, both in the title (mouse) and in the tooltip element (focus, screen readers).
     reason = f"There is a sync issue with this account: {failed.error_explanation}"
     escaped = escape(reason)
-    assert badge("Failed", escaped) in html
+    assert has_badge(html, "Failed", escaped)
     account_id = one_of_each["Failed"].pk
     assert f'aria-describedby="qb-tip-{account_id}">Failed</span>' in html
     assert f'<span class="qb-tooltip" role="tooltip" id="qb-tip-{account_id}">{escaped}</span>' in html
@@ -142,8 +151,11 @@ def test_list_counts_each_status_and_filters_by_it(staff_client, firm, one_of_ea
         "Not synced": 2,
         "Skipped": 1,
     }
-    assert 'href="?qb=Failed">Failed <span class="qb-filter__count">1</span></a>' in html
-    assert 'href="?qb=Not+synced">Not synced <span class="qb-filter__count">2</span></a>' in html
+    assert (
+        'href="?qb=Failed">Failed <span class="qb-filter__count" data-qb-count="Failed">1</span></a>' in html
+    )
+    not_synced = '<span class="qb-filter__count" data-qb-count="Not synced">2</span>'
+    assert f'href="?qb=Not+synced">Not synced {not_synced}</a>' in html
     assert names(staff_client.get(LIST_URL, {"qb": "Not synced"})) == ["Lost Co", "Zeta Partners"]
     assert names(staff_client.get(LIST_URL, {"qb": "Syncing"})) == ["Bright Ledger", "Busy Co"]
     assert names(staff_client.get(LIST_URL, {"qb": "Failed"})) == ["Staples"]
@@ -155,6 +167,33 @@ def test_list_counts_each_status_and_filters_by_it(staff_client, firm, one_of_ea
     filtered = staff_client.get(LIST_URL, {"qb": "Failed"}).content.decode()
     assert 'href="?qb=Failed" aria-current="true">Failed' in filtered
     assert '<input type="hidden" name="qb" value="Failed">' in filtered
+
+
+def test_counts_follow_the_search_on_the_list_and_in_its_counts_poll(
+    staff_client, firm, other_firm, connection_row
+):
+    AccountSyncLink.objects.create(
+        firm=firm, account=AccountFactory(firm=firm, name="Acme North"), state="syncing"
+    )
+    AccountSyncLink.objects.create(
+        firm=firm, account=AccountFactory(firm=firm, name="Acme South"), state="synced"
+    )
+    AccountSyncLink.objects.create(
+        firm=firm, account=AccountFactory(firm=firm, name="Beacon"), state="syncing"
+    )
+    AccountFactory(firm=firm, name="Acme Archived", is_active=False)
+    AccountFactory(firm=other_firm, name="Acme Elsewhere")
+    acme = {"Synced": 1, "Syncing": 1, "Failed": 0, "Not synced": 0, "Skipped": 0}
+
+    response = staff_client.get(LIST_URL, {"q": "acme"})
+    assert response.context["sync_counts"] == acme
+    assert f'data-qb-counts-url="{reverse("accounts:sync_counts")}?q=acme"' in response.content.decode()
+
+    poll = staff_client.get(reverse("accounts:sync_counts"), {"q": "acme"})
+    assert poll["Cache-Control"] == "no-store"
+    assert poll.json() == acme
+    assert staff_client.get(reverse("accounts:sync_counts")).json()["Syncing"] == 2
+    assert staff_client.post(reverse("accounts:sync_counts")).status_code == 405
 
 
 def test_list_filter_with_no_match_says_so(staff_client, firm, connection_row):
@@ -213,7 +252,7 @@ def test_sync_status_returns_the_cells_of_the_firms_accounts_only(
     assert set(body) == {str(a.pk) for a in mine}
     syncing = body[str(one_of_each["Syncing"].pk)]
     assert syncing["status"] == "Syncing"
-    assert badge("Syncing", ACCOUNT_TOOLTIPS["Syncing"]) in syncing["html"]
+    assert has_badge(syncing["html"], "Syncing", ACCOUNT_TOOLTIPS["Syncing"])
     assert f'data-qb-cell="{one_of_each["Syncing"].pk}" data-qb-status="Syncing"' in syncing["html"]
     assert "section" not in syncing
 
@@ -259,7 +298,7 @@ def test_info_tab_shows_the_linked_customer_how_and_by_whom(staff_client, qbo, c
 
     html = staff_client.get(detail_url(account)).content.decode()
 
-    assert badge("Synced", ACCOUNT_TOOLTIPS["Synced"]) in html
+    assert has_badge(html, "Synced", ACCOUNT_TOOLTIPS["Synced"])
     assert f'Acme Corporation <span class="muted">(Id {customer["Id"]})</span>' in html
     assert f"Picked from the QuickBooks customers by {firm_admin.username}" in html
     # The names differ, so the notice says renaming here does not rename there.
@@ -613,7 +652,7 @@ def test_skip_and_unsync(owner_client, connected, firm, owner):
     assert AccountSyncLink.objects.get(account=fresh).state == SyncState.SKIPPED
     link = AccountSyncLink.objects.get(account=synced)
     assert (link.state, link.qbo_customer_id) == (SyncState.SKIPPED, "")
-    assert badge("Skipped", ACCOUNT_TOOLTIPS["Skipped"]) in unsynced.content.decode()
+    assert has_badge(unsynced.content.decode(), "Skipped", ACCOUNT_TOOLTIPS["Skipped"])
 
 
 # Who may, and how --------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def test_list_shows_the_firms_accounts_with_columns(staff_client, firm, other_fi
     assert "555-0100" in html
     assert '1,234.50&nbsp;<span class="money__currency">USD</span>' in html
     assert "Someone Else" not in html
-    assert 'class="qb-status qb-status--not-connected" tabindex="0" title=' in html
+    assert 'class="qb-status qb-status--not-connected" tabindex="0" aria-describedby=' in html
     assert "accounts/_quickbooks_cell.html" in [t.name for t in response.templates]
 
 
@@ -218,7 +218,7 @@ def test_detail_without_a_connection_shows_not_connected(staff_client, firm):
     response = staff_client.get(reverse("accounts:detail", args=[account.pk]))
 
     html = response.content.decode()
-    assert 'class="qb-status qb-status--not-connected" tabindex="0" title=' in html
+    assert 'class="qb-status qb-status--not-connected" tabindex="0" aria-describedby=' in html
     assert "accounts/_quickbooks_section.html" in [t.name for t in response.templates]
     # The "⋯" menu needs a connection and an owner or admin: tests/accounts/test_quickbooks_views.py.
     assert "accounts/_actions_menu.html" not in [t.name for t in response.templates]

@@ -2,6 +2,7 @@
 invoice page's QuickBooks section and history, and the self-refreshing status poll. Links are created
 directly in each state: no QBO is needed to show them."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from invoices.selectors import invoice_list
 from qbsync.sync.display import (
     INVOICE_NOT_CONNECTED_TOOLTIP,
     INVOICE_TOOLTIPS,
+    payment_tooltip,
 )
 from qbsync.sync.display import invoice_badge as invoice_quickbooks_badge
 from qbsync.sync.display import invoice_tooltip as invoice_quickbooks_tooltip
@@ -84,9 +86,17 @@ def links(invoices, connection_row):
     }
 
 
-def badge(status: str, tooltip: str) -> str:
+def has_badge(html: str, status: str, tooltip: str) -> bool:
+    """The status badge and its one tooltip (described by it; no title attribute)."""
     slug = status.lower().replace(" ", "-")
-    return f'class="qb-status qb-status--{slug}" tabindex="0" title="{escape(tooltip)}"'
+    return bool(
+        re.search(
+            rf'class="qb-status qb-status--{slug}" tabindex="0" aria-describedby="([^"]+)">'
+            rf"{re.escape(status)}</span>"
+            rf'<span class="qb-tooltip" role="tooltip" id="\1">{re.escape(escape(tooltip))}</span>',
+            html,
+        )
+    )
 
 
 def cell_of(html: str, invoice) -> str:
@@ -172,7 +182,7 @@ def test_list_shows_each_status_with_its_tooltip(staff_client, invoices, links):
     assert f'data-qb-invoice-status-url="{STATUS_URL}"' in html
     for name, (status, tooltip) in EXPECTED.items():
         cell = cell_of(html, invoices[name])
-        assert badge(status, tooltip) in cell, name
+        assert has_badge(cell, status, tooltip), name
         # The tooltip is also a real element for keyboard focus, tied to the badge.
         pk = invoices[name].pk
         assert f'aria-describedby="qb-invoice-tip-{pk}"' in cell
@@ -185,7 +195,7 @@ def test_list_shows_each_status_with_its_tooltip(staff_client, invoices, links):
 def test_list_without_a_connection_shows_not_connected(staff_client, invoices):
     html = staff_client.get(LIST_URL).content.decode()
 
-    assert badge("Not connected", INVOICE_NOT_CONNECTED_TOOLTIP) in cell_of(html, invoices["synced"])
+    assert has_badge(cell_of(html, invoices["synced"]), "Not connected", INVOICE_NOT_CONNECTED_TOOLTIP)
     assert 'name="qb"' not in html  # no QuickBooks filter to offer
 
 
@@ -235,7 +245,7 @@ def test_invoice_page_shows_a_synced_invoice_with_its_qbo_ids(staff_client, invo
     html = detail(staff_client, invoices["synced"])
 
     assert 'id="quickbooks"' in html
-    assert badge("Synced", "This invoice is successfully synced.") in html
+    assert has_badge(html, "Synced", "This invoice is successfully synced.")
     assert "No. QB-1042" in html
     assert "(Id 148)" in html
 
@@ -243,7 +253,7 @@ def test_invoice_page_shows_a_synced_invoice_with_its_qbo_ids(staff_client, invo
 def test_invoice_page_explains_a_failure(staff_client, invoices, links):
     html = detail(staff_client, invoices["failed"])
 
-    assert badge("Failed", FAILED_TOOLTIP) in html
+    assert has_badge(html, "Failed", FAILED_TOOLTIP)
     assert f'<p class="qb-section__error">{escape(EXPLANATION)}' in html
     assert "QuickBooks error 6140" in html
     assert "<code>1-abc-tid</code>" in html
@@ -292,7 +302,7 @@ def test_invoice_page_lists_the_last_ten_sync_events_newest_first(staff_client, 
 def test_invoice_page_without_a_connection_says_so(staff_client, invoices):
     html = detail(staff_client, invoices["synced"])
 
-    assert badge("Not connected", INVOICE_NOT_CONNECTED_TOOLTIP) in html
+    assert has_badge(html, "Not connected", INVOICE_NOT_CONNECTED_TOOLTIP)
     assert "QuickBooks Online is not connected, so invoices are not synced." in html
     assert "Sync history" not in html
 
@@ -320,14 +330,14 @@ def test_info_tab_shows_each_invoices_status(staff_client, account, invoices, li
 
     assert f'data-qb-invoice-status-url="{STATUS_URL}"' in html
     for name, (status, tooltip) in EXPECTED.items():
-        assert badge(status, tooltip) in cell_of(html, invoices[name]), name
+        assert has_badge(cell_of(html, invoices[name]), status, tooltip), name
     assert "QBO no. QB-1042" in cell_of(html, invoices["synced"])
 
 
 def test_info_tab_without_a_connection_shows_not_connected(staff_client, account, invoices):
     html = staff_client.get(reverse("accounts:detail", args=[account.pk])).content.decode()
 
-    assert badge("Not connected", INVOICE_NOT_CONNECTED_TOOLTIP) in cell_of(html, invoices["never"])
+    assert has_badge(cell_of(html, invoices["never"]), "Not connected", INVOICE_NOT_CONNECTED_TOOLTIP)
 
 
 @pytest.mark.parametrize("count", [3, 20])
@@ -362,11 +372,11 @@ def test_sync_status_returns_the_cells_of_the_firms_invoices_only(staff_client, 
     assert set(body) == {str(invoices["synced"].pk), str(invoices["waiting"].pk)}
     synced = body[str(invoices["synced"].pk)]
     assert synced["status"] == "Synced"
-    assert badge("Synced", "This invoice is successfully synced.") in synced["html"]
+    assert has_badge(synced["html"], "Synced", "This invoice is successfully synced.")
     assert "QBO no. QB-1042" in synced["html"]
     assert "section" not in synced
     assert body[str(invoices["waiting"].pk)]["status"] == "Syncing"
-    assert badge("Syncing", WAITING_TOOLTIP) in body[str(invoices["waiting"].pk)]["html"]
+    assert has_badge(body[str(invoices["waiting"].pk)]["html"], "Syncing", WAITING_TOOLTIP)
 
 
 def test_sync_status_cell_matches_the_list_cell(staff_client, invoices, links):
@@ -437,8 +447,7 @@ def test_payment_page_shows_its_status_and_why(
 
     html = staff_client.get(reverse("invoices:payment_detail", args=[payment.pk])).content.decode()
 
-    slug = status.lower().replace(" ", "-")
-    assert f'<p><span class="qb-status qb-status--{slug}" tabindex="0">{status}</span>\n' in html
+    assert has_badge(html, status, payment_tooltip(PaymentSyncLink.objects.filter(payment=payment).first()))
     assert told in html
     assert "Sync history" in html
 

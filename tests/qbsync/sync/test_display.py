@@ -29,7 +29,7 @@ def test_people_see_exactly_five_statuses():
 
 def test_tooltips_are_the_product_texts_and_failed_names_the_reason():
     assert account_tooltip(S.SYNCED) == "This account is successfully synced."
-    assert account_tooltip(S.SYNCING) == "This account is being synced. This takes a moment."
+    assert account_tooltip(S.SYNCING) == "This account is being synced. This process takes time."
     assert (
         account_tooltip(S.SKIPPED)
         == "You skipped sync for this account. Resync it from the Info tab, if needed."
