@@ -23,6 +23,13 @@ def to_money(value: Decimal | int | str) -> Decimal:
         raise ValueError(f"Not an amount of money: {value!r}") from exc
 
 
+def money_text(value: Decimal | int | str, currency: str = "") -> str:
+    """An amount as people read it in a sentence: thousands grouped, two places, then the currency when
+    given ("10,000,000,190.00 USD"). Every message that names an amount says it through this."""
+    text = f"{to_money(value):,.2f}"
+    return f"{text} {currency}" if currency else text
+
+
 def money_sum(values) -> Decimal:
     return to_money(sum((Decimal(v) for v in values), Decimal("0")))
 

@@ -70,7 +70,9 @@ logger = logging.getLogger(__name__)
 BATCHED = (INVOICE, PAYMENT)
 
 SENT = CREATE_SENT
-SENT_IN_BATCH = "Sent in a batch of {size} to QuickBooks (request {request_id})."
+# The batch's requestid stays in the event's sent data (for support), not in the words.
+SENT_IN_BATCH = "Sent to QuickBooks Online in one request together with {others} other record{s}."
+SENT_ALONE = "Sent to QuickBooks Online."
 NOT_SENT = "QuickBooks Online was busy ({reason}); the batch goes out again shortly."
 SENT_BEFORE = "Sent to QuickBooks Online before: it is checked there and sent on its own, not in a batch."
 HANDED_OVER = (
@@ -78,6 +80,11 @@ HANDED_OVER = (
     "sent on its own if it is not there."
 )
 CHANGED_WHILE_WAITING = "The {record} changed while it waited for its batch; it is sent on its own."
+
+
+def _sent_in_batch(size: int) -> str:
+    others = size - 1
+    return SENT_IN_BATCH.format(others=others, s="s" if others != 1 else "") if others else SENT_ALONE
 
 
 def _lease() -> timedelta:
@@ -340,7 +347,7 @@ def _push_batch(client, connection, links, preferences, counts) -> float | None:
         record_event(
             link=link,
             kind=SENT,
-            message=SENT_IN_BATCH.format(size=len(ready), request_id=request_id),
+            message=_sent_in_batch(len(ready)),
             sent={"request_id": request_id, "batch_size": len(ready)},
         ).pk
         for _bid, link, _draft in ready
