@@ -159,7 +159,7 @@ def account_sync_skip(*, account: Account, actor: User | None) -> AccountSyncLin
             **error_fields_cleared(AccountSyncLink),
         ):
             raise SyncRequestError("Sync is already off for this account.")
-        invoices_unsync_for_account(account_id=account.pk)
+        invoices_unsync_for_account(account_id=account.pk, actor=actor, was_synced=was_synced)
         record_event(
             link=link,
             kind="unsynced" if was_synced else "skipped",
