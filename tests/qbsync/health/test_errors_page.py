@@ -87,9 +87,14 @@ def test_the_page_explains_each_group_and_offers_its_fixes(failures, firm_admin_
     assert reverse("health:errors_invoice_retry", args=[first.pk]) in html
     assert 'name="cause" value="no_item"' in html
     assert 'name="cause" value="name_used_by_other"' not in html
-    # Each record says why, in QBO's words too where there are some.
+    # Each record says why in words; issue 14: no code, ours ("no_item") or QBO's ("6240"), and the
+    # intuit_tid Intuit support asks for is folded away.
     assert "for a vendor" in html
-    assert "code 6240" in html
+    assert "(code" not in html
+    assert "6240" not in html
+    tid = AccountSyncLink.objects.get(account=staples).error_intuit_tid
+    assert tid
+    assert f"<summary>For Intuit support</summary><p>intuit_tid: <code>{tid}</code></p>" in html
 
 
 def test_retry_one_and_then_the_rest_of_a_cause_after_fixing_it(
