@@ -213,6 +213,29 @@ def test_an_unknown_cause_is_explained_by_the_records_own_words(firm, firm_admin
     assert "Something new happened; do this." in html
 
 
+def test_a_failed_payment_is_named_by_its_amount_as_money(firm, firm_admin_client):
+    from qbsync.sync.models import PaymentSyncLink
+    from tests.factories import make_payment
+
+    account = AccountFactory(firm=firm, name="Big Payer")
+    payment = make_payment(account=account, amount="10000000190.00")
+    PaymentSyncLink.objects.update_or_create(
+        payment=payment,
+        defaults={
+            "firm": firm,
+            "state": SyncState.FAILED,
+            "error_cause": "refused",
+            "error_code": "6000",
+            "error_explanation": "QuickBooks Online refused the payment.",
+        },
+    )
+
+    html = firm_admin_client.get(ERRORS).content.decode()
+
+    assert f"Payment of 10,000,000,190.00 USD on {payment.date.isoformat()}" in html
+    assert "10000000190" not in html
+
+
 def test_nothing_failed_says_so(firm_admin_client):
     assert "Nothing is Failed" in firm_admin_client.get(ERRORS).content.decode()
 
