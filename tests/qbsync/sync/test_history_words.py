@@ -11,7 +11,7 @@ from invoices.services import AllocationData, PaymentData, payment_create
 from qbsync.sync.kinds.accounts import account_push, account_sync_request, account_sync_skip
 from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.kinds.payments import payment_push
-from qbsync.sync.models import InvoiceSyncLink, PaymentSyncLink, SyncEvent
+from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent
 from qbsync.sync.selectors import sync_history
 from qbsync.sync.states import SyncState
 from qbsync.sync.work.batches import batch_work_left, transactions_batch_push
@@ -169,3 +169,38 @@ def test_a_batch_send_is_said_without_its_request_id(qbo, connected, firm):
     [created] = successes(invoices[0])
     assert created.kind == "created"
     assert "12.50 USD" in created.message
+
+
+def account_successes(account) -> list[SyncEvent]:
+    return list(
+        SyncEvent.objects.filter(
+            account=account, invoice=None, payment=None, outcome=SyncEvent.Outcome.SUCCESS
+        ).order_by("created_at", "id")
+    )
+
+
+def test_syncing_a_linked_account_again_does_not_say_created_again(qbo, connected, synced_account):
+    assert AccountSyncLink.objects.get(account=synced_account).link_method == "created"
+
+    assert account_push(link_id=account_sync_request(account=synced_account).pk) == "synced"
+
+    first, again = account_successes(synced_account)
+    assert first.message == 'Created QuickBooks customer "Words Client" and linked the account to it.'
+    assert again.message == 'Still linked to QuickBooks customer "Words Client", which is active there.'
+
+
+@pytest.mark.parametrize("idempotency", ["replay", "off"])
+def test_a_customer_found_after_a_lost_reply_is_not_said_to_be_created(qbo, connected, firm, idempotency):
+    qbo.control.settings(connected.realm_id, idempotency=idempotency)
+    qbo.control.fault(connected.realm_id, "drop_after_commit", count=1, path="customer", method="POST")
+    account = AccountFactory(firm=firm, name="Lost Reply Ltd")
+    link = account_sync_request(account=account, mode="create", display_name="Lost Reply Ltd")
+    assert account_push(link_id=link.pk) == "deferred"
+    AccountSyncLink.objects.filter(pk=link.pk).update(next_attempt_at=timezone.now())
+
+    assert account_push(link_id=link.pk) == "synced"
+
+    [linked] = account_successes(account)
+    assert len(qbo.control.entities(connected.realm_id, "Customer")) == 1
+    assert not linked.message.startswith("Created"), linked.message
+    assert "nothing was created twice" in linked.message
