@@ -53,3 +53,15 @@ def record_events(
         for link in links
     ]
     return len(SyncEvent.objects.bulk_create(events, batch_size=500))
+
+
+def last_event(link) -> SyncEvent | None:
+    """The newest line of the link's record's own history (an account's: not its invoices' or payments')."""
+    owner = _owner_fields(link)
+    if owner["invoice"] is not None:
+        events = SyncEvent.objects.filter(invoice=owner["invoice"])
+    elif owner["payment"] is not None:
+        events = SyncEvent.objects.filter(payment=owner["payment"])
+    else:
+        events = SyncEvent.objects.filter(account_id=owner["account_id"], invoice=None, payment=None)
+    return events.order_by("-created_at", "-id").first()

@@ -314,6 +314,8 @@ def _request_sync(kind: TransactionKind, record, connection, via_batch: bool) ->
         _stop_with_account(link)
         return link
     in_batch = via_batch and not link.qbo_id
+    # An edit while it waits keeps it waiting for the same thing: its history says so once.
+    waited_already = link.state == SyncState.QUEUED and link.waiting_reason == blocker
     transition(
         link,
         SyncAction.REQUEST,
@@ -325,7 +327,8 @@ def _request_sync(kind: TransactionKind, record, connection, via_batch: bool) ->
         **error_fields_cleared(kind.link_model),
     )
     if blocker:
-        record_event(link=link, kind="waiting", trigger="auto", message=f"Syncing: {blocker}.")
+        if not waited_already:
+            record_event(link=link, kind="waiting", trigger="auto", message=f"Syncing: {blocker}.")
     elif in_batch:
         enqueue_batch_pushers(record.firm_id)
     else:

@@ -164,7 +164,8 @@ def test_a_batch_send_is_said_without_its_request_id(qbo, connected, firm):
 
     sent = SyncEvent.objects.get(invoice=invoices[0], kind="create_sent")
     assert sent.message == "Sent to QuickBooks Online in one request together with 2 other records."
-    assert "txb-" not in sent.message and "request" not in sent.message.replace("one request", "")
+    assert "txb-" not in sent.message
+    assert "request" not in sent.message.replace("one request", "")
     assert sent.sent["request_id"].startswith("txb-")  # kept for support
     [created] = successes(invoices[0])
     assert created.kind == "created"
@@ -204,3 +205,76 @@ def test_a_customer_found_after_a_lost_reply_is_not_said_to_be_created(qbo, conn
     assert len(qbo.control.entities(connected.realm_id, "Customer")) == 1
     assert not linked.message.startswith("Created"), linked.message
     assert "nothing was created twice" in linked.message
+
+
+# Duplicate lines: one happening, one line.
+
+
+def edit(invoice, rate: str) -> None:
+    from invoices.services import InvoiceData, InvoiceLineData, invoice_update
+
+    invoice_update(
+        invoice=invoice,
+        data=InvoiceData(
+            account=invoice.account,
+            number=invoice.number,
+            issue_date=invoice.issue_date,
+            due_date=invoice.due_date,
+            lines=[InvoiceLineData(description="Work", rate=D(rate))],
+        ),
+    )
+
+
+def test_edits_while_an_invoice_waits_for_its_account_say_the_wait_once(qbo, connected, firm):
+    account = AccountFactory(firm=firm, name="Waiting Words")
+    invoice = make_invoice(account=account, amounts=("10.00",))
+    account_sync_request(account=account)
+    edit(invoice, "11.00")
+    edit(invoice, "12.00")
+
+    waits = invoice.sync_events.filter(kind="waiting")
+    assert [e.message for e in waits] == ["Syncing: waiting for the account to sync."]
+
+
+def test_a_throttling_storm_is_said_once_in_words_without_qbos_codes(qbo, connected, synced_account):
+    from qbsync.quickbooks.governor import reset_governor
+
+    invoice = make_invoice(account=synced_account)
+    qbo.control.fault(connected.realm_id, "throttle", count=3, retry_after=1)
+    link = InvoiceSyncLink.objects.get(invoice=invoice)
+    for _ in range(4):
+        reset_governor()
+        InvoiceSyncLink.objects.filter(pk=link.pk).update(next_attempt_at=None)
+        if invoice_push(link_id=link.pk) == "synced":
+            break
+
+    [slow] = invoice.sync_events.filter(kind="retry_scheduled")
+    assert slow.message.startswith("QuickBooks Online asked us to slow down; the next try is in 1 second.")
+    assert "3001" not in slow.message
+    assert "ThrottleExceeded" not in slow.message
+    assert slow.received["status"] == 429  # QBO's answer kept for support
+    assert [e.kind for e in successes(invoice)] == ["created"]
+
+
+def test_a_batch_throttled_twice_says_so_once_per_record(qbo, connected, firm):
+    from qbsync.quickbooks.governor import reset_governor
+
+    account = AccountFactory(firm=firm, name="Busy Batch")
+    invoices = [make_invoice(account=account, amounts=("20.00",)) for _ in range(2)]
+    assert account_push(link_id=account_sync_request(account=account).pk) == "synced"
+    qbo.control.fault(connected.realm_id, "429", operation="batch", count=2, retry_after=1)
+    for _ in range(4):
+        reset_governor()
+        InvoiceSyncLink.objects.update(next_attempt_at=None)
+        transactions_batch_push(firm_id=firm.pk)
+        if not batch_work_left(firm_id=firm.pk):
+            break
+
+    for invoice in invoices:
+        kinds = [e.kind for e in invoice.sync_events.order_by("created_at", "id")]
+        assert kinds == ["waiting", "send_throttled", "create_sent", "created"], kinds
+        busy = invoice.sync_events.get(kind="send_throttled")
+        assert (
+            busy.message
+            == "QuickBooks Online was busy, so nothing was sent; the batch goes out again shortly."
+        )

@@ -66,8 +66,10 @@ def test_a_transient_failure_defers_with_an_attempt_and_an_event(link_of, kind):
     assert [pk for pk, _ in enqueued] == [link.pk]
     assert enqueued[0][1] > 0
     event = SyncEvent.objects.get(kind="retry_scheduled")
-    assert "not reachable (gateway)" in event.message
-    assert event.received == {"code": "503", "status": 503}
+    assert event.message.startswith("QuickBooks Online could not be reached; the next try is in ")
+    assert "gateway" not in event.message
+    assert "503" not in event.message
+    assert event.received == {"code": "503", "status": 503, "message": "gateway"}
 
 
 @pytest.mark.parametrize("kind", KINDS)
