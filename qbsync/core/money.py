@@ -11,6 +11,7 @@ MONEY_MAX_DIGITS = 14
 MONEY_MAX = Decimal(10 ** (MONEY_MAX_DIGITS - 2)) - CENT
 AMOUNT_LIMIT = f"QuickBooks and qbsync allow at most {MONEY_MAX:,}."
 AMOUNT_TOO_LARGE = f"This amount is too large: {AMOUNT_LIMIT}"
+AMOUNT_CENTS = "An amount goes to the cent: use at most two decimal places (for example 10.25)."
 
 
 def to_money(value: Decimal | int | str) -> Decimal:
