@@ -17,6 +17,7 @@ from qbsync.quickbooks.governor import RealmThrottled
 
 from ..models import SyncEvent
 from ..states import SyncAction
+from . import explanations
 from .causes import FailureCause
 from .errors import SyncFailure
 from .history import last_event, record_event
@@ -24,10 +25,6 @@ from .transitions import transition
 
 MAX_ATTEMPTS = 8
 BACKOFF_MAX_SECONDS = 300.0
-GAVE_UP = (
-    "QuickBooks Online did not answer successfully after {attempts} tries (last: {error}). Nothing was "
-    'duplicated. Try again later with "Sync Account to QuickBooks".'
-)
 
 
 def jittered_doubling(step: int, *, first: float, ceiling: float) -> float:
@@ -75,7 +72,8 @@ def retry_message(exc: QboTransientError, delay: float) -> str:
 def gave_up(exc: QboTransientError, attempts: int) -> SyncFailure:
     return SyncFailure(
         FailureCause.UNAVAILABLE,
-        GAVE_UP.format(attempts=attempts, error=exc.message),
+        # QBO's last answer stays in error_message and the history's received data, not in the words.
+        explanations.GAVE_UP.format(attempts=attempts),
         code=exc.code,
         message=exc.message,
         tid=exc.intuit_tid,

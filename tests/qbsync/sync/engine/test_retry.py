@@ -99,7 +99,11 @@ def test_the_last_attempt_fails_with_the_reason(link_of, kind):
         FailureCause.UNAVAILABLE,
         "timeout",
     )
-    assert f"after {retry.MAX_ATTEMPTS} tries (last: timed out)" in link.error_explanation
+    assert f"after {retry.MAX_ATTEMPTS} tries, so qbsync stopped trying" in link.error_explanation
+    # Issue 14: words for the firm; QBO's last answer is kept in error_message, not in the explanation.
+    assert "timed out" not in link.error_explanation
+    assert 'Sync Account to QuickBooks"' not in link.error_explanation  # not only accounts give up
+    assert link.error_message == "timed out"
 
 
 @pytest.mark.parametrize("kind", KINDS)
