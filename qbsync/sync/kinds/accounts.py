@@ -140,7 +140,8 @@ def account_sync_request(
         )
         what = {
             Mode.AUTO: "Sync requested: match by name, or create the customer.",
-            Mode.PICK: f"Sync requested: link QuickBooks customer {customer_id}.",
+            # The customer is named in the history once it is linked (QBO's Id stays in the link's data).
+            Mode.PICK: "Sync requested: link the QuickBooks customer chosen from the list.",
             Mode.CREATE: f'Sync requested: create the QuickBooks customer "{display_name}".',
         }[mode]
         record_event(link=link, kind="requested", message=what, actor=actor, trigger=trigger)

@@ -278,3 +278,21 @@ def test_a_batch_throttled_twice_says_so_once_per_record(qbo, connected, firm):
             busy.message
             == "QuickBooks Online was busy, so nothing was sent; the batch goes out again shortly."
         )
+
+
+def test_linking_a_picked_customer_names_it_and_not_its_id(qbo, connected, firm):
+    from tests.factories import sandbox_create
+
+    customer = sandbox_create(qbo, connected.realm_id, "Customer", {"DisplayName": "Picked Ltd"})
+    account = AccountFactory(firm=firm, name="Picked Account")
+    link = account_sync_request(account=account, mode="pick", customer_id=customer["Id"])
+    assert account_push(link_id=link.pk) == "synced"
+
+    messages = [
+        e.message
+        for e in SyncEvent.objects.filter(account=account, invoice=None, payment=None).order_by("id")
+    ]
+    assert messages == [
+        "Sync requested: link the QuickBooks customer chosen from the list.",
+        'Linked the account to the chosen QuickBooks customer "Picked Ltd".',
+    ]
