@@ -369,7 +369,9 @@ def _link_customer(client, link: AccountSyncLink, connection) -> tuple[QboCustom
         )
     found = _match(link, qbo_customers.find_customers_named(client, name))
     if found is not None:
-        return found, Method.MATCHED, client.last_intuit_tid, Method.MATCHED
+        # Ours, if this request's create was sent before and its answer lost: found, not matched.
+        how = "found" if _created_by_us_before(link, [found]) else Method.MATCHED
+        return found, Method.MATCHED, client.last_intuit_tid, how
     return _create(client, link, name, connection)
 
 

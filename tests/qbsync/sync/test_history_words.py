@@ -190,12 +190,16 @@ def test_syncing_a_linked_account_again_does_not_say_created_again(qbo, connecte
     assert again.message == 'Still linked to QuickBooks customer "Words Client", which is active there.'
 
 
+@pytest.mark.parametrize("mode", ["auto", "create"])
 @pytest.mark.parametrize("idempotency", ["replay", "off"])
-def test_a_customer_found_after_a_lost_reply_is_not_said_to_be_created(qbo, connected, firm, idempotency):
+def test_a_customer_found_after_a_lost_reply_is_not_said_to_be_created(
+    qbo, connected, firm, idempotency, mode
+):
     qbo.control.settings(connected.realm_id, idempotency=idempotency)
     qbo.control.fault(connected.realm_id, "drop_after_commit", count=1, path="customer", method="POST")
     account = AccountFactory(firm=firm, name="Lost Reply Ltd")
-    link = account_sync_request(account=account, mode="create", display_name="Lost Reply Ltd")
+    name = "Lost Reply Ltd" if mode == "create" else ""
+    link = account_sync_request(account=account, mode=mode, display_name=name)
     assert account_push(link_id=link.pk) == "deferred"
     AccountSyncLink.objects.filter(pk=link.pk).update(next_attempt_at=timezone.now())
 
