@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import Account
 from qbsync.core.forms import add_service_errors
-from qbsync.core.money import AMOUNT_TOO_LARGE, MONEY_MAX_DIGITS
+from qbsync.core.money import AMOUNT_CENTS, AMOUNT_TOO_LARGE, MONEY_MAX_DIGITS
 
 from .models import Invoice, InvoiceLine, Payment, Service
 from .services import AllocationData, InvoiceData, InvoiceLineData, PaymentData
@@ -23,13 +23,20 @@ LINE_DESCRIPTION_TOO_LONG = (
     "this one has {length:,}."
 )
 
+QUANTITY_TOO_LARGE = "This quantity is too large: qbsync allows at most 9,999,999,999.99."
+QUANTITY_PLACES = "A quantity has at most two decimal places (for example 1.5 hours)."
+
 # The services name the line or invoice an error is about at the start of its message.
 _LINE_ERROR = re.compile(r"^Line (?P<position>\d+): (?P<message>.+)$", re.DOTALL)
 
 
 def _money_field(*, error_messages=None, **kwargs) -> forms.DecimalField:
     # Django's "no more than 14 digits" speaks of the column; people need to hear about the amount.
-    too_large = {"max_digits": AMOUNT_TOO_LARGE, "max_whole_digits": AMOUNT_TOO_LARGE}
+    too_large = {
+        "max_digits": AMOUNT_TOO_LARGE,
+        "max_whole_digits": AMOUNT_TOO_LARGE,
+        "max_decimal_places": AMOUNT_CENTS,
+    }
     return forms.DecimalField(
         max_digits=MONEY_MAX_DIGITS,
         decimal_places=2,
@@ -82,7 +89,13 @@ class InvoiceLineForm(forms.Form):
         decimal_places=2,
         initial=Decimal("1"),
         min_value=Decimal("0.01"),
-        error_messages={"min_value": "Enter a quantity greater than zero."},
+        error_messages={
+            "min_value": "Enter a quantity greater than zero.",
+            # Django's "no more than 12 digits in total" speaks of the column, not of the quantity.
+            "max_digits": QUANTITY_TOO_LARGE,
+            "max_whole_digits": QUANTITY_TOO_LARGE,
+            "max_decimal_places": QUANTITY_PLACES,
+        },
     )
     rate = _money_field(
         required=False,

@@ -11,6 +11,7 @@ MONEY_MAX_DIGITS = 14
 MONEY_MAX = Decimal(10 ** (MONEY_MAX_DIGITS - 2)) - CENT
 AMOUNT_LIMIT = f"QuickBooks and qbsync allow at most {MONEY_MAX:,}."
 AMOUNT_TOO_LARGE = f"This amount is too large: {AMOUNT_LIMIT}"
+AMOUNT_CENTS = "An amount goes to the cent: use at most two decimal places (for example 10.25)."
 
 
 def to_money(value: Decimal | int | str) -> Decimal:
@@ -21,6 +22,13 @@ def to_money(value: Decimal | int | str) -> Decimal:
         return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
     except InvalidOperation as exc:
         raise ValueError(f"Not an amount of money: {value!r}") from exc
+
+
+def money_text(value: Decimal | int | str, currency: str = "") -> str:
+    """An amount as people read it in a sentence: thousands grouped, two places, then the currency when
+    given ("10,000,000,190.00 USD"). Every message that names an amount says it through this."""
+    text = f"{to_money(value):,.2f}"
+    return f"{text} {currency}" if currency else text
 
 
 def money_sum(values) -> Decimal:

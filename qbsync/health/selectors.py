@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.db.models import QuerySet
 from django.urls import reverse
 
+from qbsync.core.money import money_text
 from qbsync.firms.models import Firm, User
 from qbsync.quickbooks.customers import alternative_customer_name
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
@@ -114,13 +115,14 @@ def failed_records(*, firm: Firm, cause: str | None = None) -> list[tuple[str, F
         )
     for link in payments:
         payment = link.payment
+        amount = money_text(payment.amount, firm.currency)
         rows.append(
             (
                 link.error_cause,
                 FailedRecord(
                     kind=PAYMENT,
                     pk=link.payment_id,
-                    label=f"Payment of {payment.amount} on {payment.date.isoformat()}",
+                    label=f"Payment of {amount} on {payment.date.isoformat()}",
                     account_name=payment.account.name,
                     url=reverse("invoices:payment_detail", args=[link.payment_id]),
                     explanation=link.error_explanation,

@@ -13,6 +13,7 @@ from qbsync.quickbooks.customers import customers_containing
 from .display import DISPLAY_ORDER, display_status
 from .engine.client import connection_client
 from .engine.connection import is_usable
+from .kinds.account_records import ACCOUNT_UNSYNCED_EVENT
 from .models import (
     AccountSyncLink,
     BulkSyncItem,
@@ -239,6 +240,9 @@ def sync_history(
     events: QuerySet[SyncEvent] = SyncEvent.objects.for_firm(firm).select_related("actor")
     if account is not None:
         events = events.filter(account=account)
+        if invoice is None and payment is None:
+            # The account's own line says it was unsynced; its records' echoes of it are on their pages.
+            events = events.exclude(kind=ACCOUNT_UNSYNCED_EVENT)
     if invoice is not None:
         events = events.filter(invoice=invoice)
     if payment is not None:

@@ -348,15 +348,26 @@ def test_info_tab_shows_the_failure_and_the_last_ten_events(staff_client, qbo, c
     assert failed.intuit_tid == link.error_intuit_tid
 
 
-def test_info_tab_history_names_who_triggered_and_the_intuit_tid(staff_client, connected, firm, owner):
+def test_info_tab_history_names_who_triggered_and_the_intuit_tid_only_for_owners(
+    client, staff_user, connected, firm, owner
+):
     account = AccountFactory(firm=firm, name="Acme Corp")
     sync(account, actor=owner)
 
-    html = staff_client.get(detail_url(account)).content.decode()
+    client.force_login(staff_user)
+    html = client.get(detail_url(account)).content.decode()
+    client.force_login(owner)
+    owners = client.get(detail_url(account)).content.decode()
 
     created = SyncEvent.objects.get(account=account, kind="created")
+    sent = SyncEvent.objects.get(account=account, kind="create_sent")
     assert created.intuit_tid
-    assert f"<code>{created.intuit_tid}</code>" in html
+    # Issue 14: staff never see the intuit_tid or the request id; owners find both under "Details".
+    assert created.intuit_tid not in html
+    assert sent.sent["request_id"] not in html
+    assert "For Intuit support" not in html
+    assert f"<p>intuit_tid: <code>{created.intuit_tid}</code></p>" in owners
+    assert f"request_id: {sent.sent['request_id']}" in owners
     assert f"<td>{owner.username}</td>" in html  # the request
     assert "<td>Sync worker</td>" in html  # the worker's steps
 

@@ -59,7 +59,7 @@ def test_line_without_service_or_rate_asks_for_a_rate():
         (
             {"description": "x", "rate": "1.001"},
             "rate",
-            "Ensure that there are no more than 2 decimal places.",
+            "An amount goes to the cent: use at most two decimal places (for example 10.25).",
         ),
         ({"description": "x", "rate": "abc"}, "rate", "Enter a number."),
     ],
@@ -244,3 +244,34 @@ def test_a_line_description_of_4000_characters_is_accepted():
     lines = lines_formset([{"description": "x" * 4000, "rate": "1"}])
 
     assert lines.is_valid(), lines.errors
+
+
+# Issue 14: Django's stock "no more than N digits" / "decimal places" become sentences about the amount or
+# the quantity.
+
+
+def test_an_amount_with_fractions_of_a_cent_is_refused_in_words():
+    form = PaymentForm({"date": "2026-03-05", "amount": "10.001", "method": "check"})
+
+    assert not form.is_valid()
+    assert form.errors["amount"] == [
+        "An amount goes to the cent: use at most two decimal places (for example 10.25)."
+    ]
+
+
+def test_a_line_quantity_too_large_or_too_fine_is_refused_in_words():
+    lines = lines_formset(
+        [
+            {"description": "x", "quantity": "1234567890123", "rate": "1"},
+            {"description": "y", "quantity": "1.234", "rate": "1"},
+        ]
+    )
+
+    assert not lines.is_valid()
+    assert lines.forms[0].errors["quantity"] == [
+        "This quantity is too large: qbsync allows at most 9,999,999,999.99."
+    ]
+    assert lines.forms[1].errors["quantity"] == [
+        "A quantity has at most two decimal places (for example 1.5 hours)."
+    ]
+    assert "digits" not in str(lines.errors)

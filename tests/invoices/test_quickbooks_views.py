@@ -254,9 +254,17 @@ def test_invoice_page_explains_a_failure(staff_client, invoices, links):
     html = detail(staff_client, invoices["failed"])
 
     assert has_badge(html, "Failed", FAILED_TOOLTIP)
-    assert f'<p class="qb-section__error">{escape(EXPLANATION)}' in html
-    assert "QuickBooks error 6140" in html
-    assert "<code>1-abc-tid</code>" in html
+    assert f'<p class="qb-section__error">{escape(EXPLANATION)}</p>' in html
+    # Issue 14: staff read the explanation only, never QBO's code or the intuit_tid.
+    assert "6140" not in html
+    assert "1-abc-tid" not in html
+
+
+def test_owners_find_a_failures_intuit_tid_folded_away_but_no_code(owner_client, invoices, links):
+    html = detail(owner_client, invoices["failed"])
+
+    assert "<summary>For Intuit support</summary><p>intuit_tid: <code>1-abc-tid</code></p>" in html
+    assert "QuickBooks error 6140" not in html
 
 
 def test_invoice_page_gives_the_skip_and_waiting_reasons(staff_client, invoices, links):
@@ -294,7 +302,7 @@ def test_invoice_page_lists_the_last_ten_sync_events_newest_first(staff_client, 
     assert positions == sorted(positions)
     assert "Attempt number 01" not in html
     assert "Someone else&#x27;s event" not in html
-    assert "<code>tid-11</code>" in html
+    assert "tid-11" not in html  # staff: not their business (owners and admins see it folded away)
     assert "Sync worker" in html
     assert "Automatic retry" in html
 

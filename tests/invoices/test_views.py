@@ -256,7 +256,7 @@ def test_create_saves_a_draft_with_its_lines(staff_client, account):
     )
 
     assert response.status_code == 200  # 100.005 has three decimals: refused by the form
-    assert "Ensure that there are no more than 2 decimal places." in response.content.decode()
+    assert "An amount goes to the cent: use at most two decimal places" in response.content.decode()
     assert not Invoice.objects.exists()
 
     response = staff_client.post(

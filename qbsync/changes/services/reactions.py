@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from invoices.models import Invoice
+from qbsync.core.money import money_text
 from qbsync.quickbooks import transactions as qbo_txn
 from qbsync.quickbooks.cdc import changed_at, is_deleted
 from qbsync.quickbooks.customers import customer_from_json
@@ -174,7 +175,7 @@ def _customer_lost(link: AccountSyncLink, *, deleted: bool) -> str:
         if not moved:
             return f"ignored: account {link.account_id} is {link.state}"
         # Its records' copies are under the lost customer: not synced until the account links again.
-        invoices_unsync_for_account(account_id=link.account_id)
+        invoices_unsync_for_account(account_id=link.account_id, lost_in_qbo=True)
         record_event(
             link=link,
             kind="deleted_in_qbo" if deleted else "inactive_in_qbo",
@@ -326,7 +327,7 @@ def _merged(link: AccountSyncLink, survivor: dict) -> str:
                 linked_at=None,
                 previous_customer_id="",
             )
-            invoices_unsync_for_account(account_id=link.account_id)
+            invoices_unsync_for_account(account_id=link.account_id, lost_in_qbo=True)
         return f"account {link.account_id}: merged into a customer linked elsewhere"
     try:
         with transaction.atomic():
@@ -495,7 +496,7 @@ def _payment_changed(firm_id: int, fact: Fact, client) -> str:
                     kind="paid_in_qbo",
                     trigger="qbo",
                     message=explanations.PAID_IN_QBO.format(
-                        amount=f"{amount:,.2f}",
+                        amount=money_text(amount, link.firm.currency),
                         date=payment.txn_date.isoformat() if payment.txn_date else "an unknown date",
                         payment_id=payment.id,
                     ),
@@ -528,7 +529,7 @@ def _payment_removed(known) -> str:
                     kind="payment_removed_in_qbo",
                     trigger="qbo",
                     message=explanations.PAYMENT_REMOVED_IN_QBO.format(
-                        amount=f"{row.amount:,.2f}", payment_id=row.qbo_payment_id
+                        amount=money_text(row.amount, link.firm.currency), payment_id=row.qbo_payment_id
                     ),
                 )
             removed += 1

@@ -63,7 +63,7 @@ def notify(*, firm_id: int, notice: Notice, now: datetime) -> list[Notification]
 
 
 def _email(note: Notification) -> None:
-    body = note.body + (f"\n\n{_absolute(note.url)}" if note.url else "")
+    body = note.body + (f"\n\nOpen it in qbsync: {_absolute(note.url)}" if note.url else "")
     try:
         send_mail(
             subject=f"qbsync: {note.title}",
@@ -121,23 +121,42 @@ def failures_digest(*, firm: Firm, now: datetime) -> list[Notification]:
         total = sum(causes.values())
         if not total:
             return []
-        lines = [
-            f"- {guide_for(cause).title}: {n}" for cause, n in sorted(causes.items(), key=lambda c: -c[1])
-        ]
+        ordered = sorted(causes.items(), key=lambda c: -c[1])
+        url = reverse("health:errors")
+        if len(ordered) == 1:
+            url += f"#cause-{ordered[0][0] or 'other'}"  # straight to its group
         notice = Notice(
             kind=Notification.Kind.FAILURES,
             key="",
-            title=f"{total} record{'s' if total != 1 else ''} failed to sync to QuickBooks",
-            body="Since the last summary, these records could not be synced:\n"
-            + "\n".join(lines)
-            + "\nThe QuickBooks errors page explains each cause and offers the fixes.",
-            url=reverse("health:errors"),
+            title=f"{_records(total)} failed to sync to QuickBooks",
+            body=digest_body(total, ordered),
+            url=url,
         )
         created = _create_only(firm.pk, notice, now)
     for note in created:
         if note.recipient.email:
             _email(note)
     return created
+
+
+def _records(n: int) -> str:
+    return f"{n} record{'s' if n != 1 else ''}"
+
+
+DIGEST_OPENING = "Since the last summary, {records} could not be synced to QuickBooks Online."
+DIGEST_CLOSING = "The QuickBooks errors page lists each record, explains each cause and offers the fixes."
+
+
+def digest_body(total: int, causes: list[tuple[str, int]]) -> str:
+    """The digest in sentences, one a cause: how many records, and why in the errors page's words."""
+
+    def how_many(n: int) -> str:
+        if len(causes) == 1:
+            return "Why"
+        return "One of them" if n == 1 else f"{n} of them"
+
+    why = [f"{how_many(n)}: {guide_for(cause).what}" for cause, n in causes]
+    return "\n".join([DIGEST_OPENING.format(records=_records(total)), *why, DIGEST_CLOSING])
 
 
 def _create_only(firm_id: int, notice: Notice, now: datetime) -> list[Notification]:

@@ -59,6 +59,12 @@ def store_grant(connection: QuickBooksConnection, grant: oauth.TokenGrant) -> li
     ]
 
 
+ACCESS_REFUSED = (
+    "QuickBooks Online refused access to the company: the user who connected it may have lost admin "
+    "rights there, or the app's access was removed. The owner needs to reconnect."
+)
+
+
 def set_status(connection: QuickBooksConnection, status: str, reason: str = "") -> list[str]:
     connection.status = status
     connection.status_reason = reason
@@ -162,11 +168,14 @@ class ConnectionClient(QboClient):
             return super().request(*args, **kwargs)
         except QboReconnectRequiredError as exc:
             if exc.code != "not_connected":
-                connection_mark_needs_reconnect(
-                    connection_id=self.connection_id,
-                    reason=f"QuickBooks refused access ({exc.code or 'authorization'}): {exc.message}. "
-                    "The owner needs to reconnect; the connecting user may have lost admin rights.",
+                # QBO's code and message go to the log (with the intuit_tid); people read words.
+                logger.warning(
+                    "QBO refused access to connection %s: code %s, %s",
+                    self.connection_id,
+                    exc.code or "authorization",
+                    exc.message,
                 )
+                connection_mark_needs_reconnect(connection_id=self.connection_id, reason=ACCESS_REFUSED)
             raise
 
 

@@ -50,8 +50,9 @@ CONNECTION = (
 )
 NOT_CONNECTED = "QuickBooks Online is not connected. The firm's owner can connect it in Settings."
 GAVE_UP = (
-    "QuickBooks Online did not answer successfully after {attempts} tries (last: {error}). Nothing was "
-    'duplicated. Try again later with "Sync Account to QuickBooks".'
+    "QuickBooks Online did not answer successfully after {attempts} tries, so qbsync stopped trying for now. "
+    "Nothing was duplicated. Try again later: Retry on the QuickBooks errors page, or sync it again from "
+    "its page."
 )
 REFUSED = {
     "customer": "QuickBooks Online refused the customer: {message}{detail}. Correct the account's details "

@@ -5,6 +5,19 @@ from qbsync.firms.models import User
 from ..models import SyncEvent
 
 
+def _owner_fields(link) -> dict:
+    # An invoice's or payment's events belong to it and to its account's history.
+    invoice = getattr(link, "invoice", None)
+    payment = getattr(link, "payment", None)
+    owner = invoice or payment
+    return {
+        "firm_id": link.firm_id,
+        "account_id": owner.account_id if owner is not None else link.account_id,
+        "invoice": invoice,
+        "payment": payment,
+    }
+
+
 def record_event(
     *,
     link,
@@ -17,15 +30,8 @@ def record_event(
     received: dict | None = None,
     intuit_tid: str = "",
 ) -> SyncEvent:
-    # An invoice's or payment's events belong to it and to its account's history.
-    invoice = getattr(link, "invoice", None)
-    payment = getattr(link, "payment", None)
-    owner = invoice or payment
     return SyncEvent.objects.create(
-        firm_id=link.firm_id,
-        account_id=owner.account_id if owner is not None else link.account_id,
-        invoice=invoice,
-        payment=payment,
+        **_owner_fields(link),
         kind=kind,
         outcome=outcome,
         message=message,
@@ -35,3 +41,27 @@ def record_event(
         received=received or {},
         intuit_tid=intuit_tid,
     )
+
+
+def record_events(
+    *, links, kind: str, message: str, actor: User | None = None, trigger: str = "worker"
+) -> int:
+    """The same line in the history of each of ``links`` (one insert for all): what one happening did to
+    many records, such as an account's unsync to its invoices."""
+    events = [
+        SyncEvent(**_owner_fields(link), kind=kind, message=message, actor=actor, trigger=trigger)
+        for link in links
+    ]
+    return len(SyncEvent.objects.bulk_create(events, batch_size=500))
+
+
+def last_event(link) -> SyncEvent | None:
+    """The newest line of the link's record's own history (an account's: not its invoices' or payments')."""
+    owner = _owner_fields(link)
+    if owner["invoice"] is not None:
+        events = SyncEvent.objects.filter(invoice=owner["invoice"])
+    elif owner["payment"] is not None:
+        events = SyncEvent.objects.filter(payment=owner["payment"])
+    else:
+        events = SyncEvent.objects.filter(account_id=owner["account_id"], invoice=None, payment=None)
+    return events.order_by("-created_at", "-id").first()

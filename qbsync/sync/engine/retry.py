@@ -17,17 +17,14 @@ from qbsync.quickbooks.governor import RealmThrottled
 
 from ..models import SyncEvent
 from ..states import SyncAction
+from . import explanations
 from .causes import FailureCause
 from .errors import SyncFailure
-from .history import record_event
+from .history import last_event, record_event
 from .transitions import transition
 
 MAX_ATTEMPTS = 8
 BACKOFF_MAX_SECONDS = 300.0
-GAVE_UP = (
-    "QuickBooks Online did not answer successfully after {attempts} tries (last: {error}). Nothing was "
-    'duplicated. Try again later with "Sync Account to QuickBooks".'
-)
 
 
 def jittered_doubling(step: int, *, first: float, ceiling: float) -> float:
@@ -52,16 +49,31 @@ def counts_as_attempt(exc: QboTransientError) -> bool:
     return not isinstance(exc, QboRateLimitError | RealmThrottled)
 
 
+UNREACHABLE = "QuickBooks Online could not be reached; the next try is in {delay}."
+SLOWED_DOWN = (
+    "QuickBooks Online asked us to slow down; the next try is in {delay}. Waiting for it never uses up a try."
+)
+
+
+def in_words(seconds: float) -> str:
+    """A wait as people say it: "5 seconds", "3 minutes"."""
+    if seconds < 90:
+        n = max(1, round(seconds))
+        return f"{n} second{'s' if n != 1 else ''}"
+    n = round(seconds / 60)
+    return f"{n} minute{'s' if n != 1 else ''}"
+
+
 def retry_message(exc: QboTransientError, delay: float) -> str:
-    if counts_as_attempt(exc):
-        return f"QuickBooks Online was not reachable ({exc.message}); next try in {delay:.0f} s."
-    return f"QuickBooks Online asked us to slow down ({exc.message}); next try in {delay:.0f} s."
+    """In words; QBO's own message and code stay in the event's received data."""
+    return (UNREACHABLE if counts_as_attempt(exc) else SLOWED_DOWN).format(delay=in_words(delay))
 
 
 def gave_up(exc: QboTransientError, attempts: int) -> SyncFailure:
     return SyncFailure(
         FailureCause.UNAVAILABLE,
-        GAVE_UP.format(attempts=attempts, error=exc.message),
+        # QBO's last answer stays in error_message and the history's received data, not in the words.
+        explanations.GAVE_UP.format(attempts=attempts),
         code=exc.code,
         message=exc.message,
         tid=exc.intuit_tid,
@@ -113,6 +125,7 @@ def defer(link, exc: QboTransientError, *, enqueue: Callable[..., None]) -> str:
         fail(link, gave_up(exc, attempts))
         return "failed"
     delay = backoff(attempts, exc.retry_after)
+    throttled = not counts_as_attempt(exc)
     with transaction.atomic():
         if transition(
             link,
@@ -120,13 +133,17 @@ def defer(link, exc: QboTransientError, *, enqueue: Callable[..., None]) -> str:
             attempts=attempts,
             next_attempt_at=timezone.now() + timedelta(seconds=delay),
         ):
-            record_event(
-                link=link,
-                kind="retry_scheduled",
-                outcome=SyncEvent.Outcome.FAILURE,
-                intuit_tid=exc.intuit_tid,
-                message=retry_message(exc, delay),
-                received={"code": exc.code, "status": exc.status},
-            )
+            # A throttling storm is one happening: its first slow-down is said, not every one after it.
+            last = last_event(link)
+            if not (throttled and last is not None and last.received.get("throttled")):
+                record_event(
+                    link=link,
+                    kind="retry_scheduled",
+                    outcome=SyncEvent.Outcome.FAILURE,
+                    intuit_tid=exc.intuit_tid,
+                    message=retry_message(exc, delay),
+                    received={"code": exc.code, "status": exc.status, "message": exc.message}
+                    | ({"throttled": True} if throttled else {}),
+                )
             enqueue(link.pk, countdown=delay)
     return "deferred"

@@ -11,7 +11,7 @@ from accounts.models import Account
 from invoices.models import Invoice, Payment
 
 from ..engine.enqueue import ACCOUNT_RECORDS_MOVE, enqueue, enqueue_batch_pushers, enqueue_invoice_push
-from ..engine.history import record_event
+from ..engine.history import record_event, record_events
 from ..engine.transitions import transition, transition_all
 from ..models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
 from ..states import SyncAction, SyncState
@@ -27,26 +27,50 @@ from .transactions import (
     payment_deletes_pending,
 )
 
+# The line each of the account's invoices and payments gets in its own history when the account's sync is
+# turned off (the account's page shows the account's own line instead of one per record).
+ACCOUNT_UNSYNCED_EVENT = "account_unsynced"
+UNSYNCED_WITH_ACCOUNT = (
+    "{who} unsynced its account, so this {noun} is no longer synced; nothing was deleted in QuickBooks "
+    "Online. It syncs again when the account does."
+)
+SKIPPED_WITH_ACCOUNT = (
+    "{who} turned off sync for its account, so this {noun} is not synced. It syncs when the account does."
+)
+LOST_WITH_ACCOUNT = (
+    "Its account's customer was deleted, made inactive or merged away in QuickBooks Online, so this {noun} "
+    "is not synced. It syncs again when the account does, and its copy in QuickBooks follows the account's "
+    "customer."
+)
 
-def invoices_unsync_for_account(*, account_id: int) -> int:
-    """The account was unsynced: its invoices and payments stop syncing and forget their QBO links (nothing
-    is deleted in QBO; syncing the account again finds them there by their marker). Returns how many
-    invoices."""
+
+def invoices_unsync_for_account(
+    *, account_id: int, actor=None, was_synced: bool = True, lost_in_qbo: bool = False
+) -> int:
+    """The account was unsynced (or skipped): its invoices and payments stop syncing and forget their QBO
+    links (nothing is deleted in QBO; syncing the account again finds them there by their marker), and
+    each one's history says so. Returns how many invoices."""
     forget = {"qbo_sync_token": "", "pushed_version": 0, "waiting_reason": "", "next_attempt_at": None}
+    now = timezone.now()
+    payments = PaymentSyncLink.objects.filter(payment__account_id=account_id)
+    invoices = InvoiceSyncLink.objects.filter(invoice__account_id=account_id)
     transition_all(
-        PaymentSyncLink.objects.filter(payment__account_id=account_id),
-        SyncAction.SKIP,
-        skip_reason=ACCOUNT_UNSYNCED,
-        qbo_payment_id="",
-        **forget,
+        payments, SyncAction.SKIP, now=now, skip_reason=ACCOUNT_UNSYNCED, qbo_payment_id="", **forget
     )
-    return transition_all(
-        InvoiceSyncLink.objects.filter(invoice__account_id=account_id),
-        SyncAction.SKIP,
-        skip_reason=ACCOUNT_UNSYNCED,
-        qbo_invoice_id="",
-        **forget,
+    moved = transition_all(
+        invoices, SyncAction.SKIP, now=now, skip_reason=ACCOUNT_UNSYNCED, qbo_invoice_id="", **forget
     )
+    who = (actor.get_full_name() or actor.username) if actor is not None else "Someone"
+    said = LOST_WITH_ACCOUNT if lost_in_qbo else UNSYNCED_WITH_ACCOUNT if was_synced else SKIPPED_WITH_ACCOUNT
+    for links, noun in ((invoices, "invoice"), (payments, "payment")):
+        record_events(
+            links=links.filter(state=SyncState.SKIPPED, state_changed_at=now).select_related(noun),
+            kind=ACCOUNT_UNSYNCED_EVENT,
+            message=said.format(who=who, noun=noun),
+            actor=actor,
+            trigger="qbo" if lost_in_qbo else "user",
+        )
+    return moved
 
 
 def account_history_request(*, account_id: int) -> int:

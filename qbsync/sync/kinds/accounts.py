@@ -64,6 +64,19 @@ UNSYNCED_MESSAGE = (
 Mode = AccountSyncLink.RequestMode
 Method = AccountSyncLink.Method
 
+# How the worker came by the customer, in the account's history. A customer QBO already had is never said
+# to be created: one an earlier attempt of ours created (its reply lost) is "found", a linked one checked
+# again is "still linked".
+LINKED_MESSAGES = {
+    Method.CREATED: 'Created QuickBooks customer "{name}" and linked the account to it.',
+    Method.MATCHED: 'Matched QuickBooks customer "{name}" by name and linked the account to it.',
+    Method.PICKED: 'Linked the account to the chosen QuickBooks customer "{name}".',
+    "found": 'Found QuickBooks customer "{name}" already in QuickBooks Online (created by an earlier '
+    "attempt, or named slightly differently there) and linked the account to it; nothing was created twice.",
+    "rechecked": 'Still linked to QuickBooks customer "{name}", which is active there.',
+    "resumed": 'Linked the account again to QuickBooks customer "{name}", the one it was linked to before.',
+}
+
 
 def account_link_for(account: Account) -> AccountSyncLink:
     link, _ = AccountSyncLink.objects.get_or_create(account=account, defaults={"firm_id": account.firm_id})
@@ -124,7 +137,8 @@ def account_sync_request(
         )
         what = {
             Mode.AUTO: "Sync requested: match by name, or create the customer.",
-            Mode.PICK: f"Sync requested: link QuickBooks customer {customer_id}.",
+            # The customer is named in the history once it is linked (QBO's Id stays in the link's data).
+            Mode.PICK: "Sync requested: link the QuickBooks customer chosen from the list.",
             Mode.CREATE: f'Sync requested: create the QuickBooks customer "{display_name}".',
         }[mode]
         record_event(link=link, kind="requested", message=what, actor=actor, trigger=trigger)
@@ -263,7 +277,7 @@ def account_sync_skip(*, account: Account, actor: User | None) -> AccountSyncLin
             **error_fields_cleared(AccountSyncLink),
         ):
             raise SyncRequestError("Sync is already off for this account.")
-        invoices_unsync_for_account(account_id=account.pk)
+        invoices_unsync_for_account(account_id=account.pk, actor=actor, was_synced=was_synced)
         record_event(
             link=link,
             kind="unsynced" if was_synced else "skipped",
@@ -315,7 +329,7 @@ def account_push(*, link_id: int) -> str:
         return "failed"
     client = connection_client(connection)
     try:
-        customer, method, tid = _link_customer(client, link, connection)
+        customer, method, tid, how = _link_customer(client, link, connection)
     except CustomerLost:
         account_link_mark_lost(link=link, tid=client.last_intuit_tid)
         return "lost"
@@ -342,10 +356,15 @@ def account_push(*, link_id: int) -> str:
             ),
         )
         return "failed"
-    return account_link_succeed(link, customer, method, tid)
+    return account_link_succeed(link, customer, method, tid, how=how)
 
 
-def account_link_succeed(link: AccountSyncLink, customer: QboCustomer, method: str, tid: str) -> str:
+def account_link_succeed(
+    link: AccountSyncLink, customer: QboCustomer, method: str, tid: str, *, how: str = ""
+) -> str:
+    """Synced with ``customer``, linked by ``method``; ``how`` says in the history how it was come by (a
+    LINKED_MESSAGES key; the method's own words by default)."""
+    how = how or method
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -370,13 +389,12 @@ def account_link_succeed(link: AccountSyncLink, customer: QboCustomer, method: s
                 payments_release_waiting(account_id=link.account_id)
                 account_history_request(account_id=link.account_id)
                 records_follow_customer(link=link)
-                verb = {Method.MATCHED: "Matched", Method.PICKED: "Linked", Method.CREATED: "Created"}[method]
                 record_event(
                     link=link,
-                    kind=method,
+                    kind="found" if how == "found" else method,
                     outcome=SyncEvent.Outcome.SUCCESS,
                     intuit_tid=tid,
-                    message=f'{verb} QuickBooks customer "{customer.display_name}" (Id {customer.id}).',
+                    message=LINKED_MESSAGES[how].format(name=customer.display_name),
                     received={"Id": customer.id, "DisplayName": customer.display_name},
                 )
     except Exception as exc:
@@ -427,19 +445,19 @@ def account_customer_draft(
     )
 
 
-def _link_customer(client, link: AccountSyncLink, connection) -> tuple[QboCustomer, str, str]:
-    """Find or create the customer for ``link`` as its request asks. Raises SyncFailure when a person
-    must decide."""
+def _link_customer(client, link: AccountSyncLink, connection) -> tuple[QboCustomer, str, str, str]:
+    """Find or create the customer for ``link`` as its request asks: (customer, link method, intuit_tid,
+    how it was come by, a LINKED_MESSAGES key). Raises SyncFailure when a person must decide."""
     if link.request_mode == Mode.PICK:
-        return _pick(client, link), Method.PICKED, client.last_intuit_tid
+        return _pick(client, link), Method.PICKED, client.last_intuit_tid, Method.PICKED
     if link.request_mode == Mode.CREATE:
         return _create(client, link, link.requested_display_name, connection)
     if link.qbo_customer_id:
-        return _recheck(client, link), link.link_method or Method.MATCHED, client.last_intuit_tid
+        return _recheck(client, link), link.link_method or Method.MATCHED, client.last_intuit_tid, "rechecked"
     if link.previous_customer_id:
         resumed = _resume(client, link)
         if resumed is not None:
-            return resumed, Method.MATCHED, client.last_intuit_tid
+            return resumed, Method.MATCHED, client.last_intuit_tid, "resumed"
     name = link.account.name
     problem = display_name_problem(name)
     if problem is not None and problem.reason == "characters":
@@ -456,7 +474,9 @@ def _link_customer(client, link: AccountSyncLink, connection) -> tuple[QboCustom
         )
     found = _match(link, qbo_customers.find_customers_named(client, name))
     if found is not None:
-        return found, Method.MATCHED, client.last_intuit_tid
+        # Ours, if this request's create was sent before and its answer lost: found, not matched.
+        how = "found" if _created_by_us_before(link, [found]) else Method.MATCHED
+        return found, Method.MATCHED, client.last_intuit_tid, how
     return _create(client, link, name, connection)
 
 
@@ -527,7 +547,7 @@ def _pick(client, link: AccountSyncLink) -> QboCustomer:
     return customer
 
 
-def _create(client, link: AccountSyncLink, name: str, connection) -> tuple[QboCustomer, str, str]:
+def _create(client, link: AccountSyncLink, name: str, connection) -> tuple[QboCustomer, str, str, str]:
     """Create the customer, unless one of that name exists. Safe to repeat after an unknown outcome."""
     # In auto mode the caller has just looked the name up; a person's "create" has not.
     existing = (
@@ -542,7 +562,7 @@ def _create(client, link: AccountSyncLink, name: str, connection) -> tuple[QboCu
             raise SyncFailure(
                 FailureCause.CREATE_WOULD_DUPLICATE, explanations.CREATE_WOULD_DUPLICATE.format(name=name)
             )
-        return mine, Method.CREATED, client.last_intuit_tid
+        return mine, Method.CREATED, client.last_intuit_tid, "found"
     request_id = request_id_for("cust", link.firm_id, link.pk, link.request_epoch)
     draft = account_customer_draft(link, name, connection)
     # Committed before sending: after a lost reply, this is how a retry knows the customer is ours.
@@ -559,11 +579,9 @@ def _create(client, link: AccountSyncLink, name: str, connection) -> tuple[QboCu
         # name, or an earlier attempt of ours created it and QBO did not replay the requestid.
         resolved = _resolve_duplicate(client, link, name)
         if resolved is not None:
-            return (
-                resolved,
-                Method.MATCHED if link.request_mode == Mode.AUTO else Method.CREATED,
-                client.last_intuit_tid,
-            )
+            if link.request_mode == Mode.AUTO:
+                return resolved, Method.MATCHED, client.last_intuit_tid, Method.MATCHED
+            return resolved, Method.CREATED, client.last_intuit_tid, "found"
         holders = qbo_customers.find_name_holders(client, name)
         if holders:
             raise SyncFailure(
@@ -581,7 +599,7 @@ def _create(client, link: AccountSyncLink, name: str, connection) -> tuple[QboCu
             message=exc.message,
             tid=exc.intuit_tid,
         ) from exc
-    return created, Method.CREATED, client.last_intuit_tid
+    return created, Method.CREATED, client.last_intuit_tid, Method.CREATED
 
 
 def _created_by_us_before(link: AccountSyncLink, existing: list[QboCustomer]) -> QboCustomer | None:
@@ -620,7 +638,7 @@ def account_link_mark_lost(*, link: AccountSyncLink, trigger: str = "worker", ti
             return False
         # Its records' copies are under a customer it no longer has: not synced until it links again
         # (then they follow it to its new customer).
-        invoices_unsync_for_account(account_id=link.account_id)
+        invoices_unsync_for_account(account_id=link.account_id, lost_in_qbo=True)
         record_event(
             link=link,
             kind="deleted_in_qbo",

@@ -8,6 +8,7 @@ What is particular to invoices is described in `INVOICE`; the pipeline (`transac
 from __future__ import annotations
 
 from invoices.models import Invoice
+from qbsync.core.money import money_text
 from qbsync.quickbooks import transactions as qbo_txn
 from qbsync.quickbooks.errors import (
     QboDuplicateDocNumberError,
@@ -115,14 +116,33 @@ def _create_sent(invoice: Invoice, draft: qbo_txn.InvoiceDraft) -> tuple[str, di
     return message, {"DocNumber": draft.doc_number or "(QuickBooks numbers it)"}
 
 
-def _synced_event(link: InvoiceSyncLink, qbo_invoice: qbo_txn.QboInvoice, created: bool) -> dict:
-    voided = Invoice.objects.filter(pk=link.invoice_id, status=Invoice.Status.VOID).exists()
-    kind = "voided" if voided else ("created" if created else "updated")
+SYNCED_MESSAGES = {
+    "voided": "Voided invoice {number} in QuickBooks Online.",
+    pipeline.CREATED: "Created invoice {number} in QuickBooks Online, for {total}.",
+    pipeline.FOUND: "Found invoice {number} already in QuickBooks Online (sent there before) and linked it "
+    "again, for {total}; nothing was created twice.",
+    pipeline.UPDATED: "Updated invoice {number} in QuickBooks Online; its total there is {total}.",
+}
+
+
+def _synced_event(link: InvoiceSyncLink, qbo_invoice: qbo_txn.QboInvoice, how: str) -> dict:
+    invoice = (
+        Invoice.objects.select_related("firm")
+        .only("status", "number", "firm__currency")
+        .get(pk=link.invoice_id)
+    )
+    kind = "voided" if invoice.status == Invoice.Status.VOID else how
     return {
         "kind": kind,
-        "received": {"Id": qbo_invoice.id, "DocNumber": qbo_invoice.doc_number},
-        "message": f"{kind.capitalize()} QuickBooks invoice {qbo_invoice.doc_number} "
-        f"(Id {qbo_invoice.id}, total {qbo_invoice.total}).",
+        "received": {
+            "Id": qbo_invoice.id,
+            "DocNumber": qbo_invoice.doc_number,
+            "TotalAmt": str(qbo_invoice.total),
+        },
+        "message": SYNCED_MESSAGES[kind].format(
+            number=qbo_invoice.doc_number or invoice.number,
+            total=money_text(qbo_invoice.total, invoice.firm.currency),
+        ),
     }
 
 

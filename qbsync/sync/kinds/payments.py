@@ -9,6 +9,8 @@ What is particular to payments is described in `PAYMENT`; the pipeline (`transac
 from __future__ import annotations
 
 from invoices.models import Invoice, Payment
+from qbsync.core.money import money_text
+from qbsync.firms.models import Firm
 from qbsync.quickbooks import transactions as qbo_txn
 from qbsync.quickbooks.errors import QboNotFoundError
 
@@ -68,12 +70,23 @@ def payment_draft(payment: Payment, customer_id: str) -> qbo_txn.PaymentDraft:
     )
 
 
-def _synced_event(link: PaymentSyncLink, qbo_payment: qbo_txn.QboPayment, created: bool) -> dict:
+SYNCED_MESSAGES = {
+    pipeline.CREATED: "Created the payment in QuickBooks Online: {total}, of which {unapplied} is unapplied.",
+    pipeline.FOUND: "Found the payment already in QuickBooks Online (sent there before) and linked it "
+    "again: {total}, of which {unapplied} is unapplied; nothing was created twice.",
+    pipeline.UPDATED: "Updated the payment in QuickBooks Online: {total}, of which {unapplied} is unapplied.",
+}
+
+
+def _synced_event(link: PaymentSyncLink, qbo_payment: qbo_txn.QboPayment, how: str) -> dict:
+    currency = Firm.objects.values_list("currency", flat=True).get(pk=link.firm_id)
     return {
-        "kind": "created" if created else "updated",
+        "kind": how,
         "received": {"Id": qbo_payment.id, "UnappliedAmt": str(qbo_payment.unapplied)},
-        "message": f"{'Created' if created else 'Updated'} QuickBooks payment {qbo_payment.id} of "
-        f"{qbo_payment.total} ({qbo_payment.unapplied} unapplied).",
+        "message": SYNCED_MESSAGES[how].format(
+            total=money_text(qbo_payment.total, currency),
+            unapplied=money_text(qbo_payment.unapplied, currency),
+        ),
     }
 
 
@@ -103,7 +116,9 @@ PAYMENT = pipeline.register(
         update=qbo_txn.update_payment_sparse,
         read=qbo_txn.read_payment,
         delete_in_qbo=_delete_in_qbo,
-        outbox_label=lambda payment: f"of {payment.amount} on {payment.date.isoformat()}",
+        outbox_label=lambda payment: (
+            f"of {money_text(payment.amount, payment.firm.currency)} on {payment.date.isoformat()}"
+        ),
         lost_message=DELETED_IN_QBO,
         reference_inactive=(FailureCause.REFERENCE_INACTIVE, REFERENCE_INACTIVE),
         create_sent=lambda payment, draft: (

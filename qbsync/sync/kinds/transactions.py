@@ -68,6 +68,9 @@ SENT_DIFFERENTLY = "sent_shortened"
 VOIDED_BEFORE_SYNC = (
     "Voided before it reached QuickBooks Online, so it is not synced (nothing to void there)."
 )
+# How a push got QBO's copy of the record, for its history: it created it, found it there by its marker
+# (an earlier attempt created it and its answer was lost, or the account was synced again), or updated it.
+CREATED, FOUND, UPDATED = "created", "found", "updated"
 
 
 def _always(record) -> bool:
@@ -119,8 +122,9 @@ class TransactionKind:
     reference_inactive: tuple[str, str]
     # The create_sent event: its message and what it adds to the sent requestid.
     create_sent: Callable[[Any, Any], tuple[str, dict]]
-    # The succeeded event's kind, message and received, from (link, QBO's record, created).
-    synced_event: Callable[[Any, Any, bool], dict]
+    # The succeeded event's kind, message and received, from (link, QBO's record, how: CREATED, FOUND or
+    # UPDATED).
+    synced_event: Callable[[Any, Any, str], dict]
     synced_fields: Callable[[Any], dict] = _no_fields  # more link fields from QBO's record
     syncs: Callable[[Any], bool] = _always  # whether the record syncs at all in its status
     not_syncable: str = ""  # what sync-again says of a record that does not
@@ -336,6 +340,8 @@ def _request_sync(kind: TransactionKind, record, connection, via_batch: bool) ->
         _stop_with_account(link)
         return link
     in_batch = via_batch and not link.qbo_id
+    # An edit while it waits keeps it waiting for the same thing: its history says so once.
+    waited_already = link.state == SyncState.QUEUED and link.waiting_reason == blocker
     transition(
         link,
         SyncAction.REQUEST,
@@ -347,7 +353,8 @@ def _request_sync(kind: TransactionKind, record, connection, via_batch: bool) ->
         **error_fields_cleared(kind.link_model),
     )
     if blocker:
-        record_event(link=link, kind="waiting", trigger="auto", message=f"Syncing: {blocker}.")
+        if not waited_already:
+            record_event(link=link, kind="waiting", trigger="auto", message=f"Syncing: {blocker}.")
     elif in_batch:
         enqueue_batch_pushers(record.firm_id)
     else:
@@ -406,7 +413,7 @@ def push(kind: TransactionKind, *, link_id: int) -> str:
             raise failure from exc
 
     try:
-        outcome, qbo_record = attempt_push(
+        outcome, pushed = attempt_push(
             link,
             work,
             lost_message=kind.lost_message,
@@ -420,7 +427,8 @@ def push(kind: TransactionKind, *, link_id: int) -> str:
         return "not-synced"
     if outcome is not None:
         return outcome
-    return link_synced(link, qbo_record, version, client.last_intuit_tid)
+    qbo_record, how = pushed
+    return link_synced(link, qbo_record, version, client.last_intuit_tid, how=how)
 
 
 def say_sent_differently(kind: TransactionKind, link: TransactionSyncLink, record, draft) -> None:
@@ -444,7 +452,7 @@ def _create_or_update(kind: TransactionKind, client, link, record, draft):
         if found:
             existing = found[0]
             if link.pushed_version == record.content_version:
-                return existing
+                return existing, FOUND
             # Not the lost create's requestid: QBO would replay that create's answer, or refuse it (600).
             adopt_id = request_id_for(
                 f"{kind.request_prefix}-adopt",
@@ -453,13 +461,13 @@ def _create_or_update(kind: TransactionKind, client, link, record, draft):
                 link.request_epoch,
                 record.content_version,
             )
-            return _update(kind, client, existing.id, existing.sync_token, draft, adopt_id)
+            return _update(kind, client, existing.id, existing.sync_token, draft, adopt_id), FOUND
         message, sent = kind.create_sent(record, draft)
         record_event(link=link, kind=CREATE_SENT, message=message, sent={"request_id": request_id, **sent})
-        return kind.create(client, draft, request_id=request_id)
+        return kind.create(client, draft, request_id=request_id), CREATED
     if link.pushed_version == record.content_version:
-        return kind.read(client, link.qbo_id)
-    return _update(kind, client, link.qbo_id, link.qbo_sync_token, draft, request_id)
+        return kind.read(client, link.qbo_id), UPDATED
+    return _update(kind, client, link.qbo_id, link.qbo_sync_token, draft, request_id), UPDATED
 
 
 def _update(kind: TransactionKind, client, qbo_id: str, sync_token: str, draft, request_id: str):
@@ -479,12 +487,13 @@ def _void(kind: TransactionKind, client, link, record, customer_id: str):
         if not found:
             raise VoidedBeforeSync
         qbo_id, sync_token = found[0].id, found[0].sync_token
-    return retry_once_if_stale(
+    voided = retry_once_if_stale(
         lambda token, rid: kind.void(client, qbo_id, token, request_id=rid),
         sync_token=sync_token,
         request_id=request_id_for(f"{kind.request_prefix}-void", link.firm_id, record.pk, link.request_epoch),
         current_token=lambda: kind.read(client, qbo_id).sync_token,
     )
+    return voided, UPDATED
 
 
 def retry_once_if_stale(
@@ -558,13 +567,14 @@ def link_lost(link: TransactionSyncLink, *, tid: str, message: str, forget: dict
             )
 
 
-def link_synced(link: TransactionSyncLink, qbo_record, version: int, tid: str) -> str:
+def link_synced(link: TransactionSyncLink, qbo_record, version: int, tid: str, *, how: str = "") -> str:
     """QBO has ``version`` of the record (pushed alone or in a batch): Synced, and what waited for it goes.
+    ``how`` the push got it (CREATED, FOUND or UPDATED; by default created when the link had no QBO Id).
     Returns "synced", or "not-queued" when the link had moved meanwhile."""
     kind = kind_of(link)
     with transaction.atomic():
         hold_account(kind.record_of(link).account_id)  # before the link: see hold_account
-        created = not link.qbo_id
+        how = how or (UPDATED if link.qbo_id else CREATED)
         done = transition(
             link,
             SyncAction.SUCCEED,
@@ -584,7 +594,7 @@ def link_synced(link: TransactionSyncLink, qbo_record, version: int, tid: str) -
                 link=link,
                 outcome=SyncEvent.Outcome.SUCCESS,
                 intuit_tid=tid,
-                **kind.synced_event(link, qbo_record, created),
+                **kind.synced_event(link, qbo_record, how),
             )
             record_id = kind.record_id_of(link)
             current = (

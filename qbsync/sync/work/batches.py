@@ -70,14 +70,22 @@ logger = logging.getLogger(__name__)
 BATCHED = (INVOICE, PAYMENT)
 
 SENT = CREATE_SENT
-SENT_IN_BATCH = "Sent in a batch of {size} to QuickBooks (request {request_id})."
-NOT_SENT = "QuickBooks Online was busy ({reason}); the batch goes out again shortly."
+# The batch's requestid stays in the event's sent data (for support), not in the words.
+SENT_IN_BATCH = "Sent to QuickBooks Online in one request together with {others} other record{s}."
+SENT_ALONE = "Sent to QuickBooks Online."
+NOT_SENT = "QuickBooks Online was busy, so nothing was sent; the batch goes out again shortly."
+NOT_SENT_KIND = "send_throttled"
 SENT_BEFORE = "Sent to QuickBooks Online before: it is checked there and sent on its own, not in a batch."
 HANDED_OVER = (
     "QuickBooks Online's answer to the batch was lost ({reason}); this record is checked in QuickBooks and "
     "sent on its own if it is not there."
 )
 CHANGED_WHILE_WAITING = "The {record} changed while it waited for its batch; it is sent on its own."
+
+
+def _sent_in_batch(size: int) -> str:
+    others = size - 1
+    return SENT_IN_BATCH.format(others=others, s="s" if others != 1 else "") if others else SENT_ALONE
 
 
 def _lease() -> timedelta:
@@ -260,13 +268,29 @@ def _fail_all_waiting(firm_id: int) -> int:
     return failed
 
 
-def _put_back(links: list, sent_events: list[int] = (), message: str = "") -> None:
+def _put_back(links: list, sent_events: list[int] = (), reason: str = "") -> None:
     """Nothing was applied: back to the queue for the next batch, as they were. The history says the batch
-    was refused rather than sent, so these records may go in a batch again."""
+    was refused rather than sent, so these records may go in a batch again; a record whose history already
+    says so (the same throttling again) gets no second line."""
     with transaction.atomic():
-        SyncEvent.objects.filter(pk__in=sent_events).update(kind="send_throttled", message=message)
+        said = [pk for pk in sent_events if _busy_said_before(pk)]
+        SyncEvent.objects.filter(pk__in=said).delete()
+        SyncEvent.objects.filter(pk__in=sent_events).exclude(pk__in=said).update(
+            kind=NOT_SENT_KIND, message=NOT_SENT, received={"message": reason}
+        )
         for link in links:
             transition(link, SyncAction.DEFER, next_attempt_at=None)
+
+
+def _busy_said_before(event_id: int) -> bool:
+    event = SyncEvent.objects.get(pk=event_id)
+    before = (
+        SyncEvent.objects.filter(invoice_id=event.invoice_id, payment_id=event.payment_id, pk__lt=event_id)
+        .order_by("-pk")
+        .values_list("kind", flat=True)
+        .first()
+    )
+    return before == NOT_SENT_KIND
 
 
 def _to_single_push(link, message: str) -> None:
@@ -340,7 +364,7 @@ def _push_batch(client, connection, links, preferences, counts) -> float | None:
         record_event(
             link=link,
             kind=SENT,
-            message=SENT_IN_BATCH.format(size=len(ready), request_id=request_id),
+            message=_sent_in_batch(len(ready)),
             sent={"request_id": request_id, "batch_size": len(ready)},
         ).pk
         for _bid, link, _draft in ready
@@ -352,7 +376,7 @@ def _push_batch(client, connection, links, preferences, counts) -> float | None:
         )
     except (RealmThrottled, QboRateLimitError) as exc:
         # The governor held it back (nothing left us) or QBO answered 429 (nothing applied): send it again.
-        _put_back(links, sent_events, NOT_SENT.format(reason=exc.message))
+        _put_back(links, sent_events, exc.message)
         counts["requeued"] += len(links)
         return exc.retry_after or settings.QBO_RATE_WINDOW_SECONDS
     except QboTransientError as exc:

@@ -289,7 +289,8 @@ def test_a_payment_recorded_in_qbo_is_shown_as_paid_in_quickbooks_and_never_push
         "2026-02-03",
         "CHK-1001",
     )
-    assert len(events("paid_in_qbo", invoice=synced_invoice)) == 1
+    [said] = events("paid_in_qbo", invoice=synced_invoice)
+    assert "Paid in QuickBooks Online: 120.00 USD on 2026-02-03" in said.message  # money, said one way
     page = owner_client.get(reverse("invoices:detail", args=[synced_invoice.pk])).content.decode()
     shown = page[page.index(f'id="qb-paid-{synced_invoice.pk}"') :]
     assert "Paid in QuickBooks" in shown
@@ -305,6 +306,8 @@ def test_a_payment_recorded_in_qbo_is_shown_as_paid_in_quickbooks_and_never_push
 
     paid.refresh_from_db()
     assert paid.removed_at is not None
+    [removed] = events("payment_removed_in_qbo", invoice=synced_invoice)
+    assert removed.message.startswith("The payment of 120.00 USD recorded in QuickBooks Online")
     page = owner_client.get(reverse("invoices:detail", args=[synced_invoice.pk])).content.decode()
     assert f'id="qb-paid-{synced_invoice.pk}"' not in page
 

@@ -87,9 +87,14 @@ def test_the_page_explains_each_group_and_offers_its_fixes(failures, firm_admin_
     assert reverse("health:errors_invoice_retry", args=[first.pk]) in html
     assert 'name="cause" value="no_item"' in html
     assert 'name="cause" value="name_used_by_other"' not in html
-    # Each record says why, in QBO's words too where there are some.
+    # Each record says why in words; issue 14: no code, ours ("no_item") or QBO's ("6240"), and the
+    # intuit_tid Intuit support asks for is folded away.
     assert "for a vendor" in html
-    assert "code 6240" in html
+    assert "(code" not in html
+    assert "6240" not in html
+    tid = AccountSyncLink.objects.get(account=staples).error_intuit_tid
+    assert tid
+    assert f"<summary>For Intuit support</summary><p>intuit_tid: <code>{tid}</code></p>" in html
 
 
 def test_retry_one_and_then_the_rest_of_a_cause_after_fixing_it(
@@ -206,6 +211,29 @@ def test_an_unknown_cause_is_explained_by_the_records_own_words(firm, firm_admin
 
     assert guide_for("something_new", fallback_explanation="x").title == "Something new"
     assert "Something new happened; do this." in html
+
+
+def test_a_failed_payment_is_named_by_its_amount_as_money(firm, firm_admin_client):
+    from qbsync.sync.models import PaymentSyncLink
+    from tests.factories import make_payment
+
+    account = AccountFactory(firm=firm, name="Big Payer")
+    payment = make_payment(account=account, amount="10000000190.00")
+    PaymentSyncLink.objects.update_or_create(
+        payment=payment,
+        defaults={
+            "firm": firm,
+            "state": SyncState.FAILED,
+            "error_cause": "refused",
+            "error_code": "6000",
+            "error_explanation": "QuickBooks Online refused the payment.",
+        },
+    )
+
+    html = firm_admin_client.get(ERRORS).content.decode()
+
+    assert f"Payment of 10,000,000,190.00 USD on {payment.date.isoformat()}" in html
+    assert "10000000190" not in html
 
 
 def test_nothing_failed_says_so(firm_admin_client):

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from qbsync.health.causes import GUIDES
 from qbsync.health.models import Notification
 from qbsync.health.services.notifications import (
     expiry_notice,
@@ -68,9 +69,15 @@ def test_a_digest_goes_to_owners_and_admins_at_most_once_an_hour(
 
     assert recipients(first) == {owner.username, firm_admin.username}
     assert first[0].title == "3 records failed to sync to QuickBooks"
-    assert "Name used by a vendor or employee: 2" in first[0].body
-    assert "No QuickBooks item for invoice lines: 1" in first[0].body
+    # Issue 14: sentences, one a cause, in the errors page's words (no "Title: 2" list).
+    assert first[0].body.splitlines() == [
+        "Since the last summary, 3 records could not be synced to QuickBooks Online.",
+        f"2 of them: {GUIDES['name_used_by_other'].what}",
+        f"One of them: {GUIDES['no_item'].what}",
+        "The QuickBooks errors page lists each record, explains each cause and offers the fixes.",
+    ]
     assert first[0].url == reverse("health:errors")
+    assert f"Open it in qbsync: {reverse('health:errors')}" in mail.outbox[0].body
     assert sorted(m.to[0] for m in mail.outbox) == sorted([owner.email, firm_admin.email])
     assert mail.outbox[0].subject == "qbsync: 3 records failed to sync to QuickBooks"
     assert all(n.emailed for n in Notification.objects.all())
@@ -83,7 +90,8 @@ def test_a_digest_goes_to_owners_and_admins_at_most_once_an_hour(
     # An hour after the first, the digest holds only what failed since.
     second = failures_digest(firm=firm, now=NOW + timedelta(minutes=61))
     assert second[0].title == "1 record failed to sync to QuickBooks"
-    assert "QuickBooks unavailable: 1" in second[0].body
+    assert f"Why: {GUIDES['unavailable'].what}" in second[0].body
+    assert second[0].url == reverse("health:errors") + "#cause-unavailable"  # its group, straight
     assert len(mail.outbox) == 4
 
     # Nothing new: no digest at all.
@@ -175,13 +183,14 @@ def test_the_list_shows_my_notices_the_badge_counts_them_and_reading_clears_it(
     owners = Notification.objects.get(recipient=owner)
 
     page = firm_admin_client.get(reverse("health:notifications")).content.decode()
-    assert "1 record failed to sync to QuickBooks" in page
+    # The title links to what it is about.
+    assert f'<a href="{mine.url}">1 record failed to sync to QuickBooks</a>' in page
     assert 'id="unread-notifications" aria-label="1 unread">1<' in page
 
     # Another member's notice is not mine to read: a 404, and it stays unread.
     assert firm_admin_client.post(reverse("health:notification_read", args=[owners.pk])).status_code == 404
     opened = firm_admin_client.post(reverse("health:notification_read", args=[mine.pk]), {"open": "1"})
-    assert opened["Location"] == reverse("health:errors")
+    assert opened["Location"] == reverse("health:errors") + "#cause-name_used_by_other"
     mine.refresh_from_db()
     owners.refresh_from_db()
     assert mine.read_at is not None

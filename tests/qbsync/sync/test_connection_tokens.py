@@ -164,6 +164,9 @@ def test_a_removed_admin_marks_the_connection(qbo, qbo_connection):
     stored = QuickBooksConnection.objects.get(pk=qbo_connection.pk)
     assert stored.status == "needs_reconnect"
     assert "admin" in stored.status_reason
+    # Issue 14: the reason is read by the firm (banner, settings, notice): words, not QBO's code.
+    assert "120" not in stored.status_reason
+    assert "errorCode" not in stored.status_reason
 
 
 def test_the_five_year_hard_expiry_is_stored_when_intuit_sends_it(qbo, qbo_connection):
