@@ -118,7 +118,7 @@ def test_admin_syncs_accounts_and_staff_only_watch(
     error = browser.find_element(By.CSS_SELECTOR, "[data-qb-section] .qb-section__error")
     assert "for a vendor" in error.text
     # Keyboard users get the same tooltip by tabbing to the badge.
-    ActionChains(browser).move_by_offset(0, 300).perform()
+    ActionChains(browser).move_to_element(browser.find_element(By.CSS_SELECTOR, "h1")).perform()
     browser.find_element(By.ID, "quickbooks-heading").click()
     WebDriverWait(browser, 5).until(lambda b: not tooltip.is_displayed())
     focus_order = []
