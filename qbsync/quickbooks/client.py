@@ -262,10 +262,6 @@ class QboClient:
             multi_currency=bool(currency.get("MultiCurrencyEnabled", False)),
         )
 
-    def custom_txn_numbers(self) -> bool:
-        """Preferences.SalesFormsPrefs.CustomTxnNumbers: whether we send our own invoice numbers."""
-        return self.company_preferences().custom_txn_numbers
-
     def company_profile(self) -> CompanyProfile:
         info = self.company_info()
         preferences = self.company_preferences()

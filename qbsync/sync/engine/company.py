@@ -28,11 +28,6 @@ def preferences_of(client) -> CompanyPreferences:
     return value
 
 
-def custom_numbers_of(client) -> bool:
-    """Whether the company numbers its own invoices (we then send ours)."""
-    return preferences_of(client).custom_txn_numbers
-
-
 def currency_refusal(preferences: CompanyPreferences, firm_currency: str) -> SyncFailure | None:
     """Why amounts in the firm's currency cannot go to this company, or None when they can.
 

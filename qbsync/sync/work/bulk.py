@@ -69,19 +69,19 @@ def due_by_rule(connection: QuickBooksConnection) -> Q:
     return condition
 
 
+# A plan in these states means the firm's first sync was started (it runs, or ran).
+FIRST_SYNC_STARTED = (BulkSyncPlan.State.RUNNING, BulkSyncPlan.State.DONE)
+
+
 def first_sync_has_run(firm_id: int) -> bool:
     """Whether the firm's first bulk sync was started (it runs, or ran)."""
-    return BulkSyncPlan.objects.filter(
-        firm_id=firm_id, state__in=[BulkSyncPlan.State.RUNNING, BulkSyncPlan.State.DONE]
-    ).exists()
+    return BulkSyncPlan.objects.filter(firm_id=firm_id, state__in=FIRST_SYNC_STARTED).exists()
 
 
 def awaiting_first_sync(firm: Firm) -> Q | None:
     """Which accounts wait for the firm's first sync: due by its rule and never asked, while the firm is
     connected and has not started it. None when no account does."""
-    started = BulkSyncPlan.objects.filter(
-        firm_id=OuterRef("firm_id"), state__in=[BulkSyncPlan.State.RUNNING, BulkSyncPlan.State.DONE]
-    )
+    started = BulkSyncPlan.objects.filter(firm_id=OuterRef("firm_id"), state__in=FIRST_SYNC_STARTED)
     connection = (  # one query: pages ask on every load
         QuickBooksConnection.objects.filter(firm_id=firm.pk, status=QuickBooksConnection.Status.CONNECTED)
         .exclude(Exists(started))
