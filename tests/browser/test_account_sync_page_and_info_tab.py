@@ -171,7 +171,11 @@ def test_the_info_tab_shows_payments_and_its_rows_follow_the_account(
     browser.find_element(By.LINK_TEXT, "Sync Account to QuickBooks").click()
     wait_for_url(browser, f"{live_server.url}/clients/accounts/{account.pk}/quickbooks/")
     browser.find_element(By.XPATH, "//button[normalize-space()='Sync by name']").click()
-    wait_for_url(browser, f"{live_server.url}/clients/accounts/{account.pk}/")
+    # The Sync page's own URL starts with the Info tab's: wait for the Info tab itself, or the flag below
+    # would be set on the page being left.
+    info_tab = f"{live_server.url}/clients/accounts/{account.pk}/"
+    WebDriverWait(browser, 10).until(lambda b: b.current_url.split("#")[0].split("?")[0] == info_tab)
+    wait_for_url(browser, info_tab)
     browser.execute_script("window.qbSameLoad = true;")
     assert (
         browser.find_element(By.CSS_SELECTOR, "[data-qb-section]").get_attribute("data-qb-status")
