@@ -33,6 +33,18 @@ def parse_args(argv: list[str] | None = None) -> SandboxConfig:
     p.add_argument(
         "--public-url", help="base URL to advertise in the discovery document (default: Host header)"
     )
+    p.add_argument(
+        "--read-cap",
+        type=int,
+        metavar="N",
+        help="refuse an OAuth client's CorePlus (read) calls after N in a calendar month (default: no cap)",
+    )
+    p.add_argument(
+        "--read-cap-answer",
+        choices=["429", "403"],
+        default="429",
+        help="how reads over --read-cap are refused (default 429; Intuit's answer is unpublished)",
+    )
     p.add_argument("--log-size", type=int, default=10_000, help="request-log entries kept (default 10000)")
     p.add_argument("--verbose", action="store_true", help="log every HTTP request to stderr")
     a = p.parse_args(argv)
@@ -51,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> SandboxConfig:
         redirect_uris=a.redirect_uri,
         public_url=a.public_url,
         log_size=a.log_size,
+        read_cap=a.read_cap,
+        read_cap_answer=a.read_cap_answer,
         verbose=a.verbose,
     )
 

@@ -5,6 +5,7 @@ Every function here runs with `Store.lock` held and returns (HTTP status, JSON p
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from . import errors as E
@@ -328,7 +329,8 @@ def read_entity(co: Company, entity_path: str, ident: str) -> tuple[str, dict]:
     return entity.name, record
 
 
-def batch(co: Company, body: object, ctx: Ctx) -> dict:
+def batch(co: Company, body: object, ctx: Ctx, gate: Callable[[dict], None] | None = None) -> dict:
+    """`gate(item)` runs before each item and may refuse it by raising a QBOError (the monthly read cap)."""
     if not isinstance(body, dict) or not isinstance(body.get("BatchItemRequest"), list):
         raise E.required_missing("BatchItemRequest")
     items = body["BatchItemRequest"]
@@ -344,6 +346,8 @@ def batch(co: Company, body: object, ctx: Ctx) -> dict:
     for item in items:
         result: dict
         try:
+            if gate:
+                gate(item)
             if "Query" in item:
                 result = run_query(co, item["Query"])
             elif "CDCQuery" in item:
@@ -381,7 +385,14 @@ def batch(co: Company, body: object, ctx: Ctx) -> dict:
 
 
 def dispatch(
-    co: Company, method: str, rest: str, params: dict, body: object, raw_body: bytes, ctx: Ctx
+    co: Company,
+    method: str,
+    rest: str,
+    params: dict,
+    body: object,
+    raw_body: bytes,
+    ctx: Ctx,
+    gate: Callable[[dict], None] | None = None,
 ) -> tuple[int, dict]:
     parts = [p for p in rest.split("/") if p != ""]
     if not parts:
@@ -393,7 +404,7 @@ def dispatch(
             raise E.required_missing("query")
         return 200, run_query(co, text)
     if head == "batch" and method == "POST" and len(parts) == 1:
-        return 200, batch(co, body, ctx)
+        return 200, batch(co, body, ctx, gate)
     if head == "cdc" and method == "GET" and len(parts) == 1:
         return 200, run_cdc(co, params.get("entities"), params.get("changedSince"), ctx)
     if head == "preferences" and len(parts) == 1:

@@ -176,6 +176,8 @@ def route(sb: Sandbox, req: Request) -> tuple[int, object]:
         if limit:
             entries = entries[-limit:]
         return 200, {"requests": entries, "count": len(entries)}
+    if head == "meter":
+        return 200, meter(sb, method, params, _body(req) if method == "POST" else {})
     if head == "clock":
         if method == "POST":
             body = _body(req)
@@ -304,6 +306,23 @@ def route(sb: Sandbox, req: Request) -> tuple[int, object]:
     raise ControlError(404, f"unknown control endpoint {path}")
 
 
+def meter(sb: Sandbox, method: str, params: dict, body: dict) -> dict:
+    """GET: counts (filters realm, client_id, month); POST: set a read cap; DELETE: clear the counts."""
+    if method == "DELETE":
+        sb.meter.clear()
+    elif method == "POST":
+        unknown = set(body) - {"read_cap", "client_id", "answer"}
+        if unknown or "read_cap" not in body:
+            raise ControlError(
+                400, f"expected read_cap and optionally client_id, answer; unknown: {sorted(unknown)}"
+            )
+        try:
+            sb.meter.set_cap(body["read_cap"], body.get("client_id"), body.get("answer", "429"))
+        except ValueError as err:
+            raise ControlError(400, str(err)) from None
+    return sb.meter.report(params.get("realm"), params.get("client_id"), params.get("month"))
+
+
 def info(sb: Sandbox) -> dict:
     return {
         "service": "qbsync QuickBooks Online sandbox",
@@ -313,10 +332,26 @@ def info(sb: Sandbox) -> dict:
         "companies": len(sb.store.companies),
         "fault_kinds": KINDS,
         "settings": DEFAULT_SETTINGS,
+        "meter": _meter_summary(sb),
+    }
+
+
+def _meter_summary(sb: Sandbox) -> dict:
+    """This month's calls over every realm and client, and the read caps."""
+    report = sb.meter.report(month=sb.meter.month())
+    month = report["months"].get(report["month"], {})
+    return {
+        "month": report["month"],
+        **month.get("total", {"Core": 0, "CorePlus": 0}),
+        "read_caps": report["read_caps"],
     }
 
 
 def index_page(sb: Sandbox) -> str:
+    meter = _meter_summary(sb)
+    caps = ", ".join(
+        f"{html.escape(cap['client_id'] or 'every client')}: {cap['read_cap']}" for cap in meter["read_caps"]
+    )
     rows = "".join(
         f"<li>{html.escape(co.name)} — realmId <code>{html.escape(co.realm_id)}</code></li>"
         for co in list(sb.store.companies.values())
@@ -325,5 +360,7 @@ def index_page(sb: Sandbox) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>QBO sandbox</title></head><body>"
         "<h1>QuickBooks Online sandbox</h1><p>Data API under <code>/v3/company/{realmId}/</code>, "
         "OAuth discovery at <code>/.well-known/openid_configuration</code>, control API under "
-        f"<code>/_sandbox/</code>.</p><h2>Companies</h2><ul>{rows or '<li>none</li>'}</ul></body></html>"
+        f"<code>/_sandbox/</code>.</p><h2>Companies</h2><ul>{rows or '<li>none</li>'}</ul>"
+        f"<p>API calls in {meter['month']} (UTC): {meter['Core']} Core, {meter['CorePlus']} CorePlus "
+        f"(metered); monthly read caps: {caps or 'none'}. See <code>/_sandbox/meter</code>.</p></body></html>"
     )

@@ -291,6 +291,13 @@ class OAuth:
             raise AuthFailure(403, "3100", "The access token does not have sufficient scope")
         return token
 
+    def client_of(self, token: str) -> str | None:
+        """The OAuth client the token was issued to (None for a control-API grant no client has refreshed)."""
+        with self.lock:
+            entry = self.access.get(token)
+            grant = self.grants.get(entry["grant"]) if entry else None
+            return grant["client_id"] if grant else None
+
     def expire_access_token(self, token: str) -> None:
         with self.lock:
             if token in self.access:

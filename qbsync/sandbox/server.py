@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from . import api, control
+from . import api, control, metering
 from . import errors as E
 from .clock import Clock, fmt_time
 from .entities import Ctx
@@ -49,6 +49,8 @@ class SandboxConfig:
     idempotency_size: int = 10_000  # requestids remembered per realm
     idempotency_bytes: int = 32 << 20  # and at most this many bytes of stored responses per realm
     public_url: str | None = None  # base URL written into the discovery document (default: Host header)
+    read_cap: int | None = None  # CorePlus calls a month for every OAuth client (None: no cap)
+    read_cap_answer: str = "429"  # how reads over the cap are refused: "429" or "403" (metering.ANSWERS)
     verbose: bool = False
 
 
@@ -93,6 +95,7 @@ class Sandbox:
         self.limiter = Limiter(self.clock)
         self.faults = FaultBook()
         self.webhooks = Webhooks(self.clock)
+        self.meter = metering.Meter(self.clock, self.store.mark_dirty)
         self.request_log: deque = deque(maxlen=self.config.log_size)
         self.idempotency: dict[str, OrderedDict] = {}
         self.idempotency_bytes: dict[str, int] = {}
@@ -101,12 +104,15 @@ class Sandbox:
         self.store.extra_state["oauth"] = self.oauth.dump
         self.store.extra_state["webhooks"] = self.webhooks.dump
         self.store.extra_state["clients"] = lambda: self.oauth.clients
+        self.store.extra_state["meter"] = self.meter.dump
         self._register_configured_client()
         state = self.store.load()
         if state:
             self.oauth.restore(state.get("oauth"))
             self.webhooks.restore(state.get("webhooks"))
+            self.meter.restore(state.get("meter"))
             self._register_configured_client()
+        self._configure_read_cap()
         if self.config.seed:
             from .seed import seed
 
@@ -118,6 +124,10 @@ class Sandbox:
             self.oauth.register_client(
                 self.config.client_id, self.config.client_secret or "", self.config.redirect_uris
             )
+
+    def _configure_read_cap(self) -> None:
+        if self.config.read_cap is not None:
+            self.meter.set_cap(self.config.read_cap, answer=self.config.read_cap_answer)
 
     def close(self) -> None:
         self.stopping.set()
@@ -143,6 +153,9 @@ class Sandbox:
             self.request_log.clear()
             self.idempotency.clear()
             self.idempotency_bytes.clear()
+            self.meter.clear()
+            self.meter.set_cap(None)
+            self._configure_read_cap()
 
     # --- logging --------------------------------------------------------------------------------
     def log(self, **entry) -> None:
@@ -220,6 +233,8 @@ class Sandbox:
             "requestid": params.get("requestid") or None,
             "intuit_tid": tid,
             "kind": "api",
+            "client_id": None,
+            "metered": None,  # the class counted for this call, if it was
         }
         if not m:
             err = E.unsupported_operation(f"Could not find resource for relative : {req.path}")
@@ -236,6 +251,9 @@ class Sandbox:
                 body = _INVALID_JSON
         operation = api.classify(req.method, rest, params, body)
         entry["operation"] = operation
+        klass = metering.call_class(req.method, rest, params, body)
+        if klass is None:
+            entry["metered_items"] = {metering.CORE: 0, metering.CORE_PLUS: 0}
 
         def finish(resp: Response, fault_code: str | None = None, **extra) -> Response:
             entry.update(
@@ -255,6 +273,7 @@ class Sandbox:
             token = self.oauth.authenticate(req.headers.get("Authorization"), realm_id)
         except AuthFailure as failure:
             return finish(self.gateway(failure.status, failure.code, failure.detail), failure.code)
+        client = entry["client_id"] = self.oauth.client_of(token)
         co = self.store.get(realm_id)
         if co is None:
             return finish(self.gateway(403, "3100", None), "3100")
@@ -271,25 +290,67 @@ class Sandbox:
         except Throttled as thr:
             resp = self.throttle_response(co.setting("throttle_format"), thr.retry_after)
             return finish(resp, "3001", throttled=thr.reason)
+        # 4. the monthly read cap, checked per call or (in a batch) per item; admitted reads hold a place
+        ticket: metering.Ticket | None = None
+        admitted: dict[str, metering.Ticket] = {}  # batch items by bId
+        refused: list[str] = []  # bIds of batch items refused by the cap
+
+        def gate(item: dict) -> None:
+            try:
+                admitted[item["bId"]] = self.meter.admit(realm_id, client, metering.item_class(item))
+            except E.QBOError:
+                refused.append(item["bId"])
+                raise
+
+        status = refusal = None
         try:
             delay = float(self.config.latency_ms) + float(co.setting("latency_ms") or 0)
             if delay > 0:
                 self.stopping.wait(delay / 1000.0)
             if fault and fault.kind == "hang" and not fault.apply:
                 self.stopping.wait(fault.hang_seconds)
-            status, payload, replayed, fault_code = self.process(co, req, rest, params, body)
+            if klass is not None:
+                try:
+                    ticket = self.meter.admit(realm_id, client, klass)
+                except E.QBOError as err:
+                    refusal = err
+            if refusal is not None:
+                payload = json.dumps({"Fault": refusal.fault(), "time": fmt_time(self.clock.now(co.tz))})
+                status, payload, replayed, fault_code = refusal.status, payload.encode(), False, refusal.code
+            else:
+                status, payload, replayed, fault_code = self.process(
+                    co, req, rest, params, body, gate if klass is None else None
+                )
             if fault and fault.kind == "hang" and fault.apply:
                 # As documented: applied first, then the reply hangs (QBO committed; nobody hears it).
                 self.stopping.wait(fault.hang_seconds)
         finally:
             self.limiter.release(realm_id)
+            if status is None:  # a bug raised: free the reserved reads, count nothing
+                for held in [ticket, *admitted.values()]:
+                    if held:
+                        self.meter.settle(held, False)
+        # 5. metering: QBO counts what it answered successfully, also when the answer is then lost (faults)
+        extra: dict = {}
+        if refusal is not None:
+            extra["read_refused"] = True
+        elif klass is not None:
+            entry["metered"] = klass if self.meter.settle(ticket, status < 400) else None
+        else:
+            items = body.get("BatchItemRequest") if status < 400 and isinstance(body, dict) else None
+            answers = json.loads(payload).get("BatchItemResponse") if status < 400 else None
+            entry["metered_items"] = self.meter.settle_batch(
+                realm_id, client, items or [], answers or [], admitted
+            )
+            if refused:
+                extra.update(read_refused=True, refused_items=len(refused))
         resp = Response(status, payload, JSON_OK if status < 400 else JSON_ERR)
         if fault:  # drop_after_commit, or hang with apply=true: applied, but nobody hears the answer
             resp.drop = True
-        return finish(resp, fault_code, replayed=replayed, injected=injected)
+        return finish(resp, fault_code, replayed=replayed, injected=injected, **extra)
 
     def process(
-        self, co, req: Request, rest: str, params: dict, body: object
+        self, co, req: Request, rest: str, params: dict, body: object, gate=None
     ) -> tuple[int, bytes, bool, str | None]:
         requestid = params.get("requestid") or None
         mode = co.setting("idempotency")
@@ -316,7 +377,7 @@ class Sandbox:
             try:
                 if body is _INVALID_JSON:
                     raise E.bad_request_body("Unable to parse the request body as JSON")
-                status, payload = api.dispatch(co, req.method, rest, params, body, req.body, ctx)
+                status, payload = api.dispatch(co, req.method, rest, params, body, req.body, ctx, gate)
             except E.QBOError as err:
                 status, payload = err.status, {"Fault": err.fault()}
                 fault_code = err.code

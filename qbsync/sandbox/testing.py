@@ -16,6 +16,7 @@ import json
 import math
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,6 +139,25 @@ class SandboxControl:
         if limit:
             query.append(f"limit={limit}")
         return self.call("GET", "/_sandbox/requests" + ("?" + "&".join(query) if query else ""))["requests"]
+
+    def meter(
+        self, realm_id: str | None = None, client_id: str | None = None, month: str | None = None
+    ) -> dict:
+        """Counts of Core and CorePlus calls per month, realm and client (`GET /_sandbox/meter`)."""
+        query = urllib.parse.urlencode(
+            {k: v for k, v in (("realm", realm_id), ("client_id", client_id), ("month", month)) if v}
+        )
+        return self.call("GET", "/_sandbox/meter" + ("?" + query if query else ""))
+
+    def read_cap(self, cap: int | None, client_id: str | None = None, answer: str = "429") -> dict:
+        """Cap the CorePlus calls a month of one client, or of every client; None lifts it."""
+        body: dict = {"read_cap": cap, "answer": answer}
+        if client_id:
+            body["client_id"] = client_id
+        return self.call("POST", "/_sandbox/meter", body)
+
+    def clear_meter(self) -> None:
+        self.call("DELETE", "/_sandbox/meter")
 
     def advance_clock(self, seconds: float) -> dict:
         return self.call("POST", "/_sandbox/clock", {"advance": seconds})
