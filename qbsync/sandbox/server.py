@@ -304,20 +304,20 @@ class Sandbox:
 
         status = refusal = None
         try:
-            delay = float(self.config.latency_ms) + float(co.setting("latency_ms") or 0)
-            if delay > 0:
-                self.stopping.wait(delay / 1000.0)
-            if fault and fault.kind == "hang" and not fault.apply:
-                self.stopping.wait(fault.hang_seconds)
             if klass is not None:
                 try:
                     ticket = self.meter.admit(realm_id, client, klass)
                 except E.QBOError as err:
                     refusal = err
-            if refusal is not None:
+            if refusal is not None:  # answered at once, like the throttle
                 payload = json.dumps({"Fault": refusal.fault(), "time": fmt_time(self.clock.now(co.tz))})
                 status, payload, replayed, fault_code = refusal.status, payload.encode(), False, refusal.code
             else:
+                delay = float(self.config.latency_ms) + float(co.setting("latency_ms") or 0)
+                if delay > 0:
+                    self.stopping.wait(delay / 1000.0)
+                if fault and fault.kind == "hang" and not fault.apply:
+                    self.stopping.wait(fault.hang_seconds)
                 status, payload, replayed, fault_code = self.process(
                     co, req, rest, params, body, gate if klass is None else None
                 )
