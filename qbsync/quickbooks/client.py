@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -24,6 +25,15 @@ from .errors import (
     QboUnavailableError,
     error_from_response,
     intuit_tid_of,
+)
+from .metering import (
+    DEFAULT_READ_REFUSAL_PATTERN,
+    NOTHING,
+    MeteredCall,
+    QboReadsRefusedError,
+    as_read_refusal,
+    batch_items,
+    classify,
 )
 from .queries import MAX_RESULTS, qbo_select
 from .records import CompanyPreferences, CompanyProfile, NamedRef
@@ -62,6 +72,30 @@ class _NoGovernor:
         return None
 
 
+class Meter(Protocol):
+    """Where the client reports what its calls cost (qbsync/quickbooks/metering.py)."""
+
+    def before(self, realm_id: str, call: MeteredCall) -> None:
+        """About to send ``call``: raise QboReadsPausedError to keep a read from being sent."""
+
+    def counted(self, realm_id: str, call: MeteredCall) -> None:
+        """QBO answered ``call`` with a success (only those are metered)."""
+
+    def refused(self, realm_id: str, error: QboReadsRefusedError) -> None:
+        """QBO refused a read for the workspace's monthly allowance."""
+
+
+class _NoMeter:
+    def before(self, realm_id: str, call: MeteredCall) -> None:
+        return None
+
+    def counted(self, realm_id: str, call: MeteredCall) -> None:
+        return None
+
+    def refused(self, realm_id: str, error: QboReadsRefusedError) -> None:
+        return None
+
+
 class _BearerSession(requests.Session):
     """What python-quickbooks needs from a session (``access_token`` and ``request``), with timeouts and
     plain HTTP allowed for the local sandbox; OAuth2Session would refuse http:// URLs."""
@@ -77,13 +111,24 @@ class _BearerSession(requests.Session):
         return super().request(method, url, **kwargs)
 
 
+def _company_path(realm_id: str, url: str) -> str:
+    return urlsplit(url).path.split(f"/company/{realm_id}/", 1)[-1]
+
+
 def _log_call(
-    realm_id: str, method: str, url: str, status: int | str, intuit_tid: str, started: float
+    realm_id: str,
+    method: str,
+    url: str,
+    status: int | str,
+    intuit_tid: str,
+    started: float,
+    metered: MeteredCall = NOTHING,
 ) -> None:
-    """One line per QBO call: method, path, status, intuit_tid and duration; never bodies or headers."""
+    """One line per QBO call: method, path, status, intuit_tid, duration and what Intuit meters of it
+    (reads, writes); never bodies or headers."""
     # The realm and intuit_tid stay in the log context, so what the caller logs next carries them too.
     bind_log_context(realm=realm_id, intuit_tid=intuit_tid or None)
-    path = urlsplit(url).path.split(f"/company/{realm_id}/", 1)[-1]
+    path = _company_path(realm_id, url)
     duration_ms = round((time.monotonic() - started) * 1000, 1)
     level = logging.INFO if isinstance(status, int) and status < 400 else logging.WARNING
     logging.getLogger(__name__).log(
@@ -93,18 +138,39 @@ def _log_call(
         path,
         status,
         duration_ms,
-        extra={"qbo_method": method, "qbo_path": path, "qbo_status": status, "duration_ms": duration_ms},
+        extra={
+            "qbo_method": method,
+            "qbo_path": path,
+            "qbo_status": status,
+            "duration_ms": duration_ms,
+            "qbo_reads": metered.reads,
+            "qbo_writes": metered.writes,
+        },
     )
+
+
+def _decoded(data: object) -> object:
+    if isinstance(data, bytes | str) and data:
+        try:
+            return json.loads(data)
+        except ValueError:
+            return None
+    return data
 
 
 class _Transport(QuickBooks):
     """python-quickbooks with replies checked by status first; its own parser only sees successes."""
 
     governor: Governor
+    meter: Meter
+    read_refusal: re.Pattern[str]
     last_intuit_tid = ""
 
     def process_request(self, request_type, url, headers="", params="", data=""):
         is_batch = url.rstrip("/").endswith("/batch")
+        body = _decoded(data) if is_batch else None
+        call = classify(request_type, _company_path(self.company_id, url), body)
+        self.meter.before(self.company_id, call)
         with self.governor.permit(self.company_id, batch=is_batch):
             started = time.monotonic()
             try:
@@ -120,13 +186,24 @@ class _Transport(QuickBooks):
                 _log_call(self.company_id, request_type, url, "connection failed", "", started)
                 raise QboUnavailableError("Could not reach QuickBooks Online (connection failed)") from exc
         self.last_intuit_tid = intuit_tid_of(response.headers)
-        _log_call(self.company_id, request_type, url, response.status_code, self.last_intuit_tid, started)
         error = error_from_response(response.status_code, response.text, response.headers)
-        if isinstance(error, QboRateLimitError):
+        metered = NOTHING
+        if error is None:
+            # Only successes are metered; a batch only for the items QBO answered without a Fault.
+            metered = batch_items(body, _decoded(response.text)) if is_batch else call
+        _log_call(
+            self.company_id, request_type, url, response.status_code, self.last_intuit_tid, started, metered
+        )
+        if error is None:
+            self.meter.counted(self.company_id, metered)
+            return response
+        error = as_read_refusal(error, call, self.read_refusal)
+        if isinstance(error, QboReadsRefusedError):
+            # Writes still go: a refused read must not pause the company like a throttle would.
+            self.meter.refused(self.company_id, error)
+        elif isinstance(error, QboRateLimitError):
             self.governor.pause(self.company_id, error.retry_after)
-        if error is not None:
-            raise error
-        return response
+        raise error
 
 
 def _json_default(value: object) -> object:
@@ -153,6 +230,8 @@ class QboClient:
         base_url: str,
         token_source: TokenSource,
         governor: Governor | None = None,
+        meter: Meter | None = None,
+        read_refusal_pattern: str = DEFAULT_READ_REFUSAL_PATTERN,
         timeout: tuple[float, float] = (5.0, 30.0),
         minor_version: int = MINOR_VERSION,
     ):
@@ -163,6 +242,8 @@ class QboClient:
         self._qb.api_url_v3 = self._qb.sandbox_api_url_v3 = base_url.rstrip("/")
         self._qb.session = self._session
         self._qb.governor = governor or _NoGovernor()
+        self._qb.meter = meter or _NoMeter()
+        self._qb.read_refusal = re.compile(read_refusal_pattern)
 
     @property
     def last_intuit_tid(self) -> str:
@@ -270,6 +351,7 @@ class QboClient:
             name=info.get("CompanyName") or info.get("LegalName") or "",
             custom_txn_numbers=preferences.custom_txn_numbers,
             home_currency=preferences.home_currency,
+            preferences=preferences,
         )
 
     def customer_types(self) -> list[NamedRef]:
@@ -284,4 +366,4 @@ class QboClient:
         ]
 
 
-__all__ = ["MINOR_VERSION", "QboClient", "QboError", "TokenSource", "encode_body"]
+__all__ = ["MINOR_VERSION", "Meter", "QboClient", "QboError", "TokenSource", "encode_body"]

@@ -19,6 +19,21 @@ class CompanyPreferences:
     home_currency: str
     multi_currency: bool
 
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "custom_txn_numbers": self.custom_txn_numbers,
+            "home_currency": self.home_currency,
+            "multi_currency": self.multi_currency,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CompanyPreferences":
+        return cls(
+            custom_txn_numbers=bool(data.get("custom_txn_numbers", False)),
+            home_currency=str(data.get("home_currency") or ""),
+            multi_currency=bool(data.get("multi_currency", False)),
+        )
+
 
 @dataclass(frozen=True)
 class CompanyProfile:
@@ -28,3 +43,4 @@ class CompanyProfile:
     custom_txn_numbers: bool
     # Preferences.CurrencyPrefs.HomeCurrency: the currency every amount we send is taken to be in.
     home_currency: str = ""
+    preferences: CompanyPreferences | None = None

@@ -6,6 +6,7 @@ import environ
 from celery.schedules import crontab
 
 from qbsync.core.logging import logging_config
+from qbsync.quickbooks.metering import DEFAULT_READ_REFUSAL_PATTERN
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -241,6 +242,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "qbsync.notifications_check",
         "schedule": env.float("QBSYNC_NOTIFICATIONS_SECONDS", default=300.0),
     },
+    # The month's QBO reads against QBO_MONTHLY_READ_BUDGET: alerts, pausing and probing reads.
+    "read-budget-check": {
+        "task": "qbsync.read_budget_check",
+        "schedule": env.float("QBSYNC_READ_BUDGET_CHECK_SECONDS", default=60.0),
+    },
     "reconciliation-nightly": {
         "task": "qbsync.reconciliation_nightly",
         "schedule": crontab(hour=env.int("QBSYNC_RECONCILIATION_HOUR", default=3), minute=0),
@@ -279,6 +285,23 @@ QBO_MAX_BATCH_PER_MINUTE = env.int("QBO_MAX_BATCH_PER_MINUTE", default=40)
 QBO_MAX_PER_SECOND = env.int("QBO_MAX_PER_SECOND", default=10)
 QBO_RATE_HEADROOM = env.float("QBO_RATE_HEADROOM", default=0.05)
 QBO_RATE_WINDOW_SECONDS = env.float("QBO_RATE_WINDOW_SECONDS", default=60.0)
+
+# Intuit meters reads (CorePlus calls) over the whole developer workspace: the Builder tier allows 500,000 a
+# month. Ops are alerted at 50, 80 and 95 % (logs, and mail to QBSYNC_OPS_EMAIL when set); at 100 % reads
+# pause for the rest of the month unless QBO_PAUSE_READS_AT_BUDGET is off (qbsync.sync.engine.metering).
+QBO_MONTHLY_READ_BUDGET = env.int("QBO_MONTHLY_READ_BUDGET", default=500_000)
+QBO_PAUSE_READS_AT_BUDGET = env.bool("QBO_PAUSE_READS_AT_BUDGET", default=True)
+QBSYNC_OPS_EMAIL = env("QBSYNC_OPS_EMAIL", default="")
+# How QBO answers a read beyond the cap is unpublished: a 403 or 429 whose text matches this is taken as
+# "reads refused for the month" (qbsync.quickbooks.metering).
+QBO_READ_REFUSAL_PATTERN = env("QBO_READ_REFUSAL_PATTERN", default=DEFAULT_READ_REFUSAL_PATTERN)
+# While reads are paused, what needs a read looks again this often (refused reads are not metered), and a
+# pause QBO caused is probed with one read this often (a plan change ends it).
+QBSYNC_READS_PAUSED_RECHECK_SECONDS = env.float("QBSYNC_READS_PAUSED_RECHECK_SECONDS", default=900.0)
+QBSYNC_READS_PROBE_SECONDS = env.float("QBSYNC_READS_PROBE_SECONDS", default=3600.0)
+# A company's Preferences (numbering, currency) are kept on the connection and read again at most this often
+# unless QBO answers as if they changed (qbsync.sync.engine.company).
+QBSYNC_PREFERENCES_MAX_AGE_SECONDS = env.float("QBSYNC_PREFERENCES_MAX_AGE_SECONDS", default=7 * 86400.0)
 
 # The app's webhook verifier token from Intuit's developer portal; empty: webhooks are refused (401)
 # and the CDC poller alone brings changes back.

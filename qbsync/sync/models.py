@@ -57,6 +57,9 @@ class QuickBooksConnection(models.Model):
     # The help page's behaviour: the first sync of every due account starts without a person reviewing
     # its preview first.
     first_sync_without_preview = models.BooleanField(default=False)
+    # The company's Preferences as last read (engine/company.py): pushes use them without a read.
+    company_preferences = models.JSONField(default=dict, blank=True)
+    preferences_read_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -452,3 +455,49 @@ class BatchPushSlot(models.Model):
 
     def __str__(self) -> str:
         return f"batch pusher {self.number} of firm {self.firm_id}"
+
+
+class QboCallMonth(models.Model):
+    """The calls QBO answered with a success for one firm's company in one calendar month (UTC). Reads
+    (CorePlus) are what Intuit meters, summed over every firm of the deployment (engine/metering.py)."""
+
+    firm = models.ForeignKey(Firm, null=True, on_delete=models.SET_NULL, related_name="qbo_call_months")
+    realm_id = models.CharField("company id (realm)", max_length=32)
+    month = models.CharField(max_length=7)  # "2026-12"
+    reads = models.PositiveBigIntegerField(default=0)
+    writes = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("firm", "realm_id", "month", name="qbo_call_month_unique"),
+        ]
+        indexes = [models.Index(fields=["month"], name="qbo_call_month_month")]
+
+    def __str__(self) -> str:
+        return f"{self.realm_id} {self.month}: {self.reads} reads, {self.writes} writes"
+
+
+class ReadBudgetMonth(models.Model):
+    """The deployment's (Intuit workspace's) month of reads: which budget alerts went out, and whether reads
+    are paused (QBO refused one, or our own count reached the budget) or were resumed by ops."""
+
+    class PauseReason(models.TextChoices):
+        REFUSED = "refused", "QuickBooks refused reads"
+        BUDGET = "budget", "the monthly read budget was used up"
+
+    month = models.CharField(max_length=7, unique=True)
+    alerts_sent = models.JSONField(default=list, blank=True)  # thresholds in percent: [50, 80]
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=10, choices=PauseReason.choices, blank=True)
+    pause_detail = models.TextField(blank=True)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    probed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"reads in {self.month}"
+
+    @property
+    def reads_paused(self) -> bool:
+        return self.paused_at is not None and (self.resumed_at is None or self.resumed_at < self.paused_at)

@@ -23,6 +23,7 @@ from .work.batches import transactions_batch_push as push_batch
 from .work.bulk import bulk_sync_preview as preview_bulk_sync
 from .work.bulk import bulk_sync_run as run_bulk_sync
 from .work.outbox import outbox_process as process_outbox
+from .work.read_budget import read_budget_check as check_read_budget
 from .work.relink import account_records_move as move_account_records
 from .work.sweep import sync_sweep as sweep
 
@@ -47,6 +48,11 @@ def account_push(self, link_id: int) -> str:
 @shared_task(name=names.SYNC_SWEEP)
 def sync_sweep() -> dict:
     return sweep()
+
+
+@shared_task(name=names.READ_BUDGET_CHECK)
+def read_budget_check() -> dict:
+    return check_read_budget()
 
 
 @shared_task(name=names.BULK_SYNC_PREVIEW)

@@ -22,6 +22,7 @@ from qbsync.quickbooks.governor import governor_from_settings
 
 from ..models import QuickBooksConnection
 from .connection import NOT_CONNECTED
+from .metering import FirmMeter
 
 logger = logging.getLogger(__name__)
 
@@ -152,12 +153,14 @@ class ConnectionTokenSource:
 class ConnectionClient(QboClient):
     """A firm's client: an authorisation QBO refuses for good marks the connection at once."""
 
-    def __init__(self, connection: QuickBooksConnection):
+    def __init__(self, connection: QuickBooksConnection, *, past_read_pause: bool = False):
         super().__init__(
             realm_id=connection.realm_id,
             base_url=settings.QBO_API_BASE_URL,
             token_source=ConnectionTokenSource(connection.pk),
             governor=governor_from_settings(),
+            meter=FirmMeter(connection.firm_id, past_read_pause=past_read_pause),
+            read_refusal_pattern=settings.QBO_READ_REFUSAL_PATTERN,
             timeout=(settings.QBO_CONNECT_TIMEOUT, settings.QBO_READ_TIMEOUT),
             minor_version=settings.QBO_MINOR_VERSION,
         )
@@ -179,17 +182,20 @@ class ConnectionClient(QboClient):
             raise
 
 
-def client_for_token(*, realm_id: str, token_source) -> QboClient:
+def client_for_token(*, realm_id: str, token_source, firm_id: int | None) -> QboClient:
     """A client on a token not stored yet (the connect flow reads the company's name with it)."""
     return QboClient(
         realm_id=realm_id,
         base_url=settings.QBO_API_BASE_URL,
         token_source=token_source,
         governor=governor_from_settings(),
+        meter=FirmMeter(firm_id),
+        read_refusal_pattern=settings.QBO_READ_REFUSAL_PATTERN,
         timeout=(settings.QBO_CONNECT_TIMEOUT, settings.QBO_READ_TIMEOUT),
         minor_version=settings.QBO_MINOR_VERSION,
     )
 
 
-def connection_client(connection: QuickBooksConnection) -> ConnectionClient:
-    return ConnectionClient(connection)
+def connection_client(connection: QuickBooksConnection, *, past_read_pause: bool = False) -> ConnectionClient:
+    """The firm's client. ``past_read_pause``: its reads go out while reads are paused (the probe only)."""
+    return ConnectionClient(connection, past_read_pause=past_read_pause)

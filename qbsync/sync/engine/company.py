@@ -1,30 +1,59 @@
-"""Company preferences as the engine reads them: through a short per-process cache per company (realm),
-since QBO meters reads and preferences rarely change."""
+"""Company preferences as the engine uses them: kept on the connection, so a push needs no read.
+
+Intuit meters every read (engine/metering.py), and preferences rarely change. They are read when the firm
+connects (connection_check), when none are kept, when QBO answers in a way a numbering change would explain
+(a 6140 duplicate number: ``preferences_forget``), and at most every QBSYNC_PREFERENCES_MAX_AGE_SECONDS
+otherwise (a change nothing told us about). A company's home currency never changes.
+"""
 
 from __future__ import annotations
 
-import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
 
 from qbsync.quickbooks.records import CompanyPreferences
 
+from ..models import QuickBooksConnection
 from . import explanations
 from .causes import FailureCause
 from .errors import SyncFailure
 
-# Preferences are read at most this often per company. A numbering change shows up at once as a 6140 or a
-# QBO-assigned number, both handled; a company's home currency never changes.
-PREFERENCES_TTL = 300.0
-_preferences: dict[str, tuple[float, CompanyPreferences]] = {}
+
+def preferences_keep(connection_id: int, preferences: CompanyPreferences) -> None:
+    QuickBooksConnection.objects.filter(pk=connection_id).update(
+        company_preferences=preferences.as_dict(), preferences_read_at=timezone.now()
+    )
+
+
+def preferences_forget(connection_id: int) -> None:
+    """QBO answered as if the preferences changed: the next push reads them again (one read)."""
+    QuickBooksConnection.objects.filter(pk=connection_id).update(preferences_read_at=None)
+
+
+def _kept(connection_id: int) -> CompanyPreferences | None:
+    row = (
+        QuickBooksConnection.objects.filter(pk=connection_id)
+        .values("company_preferences", "preferences_read_at")
+        .first()
+    )
+    if row is None or row["preferences_read_at"] is None or not row["company_preferences"]:
+        return None
+    max_age = timedelta(seconds=float(settings.QBSYNC_PREFERENCES_MAX_AGE_SECONDS))
+    if timezone.now() - row["preferences_read_at"] > max_age:
+        return None
+    return CompanyPreferences.from_dict(row["company_preferences"])
 
 
 def preferences_of(client) -> CompanyPreferences:
-    """The company's preferences, read through the cache."""
-    now = time.monotonic()
-    cached = _preferences.get(client.realm_id)
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    """The company's preferences: those kept on the connection, read (and kept) only when there are none
+    or they are too old."""
+    kept = _kept(client.connection_id)
+    if kept is not None:
+        return kept
     value = client.company_preferences()
-    _preferences[client.realm_id] = (now + PREFERENCES_TTL, value)
+    preferences_keep(client.connection_id, value)
     return value
 
 

@@ -26,6 +26,7 @@ BULK_SYNC_RUN = "qbsync.qbo.bulk_sync_run"
 ACCOUNT_RECORDS_MOVE = "qbsync.qbo.account_records_move"
 CONNECTION_CHECK = "qbsync.qbo.connection_check"
 SYNC_SWEEP = "qbsync.sync_sweep"
+READ_BUDGET_CHECK = "qbsync.read_budget_check"
 # Inbound changes and sync health (qbsync/changes/tasks.py, qbsync/health/tasks.py).
 CHANGES_PROCESS = "qbsync.qbo.changes_process"
 CHANGES_POLL = "qbsync.qbo.changes_poll"

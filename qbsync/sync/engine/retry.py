@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from qbsync.quickbooks.errors import QboRateLimitError, QboTransientError
 from qbsync.quickbooks.governor import RealmThrottled
+from qbsync.quickbooks.metering import QboReadsUnavailableError
 
 from ..models import SyncEvent
 from ..states import SyncAction
@@ -44,9 +45,9 @@ def backoff(attempt: int, retry_after: float | None = None) -> float:
 
 
 def counts_as_attempt(exc: QboTransientError) -> bool:
-    """QBO's limits (a 429, or our governor holding a request back) say "later", not "failed": waiting
-    them out never uses up a record's attempts, however long a throttling storm lasts."""
-    return not isinstance(exc, QboRateLimitError | RealmThrottled)
+    """QBO's limits (a 429, our governor holding a request back, reads paused for the month) say "later",
+    not "failed": waiting them out never uses up a record's attempts, however long they last."""
+    return not isinstance(exc, QboRateLimitError | RealmThrottled | QboReadsUnavailableError)
 
 
 UNREACHABLE = "QuickBooks Online could not be reached; the next try is in {delay}."
@@ -64,8 +65,16 @@ def in_words(seconds: float) -> str:
     return f"{n} minute{'s' if n != 1 else ''}"
 
 
+READS_WAIT = (
+    "Waiting for QuickBooks reads to resume: this needs a look-up in QuickBooks, and reads are paused for "
+    "the month. It is held, never sent twice, and goes on by itself when reads are back."
+)
+
+
 def retry_message(exc: QboTransientError, delay: float) -> str:
     """In words; QBO's own message and code stay in the event's received data."""
+    if isinstance(exc, QboReadsUnavailableError):
+        return READS_WAIT
     return (UNREACHABLE if counts_as_attempt(exc) else SLOWED_DOWN).format(delay=in_words(delay))
 
 
@@ -135,7 +144,13 @@ def defer(link, exc: QboTransientError, *, enqueue: Callable[..., None]) -> str:
         ):
             # A throttling storm is one happening: its first slow-down is said, not every one after it.
             last = last_event(link)
-            if not (throttled and last is not None and last.received.get("throttled")):
+            reads_wait = isinstance(exc, QboReadsUnavailableError)
+            if not (
+                throttled
+                and last is not None
+                and last.received.get("throttled")
+                and bool(last.received.get("reads_paused")) == reads_wait
+            ):
                 record_event(
                     link=link,
                     kind="retry_scheduled",
@@ -143,7 +158,8 @@ def defer(link, exc: QboTransientError, *, enqueue: Callable[..., None]) -> str:
                     intuit_tid=exc.intuit_tid,
                     message=retry_message(exc, delay),
                     received={"code": exc.code, "status": exc.status, "message": exc.message}
-                    | ({"throttled": True} if throttled else {}),
+                    | ({"throttled": True} if throttled else {})
+                    | ({"reads_paused": True} if reads_wait else {}),
                 )
             enqueue(link.pk, countdown=delay)
     return "deferred"

@@ -22,6 +22,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from qbsync.quickbooks.errors import (
+    QboDuplicateDocNumberError,
     QboError,
     QboNotFoundError,
     QboReconnectRequiredError,
@@ -33,7 +34,7 @@ from qbsync.quickbooks.requestids import request_id_for
 from ..engine import explanations
 from ..engine.causes import FailureCause
 from ..engine.client import connection_client
-from ..engine.company import currency_refusal, preferences_of
+from ..engine.company import currency_refusal, preferences_forget, preferences_of
 from ..engine.connection import usable_connection
 from ..engine.enqueue import ACCOUNT_RECORDS_MOVE, enqueue, enqueue_batch_pushers, enqueue_outbox
 from ..engine.errors import SyncFailure, SyncRequestError
@@ -407,6 +408,9 @@ def push(kind: TransactionKind, *, link_id: int) -> str:
         try:
             return _create_or_update(kind, client, link, record, draft)
         except QboError as exc:
+            if isinstance(exc, QboDuplicateDocNumberError):
+                # Numbering may have changed in QBO: the next push reads the preferences again.
+                preferences_forget(connection.pk)
             failure = kind.explain_refusal(exc, record)
             if failure is None:
                 raise

@@ -29,6 +29,7 @@ from ..engine.client import (
     set_status,
     store_grant,
 )
+from ..engine.company import preferences_keep
 from ..engine.connection import linked_connections
 from ..models import BulkSyncPlan, QuickBooksConnection, ServiceItemMapping
 from ..work.bulk import bulk_sync_preview_start, first_sync_has_run
@@ -86,7 +87,7 @@ def connection_connect(
     existing = QuickBooksConnection.objects.filter(firm=firm).first()
     # Links belong to the company they were made in, even while disconnected.
     if existing is not None and existing.realm_id != realm_id and not start_over:
-        new_name = _company_name_or_blank(realm_id=realm_id, access_token=grant.access_token)
+        new_name = _company_name_or_blank(realm_id=realm_id, access_token=grant.access_token, firm_id=firm.pk)
         _revoke_quietly(grant.refresh_token)
         raise ConnectionRealmMismatch(
             RECONNECT_OTHER_COMPANY.format(
@@ -154,7 +155,7 @@ def connection_apply_first_defaults(*, connection: QuickBooksConnection) -> None
     connection.refresh_from_db()
 
 
-def _company_name_or_blank(*, realm_id: str, access_token: str) -> str:
+def _company_name_or_blank(*, realm_id: str, access_token: str, firm_id: int) -> str:
     class _Fixed:
         def access_token(self) -> str:
             return access_token
@@ -164,7 +165,9 @@ def _company_name_or_blank(*, realm_id: str, access_token: str) -> str:
 
     try:
         return (
-            client_for_token(realm_id=realm_id, token_source=_Fixed()).company_info().get("CompanyName", "")
+            client_for_token(realm_id=realm_id, token_source=_Fixed(), firm_id=firm_id)
+            .company_info()
+            .get("CompanyName", "")
         )
     except QboError:
         return ""
@@ -191,6 +194,8 @@ def connection_check(*, connection_id: int) -> CompanyProfile:
     connection = QuickBooksConnection.objects.get(pk=connection_id)
     profile = connection_client(connection).company_profile()
     QuickBooksConnection.objects.filter(pk=connection_id).update(company_name=profile.name[:255])
+    if profile.preferences is not None:
+        preferences_keep(connection_id, profile.preferences)
     return profile
 
 

@@ -28,6 +28,7 @@ from django.utils import timezone
 from qbsync.quickbooks import transactions as qbo_txn
 from qbsync.quickbooks.batch import BATCH_ID_MAX_LENGTH, BATCH_MAX_ITEMS
 from qbsync.quickbooks.errors import (
+    QboDuplicateDocNumberError,
     QboError,
     QboRateLimitError,
     QboReconnectRequiredError,
@@ -40,7 +41,7 @@ from qbsync.quickbooks.requestids import request_id_for
 from ..engine import explanations
 from ..engine.causes import FailureCause
 from ..engine.client import connection_client
-from ..engine.company import currency_refusal, preferences_of
+from ..engine.company import currency_refusal, preferences_forget, preferences_of
 from ..engine.connection import usable_connection
 from ..engine.enqueue import batch_pushers, enqueue_batch_pushers, start_batch_pushers
 from ..engine.errors import SyncFailure
@@ -411,6 +412,8 @@ def _push_batch(client, connection, links, preferences, counts) -> float | None:
             kind.link_model.objects.filter(pk=link.pk).update(in_batch=False)
             counts[defer(link, result, enqueue=kind.enqueue_push)] += 1
         elif isinstance(result, QboError):
+            if isinstance(result, QboDuplicateDocNumberError):
+                preferences_forget(connection.pk)  # numbering may have changed in QBO
             fail(link, kind.explain_refusal(result, kind.record_of(link)) or refused(kind, result))
             counts["failed"] += 1
         else:
