@@ -8,6 +8,7 @@ endpoint is unauthenticated (load balancers and orchestrators probe it)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
@@ -108,6 +109,22 @@ def check_beat(now=None) -> Check:
 
 
 READINESS_CHECKS = {"database": check_database, "broker": check_broker, "workers": check_workers}
+# Informational details that apps above add to /readyz (never a reason to be not ready): name -> build().
+READINESS_DETAILS: dict[str, Callable[[], dict]] = {}
+
+
+def register_readiness_detail(name: str, build: Callable[[], dict]) -> None:
+    READINESS_DETAILS[name] = build
+
+
+def _details() -> dict:
+    details = {}
+    for name, build in READINESS_DETAILS.items():
+        try:
+            details[name] = build()
+        except Exception as exc:  # noqa: BLE001 - informational only
+            details[name] = {"error": exc.__class__.__name__}
+    return details
 
 
 def readiness() -> tuple[bool, dict]:
@@ -124,6 +141,8 @@ def readiness() -> tuple[bool, dict]:
         "failed": [f"{name}: {results[name].detail}" for name in failed],
         "checks": {name: result.as_json() for name, result in results.items()},
     }
+    if database_ok:
+        body["detail"] = _details()
     return not failed, body
 
 

@@ -302,6 +302,8 @@ QBSYNC_READS_PROBE_SECONDS = env.float("QBSYNC_READS_PROBE_SECONDS", default=360
 # A company's Preferences (numbering, currency) are kept on the connection and read again at most this often
 # unless QBO answers as if they changed (qbsync.sync.engine.company).
 QBSYNC_PREFERENCES_MAX_AGE_SECONDS = env.float("QBSYNC_PREFERENCES_MAX_AGE_SECONDS", default=7 * 86400.0)
+# Customer types and items for the defaults form are kept this long (the page has a button to read them now).
+QBSYNC_PICK_LISTS_MAX_AGE_SECONDS = env.float("QBSYNC_PICK_LISTS_MAX_AGE_SECONDS", default=86400.0)
 
 # The app's webhook verifier token from Intuit's developer portal; empty: webhooks are refused (401)
 # and the CDC poller alone brings changes back.

@@ -60,6 +60,9 @@ class QuickBooksConnection(models.Model):
     # The company's Preferences as last read (engine/company.py): pushes use them without a read.
     company_preferences = models.JSONField(default=dict, blank=True)
     preferences_read_at = models.DateTimeField(null=True, blank=True)
+    # Customer types and items as last read, for the defaults form (services/connections.py).
+    pick_lists = models.JSONField(default=dict, blank=True)
+    pick_lists_read_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

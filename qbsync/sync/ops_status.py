@@ -19,6 +19,7 @@ from kombu.transport.redis import Channel
 from qbsync.core.heartbeat import stale_after
 from qbsync.core.models import ProcessHeartbeat
 from qbsync.quickbooks.governor import RedisRateGovernor, governor_from_settings
+from qbsync.sync.engine import metering
 from qbsync.sync.engine.connection import usable_connections
 from qbsync.sync.engine.leases import BULK_HOLD, QUEUED_GRACE, SYNCING_LEASE
 from qbsync.sync.models import (
@@ -26,6 +27,7 @@ from qbsync.sync.models import (
     BulkSyncPlan,
     InvoiceSyncLink,
     PaymentSyncLink,
+    QboCallMonth,
     SyncOutbox,
 )
 from qbsync.sync.states import SyncState
@@ -212,6 +214,18 @@ def failures_by_cause() -> list[dict]:
     ]
 
 
+def qbo_reads(now=None, *, top: int = 10) -> dict:
+    """The month's QBO reads against the budget (Intuit meters them over the whole deployment), whether
+    reads are paused, and the firms that read most."""
+    summary = metering.read_budget_summary(now)
+    summary["top_firms"] = list(
+        QboCallMonth.objects.filter(month=summary["month"])
+        .order_by("-reads")
+        .values("firm_id", "realm_id", "reads", "writes")[:top]
+    )
+    return summary
+
+
 def status_report(now=None) -> dict:
     now = now or timezone.now()
     return {
@@ -222,6 +236,7 @@ def status_report(now=None) -> dict:
         "stuck": stuck_work(now),
         "throttle": throttle_state(),
         "failures": failures_by_cause(),
+        "qbo_reads": qbo_reads(now),
         **{name: section.build(now) for name, section in _SECTIONS.items()},
         "thresholds": {
             "syncing_lease_seconds": SYNCING_LEASE / timedelta(seconds=1),

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from django.db.models import BooleanField, Count, ExpressionWrapper, QuerySet, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import Account
 from invoices.models import Service
@@ -11,6 +13,7 @@ from qbsync.firms.models import Firm
 from qbsync.quickbooks.customers import customers_containing
 
 from .display import DISPLAY_ORDER, display_status
+from .engine import metering
 from .engine.client import connection_client
 from .engine.connection import is_usable
 from .kinds.account_records import ACCOUNT_UNSYNCED_EVENT
@@ -254,3 +257,40 @@ def sync_history(
         event.sent = _without_secrets(event.sent)
         event.received = _without_secrets(event.received)
     return found
+
+
+@dataclass(frozen=True)
+class QboCallsThisMonth:
+    """What the firm's company cost in QBO calls this calendar month (UTC), and whether reads are paused."""
+
+    month: str  # "December 2026"
+    reads: int
+    writes: int
+    reads_paused: bool
+    paused_until: date | None
+    pause_reason: str
+
+
+def reads_pause_notice() -> QboCallsThisMonth | None:
+    """The deployment's reads are paused (the banner's words), or None."""
+    row = metering.reads_paused()
+    if row is None:
+        return None
+    return _calls(firm_id=None, paused=row)
+
+
+def _calls(*, firm_id: int | None, paused) -> QboCallsThisMonth:
+    now = timezone.now()
+    counts = metering.firm_calls(firm_id) if firm_id is not None else {"reads": 0, "writes": 0}
+    return QboCallsThisMonth(
+        month=f"{now:%B %Y}",
+        reads=counts["reads"],
+        writes=counts["writes"],
+        reads_paused=paused is not None,
+        paused_until=metering.next_month_start(now).date() if paused is not None else None,
+        pause_reason=metering.pause_reason_in_words(paused) if paused is not None else "",
+    )
+
+
+def qbo_calls_this_month(*, firm: Firm) -> QboCallsThisMonth:
+    return _calls(firm_id=firm.pk, paused=metering.reads_paused())

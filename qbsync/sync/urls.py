@@ -10,6 +10,7 @@ urlpatterns = [
     path("disconnect/", views.quickbooks_disconnect, name="disconnect"),
     path("defaults/", views.quickbooks_defaults, name="defaults"),
     path("service-items/", views.quickbooks_service_items, name="service_items"),
+    path("pick-lists/refresh/", views.quickbooks_pick_lists_refresh, name="pick_lists_refresh"),
     path("first-sync/preview/", views.bulk_preview, name="bulk_preview"),
     path("first-sync/<int:pk>/", views.bulk_plan, name="bulk_plan"),
     path("first-sync/<int:pk>/start/", views.bulk_start, name="bulk_start"),

@@ -27,6 +27,7 @@ from .selectors import (
     connection_for_firm,
     first_sync_due_count,
     latest_bulk_plan,
+    qbo_calls_this_month,
     service_item_rows,
 )
 from .services.connections import (
@@ -76,6 +77,7 @@ def _settings_page(request: HttpRequest, *, form=None, pick_lists=None, status: 
             "first_sync_due": first_sync_due_count(firm=request.firm),
             "service_items": service_item_rows(firm=request.firm),
             "item_choices": pick_lists.items if pick_lists is not None else [],
+            "qbo_calls": qbo_calls_this_month(firm=request.firm),
         },
         status=status,
     )
@@ -202,6 +204,25 @@ def quickbooks_disconnect(request: HttpRequest) -> HttpResponse:
             "Disconnected here, but QuickBooks Online did not confirm revoking access. To be sure, remove "
             "qbsync under Apps in QuickBooks Online.",
         )
+    return redirect("quickbooks:settings")
+
+
+@permission_required(can_manage_quickbooks)
+@require_POST
+def quickbooks_pick_lists_refresh(request: HttpRequest) -> HttpResponse:
+    """Read customer types and items from QuickBooks now (one added there a moment ago)."""
+    connection = connection_for_firm(firm=request.firm)
+    if not is_usable(connection):
+        messages.error(request, "Connect QuickBooks Online first.")
+        return redirect("quickbooks:settings")
+    try:
+        connection_pick_lists(connection=connection, fresh=True)
+    except QboError as exc:
+        messages.error(
+            request, f"Could not read customer types and items from QuickBooks Online: {exc.message}"
+        )
+    else:
+        messages.success(request, "Customer types and items were read again from QuickBooks Online.")
     return redirect("quickbooks:settings")
 
 

@@ -147,18 +147,29 @@ def _synced_event(link: InvoiceSyncLink, qbo_invoice: qbo_txn.QboInvoice, how: s
 
 
 def _delete_in_qbo(client, row: SyncOutbox, request_id: str) -> str:
+    # With the SyncToken our last write got back: no read unless QBO's copy changed since (5010).
+    def current_token() -> str:
+        return qbo_txn.read_invoice(client, row.qbo_id).sync_token
+
+    def write_once_fresh(write, rid: str):
+        token = row.qbo_sync_token or current_token()
+        return pipeline.retry_once_if_stale(
+            write, sync_token=token, request_id=rid, current_token=current_token
+        )
+
     try:
-        token = qbo_txn.read_invoice(client, row.qbo_id).sync_token
-    except QboNotFoundError:
-        return f"Invoice {row.local_label} was already gone from QuickBooks Online."
-    try:
-        qbo_txn.delete_invoice(client, row.qbo_id, token, request_id=request_id)
+        write_once_fresh(
+            lambda token, rid: qbo_txn.delete_invoice(client, row.qbo_id, token, request_id=rid), request_id
+        )
         return f"Deleted invoice {row.local_label} in QuickBooks Online."
     except QboNotFoundError:
         return f"Invoice {row.local_label} was already gone from QuickBooks Online."
     except QboValidationError:
         # QBO refuses to delete an invoice with linked payments (6000): void it instead, and say so.
-        qbo_txn.void_invoice(client, row.qbo_id, token, request_id=request_id + "v")
+        write_once_fresh(
+            lambda token, rid: qbo_txn.void_invoice(client, row.qbo_id, token, request_id=rid),
+            request_id + "v",
+        )
         return DELETE_REFUSED_VOIDED.format(label=row.local_label)
 
 

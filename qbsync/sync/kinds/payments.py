@@ -91,9 +91,17 @@ def _synced_event(link: PaymentSyncLink, qbo_payment: qbo_txn.QboPayment, how: s
 
 
 def _delete_in_qbo(client, row: SyncOutbox, request_id: str) -> str:
+    # With the SyncToken our last write got back: no read unless QBO's copy changed since (5010).
+    def current_token() -> str:
+        return qbo_txn.read_payment(client, row.qbo_id).sync_token
+
     try:
-        token = qbo_txn.read_payment(client, row.qbo_id).sync_token
-        qbo_txn.delete_payment(client, row.qbo_id, token, request_id=request_id)
+        pipeline.retry_once_if_stale(
+            lambda token, rid: qbo_txn.delete_payment(client, row.qbo_id, token, request_id=rid),
+            sync_token=row.qbo_sync_token or current_token(),
+            request_id=request_id,
+            current_token=current_token,
+        )
     except QboNotFoundError:
         return f"The payment {row.local_label} was already gone from QuickBooks Online."
     return f"Deleted the payment {row.local_label} in QuickBooks Online; its invoices' balances are restored."

@@ -451,8 +451,11 @@ def _create_or_update(kind: TransactionKind, client, link, record, draft):
         kind.request_prefix, link.firm_id, record.pk, link.request_epoch, record.content_version
     )
     if not link.qbo_id:
-        # An earlier attempt may have created it and lost the reply: find it by our marker first.
-        found = kind.find_by_marker(client, draft.customer_id, kind.marker(record))
+        # An earlier attempt may have created it and lost the reply: find it by our marker first. Only
+        # then: a look-up is a metered read, and a record never sent cannot be in QBO.
+        found = create_ever_sent(kind, record) and kind.find_by_marker(
+            client, draft.customer_id, kind.marker(record)
+        )
         if found:
             existing = found[0]
             if link.pushed_version == record.content_version:
@@ -487,7 +490,9 @@ def _void(kind: TransactionKind, client, link, record, customer_id: str):
     qbo_id, sync_token = link.qbo_id, link.qbo_sync_token
     if not qbo_id:
         # Voided while its first push was under way: an earlier attempt may have created it after all.
-        found = kind.find_by_marker(client, customer_id, kind.marker(record))
+        found = create_ever_sent(kind, record) and kind.find_by_marker(
+            client, customer_id, kind.marker(record)
+        )
         if not found:
             raise VoidedBeforeSync
         qbo_id, sync_token = found[0].id, found[0].sync_token
@@ -648,6 +653,11 @@ def delete_in_qbo(kind: TransactionKind, record) -> SyncOutbox | None:
     )
     enqueue_outbox(row.pk)
     return row
+
+
+def create_ever_sent(kind: TransactionKind, record) -> bool:
+    """Whether a create of ``record`` was ever sent to QBO (singly or in a batch that went out)."""
+    return SyncEvent.objects.filter(**{kind.name: record}, kind=CREATE_SENT).exists()
 
 
 def create_may_land_until(kind: TransactionKind, link: TransactionSyncLink, record) -> datetime | None:

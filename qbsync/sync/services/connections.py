@@ -9,9 +9,10 @@ token.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -140,7 +141,7 @@ def connection_apply_first_defaults(*, connection: QuickBooksConnection) -> None
     """New customers get the "Individual" type when the company has one, and none otherwise; invoice
     lines get the company's "Services" item when it has one."""
     try:
-        pick_lists = connection_pick_lists(connection=connection)
+        pick_lists = connection_pick_lists(connection=connection, fresh=True)
     except QboError as exc:
         logger.warning("Could not read QuickBooks pick lists after connecting: %s", exc)
         return
@@ -215,9 +216,36 @@ def connection_disconnect(*, connection: QuickBooksConnection) -> bool:
     return _revoke_quietly(refresh_token) if refresh_token else True
 
 
-def connection_pick_lists(*, connection: QuickBooksConnection) -> PickLists:
+def _kept_pick_lists(connection: QuickBooksConnection) -> PickLists | None:
+    kept, read_at = connection.pick_lists, connection.pick_lists_read_at
+    max_age = timedelta(seconds=float(settings.QBSYNC_PICK_LISTS_MAX_AGE_SECONDS))
+    if not kept or read_at is None or timezone.now() - read_at > max_age:
+        return None
+    return PickLists(
+        customer_types=[NamedRef(**ref) for ref in kept.get("customer_types", [])],
+        items=[NamedRef(**ref) for ref in kept.get("items", [])],
+    )
+
+
+def connection_pick_lists(*, connection: QuickBooksConnection, fresh: bool = False) -> PickLists:
+    """The company's customer types and items: as kept on the connection (each read costs metered reads,
+    and the settings page shows them on every visit), read again when ``fresh``, none are kept, or they are
+    older than QBSYNC_PICK_LISTS_MAX_AGE_SECONDS."""
+    kept = None if fresh else _kept_pick_lists(connection)
+    if kept is not None:
+        return kept
     client = connection_client(connection)
-    return PickLists(customer_types=client.customer_types(), items=client.active_items())
+    lists = PickLists(customer_types=client.customer_types(), items=client.active_items())
+    now = timezone.now()
+    QuickBooksConnection.objects.filter(pk=connection.pk).update(
+        pick_lists={
+            "customer_types": [asdict(ref) for ref in lists.customer_types],
+            "items": [asdict(ref) for ref in lists.items],
+        },
+        pick_lists_read_at=now,
+    )
+    connection.pick_lists_read_at = now
+    return lists
 
 
 def connection_update_defaults(

@@ -70,4 +70,25 @@ def text_lines(report: dict) -> list[str]:
         lines.append("  none")
     for row in report["failures"]:
         lines.append(f"  firm {row['firm']:<6} {row['record']:<8} {row['cause']:<32} {row['count']:>6}")
+    reads = report["qbo_reads"]
+    lines += [
+        "",
+        f"QuickBooks reads in {reads['month']} (metered by Intuit over the whole deployment)",
+        f"  {reads['reads']:,} of {reads['budget']:,} ({reads['share']}%)"
+        + (
+            f"; alerts sent at {', '.join(f'{t}%' for t in reads['alerts_sent'])}"
+            if reads["alerts_sent"]
+            else ""
+        ),
+    ]
+    if reads["reads_paused"]:
+        lines.append(
+            f"  READS PAUSED ({reads['pause_reason']}) until {reads['paused_until']}: pushes go on, "
+            "look-ups wait; after a plan change: manage.py qbsync_reads --resume"
+        )
+    for row in reads["top_firms"]:
+        lines.append(
+            f"  firm {row['firm_id']!s:<6} realm {row['realm_id']:<20} "
+            f"{row['reads']:>8} reads {row['writes']:>8} writes"
+        )
     return lines + section_lines(report)
