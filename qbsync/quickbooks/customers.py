@@ -130,10 +130,26 @@ def _like_pattern(name: str, form: str = "NFC") -> str:
     return "%" + "%".join(words) + "%" if words else "%"
 
 
+def _both_forms_pattern(name: str) -> str | None:
+    """One LIKE pattern that matches ``name`` composed (NFC) and decomposed (NFD): every character that
+    decomposes becomes a wildcard ('José Smith' -> '%Jos%Smith%'). None when nothing would be left to
+    narrow the search (a name made only of such characters)."""
+    composed = unicodedata.normalize("NFC", name)
+    kept = "".join("%" if unicodedata.decomposition(ch) else ch for ch in composed)
+    pattern = _like_pattern(kept)
+    return pattern if any(len(part) >= 2 for part in pattern.split("%")) else None
+
+
 def _name_like_conditions(name: str) -> list[str]:
-    """One DisplayName LIKE per Unicode form: QBO compares code points, and a name typed in QBO may be
-    decomposed (NFD) as easily as composed (NFC)."""
-    patterns = dict.fromkeys(_like_pattern(name, form) for form in ("NFC", "NFD"))
+    """The DisplayName LIKEs that find ``name`` in either Unicode form (QBO compares code points, and a
+    name typed in QBO may be decomposed as easily as composed): one query, since every look-up is a
+    metered read and QBO's queries have no OR; two (one per form) only when one pattern cannot narrow
+    the search."""
+    patterns = list(dict.fromkeys(_like_pattern(name, form) for form in ("NFC", "NFD")))
+    if len(patterns) > 1:
+        merged = _both_forms_pattern(name)
+        if merged is not None:
+            patterns = [merged]
     return [f"DisplayName LIKE {qbo_literal(pattern)}" for pattern in patterns]
 
 

@@ -3,6 +3,7 @@ need no read, alerts at 50/80/95 %, reads paused at the budget or when QBO refus
 read held (never created twice) until they resume."""
 
 import logging
+import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -18,11 +19,18 @@ from qbsync.sync.engine.client import connection_client
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.kinds.payments import payment_push
-from qbsync.sync.models import InvoiceSyncLink, PaymentSyncLink, QboCallMonth, ReadBudgetMonth, SyncOutbox
+from qbsync.sync.models import (
+    AccountSyncLink,
+    InvoiceSyncLink,
+    PaymentSyncLink,
+    QboCallMonth,
+    ReadBudgetMonth,
+    SyncOutbox,
+)
 from qbsync.sync.services.connections import connection_check
 from qbsync.sync.states import SyncState
 from qbsync.sync.work.outbox import outbox_process
-from tests.factories import AccountFactory, FirmFactory, make_invoice, make_payment
+from tests.factories import AccountFactory, FirmFactory, make_invoice, make_payment, sandbox_create
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -170,3 +178,21 @@ def test_a_read_qbo_refuses_pauses_reads_for_the_deployment(qbo, connected, acco
     # Pushes go on while reads are paused.
     invoice = make_invoice(account=account, amounts=("12.00",))
     assert push_invoice(invoice).state == SyncState.SYNCED
+
+
+@pytest.mark.parametrize("name", ["Plain Client Ltd", "José Müller GmbH"])
+def test_linking_an_account_costs_one_read(qbo, connected, firm, name):
+    """The name look-up, in both Unicode forms at once; the create is a write."""
+    before = reads_of(firm)
+    account = AccountFactory(firm=firm, name=name)
+    assert account_push(link_id=account_sync_request(account=account).pk) == "synced"
+    assert reads_of(firm) == before + 1
+    # A second account finds the first one's namesake typed decomposed in QBO with that one read too.
+    other = AccountFactory(firm=firm, name="Zoë Studio")
+    sandbox_create(
+        qbo, connected.realm_id, "Customer", {"DisplayName": unicodedata.normalize("NFD", "Zoë Studio")}
+    )
+    before = reads_of(firm)
+    assert account_push(link_id=account_sync_request(account=other).pk) == "synced"
+    assert reads_of(firm) == before + 1
+    assert AccountSyncLink.objects.get(account=other).link_method == AccountSyncLink.Method.MATCHED
