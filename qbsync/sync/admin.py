@@ -7,7 +7,9 @@ from .models import (
     BulkSyncPlan,
     InvoiceSyncLink,
     PaymentSyncLink,
+    QboCallMonth,
     QuickBooksConnection,
+    ReadBudgetMonth,
     SyncEvent,
     SyncOutbox,
 )
@@ -201,6 +203,34 @@ class BatchPushSlotAdmin(admin.ModelAdmin):
     list_display = ["firm", "number", "held_until", "batches_sent"]
     list_filter = ["firm"]
     list_select_related = ["firm"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(QboCallMonth)
+class QboCallMonthAdmin(admin.ModelAdmin):
+    """Read-only: the QBO calls each firm's company answered per month (engine/metering.py counts them)."""
+
+    list_display = ["month", "firm", "realm_id", "reads", "writes", "updated_at"]
+    list_filter = ["month"]
+    list_select_related = ["firm"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReadBudgetMonth)
+class ReadBudgetMonthAdmin(admin.ModelAdmin):
+    """Read-only: pause and resume reads with `manage.py qbsync_reads`."""
+
+    list_display = ["month", "alerts_sent", "paused_at", "pause_reason", "resumed_at"]
 
     def has_add_permission(self, request):
         return False

@@ -13,11 +13,13 @@ from qbsync.quickbooks.metering import MeteredCall, QboReadsRefusedError, classi
 from tests.qbsync.quickbooks.test_governor_over_http import FixedToken
 from tests.qbsync.quickbooks.test_metering import Meter
 
+CLIENT_ID = "metering-contract"
+
 
 @pytest.fixture
 def company(qbo_sandbox):
     realm = qbo_sandbox.control.create_company("Contract Co")
-    token = qbo_sandbox.control.tokens(realm)["access_token"]
+    token = qbo_sandbox.control.tokens(realm, client_id=CLIENT_ID)["access_token"]
     meter = Meter()
     client = QboClient(
         realm_id=realm, base_url=qbo_sandbox.api_base, token_source=FixedToken(token), meter=meter
@@ -90,8 +92,9 @@ def test_the_adapter_and_the_sandbox_class_every_call_alike(company, qbo_sandbox
 def test_a_read_beyond_the_cap_is_refused_and_writes_go_on(company, qbo_sandbox, answer):
     client, meter = company
     client.company_info()
-    used = qbo_sandbox.control.meter()["months"][qbo_sandbox.control.meter()["month"]]["total"]["CorePlus"]
-    qbo_sandbox.control.read_cap(used, answer=answer)
+    meter_now = qbo_sandbox.control.meter(client_id=CLIENT_ID)
+    used = meter_now["months"][meter_now["month"]]["clients"][CLIENT_ID]["CorePlus"]
+    qbo_sandbox.control.read_cap(used, client_id=CLIENT_ID, answer=answer)
     try:
         with pytest.raises(QboReadsRefusedError):
             client.company_info()
@@ -101,4 +104,4 @@ def test_a_read_beyond_the_cap_is_refused_and_writes_go_on(company, qbo_sandbox,
         )
         assert meter.total == MeteredCall(reads=1, writes=1)
     finally:
-        qbo_sandbox.control.read_cap(None)
+        qbo_sandbox.control.read_cap(None, client_id=CLIENT_ID)

@@ -330,6 +330,8 @@ def test_a_service_mapped_to_an_item_carries_it_on_its_lines(
         connected.realm_id, "Item", {"Name": "Tax Preparation", "Type": "Service", "Active": True}
     )
     other_item = inserted["Id"]
+    # Items are kept on the connection: the admin reads them again after adding one in QuickBooks.
+    firm_admin_client.post(reverse("quickbooks:pick_lists_refresh"))
     tax = ServiceFactory(firm=synced_account.firm, name="Tax return")
     plain = ServiceFactory(firm=synced_account.firm, name="Bookkeeping hours")
     page = firm_admin_client.get(reverse("quickbooks:settings")).content.decode()
