@@ -270,3 +270,54 @@ def test_qbsync_status_shows_webhook_health_and_the_interval_per_company(webhook
     assert "Changes from QuickBooks (webhooks and CDC polling)" in text
     assert "webhooks healthy" in text
     assert "CDC every 6 h (~120 reads/month)" in text
+
+
+# The QuickBooks page -----------------------------------------------------------------------------------
+
+
+def changes_block(page_client) -> str:
+    page = page_client.get(reverse("quickbooks:settings")).content.decode()
+    start = page.find('aria-labelledby="qbo-changes"')
+    return page[start : page.find("</section>", start)] if start >= 0 else ""
+
+
+def test_the_quickbooks_page_says_webhooks_work_and_what_the_safety_net_costs(
+    webhooks_on, qbo, connected, owner_client
+):
+    ChangePoll.objects.create(
+        connection=connected,
+        firm=connected.firm,
+        realm_id=connected.realm_id,
+        last_verified_delivery_at=timezone.now() - HOUR,
+    )
+
+    block = changes_block(owner_client)
+
+    assert 'data-webhooks="healthy"' in block
+    assert "QuickBooks Online tells qbsync about changes as they are made there" in block
+    assert "Every 6 hours in case a notice was lost, about 120 reads a month" in block
+    assert "None for this company yet" not in block
+
+
+def test_the_quickbooks_page_says_when_webhooks_went_silent(webhooks_on, qbo, connected, firm_admin_client):
+    endpoint_delivered(timezone.now() - 30 * HOUR)
+
+    block = changes_block(firm_admin_client)
+
+    assert 'data-webhooks="silent"' in block
+    assert "Silent since" in block
+    assert "None for this company yet" in block
+    assert "Every 5 minutes, about 8,640 reads a month" in block
+    assert "this drops to about 120 a month" in block
+
+
+def test_the_quickbooks_page_says_webhooks_are_not_set_up(webhooks_off, qbo, connected, owner_client):
+    block = changes_block(owner_client)
+
+    assert 'data-webhooks="not_configured"' in block
+    assert "Not set up for this installation" in block
+    assert "Every 5 minutes, about 8,640 reads a month" in block
+
+
+def test_staff_do_not_see_the_changes_block(webhooks_on, qbo, connected, staff_client):
+    assert changes_block(staff_client) == ""
