@@ -120,7 +120,7 @@ def _fresh_copy(firm_id: int, realm_id: str, entity: str, qbo_id: str, since) ->
         QboChange.objects.filter(
             firm_id=firm_id, realm_id=realm_id, source=QboChange.Source.CDC, entity=entity, entity_id=qbo_id
         )
-        .exclude(payload=None)
+        .filter(payload__isnull=False)
         .order_by("-id")
         .values_list("payload", flat=True)
         .first()

@@ -221,10 +221,9 @@ def _accounts_changed(firm_id: int, realm_id: str, since: datetime) -> set[int]:
     invoice_ids: set[str] = set()
     payment_ids: set[str] = set()
     inbox = QboChange.objects.filter(firm_id=firm_id, realm_id=realm_id, received_at__gte=since)
-    for entity, entity_id, deleted_id, payload in inbox.values_list(
-        "entity", "entity_id", "deleted_id", "payload"
+    for entity, entity_id, deleted_id, owner in inbox.values_list(
+        "entity", "entity_id", "deleted_id", "payload__CustomerRef__value"
     ):
-        owner = str(((payload or {}).get("CustomerRef") or {}).get("value", ""))
         if entity == "Customer":
             customer_ids.update(i for i in (entity_id, deleted_id) if i)
         elif entity == "Invoice":
@@ -232,7 +231,7 @@ def _accounts_changed(firm_id: int, realm_id: str, since: datetime) -> set[int]:
         elif entity == "Payment":
             payment_ids.add(entity_id)
         if owner:
-            customer_ids.add(owner)
+            customer_ids.add(str(owner))
     outbox = SyncOutbox.objects.filter(firm_id=firm_id, updated_at__gte=since)
     customer_ids.update(c for c in outbox.values_list("qbo_customer_id", flat=True) if c)
     changed.update(a for a in outbox.values_list("account_id", flat=True) if a)
