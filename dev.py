@@ -99,6 +99,8 @@ def dev_env() -> dict[str, str]:
     # Changes made directly in the sandbox come back at once by webhook, and within 15 s by polling.
     env.setdefault("QBO_WEBHOOK_VERIFIER_TOKEN", DEV_WEBHOOK_TOKEN)
     env.setdefault("QBSYNC_CDC_POLL_SECONDS", "15")
+    # ... also while the sandbox's webhooks are healthy (in production that safety net polls every 6 h).
+    env.setdefault("QBSYNC_CDC_SAFETY_POLL_SECONDS", "15")
     # The app reaches the sandbox, and the consent page comes back, on the ports chosen above.
     sandbox = f"http://127.0.0.1:{SANDBOX_PORT}"
     env.setdefault("QBO_API_BASE_URL", f"{sandbox}/v3")

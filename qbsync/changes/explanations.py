@@ -39,3 +39,25 @@ CDC_GAP = (
     "qbsync had not read changes from QuickBooks Online since {since}; QuickBooks keeps only 30 days of "
     "changes, so reading started at {start}. Changes made there before that were not seen."
 )
+
+# The QuickBooks page's "Changes from QuickBooks" block (templatetags/qbo_changes.py), for a firm's admin.
+CHANGES_HEADING = "Changes from QuickBooks"
+CHANGES_LABEL_NOTICES = "Change notices"
+CHANGES_LABEL_LAST_NOTICE = "Last notice"
+CHANGES_LABEL_CHECKS = "Asking QuickBooks for changes"
+WEBHOOKS_HEALTHY = "Working: QuickBooks Online tells qbsync about changes as they are made there."
+WEBHOOKS_NOT_CONFIGURED = (
+    "Not set up for this installation of qbsync, so changes made in QuickBooks Online are found by asking "
+    "it regularly."
+)
+WEBHOOKS_SILENT = "Silent since {since}: changes made in QuickBooks Online are found by asking it regularly."
+WEBHOOKS_NEVER = "None received yet: changes made in QuickBooks Online are found by asking it regularly."
+LAST_NOTICE_NONE = "None for this company yet"
+POLLING_SAFETY_NET = (
+    "Every {every} in case a notice was lost, about {reads} reads a month, plus one read after each burst "
+    "of notices. QuickBooks counts reads against a monthly allowance."
+)
+POLLING_REGULAR = (
+    "Every {every}, about {reads} reads a month. QuickBooks counts reads against a monthly allowance; with "
+    "working notices this drops to about {safety_reads} a month."
+)

@@ -70,10 +70,15 @@ class ChangePoll(models.Model):
     last_outcome = models.TextField(blank=True)
     requests_last_poll = models.PositiveIntegerField(default=0)
     changes_last_poll = models.PositiveIntegerField(default=0)
+    # Intuit meters reads: the CDC requests that got an answer this calendar month (UTC), and the polls.
+    month = models.DateField(null=True, blank=True)  # the first day of the month counted
+    polls_this_month = models.PositiveIntegerField(default=0)
+    reads_this_month = models.PositiveIntegerField(default=0)
     # Webhooks are hints: the first one since the last poll sets hinted_at and schedules one CDC poll a
     # little later; the hints that follow join it; the poll clears it when it starts reading.
     hinted_at = models.DateTimeField(null=True, blank=True)
-    last_hint_at = models.DateTimeField(null=True, blank=True)
+    # The last webhook delivery whose intuit-signature was verified and that named this company.
+    last_verified_delivery_at = models.DateTimeField(null=True, blank=True)
     hints_received = models.PositiveBigIntegerField(default=0)
     # One processing run at a time per connection, so the inbox is reacted to in order; a run that dies
     # holding its turn gives it up when this passes.
@@ -84,6 +89,20 @@ class ChangePoll(models.Model):
 
     def __str__(self) -> str:
         return f"CDC of {self.realm_id} since {self.changed_since}"
+
+
+class WebhookEndpoint(models.Model):
+    """The deployment's one webhook endpoint (a single row): when a delivery last passed its signature
+    check, whatever companies it named. Intuit sends every company's notices to the app's one URL, so a
+    recent delivery shows the endpoint is reachable and Intuit is sending."""
+
+    SINGLETON = 1
+
+    last_verified_delivery_at = models.DateTimeField(null=True, blank=True)
+    verified_deliveries = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"webhook endpoint, last verified delivery {self.last_verified_delivery_at}"
 
 
 class InvoiceChangeInQbo(models.Model):

@@ -80,6 +80,10 @@ class ReconciliationReport(models.Model):
         DONE = "done", "Finished"
         FAILED = "failed", "Could not finish"
 
+    class Scope(models.TextChoices):
+        FULL = "full", "Every synced record"
+        CHANGES = "changes", "What changed since the previous report"
+
     firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="reconciliation_reports")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -90,9 +94,14 @@ class ReconciliationReport(models.Model):
     accounts_checked = models.PositiveIntegerField(default=0)
     records_checked = models.PositiveIntegerField(default=0)
     mismatch_count = models.PositiveIntegerField(default=0)
-    qbo_queries = models.PositiveIntegerField(default=0)
+    # Every query is a read Intuit meters (CorePlus): what this report cost.
+    qbo_queries = models.PositiveIntegerField("QuickBooks reads", default=0)
+    # A nightly report compares again only the accounts with changes since the previous report
+    # (``changes_since``: that report's start) and carries the others' rows over from it.
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.FULL)
+    changes_since = models.DateTimeField(null=True, blank=True)
     # One entry per account: {"account_id", "name", "local": {...}, "qbo": {...}, "mismatches": [...]};
-    # amounts are decimal strings.
+    # amounts are decimal strings. A report of changes holds every account, carried over or compared again.
     results = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -120,6 +129,11 @@ class ReconciliationReport(models.Model):
         if self.state == self.State.RUNNING:
             return (self.started_at or self.created_at) < now - reconciliation_running_lease()
         return False
+
+    @property
+    def accounts_carried(self) -> int:
+        """Accounts whose rows a report of changes took over from the previous report."""
+        return max(0, len(self.results) - self.accounts_checked)
 
     @property
     def accounts_with_mismatches(self) -> list[dict]:

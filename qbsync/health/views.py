@@ -1,6 +1,7 @@
 """Sync health pages for owners and admins: the QuickBooks errors page and its fixes, the reconciliation
 report, and their notices. Each view checks the role, calls a selector or one service, renders."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -208,6 +209,7 @@ def reconciliation_page(request: HttpRequest) -> HttpResponse:
             # A report past its lease will not finish: no refreshing, and the button asks for a new one.
             "refresh": report is not None and report.is_open and not report.is_stalled,
             "stalled": report is not None and report.is_stalled,
+            "full_days": settings.QBSYNC_RECONCILIATION_FULL_DAYS,
         },
     )
 

@@ -227,15 +227,22 @@ QBSYNC_HEARTBEAT_SECONDS = env.float("QBSYNC_HEARTBEAT_SECONDS", default=10.0)
 QBSYNC_HEARTBEAT_STALE_SECONDS = env.float("QBSYNC_HEARTBEAT_STALE_SECONDS", default=60.0)
 # A file the process also touches on each beat, for a container healthcheck (empty: none).
 QBSYNC_HEARTBEAT_FILE = env("QBSYNC_HEARTBEAT_FILE", default="")
-# How often beat reads what changed in each connected QuickBooks company (CDC).
+# Beat's tick for reading what changed in the connected QuickBooks companies (CDC), and how often a company
+# is read when its webhooks are not configured or have gone silent (a read each: about 8,640 a month).
 QBSYNC_CDC_POLL_SECONDS = env.float("QBSYNC_CDC_POLL_SECONDS", default=300.0)
+# How often a company whose webhooks are healthy is read anyway, as a safety net for a lost notice (a read
+# each: about 120 a month); a webhook's own poll counts. Intuit meters reads (500,000 a month on Builder).
+QBSYNC_CDC_SAFETY_POLL_SECONDS = env.float("QBSYNC_CDC_SAFETY_POLL_SECONDS", default=6 * 3600.0)
+# Webhooks are trusted while a verified delivery reached the company, or the endpoint, within this long.
+QBSYNC_WEBHOOK_TRUST_SECONDS = env.float("QBSYNC_WEBHOOK_TRUST_SECONDS", default=24 * 3600.0)
 # A webhook is a hint: one CDC poll of its company this many seconds after the first hint, joined by the
 # hints that arrive meanwhile (one CDC request for a burst of events, not a read per event).
 QBSYNC_WEBHOOK_DEBOUNCE_SECONDS = env.float("QBSYNC_WEBHOOK_DEBOUNCE_SECONDS", default=2.0)
 # Beat (exactly one): the sweep re-enqueues sync work a lost broker message or a dead worker left behind.
 CELERY_BEAT_SCHEDULE = {
     "sync-sweep": {"task": "qbsync.sync_sweep", "schedule": env.float("QBSYNC_SWEEP_SECONDS", default=30.0)},
-    # CDC over every connected company: catches what webhooks missed, and is all there is without them.
+    # CDC of the connected companies that are due (QBSYNC_CDC_SAFETY_POLL_SECONDS with healthy webhooks,
+    # else every tick): catches what webhooks missed, and is all there is without them.
     "changes-poll": {"task": "qbsync.changes_poll_all", "schedule": QBSYNC_CDC_POLL_SECONDS},
     # Sync-health notices (failure digests at most hourly, reconnect, authorization expiry).
     "notifications-check": {
@@ -252,6 +259,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=env.int("QBSYNC_RECONCILIATION_HOUR", default=3), minute=0),
     },
 }
+
+# The nightly reconciliation compares only what changed since the last report; everything again when the
+# last full comparison is older than this many days (the report page's button always compares everything).
+QBSYNC_RECONCILIATION_FULL_DAYS = env.int("QBSYNC_RECONCILIATION_FULL_DAYS", default=30)
 
 # Logging
 # ------------------------------------------------------------------------------

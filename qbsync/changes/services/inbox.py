@@ -4,8 +4,10 @@ A webhook is a hint that something changed in its company, never the truth: it r
 connection and schedules one CDC poll of that company a little later (QBSYNC_WEBHOOK_DEBOUNCE_SECONDS);
 the hints that arrive meanwhile join that poll, so a burst of events is one CDC request. The poll (also run
 by beat, for what webhooks missed, and all there is without them) records QBO's own answer in the inbox,
-and only that answer decides what changes here. A webhook's Merge is kept as a claim, believed only when
-QBO reports the merged-away customer gone (reactions.py).
+and only that answer decides what changes here. CDC is a metered read: beat polls a company whose webhooks
+are healthy only as a safety net, every QBSYNC_CDC_SAFETY_POLL_SECONDS (selectors.webhooks_health). A
+webhook's Merge is kept as a claim, believed only when QBO reports the merged-away customer gone
+(reactions.py).
 
 The inbox drains in order until it is empty: one processing run per connection at a time; a run that stops
 at its limit hands over to the next run itself, and polls and beat hand over whatever is left.
@@ -18,20 +20,21 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from qbsync.quickbooks import cdc
 from qbsync.quickbooks.errors import QboError, QboReconnectRequiredError, QboTransientError
 from qbsync.quickbooks.webhooks import ChangeNotice
 from qbsync.sync.engine.client import connection_client
-from qbsync.sync.engine.connection import is_usable, linked_connections, usable_connections
+from qbsync.sync.engine.connection import is_usable, linked_connections
 from qbsync.sync.engine.enqueue import CHANGES_POLL, CHANGES_PROCESS, enqueue, send_now
 from qbsync.sync.models import QuickBooksConnection, SyncEvent
 
 from .. import explanations
-from ..models import ChangePoll, QboChange
+from ..models import ChangePoll, QboChange, WebhookEndpoint
+from ..selectors import cdc_polls_due, month_of
 from .reactions import react
 
 logger = logging.getLogger(__name__)
@@ -80,7 +83,12 @@ def changes_record_notices(*, notices: list[ChangeNotice]) -> dict[str, int]:
     """Take what a verified webhook reported as hints: per company it names (routed by realm to the firm
     connected to it), one CDC poll is scheduled, or joined if one is already due. Nothing here changes on
     the body's word; a Merge is kept as a claim that QBO's answer must bear out. Unknown companies are
-    logged and dropped."""
+    logged and dropped.
+
+    Called only with a delivery whose intuit-signature was verified (views.qbo_webhook_view): the delivery
+    is recorded as such, for the endpoint and for each company it names (webhook health)."""
+    now = timezone.now()
+    _endpoint_delivered(now)
     connections = _active_connections_by_realm({n.realm_id for n in notices})
     counts = {"events": 0, "companies": 0, "merges_claimed": 0, "unknown_company": 0}
     per_realm: dict[str, int] = {}
@@ -114,16 +122,30 @@ def changes_record_notices(*, notices: list[ChangeNotice]) -> dict[str, int]:
     with transaction.atomic():
         counts["merges_claimed"] = _insert_new(claims)
         for realm_id, events in per_realm.items():
-            _hint(connections[realm_id], events)
+            _hint(connections[realm_id], events, now)
         counts["companies"] = len(per_realm)
     return counts
 
 
-def _hint(connection: QuickBooksConnection, events: int) -> bool:
-    """Note that ``connection``'s company changed; the first hint since the last poll (or one whose poll
-    seems lost) schedules the poll. Returns whether this hint scheduled it."""
+def _endpoint_delivered(now: datetime) -> None:
+    """A verified delivery reached the deployment's endpoint (whatever companies it names)."""
+    endpoint = WebhookEndpoint.objects.filter(pk=WebhookEndpoint.SINGLETON)
+    fields = {"last_verified_delivery_at": now, "verified_deliveries": F("verified_deliveries") + 1}
+    if endpoint.update(**fields):
+        return
+    try:
+        with transaction.atomic():
+            WebhookEndpoint.objects.create(
+                pk=WebhookEndpoint.SINGLETON, last_verified_delivery_at=now, verified_deliveries=1
+            )
+    except IntegrityError:  # a concurrent delivery created it first
+        endpoint.update(**fields)
+
+
+def _hint(connection: QuickBooksConnection, events: int, now: datetime) -> bool:
+    """Note that ``connection``'s company changed (a verified delivery named it); the first hint since the
+    last poll (or one whose poll seems lost) schedules the poll. Returns whether this hint scheduled it."""
     poll = _poll_for(connection)
-    now = timezone.now()
     lost = now - HINT_GRACE - timedelta(seconds=webhook_debounce_seconds())
     first = (
         ChangePoll.objects.filter(pk=poll.pk)
@@ -131,7 +153,7 @@ def _hint(connection: QuickBooksConnection, events: int) -> bool:
         .update(hinted_at=now)
     )
     ChangePoll.objects.filter(pk=poll.pk).update(
-        last_hint_at=now, hints_received=F("hints_received") + events
+        last_verified_delivery_at=now, hints_received=F("hints_received") + events
     )
     if first:
         enqueue(CHANGES_POLL, connection.pk, countdown=webhook_debounce_seconds() or None)
@@ -324,12 +346,24 @@ def changes_poll_connection(*, connection_id: int) -> str:
 
 
 def _finish_poll(poll: ChangePoll, reached: datetime | None, recorded: int, budget, notes) -> str:
+    """Stamp the poll (failed ones too: they count for when the next is due) and count its reads into the
+    month's. A poll that failed (``reached`` None) ended on a request QBO did not answer: failed calls are
+    not metered."""
     summary = "; ".join(notes) or "ok"
+    now = timezone.now()
+    requests = CDC_MAX_REQUESTS_PER_POLL - budget[0]
+    reads = requests - 1 if reached is None and requests else requests
+    month = month_of(now)
+    same_month = Q(month=month)
     fields = {
-        "last_polled_at": timezone.now(),
+        "last_polled_at": now,
         "last_outcome": summary[:2000],
-        "requests_last_poll": CDC_MAX_REQUESTS_PER_POLL - budget[0],
+        "requests_last_poll": requests,
         "changes_last_poll": recorded,
+        # One UPDATE: a poll running alongside (a webhook's and beat's) adds to the same month's count.
+        "month": Value(month),
+        "polls_this_month": Case(When(same_month, then=F("polls_this_month") + 1), default=Value(1)),
+        "reads_this_month": Case(When(same_month, then=F("reads_this_month") + reads), default=Value(reads)),
     }
     if reached is not None:
         fields["changed_since"] = reached
@@ -338,12 +372,14 @@ def _finish_poll(poll: ChangePoll, reached: datetime | None, recorded: int, budg
 
 
 def changes_poll_all() -> int:
-    """Beat: ask a CDC poll of every usable connection, and hand over every inbox nobody is processing
-    (changes pending, or claimed by a worker that died) whatever the poll finds."""
-    ids = list(usable_connections().values_list("pk", flat=True))
+    """Beat: ask a CDC poll of every usable connection that is due (selectors.cdc_polls_due: seldom when its
+    webhooks are healthy, every tick when not), and hand over every inbox nobody is processing (changes
+    pending, or claimed by a worker that died) whatever the poll finds. Returns how many polls it asked."""
+    now = timezone.now()
+    ids = cdc_polls_due(now)
     for pk in ids:
         send_now(CHANGES_POLL, pk)
-    stale = timezone.now() - CLAIM_LEASE
+    stale = now - CLAIM_LEASE
     leftover = (
         QboChange.objects.filter(
             Q(state=QboChange.State.PENDING) | Q(state=QboChange.State.PROCESSING, claimed_at__lt=stale)

@@ -5,6 +5,11 @@ what a webhook said. Every reaction is idempotent: it compares what QBO says now
 and acts only on a difference, by compare-and-set, so a change reported twice reacts once. Changes
 qbsync made itself are recognised (our markers, our SyncTokens, our own deletes and voids) and left
 alone.
+
+Reads are metered by Intuit, so a reaction reads QBO only for what no CDC answer in the inbox tells: the
+echoes of our own writes and every change a CDC row describes are settled without a call. What is left
+is a merge: a webhook's claim checked against QBO when the merged-away customer was already dealt with,
+and, when the CDC answers recorded do not show it, where a merged customer's transactions went.
 """
 
 from __future__ import annotations
@@ -105,6 +110,31 @@ def _gone_at(fact: Fact):
     return changed_at(fact.row_stub) if fact.row_stub else None
 
 
+def _fresh_copy(firm_id: int, realm_id: str, entity: str, qbo_id: str, since) -> dict | None:
+    """The record as the newest CDC answer in the inbox has it, when QBO changed it no earlier than
+    ``since``: what QBO said then is what it says now, as a later change would be a later row of the
+    inbox, reacted to after this one. None when no such copy was recorded (then only a read tells)."""
+    if since is None:
+        return None
+    payload = (
+        QboChange.objects.filter(
+            firm_id=firm_id, realm_id=realm_id, source=QboChange.Source.CDC, entity=entity, entity_id=qbo_id
+        )
+        .filter(payload__isnull=False)
+        .order_by("-id")
+        .values_list("payload", flat=True)
+        .first()
+    )
+    if not payload or is_deleted(payload):
+        return None
+    updated = changed_at(payload)
+    return payload if updated is not None and updated >= since.replace(microsecond=0) else None
+
+
+def _copy_or_read(client, firm_id: int, realm_id: str, entity: str, qbo_id: str, since):
+    return _fresh_copy(firm_id, realm_id, entity, qbo_id, since) or _read(client, entity, qbo_id)
+
+
 # Customers -----------------------------------------------------------------------------------------
 
 
@@ -124,7 +154,7 @@ def _customer_changed(firm_id: int, fact: Fact, client) -> str:
         return "ignored: customer not linked to an account"
     row = _current(client, fact)
     if row is GONE:
-        survivor = _merge_survivor(client, link) or _survivor_from_merge_claim(client, link, fact)
+        survivor = _merge_survivor(client, link, fact) or _survivor_from_merge_claim(client, link, fact)
         return _merged(link, survivor) if survivor else _customer_lost(link, deleted=True)
     if not row.get("Active", True):
         return _customer_lost(link, deleted=False)
@@ -139,10 +169,14 @@ def _merge_claimed(firm_id: int, fact: Fact, client) -> str:
     the survivor, if QBO has it active."""
     if _linked_account(firm_id, fact.deleted_id) is not None:
         return "ignored: merge claimed by a webhook; applied only when QuickBooks reports the customer gone"
-    survivor = _current(client, fact)
+    link = _account_lost_to_deletion(firm_id, fact.deleted_id)
+    if link is None:
+        # Not a customer of ours (or dealt with since): QBO is not asked about it.
+        return "ignored: customer not linked to an account"
+    survivor = _current(client, fact)  # the claim is checked against QBO: the one read left here
     if survivor is GONE or not survivor.get("Active", True):
         return "ignored: the customer named as the survivor of a merge is not active in QuickBooks"
-    return _merged_after_lost(firm_id, fact.deleted_id, survivor)
+    return _merged_after_lost(link, fact.deleted_id, survivor)
 
 
 def _shown_name(link: AccountSyncLink) -> str:
@@ -208,8 +242,11 @@ def _renamed(link: AccountSyncLink, name: str) -> str:
     return f"account {link.account_id}: customer renamed in QBO"
 
 
-def _merge_survivor(client, link: AccountSyncLink) -> dict | None:
-    """A linked customer that disappeared was merged when our transactions now belong to another one."""
+def _merge_survivor(client, link: AccountSyncLink, gone: Fact) -> dict | None:
+    """A linked customer that disappeared was merged when our transactions now belong to another one. A
+    merge changes the transactions it moves and the survivor, so the CDC answer that reports the customer
+    gone usually has them too: QBO is read only for what the inbox has no copy of since the deletion."""
+    since = _gone_at(gone)
     invoice_ids = list(
         InvoiceSyncLink.objects.filter(invoice__account_id=link.account_id)
         .exclude(qbo_invoice_id="")
@@ -222,16 +259,13 @@ def _merge_survivor(client, link: AccountSyncLink) -> dict | None:
     )
     for entity, ids in (("Invoice", invoice_ids), ("Payment", payment_ids)):
         for qbo_id in ids:
-            try:
-                row = client.read(entity, qbo_id)
-            except QboNotFoundError:
+            row = _copy_or_read(client, link.firm_id, gone.realm_id, entity, qbo_id, since)
+            if row is GONE:
                 continue
             owner = str((row.get("CustomerRef") or {}).get("value", ""))
             if owner and owner != link.qbo_customer_id:
-                try:
-                    return client.read("Customer", owner)
-                except QboNotFoundError:
-                    return None
+                survivor = _copy_or_read(client, link.firm_id, gone.realm_id, "Customer", owner, since)
+                return None if survivor is GONE else survivor
     return None
 
 
@@ -252,7 +286,7 @@ def _survivor_from_merge_claim(client, link: AccountSyncLink, gone: Fact) -> dic
     )
     if claim is None:
         return None
-    survivor = _read(client, "Customer", claim.entity_id)
+    survivor = _copy_or_read(client, link.firm_id, gone.realm_id, "Customer", claim.entity_id, _gone_at(gone))
     if survivor is GONE or not survivor.get("Active", True):
         return None
     updated, gone_at = changed_at(survivor), _gone_at(gone)
@@ -266,9 +300,8 @@ def _survivor_from_merge_claim(client, link: AccountSyncLink, gone: Fact) -> dic
     return survivor
 
 
-def _merged_after_lost(firm_id: int, deleted_id: str, survivor: dict) -> str:
-    """The merge is reported after an older notice already found the customer gone (webhooks arrive in
-    any order): the account, Not synced for that reason, is asked to link the surviving customer."""
+def _account_lost_to_deletion(firm_id: int, deleted_id: str) -> AccountSyncLink | None:
+    """The account made Not synced because QBO reported customer ``deleted_id`` gone, if it still is."""
     lost = (
         SyncEvent.objects.filter(firm_id=firm_id, kind="deleted_in_qbo", received__Id=deleted_id)
         .exclude(account=None)
@@ -276,12 +309,15 @@ def _merged_after_lost(firm_id: int, deleted_id: str, survivor: dict) -> str:
         .first()
     )
     if lost is None:
-        return "ignored: customer not linked to an account"
-    link = AccountSyncLink.objects.filter(
+        return None
+    return AccountSyncLink.objects.filter(
         account_id=lost.account_id, state=SyncState.NOT_SYNCED, error_cause=causes.CUSTOMER_DELETED
     ).first()
-    if link is None:
-        return "ignored: the account was dealt with since"
+
+
+def _merged_after_lost(link: AccountSyncLink, deleted_id: str, survivor: dict) -> str:
+    """The merge is reported after an older notice already found the customer gone (webhooks arrive in
+    any order): the account, Not synced for that reason, is asked to link the surviving customer."""
     customer = customer_from_json(survivor)
     try:
         account_sync_request(
@@ -362,6 +398,18 @@ def _merged(link: AccountSyncLink, survivor: dict) -> str:
 # Invoices ------------------------------------------------------------------------------------------
 
 
+def _our_version(fact: Fact, sync_token: str) -> bool:
+    """The CDC row is the version we wrote: QBO answered our last create or update with this SyncToken (an
+    echo of our own write, settled without a read)."""
+    row = fact.row
+    return (
+        isinstance(row, dict)
+        and bool(sync_token)
+        and str(row.get("Id", "")) == fact.entity_id
+        and str(row.get("SyncToken", "")) == sync_token
+    )
+
+
 def _invoice_changed(firm_id: int, fact: Fact, client) -> str:
     link = (
         InvoiceSyncLink.objects.filter(firm_id=firm_id, qbo_invoice_id=fact.entity_id)
@@ -371,6 +419,8 @@ def _invoice_changed(firm_id: int, fact: Fact, client) -> str:
     if link is None:
         # Ours are deleted in QBO only after the local invoice (and its link) is gone.
         return "ignored: invoice not linked"
+    if _our_version(fact, link.qbo_sync_token):
+        return "ignored: our own change"
     if link.state != SyncState.SYNCED:
         # A push is on its way (it sees QBO's state itself) or a person already decides about it.
         return f"ignored: invoice link is {link.state}"
@@ -443,6 +493,7 @@ def _invoice_changed_in_qbo(link: InvoiceSyncLink, kind: str, invoice, client) -
 
 
 def _payment_changed(firm_id: int, fact: Fact, client) -> str:
+    # Ours, whatever its version: an echo of our write, or QBO's side of our own void or delete.
     if PaymentSyncLink.objects.filter(firm_id=firm_id, qbo_payment_id=fact.entity_id).exists():
         return "ignored: our own payment"
     known = QboPaymentOnInvoice.objects.filter(firm_id=firm_id, qbo_payment_id=fact.entity_id)

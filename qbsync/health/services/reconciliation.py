@@ -1,25 +1,43 @@
 """The reconciliation report: for every account linked to a QuickBooks customer, local totals against
 QuickBooks totals (invoiced, paid, open balance) over the records qbsync synced, and each record that
-differs. QBO is read with one paged query per entity per chunk of customers, not per record."""
+differs. QBO is read with one paged query per entity per chunk of customers, not per record.
+
+Every query is a read Intuit meters, so the nightly report compares again only the accounts with changes
+since the previous report: changes QBO reported (the inbox of qbsync/changes) and changes here (links
+pushed or changed, records edited, deletes sent), and carries the other accounts' rows over. Everything
+is compared when a person asks, when the last full comparison is older than
+QBSYNC_RECONCILIATION_FULL_DAYS, and whenever the inbox cannot vouch for the time since the previous
+report (no CDC read of QBO since it began, or the company connected since)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from invoices.models import Invoice
+from invoices.models import Invoice, Payment
+from qbsync.changes.models import ChangePoll, QboChange
 from qbsync.firms.models import Firm, User
 from qbsync.quickbooks.errors import QboError
 from qbsync.quickbooks.reconcile import transactions_of_customers
 from qbsync.sync.engine.client import connection_client
 from qbsync.sync.engine.connection import firm_connection, is_usable, usable_connections
 from qbsync.sync.engine.enqueue import RECONCILIATION_RUN, enqueue
-from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection
+from qbsync.sync.models import (
+    AccountSyncLink,
+    InvoiceSyncLink,
+    PaymentSyncLink,
+    QuickBooksConnection,
+    SyncOutbox,
+)
 from qbsync.sync.states import SyncState
 
 from ..models import ReconciliationReport, reconciliation_stalled_q
@@ -127,8 +145,9 @@ def reconciliation_run(*, report_id: int) -> str:
     if not is_usable(connection):
         _finish(report, state=ReconciliationReport.State.FAILED, error=NOT_CONNECTED)
         return "failed"
+    scope = _scope(report, connection)
     try:
-        results, checked, queries = _compare(report.firm_id, connection)
+        results, checked, queries = _compare(report.firm_id, connection, scope)
     except SoftTimeLimitExceeded:
         logger.warning("Reconciliation %s stopped at the soft time limit", report_id)
         _finish(report, state=ReconciliationReport.State.FAILED, error=TOO_LONG)
@@ -145,10 +164,12 @@ def reconciliation_run(*, report_id: int) -> str:
         report,
         state=ReconciliationReport.State.DONE,
         results=results,
-        accounts_checked=len(results),
+        accounts_checked=sum(1 for row in results if not row.get("carried")),
         records_checked=checked,
         mismatch_count=sum(len(row["mismatches"]) for row in results),
         qbo_queries=queries,
+        scope=ReconciliationReport.Scope.CHANGES if scope.basis else ReconciliationReport.Scope.FULL,
+        changes_since=scope.since,
     )
     return "done"
 
@@ -157,20 +178,127 @@ def _finish(report: ReconciliationReport, **fields) -> None:
     ReconciliationReport.objects.filter(pk=report.pk).update(finished_at=timezone.now(), **fields)
 
 
-def _compare(firm_id: int, connection: QuickBooksConnection) -> tuple[list[dict], int, int]:
+@dataclass(frozen=True)
+class Scope:
+    """What a run compares: everything (``basis`` None), or the accounts with changes since ``since``, the
+    start of ``basis``, the previous finished report, whose rows the others keep."""
+
+    basis: ReconciliationReport | None = None
+    since: datetime | None = None
+
+
+def _scope(report: ReconciliationReport, connection: QuickBooksConnection) -> Scope:
+    """Everything, unless the nightly run may trust the previous report and the inbox since."""
+    if report.trigger != "nightly":
+        return Scope()
+    done = ReconciliationReport.objects.filter(
+        firm_id=report.firm_id, state=ReconciliationReport.State.DONE, started_at__isnull=False
+    ).exclude(pk=report.pk)
+    full_after = timezone.now() - timedelta(days=settings.QBSYNC_RECONCILIATION_FULL_DAYS)
+    if not done.filter(scope=ReconciliationReport.Scope.FULL, started_at__gte=full_after).exists():
+        return Scope()
+    basis = done.order_by("-started_at", "-pk").first()
+    since = basis.started_at
+    if connection.connected_at is None or connection.connected_at >= since:
+        return Scope()  # connected (perhaps to another company) since: the basis is not this company's
+    # QBO's changes since the basis began are in the inbox only if CDC has read QBO past that moment.
+    read_up_to = (
+        ChangePoll.objects.filter(connection=connection, realm_id=connection.realm_id)
+        .values_list("changed_since", flat=True)
+        .first()
+    )
+    if read_up_to is None or read_up_to < since:
+        return Scope()
+    return Scope(basis=basis, since=since)
+
+
+def _accounts_changed(firm_id: int, realm_id: str, since: datetime) -> set[int]:
+    """Accounts whose totals here or in QBO may differ from what the previous report found: named by a
+    change QBO reported since (the record, or the customer it is under), or with a link, a record or a
+    delete here changed since."""
+    changed = set()
+    customer_ids: set[str] = set()
+    invoice_ids: set[str] = set()
+    payment_ids: set[str] = set()
+    inbox = QboChange.objects.filter(firm_id=firm_id, realm_id=realm_id, received_at__gte=since)
+    for entity, entity_id, deleted_id, owner in inbox.values_list(
+        "entity", "entity_id", "deleted_id", "payload__CustomerRef__value"
+    ):
+        if entity == "Customer":
+            customer_ids.update(i for i in (entity_id, deleted_id) if i)
+        elif entity == "Invoice":
+            invoice_ids.add(entity_id)
+        elif entity == "Payment":
+            payment_ids.add(entity_id)
+        if owner:
+            customer_ids.add(str(owner))
+    outbox = SyncOutbox.objects.filter(firm_id=firm_id, updated_at__gte=since)
+    customer_ids.update(c for c in outbox.values_list("qbo_customer_id", flat=True) if c)
+    changed.update(a for a in outbox.values_list("account_id", flat=True) if a)
+    recent = Q(updated_at__gte=since) | Q(state_changed_at__gte=since)
+    changed.update(
+        AccountSyncLink.objects.filter(firm_id=firm_id)
+        .filter(recent | Q(qbo_customer_id__in=customer_ids))
+        .values_list("account_id", flat=True)
+    )
+    changed.update(
+        InvoiceSyncLink.objects.filter(firm_id=firm_id)
+        .filter(recent | Q(qbo_invoice_id__in=invoice_ids))
+        .values_list("invoice__account_id", flat=True)
+    )
+    changed.update(
+        PaymentSyncLink.objects.filter(firm_id=firm_id)
+        .filter(recent | Q(qbo_payment_id__in=payment_ids))
+        .values_list("payment__account_id", flat=True)
+    )
+    changed.update(
+        Invoice.objects.filter(firm_id=firm_id, updated_at__gte=since).values_list("account_id", flat=True)
+    )
+    changed.update(
+        Payment.objects.filter(firm_id=firm_id, updated_at__gte=since).values_list("account_id", flat=True)
+    )
+    return changed
+
+
+def _compare(firm_id: int, connection: QuickBooksConnection, scope: Scope) -> tuple[list[dict], int, int]:
+    """The report's rows (every linked account, in name order), the records compared and the reads."""
     accounts = list(
         AccountSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SYNCED)
         .exclude(qbo_customer_id="")
         .select_related("account")
         .order_by("account__name", "account_id")
     )
+    carried: dict[int, dict] = {}
+    if scope.basis is not None:
+        earlier = {row["account_id"]: row for row in scope.basis.results}
+        changed = _accounts_changed(firm_id, connection.realm_id, scope.since)
+        for link in accounts:
+            row = earlier.get(link.account_id)
+            if link.account_id not in changed and row and row["qbo_customer_id"] == link.qbo_customer_id:
+                carried[link.account_id] = {**row, "name": link.account.name, "carried": True}
+    compared = [link for link in accounts if link.account_id not in carried]
+    compared_ids = [link.account_id for link in compared]
+    rows, checked, queries = _compare_accounts(firm_id, connection, compared, compared_ids)
+    results = [carried.get(link.account_id) or rows[link.account_id] for link in accounts]
+    return results, checked, queries
+
+
+def _compare_accounts(
+    firm_id: int, connection: QuickBooksConnection, accounts: list[AccountSyncLink], account_ids: list[int]
+) -> tuple[dict[int, dict], int, int]:
+    if not accounts:
+        return {}, 0, 0
     invoice_links = list(
-        InvoiceSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SYNCED)
+        InvoiceSyncLink.objects.filter(
+            firm_id=firm_id, state=SyncState.SYNCED, invoice__account_id__in=account_ids
+        )
         .exclude(qbo_invoice_id="")
         .select_related("invoice")
     )
     payment_links = list(
-        PaymentSyncLink.objects.filter(firm_id=firm_id, state=SyncState.SYNCED)
+        PaymentSyncLink.objects.filter(
+            firm_id=firm_id, state=SyncState.SYNCED, payment__account_id__in=account_ids
+        )
         .exclude(qbo_payment_id="")
         .select_related("payment")
     )
@@ -237,12 +365,10 @@ def _compare(firm_id: int, connection: QuickBooksConnection) -> tuple[list[dict]
             row["mismatches"].append(
                 _mismatch("payment", label, url, theirs.id, "amount", payment.amount, theirs.total)
             )
-    results = []
     for row in rows.values():
         row["local"] = {k: _money(v) for k, v in row["local"].items()}
         row["qbo"] = {k: _money(v) for k, v in row["qbo"].items()}
-        results.append(row)
-    return results, checked, qbo.queries
+    return rows, checked, qbo.queries
 
 
 def _mismatch(kind, label, url, qbo_id, what, local, theirs) -> dict:
