@@ -32,28 +32,23 @@ def preferences_forget(connection_id: int) -> None:
     QuickBooksConnection.objects.filter(pk=connection_id).update(preferences_read_at=None)
 
 
-def _kept(connection_id: int) -> CompanyPreferences | None:
-    row = (
-        QuickBooksConnection.objects.filter(pk=connection_id)
-        .values("company_preferences", "preferences_read_at")
-        .first()
-    )
-    if row is None or row["preferences_read_at"] is None or not row["company_preferences"]:
+def _kept(connection: QuickBooksConnection) -> CompanyPreferences | None:
+    if connection.preferences_read_at is None or not connection.company_preferences:
         return None
     max_age = timedelta(seconds=float(settings.QBSYNC_PREFERENCES_MAX_AGE_SECONDS))
-    if timezone.now() - row["preferences_read_at"] > max_age:
+    if timezone.now() - connection.preferences_read_at > max_age:
         return None
-    return CompanyPreferences.from_dict(row["company_preferences"])
+    return CompanyPreferences.from_dict(connection.company_preferences)
 
 
-def preferences_of(client) -> CompanyPreferences:
-    """The company's preferences: those kept on the connection, read (and kept) only when there are none
-    or they are too old."""
-    kept = _kept(client.connection_id)
+def preferences_of(client, connection: QuickBooksConnection) -> CompanyPreferences:
+    """The company's preferences: those kept on ``connection`` (the row the push already loaded), read
+    (and kept) only when there are none or they are too old."""
+    kept = _kept(connection)
     if kept is not None:
         return kept
     value = client.company_preferences()
-    preferences_keep(client.connection_id, value)
+    preferences_keep(connection.pk, value)
     return value
 
 

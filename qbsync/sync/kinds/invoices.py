@@ -148,17 +148,16 @@ def _synced_event(link: InvoiceSyncLink, qbo_invoice: qbo_txn.QboInvoice, how: s
 
 def _delete_in_qbo(client, row: SyncOutbox, request_id: str) -> str:
     # With the SyncToken our last write got back: no read unless QBO's copy changed since (5010).
-    def current_token() -> str:
-        return qbo_txn.read_invoice(client, row.qbo_id).sync_token
+    def with_kept_token(write, rid: str):
+        def current_token() -> str:
+            return qbo_txn.read_invoice(client, row.qbo_id).sync_token
 
-    def write_once_fresh(write, rid: str):
-        token = row.qbo_sync_token or current_token()
         return pipeline.retry_once_if_stale(
-            write, sync_token=token, request_id=rid, current_token=current_token
+            write, sync_token=row.qbo_sync_token, request_id=rid, current_token=current_token
         )
 
     try:
-        write_once_fresh(
+        with_kept_token(
             lambda token, rid: qbo_txn.delete_invoice(client, row.qbo_id, token, request_id=rid), request_id
         )
         return f"Deleted invoice {row.local_label} in QuickBooks Online."
@@ -166,7 +165,7 @@ def _delete_in_qbo(client, row: SyncOutbox, request_id: str) -> str:
         return f"Invoice {row.local_label} was already gone from QuickBooks Online."
     except QboValidationError:
         # QBO refuses to delete an invoice with linked payments (6000): void it instead, and say so.
-        write_once_fresh(
+        with_kept_token(
             lambda token, rid: qbo_txn.void_invoice(client, row.qbo_id, token, request_id=rid),
             request_id + "v",
         )

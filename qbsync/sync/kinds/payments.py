@@ -98,7 +98,7 @@ def _delete_in_qbo(client, row: SyncOutbox, request_id: str) -> str:
     try:
         pipeline.retry_once_if_stale(
             lambda token, rid: qbo_txn.delete_payment(client, row.qbo_id, token, request_id=rid),
-            sync_token=row.qbo_sync_token or current_token(),
+            sync_token=row.qbo_sync_token,
             request_id=request_id,
             current_token=current_token,
         )

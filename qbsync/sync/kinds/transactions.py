@@ -399,7 +399,7 @@ def push(kind: TransactionKind, *, link_id: int) -> str:
     def work():
         if kind.voided(record):
             return _void(kind, client, link, record, customer_id)
-        preferences = preferences_of(client)
+        preferences = preferences_of(client, connection)
         refusal = currency_refusal(preferences, record.firm.currency)
         if refusal is not None:
             raise refusal
@@ -508,10 +508,11 @@ def _void(kind: TransactionKind, client, link, record, customer_id: str):
 def retry_once_if_stale(
     write: Callable[[str, str], T], *, sync_token: str, request_id: str, current_token: Callable[[], str]
 ) -> T:
-    """Write with ``sync_token``; on 5010 (QBO's copy changed since we read it) re-read the current
-    SyncToken and write once more, under a requestid of its own."""
+    """Write with ``sync_token`` (the one our last write got back; read first when none is kept); on 5010
+    (QBO's copy changed since) re-read the current SyncToken and write once more, under a requestid of its
+    own."""
     try:
-        return write(sync_token, request_id)
+        return write(sync_token or current_token(), request_id)
     except QboStaleObjectError:
         return write(current_token(), request_id + "r")
 

@@ -184,7 +184,7 @@ def transactions_batch_push(*, firm_id: int) -> dict[str, int]:
                 break
             if preferences is None:
                 try:
-                    preferences = preferences_of(client)
+                    preferences = preferences_of(client, connection)
                 except QboTransientError as exc:
                     _put_back(links)
                     pause = exc.retry_after or settings.QBSYNC_RETRY_BACKOFF_SECONDS
