@@ -6,7 +6,16 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .models import FormSubmission, Invoice, InvoiceLine, Payment, PaymentAllocation, Service
+from .models import (
+    FormSubmission,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PaymentAllocation,
+    Service,
+    TaxRate,
+    TaxRateComponent,
+)
 from .services import (
     AllocationData,
     InvoiceData,
@@ -79,6 +88,33 @@ class ServiceAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+class TaxRateComponentInline(admin.TabularInline):
+    model = TaxRateComponent
+    fields = ["position", "name", "percentage", "compound"]
+    extra = 0
+
+
+@admin.register(TaxRate)
+class TaxRateAdmin(admin.ModelAdmin):
+    """Read-only: firms keep their rates on Settings > Tax rates, where the services guard the rates that
+    invoices use."""
+
+    inlines = [TaxRateComponentInline]
+    list_display = ["name", "firm", "is_active", "created_at"]
+    list_filter = ["is_active", "firm"]
+    list_select_related = ["firm"]
+    search_fields = ["name"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 # Invoices ----------------------------------------------------------------------------------------
 
 
@@ -89,12 +125,14 @@ def _invoice_data(form, formset) -> InvoiceData:
         issue_date=form.cleaned_data["issue_date"],
         due_date=form.cleaned_data["due_date"],
         memo=form.cleaned_data.get("memo", ""),
+        amounts_include_tax=form.cleaned_data.get("amounts_include_tax", False),
         lines=[
             InvoiceLineData(
                 service=row.get("service"),
                 description=row.get("description", ""),
                 quantity=row["quantity"],
                 rate=row["rate"],
+                tax_rate=row.get("tax_rate"),
             )
             for row in _kept_rows(formset)
         ],
@@ -128,7 +166,7 @@ class InvoiceLineFormSet(ParentAwareFormSet):
 class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
     formset = InvoiceLineFormSet
-    fields = ["position", "service", "description", "quantity", "rate", "amount"]
+    fields = ["position", "service", "description", "quantity", "rate", "tax_rate", "amount"]
     readonly_fields = ["amount"]
     extra = 1
     min_num = 1
@@ -137,7 +175,16 @@ class InvoiceLineInline(admin.TabularInline):
 class InvoiceAdminForm(forms.ModelForm):
     class Meta:
         model = Invoice
-        fields = ["firm", "account", "number", "issue_date", "due_date", "status", "memo"]
+        fields = [
+            "firm",
+            "account",
+            "number",
+            "issue_date",
+            "due_date",
+            "status",
+            "memo",
+            "amounts_include_tax",
+        ]
 
     def clean(self):
         cleaned = super().clean()
@@ -159,7 +206,7 @@ class InvoiceAdmin(ServiceBackedAdmin):
     list_select_related = ["account", "firm"]
     search_fields = ["number", "account__name"]
     autocomplete_fields = ["account"]
-    readonly_fields = ["total", "amount_paid", "created_at", "updated_at"]
+    readonly_fields = ["subtotal", "tax_total", "total", "amount_paid", "created_at", "updated_at"]
     date_hierarchy = "issue_date"
     actions = ["send_invoices", "void_invoices"]
 

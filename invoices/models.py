@@ -1,16 +1,19 @@
 from decimal import Decimal
 
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 
 from accounts.models import Account
-from qbsync.core.money import MoneyField, money_sum
+from qbsync.core.money import MoneyField
 from qbsync.firms.models import Firm
 from qbsync.firms.querysets import FirmScopedQuerySet
 
+from . import tax
+
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
+HALF_CENT = Decimal("0.005")
 not_negative = MinValueValidator(ZERO, message="Enter an amount that is not negative.")
 positive = MinValueValidator(CENT, message="Enter an amount greater than zero.")
 
@@ -41,6 +44,82 @@ class Service(models.Model):
         return self.name
 
 
+class TaxRate(models.Model):
+    """A tax rate the firm charges on invoice lines: one or more components (VAT 20 %; GST 5 % + PST 7 %),
+    or none ("Exempt"). A rate used on an invoice keeps its components (archive it and create another), so
+    every invoice keeps the tax it was issued with; archived rates are not offered for new lines."""
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="tax_rates")
+    name = models.CharField(max_length=100)
+    is_active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FirmScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                "firm",
+                Lower("name"),
+                name="tax_rate_name_unique_per_firm_ci",
+                violation_error_message="Another tax rate of this firm already has this name.",
+            ),
+            models.CheckConstraint(condition=~models.Q(name=""), name="tax_rate_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_tax_rate(self) -> tax.Rate:
+        """The rate as invoices/tax.py computes with it (its components: prefetch them for many rates)."""
+        return tax.Rate(
+            key=self.pk,
+            name=self.name,
+            components=tuple(component.as_tax_component() for component in self.components.all()),
+        )
+
+    @property
+    def percentage(self) -> Decimal:
+        return self.as_tax_rate().percentage
+
+
+class TaxRateComponent(models.Model):
+    """One tax of a rate. ``compound``: charged on the net plus the taxes of the components before it."""
+
+    tax_rate = models.ForeignKey(TaxRate, on_delete=models.CASCADE, related_name="components")
+    position = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=100)
+    percentage = models.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        validators=[
+            MinValueValidator(ZERO, message="A percentage cannot be negative."),
+            MaxValueValidator(Decimal(100), message="A percentage cannot be more than 100."),
+        ],
+    )
+    compound = models.BooleanField(
+        default=False, help_text="Charged on the amount plus the taxes of the components before it."
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(percentage__gte=0) & models.Q(percentage__lte=100),
+                name="tax_component_percentage_0_to_100",
+            ),
+            models.CheckConstraint(condition=~models.Q(name=""), name="tax_component_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.as_tax_component().label
+
+    def as_tax_component(self) -> tax.Component:
+        return tax.Component(name=self.name, percentage=self.percentage, compound=self.compound)
+
+
 class Invoice(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -59,7 +138,12 @@ class Invoice(models.Model):
     due_date = models.DateField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
     memo = models.TextField(blank=True)
-    # Kept equal to the sum of the lines by the invoice services, in the same transaction as the lines.
+    # The lines' amounts include tax (VAT and GST regions; never in the US, where tax is added on top).
+    amounts_include_tax = models.BooleanField("Amounts include tax", default=False)
+    # Kept by the invoice services from the lines (invoices/tax.py), in the same transaction as the lines:
+    # subtotal without tax, the tax, and the total the client owes; subtotal + tax_total = total.
+    subtotal = MoneyField(default=ZERO, editable=False)
+    tax_total = MoneyField(default=ZERO, editable=False)
     total = MoneyField(default=ZERO, editable=False)
     amount_paid = MoneyField(default=ZERO, editable=False)
     # Bumped by the invoice services whenever what QuickBooks shows of the invoice changes.
@@ -89,6 +173,16 @@ class Invoice(models.Model):
                 condition=models.Q(amount_paid__gte=0) & models.Q(amount_paid__lte=models.F("total")),
                 name="invoice_paid_within_total",
             ),
+            models.CheckConstraint(condition=models.Q(subtotal__gte=0), name="invoice_subtotal_not_negative"),
+            models.CheckConstraint(condition=models.Q(tax_total__gte=0), name="invoice_tax_not_negative"),
+            # subtotal + tax_total = total, to the cent. Written as "within half a cent": the columns hold
+            # cents, so in PostgreSQL it is equality; SQLite (the tests) stores decimals as floating point,
+            # where an exact sum is not always equal.
+            models.CheckConstraint(
+                condition=models.Q(total__gt=models.F("subtotal") + models.F("tax_total") - HALF_CENT)
+                & models.Q(total__lt=models.F("subtotal") + models.F("tax_total") + HALF_CENT),
+                name="invoice_total_is_subtotal_plus_tax",
+            ),
         ]
         indexes = [models.Index(fields=["firm", "status", "issue_date"], name="invoice_firm_status_date")]
 
@@ -103,8 +197,13 @@ class Invoice(models.Model):
     def is_payable(self) -> bool:
         return self.status in self.PAYABLE_STATUSES
 
+    def computed_tax(self) -> tax.TaxSummary:
+        """Subtotal, tax and total worked out again from the lines as they are stored."""
+        lines = self.lines.select_related("tax_rate").prefetch_related("tax_rate__components")
+        return tax.invoice_tax((line.as_tax_line() for line in lines), self.amounts_include_tax)
+
     def computed_total(self) -> Decimal:
-        return money_sum(line.amount for line in self.lines.all())
+        return self.computed_tax().total
 
 
 class InvoiceLine(models.Model):
@@ -119,8 +218,13 @@ class InvoiceLine(models.Model):
         validators=[MinValueValidator(CENT, message="Enter a quantity greater than zero.")],
     )
     rate = MoneyField(validators=[not_negative])
-    # quantity x rate, rounded half up to the cent; set by the invoice services.
+    # quantity x rate, rounded half up to the cent; set by the invoice services. With tax when the
+    # invoice's amounts include tax.
     amount = MoneyField(editable=False)
+    # None: no tax on this line (unlike a rate at 0 % or "Exempt", which are rates all the same).
+    tax_rate = models.ForeignKey(
+        TaxRate, on_delete=models.PROTECT, null=True, blank=True, related_name="invoice_lines"
+    )
 
     class Meta:
         ordering = ["position", "id"]
@@ -138,6 +242,9 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return self.description or str(self.service)
+
+    def as_tax_line(self) -> tax.Line:
+        return tax.Line(amount=self.amount, rate=self.tax_rate.as_tax_rate() if self.tax_rate else None)
 
 
 class Payment(models.Model):

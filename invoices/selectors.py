@@ -2,15 +2,16 @@
 
 from decimal import Decimal
 
-from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Lower
 
 from accounts.models import Account
 from qbsync.core.money import MONEY_MAX_DIGITS
 from qbsync.firms.models import Firm
 from qbsync.sync.display import shown_as_filter
 
-from .models import Invoice, InvoiceLine, Payment, PaymentAllocation, Service
+from . import tax
+from .models import Invoice, InvoiceLine, Payment, PaymentAllocation, Service, TaxRate
 
 _MONEY = DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=2)
 
@@ -47,7 +48,13 @@ def invoice_sync_status_list(*, firm: Firm, ids: list[int]) -> list[Invoice]:
 
 
 def invoice_line_list(*, invoice: Invoice) -> QuerySet[InvoiceLine]:
-    return invoice.lines.select_related("service").order_by("position", "id")
+    """The lines in order, with their service and tax rate (its taxes: one more query, when any line has
+    a rate)."""
+    return (
+        invoice.lines.select_related("service", "tax_rate")
+        .prefetch_related("tax_rate__components")
+        .order_by("position", "id")
+    )
 
 
 def invoice_allocation_list(*, invoice: Invoice) -> QuerySet[PaymentAllocation]:
@@ -96,3 +103,36 @@ def payment_allocation_candidates(*, account: Account, payment: Payment | None =
 def service_choices(*, firm: Firm, include_ids: tuple[int, ...] = ()) -> QuerySet[Service]:
     """Services to pick on an invoice line: the active ones, plus those the invoice already uses."""
     return Service.objects.for_firm(firm).filter(Q(is_active=True) | Q(pk__in=include_ids)).order_by("name")
+
+
+def tax_rate_list(*, firm: Firm) -> QuerySet[TaxRate]:
+    """The firm's tax rates, active first then by name, with their taxes and ``invoice_count`` (how many
+    invoices use each: a rate in use keeps its taxes and cannot be deleted). Two queries."""
+    return (
+        TaxRate.objects.for_firm(firm)
+        .annotate(invoice_count=Count("invoice_lines__invoice", distinct=True))
+        .prefetch_related("components")
+        .order_by("-is_active", Lower("name"))
+    )
+
+
+def tax_rate_choices(*, firm: Firm, include_ids: tuple[int, ...] = ()) -> list[TaxRate]:
+    """Rates to pick on an invoice line: the active ones, plus those the invoice already uses (archived
+    ones included, so that editing an old invoice keeps them). With their taxes."""
+    return list(
+        TaxRate.objects.for_firm(firm)
+        .filter(Q(is_active=True) | Q(pk__in=include_ids))
+        .prefetch_related("components")
+        .order_by(Lower("name"))
+    )
+
+
+def firm_currency_locked(*, firm: Firm) -> bool:
+    """Whether money is recorded in the firm's currency (an invoice or a payment): then it stays."""
+    return Invoice.objects.filter(firm=firm).exists() or Payment.objects.filter(firm=firm).exists()
+
+
+def invoice_tax_summary(*, invoice: Invoice, lines: list[InvoiceLine]) -> tax.TaxSummary:
+    """The invoice's tax by tax, worked out from ``lines`` (from ``invoice_line_list``, which loads their
+    rates and taxes); it adds up to the invoice's stored subtotal, tax and total."""
+    return tax.invoice_tax((line.as_tax_line() for line in lines), invoice.amounts_include_tax)

@@ -3,7 +3,11 @@ with its allocations, and the totals and statuses they imply.
 
 Rows are locked FOR NO KEY UPDATE (deletes too, until their DELETE): a sync worker that holds the account's
 sync lock checks its history rows' foreign keys to these rows at commit (a KEY SHARE lock), and a FOR UPDATE
-held here while this change waits for that sync lock would deadlock with it."""
+held here while this change waits for that sync lock would deadlock with it.
+
+Tax rates live here too (the firm's rates, their components, archiving): an invoice's tax is worked out by
+invoices/tax.py from its lines' rates, in the transaction that writes the lines, and a rate in use keeps
+its components so that every invoice keeps the tax it was issued with."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,11 +20,24 @@ from django.db import IntegrityError, transaction
 from accounts.models import Account
 from qbsync.core.money import AMOUNT_LIMIT, AMOUNT_TOO_LARGE, MONEY_MAX, money_sum, to_money
 from qbsync.firms.models import Firm
+from qbsync.firms.services import FirmSettingsData, firm_settings_update, firm_settings_validate
 from qbsync.sync.kinds.accounts import account_sync_auto_safely
 from qbsync.sync.kinds.invoices import invoice_delete_in_qbo, invoice_sync_on_change
 from qbsync.sync.kinds.payments import payment_delete_in_qbo, payment_sync_on_change
 
-from .models import ZERO, FormSubmission, Invoice, InvoiceLine, Payment, PaymentAllocation, Service
+from . import tax
+from .models import (
+    ZERO,
+    FormSubmission,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PaymentAllocation,
+    Service,
+    TaxRate,
+    TaxRateComponent,
+)
+from .selectors import firm_currency_locked
 
 INVOICE_NUMBER_TAKEN = 'Invoice number "{number}" is already used by another invoice of this firm.'
 INVOICE_NEEDS_LINES = "Add at least one line to the invoice."
@@ -40,6 +57,48 @@ FORM_ALREADY_SUBMITTED_GONE = (
     "Open a new page to create another."
 )
 INVOICE_TOTAL_TOO_LARGE = "The invoice total {total:,} is too large: " + AMOUNT_LIMIT
+INVOICE_INCLUSIVE_IN_US = (
+    "In the United States sales tax is added to the amounts, so they cannot include tax. Untick "
+    "“Amounts include tax”, or change the firm's region in Settings if it bills VAT or GST."
+)
+INVOICE_US_ONE_TAX_RATE = (
+    "In the United States an invoice charges one sales tax rate (QuickBooks applies one rate to all its "
+    "taxable lines): this one uses {names}. Give the taxable lines the same rate."
+)
+LINE_TAX_RATE_OTHER_FIRM = "Line {position}: choose a tax rate of this firm."
+LINE_TAX_RATE_ARCHIVED = (
+    "Line {position}: the tax rate “{name}” is archived; choose an active rate "
+    "(or restore it in Settings > Tax rates)."
+)
+LINE_TAX_RATE_GONE = "Line {position}: its tax rate no longer exists; choose another."
+
+TAX_RATE_NAME_MISSING = "Enter a name for the tax rate."
+TAX_RATE_NAME_TOO_LONG = "Keep the name of the tax rate to 100 characters or fewer."
+TAX_RATE_NAME_TAKEN = "This firm already has a tax rate named “{name}”."
+TAX_COMPONENT_NAME_MISSING = "Tax {position}: enter its name, for example VAT, GST or PST."
+TAX_COMPONENT_NAME_TOO_LONG = "Tax {position}: keep its name to 100 characters or fewer."
+TAX_COMPONENT_NAME_TWICE = "Two taxes of this rate are named {name}; give each its own name."
+TAX_COMPONENT_PERCENTAGE_RANGE = "Tax {position}: the percentage must be between 0 and 100."
+TAX_COMPONENT_PERCENTAGE_PLACES = "Tax {position}: use at most four decimal places (for example 8.875)."
+TAX_COMPONENT_FIRST_COMPOUND = (
+    "Tax 1 cannot be compound: a compound tax is charged on the amount plus the taxes before it, and the "
+    "first has none before it."
+)
+TAX_COMPONENTS_TOO_MANY = "A tax rate has at most {limit} taxes."
+TAX_RATE_IN_USE_FIXED = (
+    "“{name}” is used on {count}, so its taxes cannot change: those invoices keep the tax they "
+    "were made with. Archive it and create a new rate for the new taxes."
+)
+TAX_RATE_IN_USE_DELETE = (
+    "“{name}” is used on {count}, so it cannot be deleted. Archive it instead: it stays on those "
+    "invoices and is no longer offered for new lines."
+)
+FIRM_CURRENCY_IN_USE = (
+    "The currency stays {currency}: this firm already has invoices or payments, and their amounts would "
+    "silently change meaning (100.00 {currency} would read 100.00 {new})."
+)
+TAX_COMPONENTS_MAX = 5
+_PERCENTAGE_PLACES = Decimal("0.0001")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +107,8 @@ class InvoiceLineData:
     quantity: Decimal = Decimal("1")
     description: str = ""
     service: Service | None = None
+    # None: no tax on the line (a rate at 0 % or "Exempt" is a rate).
+    tax_rate: TaxRate | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +121,22 @@ class InvoiceData:
     memo: str = ""
     # The page's one-time token (FormSubmission); blank: no protection against a second submit.
     submission_token: str = ""
+    # The lines' amounts include tax (not in the US).
+    amounts_include_tax: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaxComponentData:
+    name: str
+    percentage: Decimal
+    compound: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaxRateData:
+    name: str
+    # In order; none for a rate such as "Exempt".
+    components: Sequence[TaxComponentData] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +160,22 @@ class PaymentData:
 def line_amount(*, quantity: Decimal, rate: Decimal) -> Decimal:
     """quantity x rate, rounded half up to the cent, as the client sees it on the invoice."""
     return to_money(Decimal(quantity) * Decimal(rate))
+
+
+def invoice_data_tax(*, data: InvoiceData, rates: dict[int, TaxRate] | None = None) -> tax.TaxSummary:
+    """The subtotal, tax and total ``data`` comes to (invoices/tax.py). ``rates``: the lines' rates by id
+    as loaded from the database (with their components); by default the lines' own rate objects."""
+    rates = rates or {}
+    return tax.invoice_tax(
+        (
+            tax.Line(
+                amount=line_amount(quantity=line.quantity, rate=line.rate),
+                rate=rates.get(line.tax_rate.pk, line.tax_rate).as_tax_rate() if line.tax_rate else None,
+            )
+            for line in data.lines
+        ),
+        data.amounts_include_tax,
+    )
 
 
 def invoice_next_number(*, firm: Firm) -> str:
@@ -136,8 +229,54 @@ def _payment_changed(payment: Payment) -> None:
 # Invoices ----------------------------------------------------------------------------------------
 
 
+def _invoice_tax_rates(data: InvoiceData) -> dict[int, TaxRate]:
+    """The lines' tax rates as they are now, with their components. Inside a transaction they are locked
+    (FOR NO KEY UPDATE, which a rate's change also takes), so the components the tax is worked out with
+    are the ones the rate has at commit."""
+    ids = sorted({line.tax_rate.pk for line in data.lines if line.tax_rate is not None})
+    if not ids:
+        return {}
+    rates = TaxRate.objects.filter(pk__in=ids).order_by("pk")
+    if transaction.get_connection().in_atomic_block:
+        rates = rates.select_for_update(no_key=True)
+    return {rate.pk: rate for rate in rates.prefetch_related("components")}
+
+
+def _invoice_tax_errors(
+    *, firm: Firm, data: InvoiceData, rates: dict[int, TaxRate], invoice: Invoice | None
+) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    kept = set()
+    if invoice is not None:
+        # An archived rate stays allowed on the invoice that already has it (editing an old invoice).
+        kept = set(invoice.lines.exclude(tax_rate=None).values_list("tax_rate_id", flat=True))
+    for position, line in enumerate(data.lines, start=1):
+        if line.tax_rate is None:
+            continue
+        current = rates.get(line.tax_rate.pk)
+        if current is None:
+            errors.setdefault("lines", []).append(LINE_TAX_RATE_GONE.format(position=position))
+        elif current.firm_id != firm.pk:
+            errors.setdefault("lines", []).append(LINE_TAX_RATE_OTHER_FIRM.format(position=position))
+        elif not current.is_active and current.pk not in kept:
+            errors.setdefault("lines", []).append(
+                LINE_TAX_RATE_ARCHIVED.format(position=position, name=current.name)
+            )
+    if data.amounts_include_tax and not firm.allows_tax_inclusive_amounts:
+        errors["amounts_include_tax"] = [INVOICE_INCLUSIVE_IN_US]
+    if firm.region == Firm.Region.US and not errors:
+        taxing = {}
+        for line in data.lines:
+            if line.tax_rate is not None and rates[line.tax_rate.pk].as_tax_rate().percentage > 0:
+                taxing.setdefault(line.tax_rate.pk, rates[line.tax_rate.pk].name)
+        if len(taxing) > 1:
+            names = " and ".join(f"“{name}”" for name in taxing.values())
+            errors["lines"] = [INVOICE_US_ONE_TAX_RATE.format(names=names)]
+    return errors
+
+
 def invoice_validate(*, firm: Firm, data: InvoiceData, invoice: Invoice | None = None) -> str:
-    """Check an invoice's header and lines; returns the cleaned number. Forms and admin call it too."""
+    """Check an invoice's header, lines and tax; returns the cleaned number. Forms and admin call it too."""
     exclude_id = invoice.pk if invoice else None
     errors: dict[str, list[str]] = {}
     number = (data.number or "").strip()
@@ -166,8 +305,11 @@ def invoice_validate(*, firm: Firm, data: InvoiceData, invoice: Invoice | None =
             errors.setdefault("lines", []).append(f"Line {position}: the rate cannot be negative.")
         elif line_amount(quantity=line.quantity, rate=line.rate) > MONEY_MAX:
             errors.setdefault("lines", []).append(f"Line {position}: {AMOUNT_TOO_LARGE}")
+    rates = _invoice_tax_rates(data)
+    for field, messages in _invoice_tax_errors(firm=firm, data=data, rates=rates, invoice=invoice).items():
+        errors.setdefault(field, []).extend(messages)
     if not errors:
-        new_total = money_sum(line_amount(quantity=ln.quantity, rate=ln.rate) for ln in data.lines)
+        new_total = invoice_data_tax(data=data, rates=rates).total
         if new_total > MONEY_MAX:
             errors["lines"] = [INVOICE_TOTAL_TOO_LARGE.format(total=new_total)]
     if invoice is not None and not errors:
@@ -180,7 +322,8 @@ def invoice_validate(*, firm: Firm, data: InvoiceData, invoice: Invoice | None =
     return number
 
 
-def _invoice_write_lines(invoice: Invoice, lines: Sequence[InvoiceLineData]) -> Decimal:
+def _invoice_write_lines(invoice: Invoice, data: InvoiceData) -> None:
+    """Replace the lines and set the invoice's subtotal, tax and total from them (not saved here)."""
     invoice.lines.all().delete()
     rows = [
         InvoiceLine(
@@ -191,11 +334,16 @@ def _invoice_write_lines(invoice: Invoice, lines: Sequence[InvoiceLineData]) -> 
             quantity=Decimal(line.quantity).quantize(Decimal("0.01")),
             rate=to_money(line.rate),
             amount=line_amount(quantity=line.quantity, rate=line.rate),
+            tax_rate=line.tax_rate,
         )
-        for position, line in enumerate(lines, start=1)
+        for position, line in enumerate(data.lines, start=1)
     ]
     InvoiceLine.objects.bulk_create(rows)
-    return money_sum(row.amount for row in rows)
+    summary = invoice_data_tax(data=data, rates=_invoice_tax_rates(data))
+    invoice.amounts_include_tax = data.amounts_include_tax
+    invoice.subtotal = summary.subtotal
+    invoice.tax_total = summary.tax_total
+    invoice.total = summary.total
 
 
 def _number_taken(number: str) -> ValidationError:
@@ -225,8 +373,10 @@ def invoice_create(*, firm: Firm, data: InvoiceData, status: str = Invoice.Statu
                 memo=data.memo,
                 status=status,
             )
-            invoice.total = _invoice_write_lines(invoice, data.lines)
-            invoice.save(update_fields=["total", "updated_at"])
+            _invoice_write_lines(invoice, data)
+            invoice.save(
+                update_fields=["amounts_include_tax", "subtotal", "tax_total", "total", "updated_at"]
+            )
             if status == Invoice.Status.SENT:
                 _account_activity(invoice.account)
                 _invoice_changed(invoice)
@@ -239,7 +389,8 @@ def invoice_create(*, firm: Firm, data: InvoiceData, status: str = Invoice.Statu
 
 
 def invoice_update(*, invoice: Invoice, data: InvoiceData) -> Invoice:
-    """Replace an invoice's header and lines. A paid amount never ends up above the new total."""
+    """Replace an invoice's header, lines and tax. A paid amount never ends up above the new total; the
+    content version moves on (what QuickBooks shows of it, its tax included, may have changed)."""
     try:
         with transaction.atomic():
             locked = Invoice.objects.select_for_update(no_key=True).get(pk=invoice.pk)
@@ -251,7 +402,7 @@ def invoice_update(*, invoice: Invoice, data: InvoiceData) -> Invoice:
             locked.issue_date = data.issue_date
             locked.due_date = data.due_date
             locked.memo = data.memo
-            locked.total = _invoice_write_lines(locked, data.lines)
+            _invoice_write_lines(locked, data)
             locked.content_version += 1
             _invoice_set_paid_status(locked)
             locked.save()
@@ -459,3 +610,178 @@ def payment_delete(*, payment: Payment) -> None:
         payment_delete_in_qbo(payment=locked)
         locked.delete()
         _invoices_refresh_paid(touched)
+
+
+# Tax rates ---------------------------------------------------------------------------------------
+
+
+def _plural_invoices(count: int) -> str:
+    return "1 invoice" if count == 1 else f"{count:,} invoices"
+
+
+def _tax_rate_invoice_count(tax_rate: TaxRate) -> int:
+    return Invoice.objects.filter(lines__tax_rate=tax_rate).distinct().count()
+
+
+def tax_rate_validate(*, firm: Firm, data: TaxRateData, tax_rate: TaxRate | None = None) -> str:
+    """Check a rate's name and taxes; returns the cleaned name. ValidationError by field ("name",
+    "components"), each message saying what to do."""
+    errors: dict[str, list[str]] = {}
+    name = " ".join((data.name or "").split())
+    if not name:
+        errors["name"] = [TAX_RATE_NAME_MISSING]
+    elif len(name) > TaxRate._meta.get_field("name").max_length:
+        errors["name"] = [TAX_RATE_NAME_TOO_LONG]
+    elif (
+        TaxRate.objects.for_firm(firm)
+        .exclude(pk=tax_rate.pk if tax_rate else None)
+        .filter(name__iexact=name)
+        .exists()
+    ):
+        errors["name"] = [TAX_RATE_NAME_TAKEN.format(name=name)]
+    problems: list[str] = []
+    if len(data.components) > TAX_COMPONENTS_MAX:
+        problems.append(TAX_COMPONENTS_TOO_MANY.format(limit=TAX_COMPONENTS_MAX))
+    seen: set[str] = set()
+    for position, component in enumerate(data.components, start=1):
+        component_name = " ".join((component.name or "").split())
+        if not component_name:
+            problems.append(TAX_COMPONENT_NAME_MISSING.format(position=position))
+        elif len(component_name) > TaxRateComponent._meta.get_field("name").max_length:
+            problems.append(TAX_COMPONENT_NAME_TOO_LONG.format(position=position))
+        elif component_name.casefold() in seen:
+            problems.append(TAX_COMPONENT_NAME_TWICE.format(name=component_name))
+        seen.add(component_name.casefold())
+        percentage = Decimal(component.percentage)
+        if not Decimal(0) <= percentage <= Decimal(100):
+            problems.append(TAX_COMPONENT_PERCENTAGE_RANGE.format(position=position))
+        elif percentage != percentage.quantize(_PERCENTAGE_PLACES):
+            problems.append(TAX_COMPONENT_PERCENTAGE_PLACES.format(position=position))
+        if position == 1 and component.compound:
+            problems.append(TAX_COMPONENT_FIRST_COMPOUND)
+    if problems:
+        errors["components"] = problems
+    if errors:
+        raise ValidationError(errors)
+    return name
+
+
+def _components_of(data: TaxRateData) -> list[tax.Component]:
+    return [
+        tax.Component(
+            name=" ".join(c.name.split()),
+            percentage=Decimal(c.percentage).quantize(_PERCENTAGE_PLACES),
+            compound=c.compound,
+        )
+        for c in data.components
+    ]
+
+
+def _tax_rate_write_components(tax_rate: TaxRate, data: TaxRateData) -> None:
+    tax_rate.components.all().delete()
+    TaxRateComponent.objects.bulk_create(
+        TaxRateComponent(
+            tax_rate=tax_rate,
+            position=position,
+            name=component.name,
+            percentage=component.percentage,
+            compound=component.compound,
+        )
+        for position, component in enumerate(_components_of(data), start=1)
+    )
+
+
+def _tax_rate_name_taken(name: str) -> ValidationError:
+    # Lost a race with another request taking the same name.
+    return ValidationError({"name": TAX_RATE_NAME_TAKEN.format(name=name)})
+
+
+def tax_rate_create(*, firm: Firm, data: TaxRateData) -> TaxRate:
+    """Create a tax rate of the firm with its taxes (none: a rate such as "Exempt"), active."""
+    name = tax_rate_validate(firm=firm, data=data)
+    try:
+        with transaction.atomic():
+            tax_rate = TaxRate.objects.create(firm=firm, name=name)
+            _tax_rate_write_components(tax_rate, data)
+    except IntegrityError as exc:
+        raise _tax_rate_name_taken(name) from exc
+    return tax_rate
+
+
+def tax_rate_update(*, tax_rate: TaxRate, data: TaxRateData) -> TaxRate:
+    """Rename a rate and replace its taxes. A rate used on an invoice keeps its taxes (names, percentages,
+    compounding, order): only its name may change.
+
+    The rate is locked first (FOR NO KEY UPDATE, as an invoice using it takes while it works out its tax),
+    so no invoice can be saved with the old taxes after the check that none uses it."""
+    try:
+        with transaction.atomic():
+            locked = TaxRate.objects.select_for_update(no_key=True).get(pk=tax_rate.pk)
+            name = tax_rate_validate(firm=locked.firm, data=data, tax_rate=locked)
+            now = locked.as_tax_rate().components
+            changed = tuple(_components_of(data)) != now
+            if changed and (count := _tax_rate_invoice_count(locked)):
+                raise ValidationError(
+                    {
+                        "components": [
+                            TAX_RATE_IN_USE_FIXED.format(name=locked.name, count=_plural_invoices(count))
+                        ]
+                    }
+                )
+            locked.name = name
+            locked.save(update_fields=["name", "updated_at"])
+            if changed:
+                _tax_rate_write_components(locked, data)
+    except IntegrityError as exc:
+        raise _tax_rate_name_taken(data.name.strip()) from exc
+    return locked
+
+
+def tax_rate_archive(*, tax_rate: TaxRate) -> TaxRate:
+    """No longer offered for new lines; invoices that have it keep it (also when they are edited)."""
+    TaxRate.objects.filter(pk=tax_rate.pk).update(is_active=False)
+    tax_rate.refresh_from_db()
+    return tax_rate
+
+
+def tax_rate_restore(*, tax_rate: TaxRate) -> TaxRate:
+    """Offered for new lines again."""
+    TaxRate.objects.filter(pk=tax_rate.pk).update(is_active=True)
+    tax_rate.refresh_from_db()
+    return tax_rate
+
+
+def tax_rate_delete(*, tax_rate: TaxRate) -> None:
+    """Delete a rate no invoice uses; one in use can only be archived."""
+    with transaction.atomic():
+        locked = TaxRate.objects.select_for_update(no_key=True).get(pk=tax_rate.pk)
+        if count := _tax_rate_invoice_count(locked):
+            raise ValidationError(
+                TAX_RATE_IN_USE_DELETE.format(name=locked.name, count=_plural_invoices(count))
+            )
+        locked.delete()
+
+
+# The firm's invoicing settings -------------------------------------------------------------------
+
+
+def firm_invoicing_update(*, firm: Firm, data: FirmSettingsData) -> Firm:
+    """Set the firm's region and currency. The currency may change only while the firm has no invoice
+    and no payment: an amount recorded in it would silently mean another amount.
+
+    The firm row is locked FOR UPDATE when the currency changes, which waits for an invoice or payment
+    being created (its foreign key holds a KEY SHARE lock on the firm) and holds new ones back until
+    commit, so the check and the change cannot miss one."""
+    cleaned = firm_settings_validate(data=data)
+    with transaction.atomic():
+        if cleaned.currency != firm.currency:
+            locked = Firm.objects.select_for_update().get(pk=firm.pk)
+            if cleaned.currency != locked.currency and firm_currency_locked(firm=locked):
+                raise ValidationError(
+                    {
+                        "currency": [
+                            FIRM_CURRENCY_IN_USE.format(currency=locked.currency, new=cleaned.currency)
+                        ]
+                    }
+                )
+        return firm_settings_update(firm=firm, data=cleaned)

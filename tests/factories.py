@@ -5,14 +5,17 @@ import factory
 from factory.django import DjangoModelFactory
 
 from accounts.models import Account
-from invoices.models import Invoice, Payment, Service
+from invoices.models import Invoice, Payment, Service, TaxRate
 from invoices.services import (
     AllocationData,
     InvoiceData,
     InvoiceLineData,
     PaymentData,
+    TaxComponentData,
+    TaxRateData,
     invoice_create,
     payment_create,
+    tax_rate_create,
 )
 from qbsync.firms.models import Firm, User
 
@@ -63,6 +66,27 @@ class ServiceFactory(DjangoModelFactory[Service]):
     default_rate = Decimal("100.00")
 
 
+def make_tax_rate(firm: Firm, name: str, percentage: str | None = None, /, **taxes: str) -> TaxRate:
+    """A tax rate of ``firm`` made through the real service: one tax named by the rate's first word
+    (``make_tax_rate(firm, "VAT 20%", "20")``), or named taxes in order
+    (``make_tax_rate(firm, "GST/PST BC", GST="5", PST="7")``); neither: a rate without tax ("Exempt")."""
+    components = [TaxComponentData(name=n, percentage=Decimal(p)) for n, p in taxes.items()]
+    if percentage is not None:
+        components.insert(0, TaxComponentData(name=name.split()[0], percentage=Decimal(percentage)))
+    return tax_rate_create(firm=firm, data=TaxRateData(name=name, components=components))
+
+
+def make_compound_tax_rate(firm: Firm, name: str, *taxes: tuple[str, str, bool]) -> TaxRate:
+    """A rate of (name, percentage, compound) taxes, e.g. ("GST", "5", False), ("QST", "8.5", True)."""
+    return tax_rate_create(
+        firm=firm,
+        data=TaxRateData(
+            name=name,
+            components=[TaxComponentData(name=n, percentage=Decimal(p), compound=c) for n, p, c in taxes],
+        ),
+    )
+
+
 def make_invoice(
     *,
     account: Account,
@@ -70,8 +94,11 @@ def make_invoice(
     amounts: tuple[str, ...] = ("100.00",),
     status: str = Invoice.Status.SENT,
     issue_date: date | None = None,
+    tax_rate: TaxRate | None = None,
+    amounts_include_tax: bool = False,
 ) -> Invoice:
-    """An invoice built through the real service, one line per amount (quantity 1)."""
+    """An invoice built through the real service, one line per amount (quantity 1), each with
+    ``tax_rate`` (none by default)."""
     issued = issue_date or date(2026, 1, 15)
     firm = account.firm
     return invoice_create(
@@ -83,8 +110,10 @@ def make_invoice(
             issue_date=issued,
             due_date=issued + timedelta(days=30),
             lines=[
-                InvoiceLineData(description=f"Work {i}", rate=Decimal(a)) for i, a in enumerate(amounts, 1)
+                InvoiceLineData(description=f"Work {i}", rate=Decimal(a), tax_rate=tax_rate)
+                for i, a in enumerate(amounts, 1)
             ],
+            amounts_include_tax=amounts_include_tax,
         ),
     )
 
