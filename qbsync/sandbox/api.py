@@ -10,9 +10,12 @@ from datetime import datetime, timedelta
 
 from . import errors as E
 from .clock import fmt_datetime, parse_datetime
-from .entities import BY_LOWER, BY_PATH, ENTITIES, ID_RE, Ctx, check_lengths, is_namelist
+from .currency import given_currency
+from .entities import BY_LOWER, BY_PATH, ENTITIES, ID_RE, NOT_IN_CDC, Ctx, check_lengths, is_namelist
 from .query import Evaluator, parse, validate_fields
+from .regions import REGIONS
 from .store import NAME_LIST, Company
+from .tax import PSEUDO_CODES, region_of
 
 
 def classify(method: str, rest: str, params: dict, body: object) -> str:
@@ -76,15 +79,39 @@ def run_query(co: Company, text: str) -> dict:
         rows = [r for r in rows if r.get("Active", True) is not False]
     if conds:
         rows = [r for r in rows if all(ev.matches(r, c) for c in conds)]
+    pseudo = pseudo_tax_codes(co) if entity.name == "TaxCode" else []
+    pseudo = [r for r in pseudo if all(ev.matches(r, c) for c in conds)]
     if q.count:
-        return {"QueryResponse": {"totalCount": len(rows)}}
+        return {"QueryResponse": {"totalCount": len(pseudo) + len(rows)}}
     order = q.order or list(entity.default_order)
     for path, desc in reversed(order):
         rows.sort(key=lambda r, p=path: ev.sort_key(r, p), reverse=desc)
+    rows = pseudo + rows
     page = rows[q.start - 1 : q.start - 1 + q.max_results]
     if not page:
         return {"QueryResponse": {}}
     return {"QueryResponse": {entity.name: page, "startPosition": q.start, "maxResults": len(page)}}
+
+
+def pseudo_tax_codes(co: Company) -> list[dict]:
+    """TAX and NON as Intuit's TaxCode reference example lists them in a query answer. A 2026 report says
+    a query returns only the company's own codes (qbo-api-facts §13), which is the default; the setting
+    taxcode_query_pseudo_codes (US companies) gives the reference's answer."""
+    if not co.setting("taxcode_query_pseudo_codes") or region_of(co).is_global:
+        return []
+    stamp = fmt_datetime(parse_datetime_epoch(co))
+    return [
+        {
+            "TaxGroup": False,
+            "Name": code,
+            "Taxable": code == "TAX",
+            "Description": code,
+            "Id": code,
+            "Active": True,
+            "MetaData": {"CreateTime": stamp, "LastUpdatedTime": stamp},
+        }
+        for code in PSEUDO_CODES
+    ]
 
 
 # --- CDC -----------------------------------------------------------------------------------------
@@ -132,6 +159,8 @@ def run_cdc(co: Company, entities_param: str | None, since_param: str | None, ct
         entity = BY_LOWER.get(raw.strip().lower())
         if entity is None:
             raise E.query_invalid(f"invalid context declaration: {raw.strip()}")
+        if entity.name in NOT_IN_CDC:  # the sandbox's answer (UNCONFIRMED); Intuit only says it is not
+            raise E.unsupported_operation(f"cdc for {entity.name}")
         if entity.name not in names:
             names.append(entity.name)
     boundary = co.setting("cdc_boundary")
@@ -223,7 +252,7 @@ def preferences(co: Company) -> dict:
             "WorkWeekStartDate": "Monday",
             "MarkTimeEntriesBillable": True,
         },
-        "TaxPrefs": {"UsingSalesTax": False, "PartnerTaxEnabled": False},
+        "TaxPrefs": tax_prefs(co),
         "CurrencyPrefs": {
             "MultiCurrencyEnabled": bool(co.setting("multi_currency")),
             "HomeCurrency": {"value": co.setting("home_currency")},
@@ -238,6 +267,35 @@ def preferences(co: Company) -> dict:
     }
 
 
+def tax_prefs(co: Company) -> dict:
+    """Global companies always use their VAT/GST codes; US ones as their sales_tax setting says."""
+    sales_tax = "manual" if region_of(co).is_global else co.setting("sales_tax")
+    prefs: dict = {"UsingSalesTax": sales_tax != "none", "PartnerTaxEnabled": sales_tax == "ast"}
+    if sales_tax == "manual" and co.setting("default_tax_code"):
+        prefs["TaxGroupCodeRef"] = {"value": str(co.setting("default_tax_code"))}
+    return prefs
+
+
+def update_preferences(co: Company, body: dict) -> None:
+    """The writable preferences: SalesFormsPrefs.CustomTxnNumbers, and multicurrency (on only: QBO never
+    turns it off, qbo-api-facts §13). Wordings and code 6000 are the sandbox's (UNCONFIRMED)."""
+    sales = body.get("SalesFormsPrefs")
+    currency = body.get("CurrencyPrefs")
+    if isinstance(currency, dict):
+        home = given_currency(currency.get("HomeCurrency"))
+        if home is not None and home != co.setting("home_currency"):
+            raise E.business_validation(
+                f"The home currency cannot be changed: it is {co.setting('home_currency')}."
+            )
+        enabled = currency.get("MultiCurrencyEnabled")
+        if enabled is False and co.setting("multi_currency"):
+            raise E.business_validation("Multicurrency cannot be turned off once it is on.")
+        if enabled is True:
+            co.overrides["multi_currency"] = True
+    if isinstance(sales, dict) and "CustomTxnNumbers" in sales:
+        co.overrides["custom_txn_numbers"] = bool(sales["CustomTxnNumbers"])
+
+
 def parse_datetime_epoch(co: Company) -> datetime:
     return datetime.fromtimestamp(co.created_epoch, co.tz)
 
@@ -246,16 +304,17 @@ def parse_datetime_epoch(co: Company) -> datetime:
 COUNTRY_OF_CURRENCY = {"USD": "US", "GBP": "GB", "CAD": "CA", "AUD": "AU", "EUR": "FR", "INR": "IN"}
 
 
+def country(co: Company) -> str:
+    """The region's country; a company made without a region follows its home currency (as before)."""
+    if "region" in co.overrides:
+        return REGIONS[co.setting("region")].country
+    return COUNTRY_OF_CURRENCY.get(co.setting("home_currency"), "US")
+
+
 def company_info(co: Company) -> dict:
     created = parse_datetime_epoch(co)
-    addr = {
-        "Id": "1",
-        "Line1": "123 Sierra Way",
-        "City": "San Pablo",
-        "Country": "USA",
-        "CountrySubDivisionCode": "CA",
-        "PostalCode": "87999",
-    }
+    region = region_of(co)
+    addr = {"Id": "1", **region.address, "Country": region.iso3}
     return {
         "CompanyName": co.name,
         "LegalName": co.name,
@@ -265,7 +324,7 @@ def company_info(co: Company) -> dict:
         "PrimaryPhone": {},
         "CompanyStartDate": created.date().isoformat(),
         "FiscalYearStartMonth": "January",
-        "Country": COUNTRY_OF_CURRENCY.get(co.setting("home_currency"), "US"),
+        "Country": country(co),
         "Email": {"Address": "noreply@quickbooks.com"},
         "WebAddr": {},
         "SupportedLanguages": "en",
@@ -409,9 +468,7 @@ def dispatch(
         return 200, run_cdc(co, params.get("entities"), params.get("changedSince"), ctx)
     if head == "preferences" and len(parts) == 1:
         if method == "POST" and isinstance(body, dict):
-            sales = body.get("SalesFormsPrefs")
-            if isinstance(sales, dict) and "CustomTxnNumbers" in sales:
-                co.overrides["custom_txn_numbers"] = bool(sales["CustomTxnNumbers"])
+            update_preferences(co, body)
             co.overrides["_prefs_sync_token"] = int(co.overrides.get("_prefs_sync_token", 0)) + 1
         return 200, {"Preferences": preferences(co)}
     if head == "companyinfo" and method == "GET" and len(parts) == 2:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import html
 import json
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from . import errors as E
+from . import regions
 from .clock import fmt_datetime, fmt_time, parse_datetime
+from .currency import currency_ref
 from .entities import ENTITIES, merge_customers
 from .faults import KINDS
-from .store import DEFAULT_SETTINGS, Company, new_realm_id
+from .store import DEFAULT_SETTINGS, FIXED_SETTINGS, Company, new_realm_id
+from .tax import ast_records
 
 if TYPE_CHECKING:
     from .server import Request, Response, Sandbox
@@ -50,7 +54,101 @@ def raw_insert(sb: Sandbox, co: Company, entity: str, record: dict) -> dict:
     return rec
 
 
+COMPANY_OPTIONS = frozenset(
+    {
+        "name",
+        "realmId",
+        "customer_types",
+        "custom_txn_numbers",
+        "settings",
+        "preset",
+        "region",
+        "sales_tax",
+        "ast_rates",
+        "multicurrency",
+        "home_currency",
+        "exchange_rates",
+    }
+)
+
+
+def region_settings(spec: dict, settings: dict) -> dict:
+    """The settings a company's region options make: region, sales_tax, ast_rates, multicurrency,
+    home_currency, exchange_rates (a preset names a set of them; explicit options win)."""
+    preset = spec.get("preset")
+    if preset not in (None, ""):
+        if preset not in regions.PRESETS:
+            raise ControlError(400, f"unknown preset {preset!r}; known: {sorted(regions.PRESETS)}")
+        spec = {**regions.PRESETS[preset], **{k: v for k, v in spec.items() if k != "preset"}}
+    out = dict(settings)
+    for key, setting in (
+        ("region", "region"),
+        ("sales_tax", "sales_tax"),
+        ("multicurrency", "multi_currency"),
+    ):
+        if spec.get(key) is not None:
+            out[setting] = spec[key]
+    for key in ("ast_rates", "home_currency", "exchange_rates"):
+        if spec.get(key) is not None:
+            out[key] = spec[key]
+    region = str(out.get("region", "US")).upper()
+    if region not in regions.REGIONS:
+        raise ControlError(400, f"unknown region {region!r}; known: {sorted(regions.REGIONS)}")
+    if "region" in out:
+        out["region"] = region
+        out.setdefault("home_currency", regions.REGIONS[region].currency)
+    sales_tax = out.get("sales_tax", "none")
+    if sales_tax not in regions.SALES_TAX:
+        raise ControlError(400, f"sales_tax must be one of {list(regions.SALES_TAX)}")
+    if region != "US" and "sales_tax" in out:
+        raise ControlError(
+            400, "sales_tax is for US companies; UK, CA and AU companies use their VAT/GST codes"
+        )
+    if "ast_rates" in out and sales_tax != "ast":
+        raise ControlError(400, "ast_rates needs sales_tax 'ast'")
+    if "multi_currency" in out:
+        out["multi_currency"] = bool(out["multi_currency"])
+    return check_values(out)
+
+
+CHOICES = {
+    "tax_rounding": ("per_rate", "per_line"),
+    "global_tax_override": ("accept", "ignore"),
+    "tax_line_without_sales_tax": ("reject", "ignore"),
+}
+
+
+def check_values(settings: dict) -> dict:
+    """Check the region, tax and currency settings' values (and normalise them)."""
+    for key, choices in CHOICES.items():
+        if key in settings and settings[key] not in choices:
+            raise ControlError(400, f"{key} must be one of {list(choices)}")
+    floor = settings.get("minor_version_floor")
+    if floor is not None and (isinstance(floor, bool) or not isinstance(floor, int) or floor < 0):
+        raise ControlError(400, "minor_version_floor must be a whole number >= 0, or null")
+    if settings.get("default_tax_code") is not None:
+        settings["default_tax_code"] = str(settings["default_tax_code"])
+    try:
+        if "ast_rates" in settings:
+            settings["ast_rates"] = regions.check_ast_rates(settings["ast_rates"])
+        if "exchange_rates" in settings:
+            settings["exchange_rates"] = regions.check_exchange_rates(settings["exchange_rates"])
+    except ValueError as err:
+        raise ControlError(400, str(err)) from None
+    home = settings.get("home_currency")
+    if home is not None:
+        if not (isinstance(home, str) and len(home.strip()) == 3 and home.strip().isalpha()):
+            raise ControlError(400, f"home_currency {home!r} is not a three-letter currency code")
+        settings["home_currency"] = home.strip().upper()
+    return settings
+
+
 def create_company(sb: Sandbox, spec: dict) -> dict:
+    unknown_options = set(spec) - COMPANY_OPTIONS
+    if unknown_options:
+        raise ControlError(
+            400, f"unknown options: {sorted(unknown_options)}; known: {sorted(COMPANY_OPTIONS)}"
+        )
     name = str(spec.get("name") or "Sandbox Company").strip()
     realm_id = str(spec.get("realmId") or new_realm_id())
     settings = dict(spec.get("settings") or {})
@@ -60,6 +158,7 @@ def create_company(sb: Sandbox, spec: dict) -> dict:
     unknown = set(settings) - set(DEFAULT_SETTINGS) - {"tz_offset_minutes"}
     if unknown:
         raise ControlError(400, f"unknown settings: {sorted(unknown)}")
+    settings = region_settings(spec, settings)
     with sb.store.lock:
         if realm_id in sb.store.companies:
             raise ControlError(409, f"company {realm_id} already exists")
@@ -80,7 +179,7 @@ def create_company(sb: Sandbox, spec: dict) -> dict:
                     "AccountSubType": sub_type,
                     "CurrentBalance": 0,
                     "CurrentBalanceWithSubAccounts": 0,
-                    "CurrencyRef": {"value": "USD", "name": "United States Dollar"},
+                    "CurrencyRef": currency_ref(co.setting("home_currency")),
                 },
             )
         raw_insert(
@@ -102,6 +201,12 @@ def create_company(sb: Sandbox, spec: dict) -> dict:
         for type_name in spec.get("customer_types") or []:
             raw_insert(sb, co, "CustomerType", {"Name": str(type_name), "Active": True})
         raw_insert(sb, co, "Term", {"Name": "Net 30", "Active": True, "Type": "STANDARD", "DueDays": 30})
+        ctx = sb.ctx(co)
+        regions.seed_tax(co, co.setting("region"), co.setting("sales_tax"), ctx.now, ctx.epoch)
+        if co.setting("sales_tax") == "ast":
+            for state, percent in co.setting("ast_rates").items():
+                if state != "default":
+                    ast_records(co, state, Decimal(percent), ctx)
     return {"realmId": realm_id, "name": name}
 
 
@@ -128,6 +233,12 @@ def _settings_update(co: Company, changes: dict) -> dict:
     for key, value in changes.items():
         if key not in DEFAULT_SETTINGS and key != "tz_offset_minutes":
             raise ControlError(400, f"unknown setting {key!r}; known: {sorted(DEFAULT_SETTINGS)}")
+        if key in FIXED_SETTINGS and value != co.setting(key):
+            raise ControlError(
+                400, f"{key} is fixed when the company is made (a QBO company's country never changes)"
+            )
+    changes = check_values(dict(changes))
+    for key, value in changes.items():
         if key == "limits" and isinstance(value, dict):
             merged = dict(co.setting("limits") or DEFAULT_SETTINGS["limits"])
             merged.update(value)

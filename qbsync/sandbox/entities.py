@@ -6,26 +6,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from . import errors as E
+from . import tax
 from .clock import fmt_datetime
+from .currency import (
+    USD,
+    check_currency_unchanged,
+    exchange_rate,
+    home_amount,
+    party_currency,
+    transaction_currency,
+)
 from .store import DELETED_SUFFIX_RE, NAME_LIST, Company
 
-USD = {"value": "USD", "name": "United States Dollar"}
-CURRENCY_NAMES = {
-    "USD": "United States Dollar",
-    "GBP": "British Pound Sterling",
-    "CAD": "Canadian Dollar",
-    "AUD": "Australian Dollar",
-    "EUR": "Euro",
-    "INR": "Indian Rupee",
-}
-# UNCONFIRMED wording and code: QBO refuses a currency other than the home one without multicurrency.
-MULTICURRENCY_OFF = (
-    "Multicurrency is not turned on for this company, so {given} cannot be used: everything is in the home "
-    "currency, {home}."
-)
-CURRENCY_NOT_CUSTOMERS = "A transaction must be in its customer's currency ({theirs}); {given} was given."
 BAD_NAME_CHARS = re.compile(r"[:\t\n\r]")
 ID_RE = re.compile(r"^\d+$")
 
@@ -37,45 +32,10 @@ class Ctx:
     now: datetime
     epoch: float
     include: frozenset[str] = frozenset()
+    minor_version: int = 75  # the request's minorversion, raised to the company's minor_version_floor
 
 
 # --- small helpers -------------------------------------------------------------------------------
-
-
-def currency_ref(code: str) -> dict:
-    return {"value": code, "name": CURRENCY_NAMES.get(code, code)}
-
-
-def given_currency(value: object) -> str | None:
-    if isinstance(value, dict):
-        value = value.get("value")
-    if value is None or value == "":
-        return None
-    return str(value).strip().upper()
-
-
-def allowed_currency(co: Company, given: str) -> str:
-    home = co.setting("home_currency")
-    if given != home and not co.setting("multi_currency"):
-        raise E.business_validation(MULTICURRENCY_OFF.format(given=given, home=home))
-    return given
-
-
-def party_currency(co: Company, body: dict) -> dict:
-    """A new customer's or vendor's CurrencyRef: the home currency unless multicurrency allows another
-    (fixed once set)."""
-    return currency_ref(
-        allowed_currency(co, given_currency(body.get("CurrencyRef")) or co.setting("home_currency"))
-    )
-
-
-def transaction_currency(co: Company, record: dict, customer: dict) -> dict:
-    """A transaction is in its customer's currency, which is the home currency without multicurrency."""
-    theirs = given_currency(customer.get("CurrencyRef")) or co.setting("home_currency")
-    given = allowed_currency(co, given_currency(record.get("CurrencyRef")) or theirs)
-    if given != theirs:
-        raise E.business_validation(CURRENCY_NOT_CUSTOMERS.format(theirs=theirs, given=given))
-    return currency_ref(given)
 
 
 def blank(value: object) -> bool:
@@ -374,6 +334,28 @@ class CustomerType(ReadOnlyEntity):
     default_order = (("Name", False),)
 
 
+class TaxCode(ReadOnlyEntity):
+    """Read and query only, as in QBO (the TaxService makes codes); seeded per region (regions.py)."""
+
+    name = "TaxCode"
+    namelist = True
+    default_order = (("Name", False),)
+
+
+class TaxRate(ReadOnlyEntity):
+    name = "TaxRate"
+    namelist = True
+    default_order = (("Name", False),)
+
+
+class TaxAgency(ReadOnlyEntity):
+    name = "TaxAgency"
+    default_order = (("DisplayName", False),)
+
+
+NOT_IN_CDC = frozenset({"TaxCode", "TaxRate", "TaxAgency"})  # Intuit's CDC page (qbo-api-facts §9)
+
+
 class Generic(Entity):
     def __init__(self, name: str, deletable: bool = False):
         self.name = name
@@ -481,6 +463,8 @@ class Person(Entity):
         if active:
             self.check_unique(co, name, None)
         record = dict(self.defaults)
+        if tax.region_of(co).is_global:
+            record.pop("DefaultTaxCodeRef", None)  # the recorded default ("2") is a US company's
         for key, value in body.items():
             if key in self.readonly or key in self.computed or blank(value):
                 continue
@@ -513,6 +497,8 @@ class Person(Entity):
         record = self.lookup(co, body)
         check_sync_token(body, record)
         self.validate_names(body)
+        if "CurrencyRef" in self.defaults:
+            check_currency_unchanged(record, body)
         sparse = body.get("sparse") is True or str(body.get("sparse")).lower() == "true"
         if sparse:
             new = dict(record)
@@ -938,6 +924,10 @@ INVOICE_ORDER = (
     "EmailStatus",
     "BillEmail",
     "Balance",
+    "GlobalTaxCalculation",
+    "ExchangeRate",
+    "HomeTotalAmt",
+    "HomeBalance",
 )
 ENUMS = {
     "PrintStatus": {"NotSet", "NeedToPrint", "PrintComplete"},
@@ -953,6 +943,34 @@ def next_doc_number(last: str | None) -> str:
         return last + "1"
     digits = m.group(2)
     return m.group(1) + str(int(digits) + 1).zfill(len(digits))
+
+
+def line_totals(lines: list[dict]) -> Decimal:
+    """Sales lines less discounts; the SubTotal line is set to the sales lines' (net) total."""
+    sales = sum(
+        (Decimal(str(ln["Amount"])) for ln in lines if ln.get("DetailType") == "SalesItemLineDetail"),
+        Decimal(0),
+    )
+    discounts = sum(
+        (Decimal(str(ln["Amount"])) for ln in lines if ln.get("DetailType") == "DiscountLineDetail"),
+        Decimal(0),
+    )
+    for ln in lines:
+        if ln.get("DetailType") == "SubTotalLineDetail":
+            ln["Amount"] = money(float(sales))
+    return sales - discounts
+
+
+def requested_tax(body: dict, stored: dict | None, sparse: bool) -> dict | None:
+    """The TxnTaxDetail an update asks for: the one sent; for a sparse update without one, the stored tax
+    code, and the stored amounts too when the lines stay as they are (nothing to compute again)."""
+    if isinstance(body.get("TxnTaxDetail"), dict):
+        return body["TxnTaxDetail"]
+    if not sparse or not stored:
+        return None
+    if "Line" not in body:
+        return stored
+    return {"TxnTaxCodeRef": stored["TxnTaxCodeRef"]} if stored.get("TxnTaxCodeRef") else None
 
 
 def check_customer_ref(co: Company, body: dict, required: bool = True) -> dict | None:
@@ -997,13 +1015,14 @@ class Invoice(Entity):
     voidable = True
     default_order = (("TxnDate", True), ("Id", True))
 
-    def build_lines(self, co: Company, lines: object) -> tuple[list[dict], float]:
+    def build_lines(self, co: Company, lines: object, inclusive: bool = False) -> list[dict]:
+        """The stored lines (and the SubTotal line) from the request's; `inclusive`: a tax-inclusive invoice,
+        whose lines' TaxInclusiveAmt (else Amount) is the price with tax (tax.apply splits it)."""
         if not isinstance(lines, list) or not lines:
             raise E.required_missing("Line")
         out: list[dict] = []
         discounts: list[dict] = []
         subtotal = 0.0
-        discount_total = 0.0
         n = 0
         for raw in lines:
             if not isinstance(raw, dict):
@@ -1037,6 +1056,9 @@ class Invoice(Entity):
                 qty = amount(detail.get("Qty"), "Qty")
                 unit = amount(detail.get("UnitPrice"), "UnitPrice")
                 value = amount(raw.get("Amount"), "Amount")
+                gross = amount(detail.get("TaxInclusiveAmt"), "TaxInclusiveAmt") if inclusive else None
+                if gross:  # python-quickbooks sends 0 for "not given"
+                    value = gross
                 if value is None:
                     if qty is None or unit is None:
                         raise E.required_missing("Amount")
@@ -1053,7 +1075,8 @@ class Invoice(Entity):
                 for key in ("ServiceDate", "ClassRef", "TaxInclusiveAmt", "DiscountAmt", "DiscountRate"):
                     if not blank(detail.get(key)) and detail.get(key) != 0:
                         out_detail[key] = detail[key]
-                out_detail["TaxCodeRef"] = detail.get("TaxCodeRef") or {"value": "NON"}
+                if not blank(detail.get("TaxCodeRef")):
+                    out_detail["TaxCodeRef"] = detail["TaxCodeRef"]  # checked and defaulted by tax.apply
                 line.update(
                     {"Amount": money(value), "DetailType": detail_type, "SalesItemLineDetail": out_detail}
                 )
@@ -1075,14 +1098,13 @@ class Invoice(Entity):
                 if value is None:
                     raise E.required_missing("Amount")
                 line.update({"Amount": money(value), "DetailType": detail_type, "DiscountLineDetail": detail})
-                discount_total += value
                 discounts.append(line)
             else:
                 raise E.invalid_enum("DetailType", detail_type)
         if not out:
             raise E.required_missing("Line")
         out.append({"Amount": money(subtotal), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
-        return out + discounts, round(subtotal - discount_total, 2)
+        return out + discounts
 
     def check_doc_number(self, co: Company, doc: str, ident: str | None, ctx: Ctx) -> None:
         if not co.setting("check_duplicate_doc_number") or "allowduplicatedocnum" in ctx.include:
@@ -1103,7 +1125,16 @@ class Invoice(Entity):
     def linked(self, co: Company, ident: str) -> list[dict]:
         return [{"TxnId": pid, "TxnType": "Payment"} for pid in co.applied.get(ident, {})]
 
-    def fill(self, co: Company, record: dict, body: dict, customer: dict, ctx: Ctx, creating: bool) -> None:
+    def fill(
+        self,
+        co: Company,
+        record: dict,
+        body: dict,
+        customer: dict,
+        ctx: Ctx,
+        creating: bool,
+        requested_tax: dict | None = None,
+    ) -> None:
         for key in ("PrintStatus", "EmailStatus"):
             if key in record and record[key] not in ENUMS[key]:
                 raise E.invalid_enum(key, record[key])
@@ -1140,19 +1171,30 @@ class Invoice(Entity):
             "AllowOnlineACHPayment",
         ):
             record.setdefault(flag, False)
-        if ("Invoice", record["Id"]) in co.voided and "Line" not in body:
+        tax.check_mode(co, record)
+        voided = ("Invoice", record["Id"]) in co.voided
+        if voided and "Line" not in body:
             # Editing a voided invoice's other fields (its memo, say) keeps its zeroed lines as they are.
-            lines, total = list(record.get("Line") or []), 0.0
+            lines = list(record.get("Line") or [])
         else:
-            lines, total = self.build_lines(co, body.get("Line") if "Line" in body else record.get("Line"))
-        if ("Invoice", record["Id"]) in co.voided:
-            lines = [{**ln, "Amount": 0} if "Amount" in ln else ln for ln in lines]
-            total = 0.0
+            lines = self.build_lines(
+                co, body.get("Line") if "Line" in body else record.get("Line"), tax.inclusive(co, record)
+            )
         record["Line"] = lines
-        record["TxnTaxDetail"] = {"TotalTax": 0}
-        record["TotalAmt"] = money(total)
+        if voided:
+            record["Line"] = [{**ln, "Amount": 0} if "Amount" in ln else ln for ln in lines]
+            record["TxnTaxDetail"] = {"TotalTax": 0}
+            total = Decimal(0)
+        else:
+            total_tax = tax.apply(co, record, requested_tax, customer, ctx)
+            total = line_totals(record["Line"]) + total_tax
+        record["TotalAmt"] = money(float(total))
         record["LinkedTxn"] = self.linked(co, record["Id"])
-        record["Balance"] = money(total - self.applied_total(co, record["Id"]))
+        record["Balance"] = money(float(total) - self.applied_total(co, record["Id"]))
+        rate = exchange_rate(co, record)
+        if rate is not None:
+            record["HomeTotalAmt"] = home_amount(record["TotalAmt"], rate)
+            record["HomeBalance"] = home_amount(record["Balance"], rate)
 
     def arrange(self, record: dict) -> dict:
         ordered = {k: record[k] for k in INVOICE_ORDER if k in record}
@@ -1182,7 +1224,7 @@ class Invoice(Entity):
             record["DocNumber"] = self.auto_doc_number(co)
         else:
             record.pop("DocNumber", None)
-        self.fill(co, record, body, customer, ctx, True)
+        self.fill(co, record, body, customer, ctx, True, body.get("TxnTaxDetail"))
         record = self.arrange(record)
         if record.get("DocNumber"):
             co.docnums[record["DocNumber"].casefold()] = ident
@@ -1232,7 +1274,9 @@ class Invoice(Entity):
         new_txn_date = "TxnDate" in body and not blank(body.get("TxnDate"))
         if ("DueDate" not in body or blank(body.get("DueDate"))) and (new_txn_date or not sparse):
             new.pop("DueDate", None)
-        self.fill(co, new, body, customer, ctx, False)
+        self.fill(
+            co, new, body, customer, ctx, False, requested_tax(body, record.get("TxnTaxDetail"), sparse)
+        )
         new = self.arrange(new)
         result = self.commit_update(co, record, new, ctx)
         if result is not record:
@@ -1263,6 +1307,10 @@ class Invoice(Entity):
         new["TotalAmt"] = 0
         new["Balance"] = 0
         new["LinkedTxn"] = []
+        new["TxnTaxDetail"] = {"TotalTax": 0}
+        for key in ("HomeTotalAmt", "HomeBalance"):
+            if key in new:
+                new[key] = 0
         note = record.get("PrivateNote")
         new["PrivateNote"] = (
             f"Voided - {note}" if note and not note.startswith("Voided") else (note or "Voided")
@@ -1365,6 +1413,8 @@ def set_invoice_application(co: Company, invoice_id: str, payment_id: str, value
     delta = value - before
     new = dict(invoice)
     new["Balance"] = money(float(invoice["Balance"]) - delta)
+    if "HomeBalance" in new:
+        new["HomeBalance"] = home_amount(new["Balance"], Decimal(str(new.get("ExchangeRate", 1))))
     new["LinkedTxn"] = [{"TxnId": pid, "TxnType": "Payment"} for pid in co.applied.get(invoice_id, {})]
     new["MetaData"] = dict(invoice.get("MetaData") or {})
     co.touch(new, ctx.now)
@@ -1467,6 +1517,9 @@ class Payment(Entity):
         record["TxnDate"] = parse_date(record.get("TxnDate"), "TxnDate") or ctx.now.date().isoformat()
         record["CurrencyRef"] = transaction_currency(co, record, customer)
         record.setdefault("ProcessPayment", False)
+        rate = exchange_rate(co, record)
+        if rate is not None:
+            record["HomeTotalAmt"] = home_amount(record["TotalAmt"], rate)
 
     def apply(
         self, co: Company, payment_id: str, old: dict[str, float], new: dict[str, float], ctx: Ctx
@@ -1492,7 +1545,9 @@ class Payment(Entity):
         record = {
             k: v
             for k, v in body.items()
-            if k not in self.readonly and k not in ("UnappliedAmt", "LinkedTxn") and not blank(v)
+            if k not in self.readonly
+            and k not in ("UnappliedAmt", "LinkedTxn", "HomeTotalAmt")
+            and not blank(v)
         }
         ident = co.next_id("Payment")
         record.update(
@@ -1524,7 +1579,7 @@ class Payment(Entity):
             else {k: record[k] for k in ("domain", "sparse", "Id", "SyncToken", "MetaData")}
         )
         for key, value in body.items():
-            if key in self.readonly or key in ("UnappliedAmt", "LinkedTxn"):
+            if key in self.readonly or key in ("UnappliedAmt", "LinkedTxn", "HomeTotalAmt"):
                 continue
             if blank(value) and key != "Line":
                 if not sparse:
@@ -1555,6 +1610,8 @@ class Payment(Entity):
         adjust_customer_balance(co, record["CustomerRef"]["value"], float(record.get("UnappliedAmt", 0)), ctx)
         new = dict(record)
         new.update({"TotalAmt": 0, "UnappliedAmt": 0, "Line": []})
+        if "HomeTotalAmt" in new:
+            new["HomeTotalAmt"] = 0
         note = record.get("PrivateNote")
         new["PrivateNote"] = (
             f"Voided - {note}" if note and not note.startswith("Voided") else (note or "Voided")
@@ -1605,10 +1662,11 @@ for _entity in (
 ):
     ENTITIES[_entity.name] = _entity
 
-for _name in ("TaxCode", "TaxRate", "CompanyCurrency"):
-    _ro = ReadOnlyEntity()
-    _ro.name = _name
-    ENTITIES[_name] = _ro
+for _ro in (TaxCode(), TaxRate(), TaxAgency()):
+    ENTITIES[_ro.name] = _ro
+_currency = ReadOnlyEntity()
+_currency.name = "CompanyCurrency"
+ENTITIES["CompanyCurrency"] = _currency
 
 BY_PATH = {e.path: e for e in ENTITIES.values()}
 BY_LOWER = {name.lower(): e for name, e in ENTITIES.items()}

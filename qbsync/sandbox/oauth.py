@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .clock import Clock
+from .regions import PRESET_LABELS
 from .store import Company, Store
 
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
@@ -374,6 +375,11 @@ def consent_page(params: dict[str, str], companies: list[Company]) -> str:
     )
     if not companies:
         options = "<p>No sandbox company exists yet: name one below.</p>"
+    preset_options = '<option value="">US, no sales tax (default)</option>' + "".join(
+        f'<option value="{esc(key)}">{esc(label)}</option>'
+        for key, label in PRESET_LABELS.items()
+        if key != "us"
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Connect to QuickBooks (sandbox)</title>
 <style>
@@ -389,6 +395,7 @@ button{{padding:.6rem 1.2rem;border-radius:4px;border:0;font-size:1rem;cursor:po
 <form method="post" action="/connect/oauth2">{hidden}
 <fieldset><legend>Choose a company</legend>{options}
 <label class="co">or create a new company: <input name="new_company" placeholder="Company name"></label>
+<label class="co">of the kind <select name="new_company_preset">{preset_options}</select></label>
 </fieldset>
 <p><button class="go" name="action" value="connect">Connect</button>
 <button class="no" name="action" value="deny">Cancel</button></p>

@@ -80,6 +80,15 @@ def json_response(status: int, payload: object, content_type: str | None = None)
     return Response(status, json.dumps(payload).encode(), ctype)
 
 
+def minor_version(co, given: str | None) -> int:
+    """The minor version a request is answered in: since August 2025 Intuit answers anything below 75,
+    or no minorversion at all, as 75 (qbo-api-facts §1); the company's minor_version_floor says so (null:
+    the version sent, 0 when none, as QBO did before)."""
+    sent = int(given) if given and given.strip().isdigit() else 0
+    floor = co.setting("minor_version_floor")
+    return sent if floor is None else max(sent, int(floor))
+
+
 def new_tid() -> str:
     return f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
 
@@ -139,7 +148,12 @@ class Sandbox:
 
     def ctx(self, co, params: dict | None = None) -> Ctx:
         include = frozenset(x.strip().lower() for x in ((params or {}).get("include") or "").split(",") if x)
-        return Ctx(now=self.clock.now(co.tz), epoch=self.clock.epoch(), include=include)
+        return Ctx(
+            now=self.clock.now(co.tz),
+            epoch=self.clock.epoch(),
+            include=include,
+            minor_version=minor_version(co, (params or {}).get("minorversion")),
+        )
 
     def reset(self) -> None:
         with self.store.lock:
@@ -520,7 +534,13 @@ class Sandbox:
         realm_id = params.get("realmId")
         new_name = (params.get("new_company") or "").strip()
         if new_name:
-            realm_id = control.create_company(self, {"name": new_name})["realmId"]
+            spec = {"name": new_name}
+            if params.get("new_company_preset"):  # a kind of company: regions.PRESETS (uk, us-ast, ...)
+                spec["preset"] = params["new_company_preset"]
+            try:
+                realm_id = control.create_company(self, spec)["realmId"]
+            except control.ControlError as err:
+                return Response(400, error_page(str(err)).encode(), "text/html")
         if not realm_id or self.store.get(realm_id) is None:
             return Response(400, error_page("Choose a company.").encode(), "text/html")
         code = self.oauth.new_code(realm_id, client_id, redirect_uri, scope)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from .clock import Clock, fmt_datetime
+from .regions import DEFAULT_AST_RATES
 
 NAME_LIST = ("Customer", "Vendor", "Employee")  # DisplayName is unique across these three
 DELETED_SUFFIX_RE = re.compile(r" \(deleted(?:-\d+)?\)$")
@@ -62,9 +63,23 @@ DEFAULT_SETTINGS: dict = {
     "auth_code_lifetime": 300,
     "latency_ms": 0,  # per-company extra delay, on top of --latency-ms
     "default_terms_days": 30,
-    "home_currency": "USD",  # Preferences.CurrencyPrefs.HomeCurrency; CompanyInfo.Country follows it
-    "multi_currency": False,  # Preferences.CurrencyPrefs.MultiCurrencyEnabled
+    "home_currency": "USD",  # Preferences.CurrencyPrefs.HomeCurrency (CompanyInfo.Country follows it
+    # in a company made without a region)
+    "multi_currency": False,  # Preferences.CurrencyPrefs.MultiCurrencyEnabled; on for good once on
+    "exchange_rates": {},  # currency -> home-currency units per unit, when a transaction sends none
+    # Regions, tax and currency (regions.py, tax.py, docs/sandbox.md). region and sales_tax are fixed when
+    # the company is made.
+    "region": "US",  # US | UK | CA | AU: the country and the tax model
+    "sales_tax": "none",  # US only: none | manual | ast (Preferences.TaxPrefs)
+    "ast_rates": DEFAULT_AST_RATES,  # AST: state -> percentage, and "default"
+    "default_tax_code": None,  # US manual: TaxPrefs.TaxGroupCodeRef, used when an invoice names none
+    "tax_rounding": "per_rate",  # per_rate | per_line (UNCONFIRMED in QBO)
+    "global_tax_override": "accept",  # accept | ignore: TaxLine amounts sent in a UK/CA/AU company
+    "tax_line_without_sales_tax": "reject",  # reject | ignore: a TAX line where sales tax is off
+    "taxcode_query_pseudo_codes": False,  # True: TaxCode queries list TAX and NON too (US)
+    "minor_version_floor": 75,  # a lower minorversion counts as this (Intuit, Aug 2025); null: as sent
 }
+FIXED_SETTINGS = frozenset({"region", "sales_tax"})  # a QBO company's country never changes
 
 
 def new_realm_id() -> str:

@@ -68,7 +68,19 @@ class SandboxControl:
         custom_txn_numbers: bool = False,
         settings: dict | None = None,
         realm_id: str | None = None,
+        *,
+        preset: str | None = None,
+        region: str | None = None,
+        sales_tax: str | None = None,
+        ast_rates: dict | None = None,
+        multicurrency: bool | None = None,
+        home_currency: str | None = None,
+        exchange_rates: dict | None = None,
     ) -> str:
+        """A new company; without region options a US company without sales tax, as before. `preset` names
+        a kind ("us", "us-manual", "us-ast", "us-multicurrency", "uk", "ca", "au"; regions.PRESETS);
+        `region` "US", "UK", "CA" or "AU"; `sales_tax` (US) "none", "manual" or "ast"; `ast_rates` {state:
+        percent, "default": percent}; `exchange_rates` {currency: home units per unit}."""
         body: dict = {
             "name": name,
             "customer_types": customer_types or [],
@@ -78,6 +90,16 @@ class SandboxControl:
             body["settings"] = settings
         if realm_id:
             body["realmId"] = realm_id
+        options = {
+            "preset": preset,
+            "region": region,
+            "sales_tax": sales_tax,
+            "ast_rates": ast_rates,
+            "multicurrency": multicurrency,
+            "home_currency": home_currency,
+            "exchange_rates": exchange_rates,
+        }
+        body.update({key: value for key, value in options.items() if value is not None})
         return self.call("POST", "/_sandbox/companies", body)["realmId"]
 
     def companies(self) -> list[dict]:
