@@ -110,3 +110,17 @@ def new_company(sandbox):
 @pytest.fixture
 def qbo(new_company) -> QBO:
     return new_company()
+
+
+@pytest.fixture
+def target(request):
+    """`target("UK")`: a company of that kind to run a contract test on; the local sandbox's, or with
+    QBO_CONTRACT_BASE_URL set a real Intuit one (tests/qbsync/sandbox/qbo_target.py)."""
+    from tests.qbsync.sandbox.qbo_target import against_real_qbo, local_target, real_target
+
+    def make(kind: str):
+        if against_real_qbo():
+            return real_target(kind)
+        return local_target(request.getfixturevalue("sandbox"), kind)
+
+    return make
