@@ -30,7 +30,7 @@ CURRENCY_NOT_CUSTOMERS = (
     "You can only use one foreign currency per transaction. A transaction must be in its customer's "
     "currency ({theirs}); {given} was given."
 )
-CURRENCY_FIXED = "A customer's currency cannot change once it is set: it is {theirs}; {given} was given."
+CURRENCY_FIXED = "A {kind}'s currency cannot change once it is set: it is {theirs}; {given} was given."
 
 
 def currency_ref(code: str) -> dict:
@@ -60,12 +60,12 @@ def party_currency(co: Company, body: dict) -> dict:
     )
 
 
-def check_currency_unchanged(record: dict, body: dict) -> None:
+def check_currency_unchanged(record: dict, body: dict, kind: str) -> None:
     """An update may repeat a customer's or vendor's currency, never change it."""
     given = given_currency(body.get("CurrencyRef"))
     theirs = given_currency(record.get("CurrencyRef"))
     if given is not None and theirs is not None and given != theirs:
-        raise E.business_validation(CURRENCY_FIXED.format(theirs=theirs, given=given))
+        raise E.business_validation(CURRENCY_FIXED.format(kind=kind, theirs=theirs, given=given))
 
 
 def transaction_currency(co: Company, record: dict, customer: dict) -> dict:

@@ -498,7 +498,7 @@ class Person(Entity):
         check_sync_token(body, record)
         self.validate_names(body)
         if "CurrencyRef" in self.defaults:
-            check_currency_unchanged(record, body)
+            check_currency_unchanged(record, body, self.name.lower())
         sparse = body.get("sparse") is True or str(body.get("sparse")).lower() == "true"
         if sparse:
             new = dict(record)

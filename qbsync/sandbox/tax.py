@@ -264,10 +264,12 @@ def global_tax(co: Company, region: Region, record: dict, requested: dict) -> tu
             for share in group_shares_:
                 share.amount = cents(share.raw)
         shares += group_shares_
-        if incl:
-            for line, gross, net in zip(group, amounts, nets, strict=True):
+        for line, gross, net in zip(group, amounts, nets, strict=True):
+            if incl:
                 line["Amount"] = number(net)
                 line["SalesItemLineDetail"]["TaxInclusiveAmt"] = number(gross)
+            else:  # a price with tax left from a tax-inclusive version means nothing here
+                line["SalesItemLineDetail"].pop("TaxInclusiveAmt", None)
     lines = tax_lines(shares, co.setting("tax_rounding"))
     if co.setting("global_tax_override") == "accept":
         override_tax_lines(lines, requested)

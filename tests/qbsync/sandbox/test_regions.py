@@ -346,3 +346,20 @@ def test_without_multicurrency_no_exchange_rate_is_kept(qbo):
     body = invoice(qbo, sales_line(100), ExchangeRate=1).json()["Invoice"]
     assert "ExchangeRate" not in body
     assert "HomeTotalAmt" not in body
+
+
+def test_a_tax_inclusive_price_means_nothing_on_a_tax_excluded_invoice(sandbox):
+    qbo = company(sandbox, region="UK")
+    body = invoice(qbo, taxed(100, "1", TaxInclusiveAmt=120)).json()["Invoice"]
+    assert "TaxInclusiveAmt" not in body["Line"][0]["SalesItemLineDetail"]
+    assert (body["Line"][0]["Amount"], body["TotalAmt"]) == (100, 120)
+
+
+def test_a_vendors_currency_is_fixed_too(sandbox):
+    qbo = company(sandbox, preset="us-multicurrency")
+    vendor = qbo.create("Vendor", {"DisplayName": "Lieferant GmbH", "CurrencyRef": {"value": "EUR"}})
+    resp = qbo.post(
+        "vendor", {"Id": vendor["Id"], "SyncToken": "0", "sparse": True, "CurrencyRef": {"value": "USD"}}
+    )
+    assert (resp.status_code, qbo.code(resp)) == (400, "6000")
+    assert "A vendor's currency cannot change" in resp.json()["Fault"]["Error"][0]["Detail"]
