@@ -373,16 +373,16 @@ def ast_tax(co: Company, record: dict, requested: dict, taxed: list[Decimal], ct
     """AST: the state's rate on the TAX lines, whatever TxnTaxCodeRef was sent (Intuit: "replaced by the
     automated sales tax engine recommendation"); TotalTax sent with minor version >= 70 overrides it, the
     difference going to the tax line (OverrideDeltaAmount)."""
+    override = requested_amount(requested.get("TotalTax"), "TxnTaxDetail.TotalTax")
+    if override is not None and override < 0:
+        raise E.business_validation("TxnTaxDetail.TotalTax cannot be negative.")
     state = customer_state(co, record)
     rates = co.setting("ast_rates") or {}
     percent = dec(rates.get(state, rates.get("default", "0")))
     code, rate = ast_records(co, state, percent, ctx)
     net = sum(taxed, ZERO)
     lines = tax_lines([Share(rate, net, net * percent / 100)], "per_rate")
-    override = requested_amount(requested.get("TotalTax"), "TxnTaxDetail.TotalTax")
     if override is not None and ctx.minor_version >= AST_OVERRIDE_MINOR_VERSION:
-        if override < 0:
-            raise E.business_validation("TxnTaxDetail.TotalTax cannot be negative.")
         delta = cents(override) - lines[0]["Amount"]
         lines[0]["Amount"] = cents(override)
         if delta:
