@@ -119,6 +119,11 @@ class TaxRateComponent(models.Model):
     def as_tax_component(self) -> tax.Component:
         return tax.Component(name=self.name, percentage=self.percentage, compound=self.compound)
 
+    @property
+    def percentage_text(self) -> str:
+        """20, 8.875: without the column's trailing zeros."""
+        return tax.percent_text(self.percentage)
+
 
 class Invoice(models.Model):
     class Status(models.TextChoices):

@@ -1,17 +1,18 @@
 """Reads of invoices and payments for pages. Every query starts from ``for_firm`` so tenants never mix."""
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 
 from accounts.models import Account
-from qbsync.core.money import MONEY_MAX_DIGITS
+from qbsync.core.money import MONEY_MAX_DIGITS, money_text
 from qbsync.firms.models import Firm
 from qbsync.sync.display import shown_as_filter
 
 from . import tax
-from .models import Invoice, InvoiceLine, Payment, PaymentAllocation, Service, TaxRate
+from .models import ZERO, Invoice, InvoiceLine, Payment, PaymentAllocation, Service, TaxRate
 
 _MONEY = DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=2)
 
@@ -118,13 +119,17 @@ def tax_rate_list(*, firm: Firm) -> QuerySet[TaxRate]:
 
 def tax_rate_choices(*, firm: Firm, include_ids: tuple[int, ...] = ()) -> list[TaxRate]:
     """Rates to pick on an invoice line: the active ones, plus those the invoice already uses (archived
-    ones included, so that editing an old invoice keeps them). With their taxes."""
+    ones included, so that editing an old invoice keeps them). One query."""
     return list(
         TaxRate.objects.for_firm(firm)
         .filter(Q(is_active=True) | Q(pk__in=include_ids))
-        .prefetch_related("components")
         .order_by(Lower("name"))
     )
+
+
+def tax_rate_invoice_count(*, tax_rate: TaxRate) -> int:
+    """How many invoices use the rate (then it keeps its taxes and cannot be deleted)."""
+    return Invoice.objects.filter(lines__tax_rate=tax_rate).distinct().count()
 
 
 def firm_currency_locked(*, firm: Firm) -> bool:
@@ -132,7 +137,27 @@ def firm_currency_locked(*, firm: Firm) -> bool:
     return Invoice.objects.filter(firm=firm).exists() or Payment.objects.filter(firm=firm).exists()
 
 
-def invoice_tax_summary(*, invoice: Invoice, lines: list[InvoiceLine]) -> tax.TaxSummary:
-    """The invoice's tax by tax, worked out from ``lines`` (from ``invoice_line_list``, which loads their
-    rates and taxes); it adds up to the invoice's stored subtotal, tax and total."""
-    return tax.invoice_tax((line.as_tax_line() for line in lines), invoice.amounts_include_tax)
+@dataclass(frozen=True)
+class TaxRow:
+    """One row of an invoice's tax as the page shows it: "VAT 20% on 100.00 GBP", 20.00."""
+
+    label: str
+    amount: Decimal
+
+
+def invoice_tax_rows(*, invoice: Invoice, lines: list[InvoiceLine], currency: str) -> list[TaxRow]:
+    """The invoice's tax, each tax once with what it is charged on, worked out from ``lines`` (from
+    ``invoice_line_list``, which loads their rates and taxes): they add up to the stored tax_total. A rate
+    without taxes ("Exempt") says so; lines without a rate are not listed."""
+    summary = tax.invoice_tax((line.as_tax_line() for line in lines), invoice.amounts_include_tax)
+    included = " (included)" if invoice.amounts_include_tax else ""
+    rows = [
+        TaxRow(f"{entry.component.label} on {money_text(entry.net, currency)}{included}", entry.tax)
+        for entry in summary.by_component
+    ]
+    rows += [
+        TaxRow(f"{entry.rate.name} on {money_text(entry.net, currency)}: no tax", ZERO)
+        for entry in summary.by_rate
+        if not entry.rate.components
+    ]
+    return rows

@@ -37,7 +37,7 @@ from .models import (
     TaxRate,
     TaxRateComponent,
 )
-from .selectors import firm_currency_locked
+from .selectors import firm_currency_locked, tax_rate_invoice_count
 
 INVOICE_NUMBER_TAKEN = 'Invoice number "{number}" is already used by another invoice of this firm.'
 INVOICE_NEEDS_LINES = "Add at least one line to the invoice."
@@ -619,10 +619,6 @@ def _plural_invoices(count: int) -> str:
     return "1 invoice" if count == 1 else f"{count:,} invoices"
 
 
-def _tax_rate_invoice_count(tax_rate: TaxRate) -> int:
-    return Invoice.objects.filter(lines__tax_rate=tax_rate).distinct().count()
-
-
 def tax_rate_validate(*, firm: Firm, data: TaxRateData, tax_rate: TaxRate | None = None) -> str:
     """Check a rate's name and taxes; returns the cleaned name. ValidationError by field ("name",
     "components"), each message saying what to do."""
@@ -720,7 +716,7 @@ def tax_rate_update(*, tax_rate: TaxRate, data: TaxRateData) -> TaxRate:
             name = tax_rate_validate(firm=locked.firm, data=data, tax_rate=locked)
             now = locked.as_tax_rate().components
             changed = tuple(_components_of(data)) != now
-            if changed and (count := _tax_rate_invoice_count(locked)):
+            if changed and (count := tax_rate_invoice_count(tax_rate=locked)):
                 raise ValidationError(
                     {
                         "components": [
@@ -755,7 +751,7 @@ def tax_rate_delete(*, tax_rate: TaxRate) -> None:
     """Delete a rate no invoice uses; one in use can only be archived."""
     with transaction.atomic():
         locked = TaxRate.objects.select_for_update(no_key=True).get(pk=tax_rate.pk)
-        if count := _tax_rate_invoice_count(locked):
+        if count := tax_rate_invoice_count(tax_rate=locked):
             raise ValidationError(
                 TAX_RATE_IN_USE_DELETE.format(name=locked.name, count=_plural_invoices(count))
             )

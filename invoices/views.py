@@ -5,18 +5,20 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Account
 from accounts.selectors import account_choices
+from qbsync.core.forms import add_service_errors
 from qbsync.firms.permissions import (
     can_edit_practice_data,
+    can_manage_firm_settings,
     can_manage_quickbooks,
     firm_member_required,
     permission_required,
@@ -31,26 +33,38 @@ from qbsync.sync.status_views import StatusPages, quickbooks_section_context
 
 from .forms import (
     AllocationFormSet,
+    FirmInvoicingForm,
     InvoiceForm,
     InvoiceLineFormSet,
     PaymentForm,
+    TaxComponentFormSet,
+    TaxRateForm,
     add_invoice_errors,
     add_payment_errors,
+    add_tax_rate_errors,
     invoice_data,
     invoice_lines_initial,
     payment_data,
+    tax_rate_data,
+    tax_rate_initial,
 )
-from .models import Invoice, Payment
+from .models import Invoice, Payment, TaxRate
 from .selectors import (
+    firm_currency_locked,
     invoice_allocation_list,
     invoice_line_list,
     invoice_list,
     invoice_sync_status_list,
+    invoice_tax_rows,
     payment_allocation_candidates,
     payment_allocation_list,
     service_choices,
+    tax_rate_choices,
+    tax_rate_invoice_count,
+    tax_rate_list,
 )
 from .services import (
+    firm_invoicing_update,
     invoice_create,
     invoice_delete,
     invoice_next_number,
@@ -60,9 +74,15 @@ from .services import (
     payment_create,
     payment_delete,
     payment_update,
+    tax_rate_archive,
+    tax_rate_create,
+    tax_rate_delete,
+    tax_rate_restore,
+    tax_rate_update,
 )
 
 INVOICES_PER_PAGE = 50
+TAXES_PREFIX = "taxes"
 DEFAULT_PAYMENT_TERMS = timedelta(days=30)
 # The list polls at most a page of rows at once.
 SYNC_STATUS_MAX_IDS = INVOICES_PER_PAGE * 2
@@ -122,11 +142,14 @@ def invoice_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     invoice = get_object_or_404(
         Invoice.objects.for_firm(request.firm).select_related("account", "sync_link"), pk=pk
     )
+    lines = list(invoice_line_list(invoice=invoice))
     return render(
         request,
         "invoices/invoice_detail.html",
         {
-            "lines": invoice_line_list(invoice=invoice),
+            "lines": lines,
+            "taxed": invoice.tax_total > 0 or any(line.tax_rate_id for line in lines),
+            "tax_rows": invoice_tax_rows(invoice=invoice, lines=lines, currency=request.firm.currency),
             "allocations": invoice_allocation_list(invoice=invoice),
         }
         | INVOICE_STATUS_PAGES.section_context(
@@ -148,13 +171,24 @@ def _invoice_form_page(
     firm = request.firm
     current_account = invoice.account if invoice else initial.get("account")
     used_services = tuple(line["service"] for line in lines_initial if line.get("service"))
+    used_rates = tuple(line["tax_rate"] for line in lines_initial if line.get("tax_rate"))
     data = request.POST if request.method == "POST" else None
-    form = InvoiceForm(data, initial=initial, accounts=account_choices(firm=firm, include=current_account))
+    form = InvoiceForm(
+        data,
+        initial=initial,
+        accounts=account_choices(firm=firm, include=current_account),
+        # Where the region allows it, or to untick on an invoice that has it.
+        offer_amounts_include_tax=firm.allows_tax_inclusive_amounts
+        or bool(initial.get("amounts_include_tax")),
+    )
     lines = InvoiceLineFormSet(
         data,
         initial=lines_initial,
         prefix="lines",
-        form_kwargs={"services": service_choices(firm=firm, include_ids=used_services)},
+        form_kwargs={
+            "services": service_choices(firm=firm, include_ids=used_services),
+            "tax_rates": tax_rate_choices(firm=firm, include_ids=used_rates),
+        },
     )
     if data is not None and form.is_valid() and lines.is_valid():
         try:
@@ -197,6 +231,7 @@ def invoice_edit_view(request: HttpRequest, pk: int) -> HttpResponse:
         "issue_date": invoice.issue_date,
         "due_date": invoice.due_date,
         "memo": invoice.memo,
+        "amounts_include_tax": invoice.amounts_include_tax,
     }
     lines_initial = invoice_lines_initial(invoice_line_list(invoice=invoice))
     return _invoice_form_page(request, invoice=invoice, initial=initial, lines_initial=lines_initial)
@@ -238,6 +273,119 @@ def invoice_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("invoices:detail", pk=invoice.pk)
     messages.success(request, f"Invoice {invoice.number} deleted.")
     return redirect("accounts:detail", pk=invoice.account_id)
+
+
+# Settings: the firm's region and currency, its tax rates ----------------------------------------------
+
+
+@permission_required(can_manage_firm_settings)
+def firm_invoicing_settings_view(request: HttpRequest) -> HttpResponse:
+    """The firm's region and currency (owners and admins). The currency stays once money is recorded."""
+    firm = request.firm
+    locked = firm_currency_locked(firm=firm)
+    data = request.POST if request.method == "POST" else None
+    form = FirmInvoicingForm(
+        data, initial={"region": firm.region, "currency": firm.currency}, currency_locked=locked
+    )
+    if data is not None and form.is_valid():
+        try:
+            firm_invoicing_update(firm=firm, data=form.to_data())
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Region and currency saved.")
+            return redirect("settings")
+    return render(request, "invoices/firm_invoicing_settings.html", {"form": form, "currency_locked": locked})
+
+
+@require_GET
+@firm_member_required
+def tax_rate_list_view(request: HttpRequest) -> HttpResponse:
+    """Every member sees the firm's tax rates; owners and admins change them."""
+    return render(request, "invoices/tax_rate_list.html", {"tax_rates": tax_rate_list(firm=request.firm)})
+
+
+def _tax_rate_form_page(request: HttpRequest, *, tax_rate: TaxRate | None) -> HttpResponse:
+    """Create and edit share the page; staff see a rate read-only (a POST of theirs is 403). A rate in use
+    shows its taxes without a form for them: only its name may change."""
+    can_manage = can_manage_firm_settings(request.user)
+    if request.method == "POST" and not can_manage:
+        raise PermissionDenied("Only owners and admins change tax rates.")
+    in_use = tax_rate_invoice_count(tax_rate=tax_rate) if tax_rate else 0
+    header, rows = tax_rate_initial(tax_rate) if tax_rate else ({}, [])
+    data = request.POST if request.method == "POST" else None
+    form = TaxRateForm(data, initial=header)
+    # A page opened before the rate came into use still sends its taxes: the service says why they stay.
+    taxes_sent = data is not None and f"{TAXES_PREFIX}-TOTAL_FORMS" in data
+    components = (
+        TaxComponentFormSet(data, initial=rows, prefix=TAXES_PREFIX) if not in_use or taxes_sent else None
+    )
+    if data is not None and form.is_valid() and (components is None or components.is_valid()):
+        try:
+            if tax_rate is None:
+                saved = tax_rate_create(firm=request.firm, data=tax_rate_data(form, components))
+                messages.success(request, f"Tax rate “{saved.name}” created.")
+            else:
+                saved = tax_rate_update(tax_rate=tax_rate, data=tax_rate_data(form, components, rows=rows))
+                messages.success(request, f"Tax rate “{saved.name}” saved.")
+        except ValidationError as exc:
+            add_tax_rate_errors(form, components, exc)
+        else:
+            return redirect("invoicing:tax_rates")
+    return render(
+        request,
+        "invoices/tax_rate_form.html",
+        {
+            "form": form,
+            "components": components,
+            "tax_rate": tax_rate,
+            "in_use": in_use,
+            "read_only": not can_manage,
+        },
+    )
+
+
+@permission_required(can_manage_firm_settings)
+def tax_rate_create_view(request: HttpRequest) -> HttpResponse:
+    return _tax_rate_form_page(request, tax_rate=None)
+
+
+@firm_member_required
+def tax_rate_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    tax_rate = get_object_or_404(TaxRate.objects.for_firm(request.firm), pk=pk)
+    return _tax_rate_form_page(request, tax_rate=tax_rate)
+
+
+def _tax_rate_action(request: HttpRequest, pk: int, action, done: str) -> HttpResponse:
+    tax_rate = get_object_or_404(TaxRate.objects.for_firm(request.firm), pk=pk)
+    try:
+        action(tax_rate=tax_rate)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, done.format(name=tax_rate.name))
+    return redirect("invoicing:tax_rates")
+
+
+@require_POST
+@permission_required(can_manage_firm_settings)
+def tax_rate_archive_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _tax_rate_action(
+        request, pk, tax_rate_archive, "Tax rate “{name}” archived: it is no longer offered for new lines."
+    )
+
+
+@require_POST
+@permission_required(can_manage_firm_settings)
+def tax_rate_restore_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _tax_rate_action(request, pk, tax_rate_restore, "Tax rate “{name}” restored.")
+
+
+@require_POST
+@permission_required(can_manage_firm_settings)
+def tax_rate_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _tax_rate_action(request, pk, tax_rate_delete, "Tax rate “{name}” deleted.")
 
 
 # Payments ----------------------------------------------------------------------------------------

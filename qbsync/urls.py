@@ -13,6 +13,7 @@ urlpatterns = [
     path("clients/accounts/", include("accounts.urls")),
     path("invoices/", include("invoices.urls")),
     path("settings/", firm_views.settings_view, name="settings"),
+    path("settings/", include("invoices.settings_urls")),
     path("settings/integrations/quickbooks/", include("qbsync.sync.urls")),
     path("sync-health/", include("qbsync.health.urls")),
     path("integrations/", include("qbsync.changes.urls")),

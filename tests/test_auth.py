@@ -8,12 +8,19 @@ from accounts.models import Account
 from invoices.models import Invoice
 from qbsync.health.models import Notification
 from qbsync.sync.models import BulkSyncPlan
-from tests.factories import TEST_PASSWORD, AccountFactory, UserFactory, make_invoice, make_payment
+from tests.factories import (
+    TEST_PASSWORD,
+    AccountFactory,
+    UserFactory,
+    make_invoice,
+    make_payment,
+    make_tax_rate,
+)
 from tests.test_tenant_isolation import (
     FLOW_ONLY,
+    MANAGERS_ONLY,
     NOT_FIRM_PAGES,
     POST_ONLY,
-    QUICKBOOKS_MANAGERS_ONLY,
     discover_urls,
 )
 
@@ -45,6 +52,7 @@ def pages(firm) -> dict[str, str]:
         "invoices:send": draft.pk,
         "invoices:payment": payment.pk,
         "invoices": sent.pk,
+        "invoicing:tax_rate": make_tax_rate(firm, "VAT 20%", "20").pk,
     }
     urls = {}
     for name, arguments in discover_urls():
@@ -130,14 +138,14 @@ def test_every_role_can_open_every_page(request, pages, client_fixture):
     for name, url in pages.items():
         if name in POST_ONLY or name in FLOW_ONLY:
             continue
-        # Syncing (one account, or the first bulk sync) is for owners and admins; staff see the statuses
-        # but get 403 there.
-        expected = 403 if client_fixture == "staff_client" and name in QUICKBOOKS_MANAGERS_ONLY else 200
+        # Syncing (one account, or the first bulk sync) and changing the firm's settings are for owners and
+        # admins; staff see the statuses and the tax rates but get 403 there.
+        expected = 403 if client_fixture == "staff_client" and name in MANAGERS_ONLY else 200
         assert client.get(url).status_code == expected, name
 
 
 def test_staff_may_not_use_the_quickbooks_actions(staff_client, pages):
-    for name in QUICKBOOKS_MANAGERS_ONLY:
+    for name in MANAGERS_ONLY:
         response = staff_client.post(pages[name]) if name in POST_ONLY else staff_client.get(pages[name])
         assert response.status_code == 403, name
 

@@ -8,7 +8,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import Account
-from invoices.models import Invoice, InvoiceLine, Payment, PaymentAllocation
+from invoices.models import Invoice, InvoiceLine, Payment, PaymentAllocation, TaxRate, TaxRateComponent
 from qbsync.changes.models import ChangePoll, InvoiceChangeInQbo, QboChange, QboPaymentOnInvoice
 from qbsync.health.models import Notification, ReconciliationReport
 from qbsync.sync.models import (
@@ -23,7 +23,14 @@ from qbsync.sync.models import (
     SyncOutbox,
 )
 from qbsync.sync.states import SyncState
-from tests.factories import AccountFactory, UserFactory, connection_for_realm, make_invoice, make_payment
+from tests.factories import (
+    AccountFactory,
+    UserFactory,
+    connection_for_realm,
+    make_invoice,
+    make_payment,
+    make_tax_rate,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +69,9 @@ POST_ONLY = {
     "health:errors_retry_group",
     "health:reconciliation_start",
     "health:notifications_read_all",
+    "invoicing:tax_rate_archive",
+    "invoicing:tax_rate_restore",
+    "invoicing:tax_rate_delete",
 }
 # Pages that answer 405 to any POST, whoever's the id.
 GET_ONLY = {
@@ -73,6 +83,7 @@ GET_ONLY = {
     "accounts:sync_status",
     "accounts:sync_counts",
     "invoices:sync_status",
+    "invoicing:tax_rates",
 }
 # Reached only as the end of the authorize flow; tests/qbsync/sync/test_connection_flow.py covers it.
 FLOW_ONLY = {"quickbooks:callback"}
@@ -123,6 +134,17 @@ QUICKBOOKS_MANAGERS_ONLY = {
 # Only owners connect and disconnect: swept with an owner.
 QUICKBOOKS_OWNERS_ONLY = {"quickbooks:connect", "quickbooks:disconnect"}
 
+# The firm's settings pages only owners and admins may use (staff see the tax rates, read-only).
+SETTINGS_MANAGERS_ONLY = {
+    "invoicing:settings",
+    "invoicing:tax_rate_create",
+    "invoicing:tax_rate_archive",
+    "invoicing:tax_rate_restore",
+    "invoicing:tax_rate_delete",
+}
+# Every page only owners and admins may use: swept with an admin.
+MANAGERS_ONLY = QUICKBOOKS_MANAGERS_ONLY | SETTINGS_MANAGERS_ONLY
+
 
 def discover_urls(resolver=None, namespace: str = ""):
     """Yield (qualified name, URL argument names) for every named URL outside the skipped namespaces."""
@@ -151,6 +173,7 @@ def theirs(other_firm):
     notification = Notification.objects.create(
         firm=other_firm, recipient=stranger, kind="failures", title="Their notice", body="Theirs"
     )
+    tax_rate = make_tax_rate(other_firm, "Their VAT 20%", "20")
     return {
         "account": account,
         "draft": draft,
@@ -158,6 +181,7 @@ def theirs(other_firm):
         "payment": payment,
         "bulk_plan": bulk_plan,
         "notification": notification,
+        "tax_rate": tax_rate,
     }
 
 
@@ -183,6 +207,8 @@ def their_object_for(name: str, theirs: dict):
         return theirs["payment"]
     if name == "health:notification_read":
         return theirs["notification"]
+    if name.startswith("invoicing:tax_rate_"):
+        return theirs["tax_rate"]
     raise AssertionError(f"No tenant-isolation case for URL {name!r}: add one to their_object_for().")
 
 
@@ -215,7 +241,18 @@ def post_body_for(name: str, theirs: dict) -> dict:
             "allocations-TOTAL_FORMS": "0",
             "allocations-INITIAL_FORMS": "0",
         }
+    if name == "invoicing:tax_rate_detail":
+        return {"name": "Taken over", **TAX_RATE_POST}
     return {}
+
+
+# The taxes of a rate as its page posts them: VAT 20 %.
+TAX_RATE_POST = {
+    "taxes-TOTAL_FORMS": "1",
+    "taxes-INITIAL_FORMS": "0",
+    "taxes-0-name": "VAT",
+    "taxes-0-percentage": "20",
+}
 
 
 SNAPSHOT_MODELS = (
@@ -239,9 +276,16 @@ SNAPSHOT_MODELS = (
     QboPaymentOnInvoice,
     Notification,
     ReconciliationReport,
+    TaxRate,
+    TaxRateComponent,
 )
 # Rows without a firm of their own belong to the firm of the row they hang off.
-FIRM_PATHS = {InvoiceLine: "invoice__firm", PaymentAllocation: "payment__firm", BulkSyncItem: "plan__firm"}
+FIRM_PATHS = {
+    InvoiceLine: "invoice__firm",
+    PaymentAllocation: "payment__firm",
+    BulkSyncItem: "plan__firm",
+    TaxRateComponent: "tax_rate__firm",
+}
 # Compared without the token values, so that a failure never prints a token.
 SECRET_FIELDS = {"access_token", "refresh_token"}
 
@@ -291,6 +335,7 @@ def test_discovery_finds_every_page_with_or_without_an_id():
         FLOW_ONLY,
         QUICKBOOKS_MANAGERS_ONLY,
         QUICKBOOKS_OWNERS_ONLY,
+        SETTINGS_MANAGERS_ONLY,
         set(NOT_FIRM_PAGES),
     )
     for group in groups:
@@ -303,7 +348,7 @@ def client_for(request, name: str):
     """The least privileged role that may use URL ``name``."""
     if name in QUICKBOOKS_OWNERS_ONLY:
         role = "owner_client"
-    elif name in QUICKBOOKS_MANAGERS_ONLY:
+    elif name in MANAGERS_ONLY:
         role = "firm_admin_client"
     else:
         role = "staff_client"
@@ -346,6 +391,7 @@ def test_the_same_url_works_for_the_firms_own_object(request, firm, firm_admin, 
         "payment": payment,
         "bulk_plan": bulk_plan,
         "notification": notification,
+        "tax_rate": make_tax_rate(firm, "Our VAT 20%", "20"),
     }
     mine = their_object_for(name, objects)
 
@@ -420,6 +466,7 @@ THEIR_MARKERS = (
     "Their notice",
     "Their failure, told in their words",
     "Their Company",
+    "Their VAT 20%",
 )
 FAILED_CAUSE = "no_item"
 # POSTs without an id that must change the signed-in firm's own rows (the proof the view really acted).
@@ -431,6 +478,7 @@ CHANGE_OUR_FIRM = {
     "health:errors_retry_group",
     "health:reconciliation_start",
     "health:notifications_read_all",
+    "invoicing:tax_rate_create",
 }
 
 
@@ -475,6 +523,10 @@ def id_less_post_body(name: str, theirs: dict) -> dict:
         return {"cause": FAILED_CAUSE}
     if name == "quickbooks:defaults":
         return {"auto_sync_scope": QuickBooksConnection.AutoSyncScope.ALL}
+    if name == "invoicing:tax_rate_create":
+        return {"name": "Ours now", **TAX_RATE_POST}
+    if name == "invoicing:settings":
+        return {"region": "CA", "currency": "CAD"}
     return {}
 
 

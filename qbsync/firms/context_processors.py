@@ -9,4 +9,5 @@ def firm(request):
         "current_firm": user.firm if user.firm_id else None,
         "can_manage_quickbooks": permissions.can_manage_quickbooks(user),
         "can_connect_quickbooks": permissions.can_connect_quickbooks(user),
+        "can_manage_firm_settings": permissions.can_manage_firm_settings(user),
     }

@@ -24,6 +24,11 @@ def can_connect_quickbooks(user) -> bool:
     return is_firm_member(user) and user.role == User.Role.OWNER
 
 
+def can_manage_firm_settings(user) -> bool:
+    """Owners and admins change the firm's settings (region, currency, tax rates); staff may look."""
+    return is_firm_member(user) and user.role in (User.Role.OWNER, User.Role.ADMIN)
+
+
 def can_edit_practice_data(user) -> bool:
     """Every member of the firm keeps its client accounts, invoices and payments."""
     return is_firm_member(user)

@@ -620,8 +620,9 @@ def test_edit_page_queries_do_not_grow_with_the_lines(
     ServiceFactory(firm=account.firm)
     invoice = make_invoice(account=account, amounts=("1.00",) * line_count)
 
-    # session, user, firm, invoice, lines, services (once for every row's select), accounts
-    with django_assert_num_queries(7):
+    # session, user, firm, invoice, lines, services and tax rates (once each for every row's select),
+    # accounts
+    with django_assert_num_queries(8):
         response = staff_client.get(reverse("invoices:edit", args=[invoice.pk]))
     assert len(response.context["lines"].forms) == line_count + 2
 
