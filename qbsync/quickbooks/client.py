@@ -333,19 +333,24 @@ class QboClient:
     def preferences(self) -> dict[str, Any]:
         return self.request("GET", "preferences")["Preferences"]
 
-    def company_preferences(self) -> CompanyPreferences:
-        """One Preferences read: numbering and currency."""
+    def company_preferences(self, country: str = "") -> CompanyPreferences:
+        """One Preferences read: numbering, currency and sales tax. The country is CompanyInfo's (another
+        read, made at connect: a company's country never changes), passed through when the caller kept it."""
         prefs = self.preferences()
         currency = prefs.get("CurrencyPrefs") or {}
+        tax = prefs.get("TaxPrefs") or {}
         return CompanyPreferences(
             custom_txn_numbers=bool((prefs.get("SalesFormsPrefs") or {}).get("CustomTxnNumbers", False)),
             home_currency=str((currency.get("HomeCurrency") or {}).get("value") or "").upper(),
             multi_currency=bool(currency.get("MultiCurrencyEnabled", False)),
+            using_sales_tax=bool(tax.get("UsingSalesTax", False)),
+            automated_sales_tax=bool(tax.get("PartnerTaxEnabled", False)),
+            country=country.upper(),
         )
 
     def company_profile(self) -> CompanyProfile:
         info = self.company_info()
-        preferences = self.company_preferences()
+        preferences = self.company_preferences(country=str(info.get("Country") or ""))
         return CompanyProfile(
             realm_id=self.realm_id,
             name=info.get("CompanyName") or info.get("LegalName") or "",

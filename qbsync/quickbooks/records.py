@@ -18,12 +18,20 @@ class CompanyPreferences:
     # CurrencyPrefs.HomeCurrency ("" when QBO does not say) and MultiCurrencyEnabled.
     home_currency: str
     multi_currency: bool
+    # TaxPrefs.UsingSalesTax and PartnerTaxEnabled (Automated Sales Tax).
+    using_sales_tax: bool = False
+    automated_sales_tax: bool = False
+    # CompanyInfo.Country ("US", "GB", "CA", "AU", ...; "" until CompanyInfo was read): fixed for a company.
+    country: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return {
             "custom_txn_numbers": self.custom_txn_numbers,
             "home_currency": self.home_currency,
             "multi_currency": self.multi_currency,
+            "using_sales_tax": self.using_sales_tax,
+            "automated_sales_tax": self.automated_sales_tax,
+            "country": self.country,
         }
 
     @classmethod
@@ -32,6 +40,9 @@ class CompanyPreferences:
             custom_txn_numbers=bool(data.get("custom_txn_numbers", False)),
             home_currency=str(data.get("home_currency") or ""),
             multi_currency=bool(data.get("multi_currency", False)),
+            using_sales_tax=bool(data.get("using_sales_tax", False)),
+            automated_sales_tax=bool(data.get("automated_sales_tax", False)),
+            country=str(data.get("country") or ""),
         )
 
 

@@ -19,6 +19,7 @@ from .batch import batch_write
 from .client import QboClient
 from .errors import QboError
 from .queries import qbo_literal
+from .tax import InvoiceTaxDraft
 
 DOC_NUMBER_MAX_LENGTH = 21
 PAYMENT_REF_NUM_MAX_LENGTH = 21
@@ -101,6 +102,10 @@ class InvoiceLineDraft:
     unit_price: Decimal
     description: str
     item_id: str
+    # The line's TaxCodeRef: TAX/NON in a US company with sales tax, a TaxCode id in a global one.
+    tax_code_id: str = ""
+    # Tax-inclusive invoices of global companies: the price with tax (``amount`` is then the net).
+    tax_inclusive_amount: Decimal | None = None
 
     def _sent_description(self) -> tuple[str, bool]:
         quantity, unit_price = _number(self.quantity), _number(self.unit_price)
@@ -120,12 +125,17 @@ class InvoiceLineDraft:
             detail.update(Qty=quantity, UnitPrice=unit_price)
         # Otherwise Qty x UnitPrice is not whole cents, and QBO's tolerance when it checks Amount against it
         # (6070) is unknown: the amount goes alone, with the quantity and rate readable in the description.
-        return {
+        if self.tax_code_id:
+            detail["TaxCodeRef"] = {"value": self.tax_code_id}
+        line = {
             "DetailType": "SalesItemLineDetail",
             "Amount": money(self.amount),
             "Description": self._sent_description()[0],
             "SalesItemLineDetail": detail,
         }
+        if self.tax_inclusive_amount is not None:
+            line["TaxInclusiveAmt"] = money(self.tax_inclusive_amount)
+        return line
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,9 @@ class InvoiceDraft:
     lines: tuple[InvoiceLineDraft, ...]
     private_note: str = ""
     doc_number: str | None = None
+    tax: InvoiceTaxDraft | None = None
+    # Multicurrency companies: the invoice's currency (the customer's); None leaves it to QBO (home).
+    currency: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "lines", tuple(self.lines))
@@ -146,7 +159,13 @@ class InvoiceDraft:
 
     @property
     def total(self) -> Decimal:
-        return sum((money(line.amount) for line in self.lines), Decimal("0.00"))
+        """What the client was billed: the lines (their prices with tax when tax-inclusive) and the tax."""
+        if self.tax is not None and self.tax.amounts_include_tax:
+            return sum(
+                (money(line.tax_inclusive_amount or line.amount) for line in self.lines), Decimal("0.00")
+            )
+        lines = sum((money(line.amount) for line in self.lines), Decimal("0.00"))
+        return lines + (money(self.tax.total_tax) if self.tax is not None else Decimal("0.00"))
 
     @property
     def trimmed_lines(self) -> tuple[int, ...]:
@@ -170,6 +189,10 @@ class InvoiceDraft:
         }
         if self.doc_number:
             body["DocNumber"] = self.doc_number
+        if self.tax is not None:
+            body.update(self.tax.payload())
+        if self.currency:
+            body["CurrencyRef"] = {"value": self.currency}
         return body
 
 
@@ -184,6 +207,9 @@ class QboInvoice:
     customer_id: str
     private_note: str
     voided: bool | None
+    # TxnTaxDetail.TotalTax: the tax QBO booked (0 when it says none).
+    total_tax: Decimal = Decimal("0.00")
+    currency: str = ""
 
 
 def _voided(total: Decimal, private_note: str) -> bool | None:
@@ -207,6 +233,8 @@ def invoice_from_json(row: dict[str, Any]) -> QboInvoice:
         customer_id=str((row.get("CustomerRef") or {}).get("value", "")),
         private_note=note,
         voided=_voided(total, note),
+        total_tax=_decimal((row.get("TxnTaxDetail") or {}).get("TotalTax")),
+        currency=str((row.get("CurrencyRef") or {}).get("value") or ""),
     )
 
 

@@ -45,9 +45,13 @@ def preferences_of(client, connection: QuickBooksConnection) -> CompanyPreferenc
     """The company's preferences: those kept on ``connection`` (the row the push already loaded), read
     (and kept) only when there are none or they are too old."""
     kept = _kept(connection)
-    if kept is not None:
+    if kept is not None and kept.country:
         return kept
-    value = client.company_preferences()
+    # The country never changes: kept from the last read, read once more (CompanyInfo) only if missing.
+    country = str((connection.company_preferences or {}).get("country") or "")
+    if not country:
+        country = str(client.company_info().get("Country") or "")
+    value = client.company_preferences(country=country)
     preferences_keep(connection.pk, value)
     return value
 
