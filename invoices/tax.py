@@ -19,9 +19,10 @@ totals check after every push, so they are written to be deterministic rather th
   own rate, *rounded* to the cent: the tax on tax is levied on the tax actually charged, which is a
   whole number of cents (Quebec's QST before 2013 was charged on the price including the GST as
   invoiced). A compound component is never shared with another rate, since its base depends on its rate.
-* **Amounts that include tax** (VAT and GST regions): the lines of one rate are taken together. Their
-  net is their gross divided by the rate's factor (1 + the sum of its percentages; a compound component
-  adds its percentage of the factor so far), rounded half up to the cent, and their tax is gross - net.
+* **Amounts that include tax** (VAT and GST regions): each line's net is its gross divided by its rate's
+  factor (1 + the sum of its percentages; a compound component adds its percentage of the factor so far),
+  rounded half up to the cent, because QuickBooks restates every tax-inclusive line's Amount as its net to
+  the cent (docs/sandbox.md); the tax of a rate's lines is their gross - their nets.
   That tax is split among the rate's components in proportion to their percentages: each takes the
   rounded running share minus the rounded running share before it, so the shares are never negative,
   add up exactly, and the last takes the remainder (with two components: the first is
@@ -198,19 +199,19 @@ def invoice_tax(lines: Iterable[Line], amounts_include_tax: bool = False) -> Tax
     """The subtotal, the tax of each tax and in all, and the total of an invoice's ``lines`` (see the
     module's docstring for the rules)."""
     lines = list(lines)
-    groups: dict[Hashable, tuple[Rate, Decimal]] = {}
-    for line in lines:
-        if line.rate is not None:
-            rate, amount = groups.get(line.rate.key, (line.rate, ZERO))
-            groups[line.rate.key] = (rate, amount + to_money(line.amount))
+    groups: dict[Hashable, tuple[Rate, Decimal, Decimal]] = {}
     amounts = sum((to_money(line.amount) for line in lines), ZERO)
     taxes = _Taxes()
     by_rate = []
     with localcontext() as context:
         context.prec = _PRECISION
-        for rate, amount in groups.values():
+        for line in lines:
+            if line.rate is not None:
+                rate, amount, net = groups.get(line.rate.key, (line.rate, ZERO, ZERO))
+                groups[line.rate.key] = (rate, amount + to_money(line.amount), net + line_net(line))
+        for rate, amount, net in groups.values():
             if amounts_include_tax:
-                by_rate.append(_inclusive(rate, amount, taxes))
+                by_rate.append(_inclusive(rate, amount, net, taxes))
             else:
                 by_rate.append(_exclusive(rate, amount, taxes))
         by_component = taxes.summary(rounded_here=not amounts_include_tax)
@@ -239,10 +240,19 @@ def _exclusive(rate: Rate, net: Decimal, taxes: _Taxes) -> RateTotal:
     return RateTotal(rate=rate, amount=net, net=net)
 
 
-def _inclusive(rate: Rate, gross: Decimal, taxes: _Taxes) -> RateTotal:
-    """Takes the tax out of the gross of ``rate``'s lines and shares it among its components."""
+def line_net(line: Line) -> Decimal:
+    """A tax-inclusive line's amount without its tax, to the cent (a line without a rate: its amount)."""
+    if line.rate is None:
+        return to_money(line.amount)
+    with localcontext() as context:
+        context.prec = _PRECISION
+        return to_money(to_money(line.amount) / (1 + sum(_weights(line.rate), Decimal(0))))
+
+
+def _inclusive(rate: Rate, gross: Decimal, net: Decimal, taxes: _Taxes) -> RateTotal:
+    """The tax in the gross of ``rate``'s lines (their nets taken line by line), shared among its
+    components."""
     weights = _weights(rate)
-    net = to_money(gross / (1 + sum(weights, Decimal(0))))
     shares = _split(gross - net, weights)
     for position, (component, share) in enumerate(zip(rate.components, shares, strict=True)):
         base = net + sum(shares[:position], ZERO) if component.compound else net

@@ -145,12 +145,12 @@ def test_inclusive_compound_rate_uses_the_compounded_factor():
     assert totals(summary) == (D("100.00"), D("13.93"), D("113.93"))
 
 
-def test_inclusive_lines_of_one_rate_are_taken_together():
+def test_inclusive_lines_are_made_net_line_by_line_as_quickbooks_restates_them():
     summary = invoice_tax([Line(D("10.03"), GST_AU)] * 3, amounts_include_tax=True)
 
-    # 30.09 together: 30.09 / 1.1 = 27.3545... -> net 27.35, tax 2.74. Line by line it would be
-    # 10.03 / 1.1 = 9.1181... -> 9.12 three times, net 27.36 and tax 2.73.
-    assert totals(summary) == (D("27.35"), D("2.74"), D("30.09"))
+    # Each line: 10.03 / 1.1 = 9.1181... -> 9.12, three times: net 27.36 and tax 2.73 (taken together it
+    # would be 27.35 and 2.74; QuickBooks restates each line's Amount as its net, so line by line it is).
+    assert totals(summary) == (D("27.36"), D("2.73"), D("30.09"))
 
 
 def test_inclusive_split_is_never_negative():
