@@ -82,6 +82,7 @@ def build_firm(size: int, label: str):
             due_date="2026-02-14",
             status=Invoice.Status.SENT,
             total=Decimal("100.00"),
+            subtotal=Decimal("100.00"),
             amount_paid=Decimal("25.00") if n % 3 == 0 else Decimal("0.00"),
         )
         for n, account in enumerate(accounts)
