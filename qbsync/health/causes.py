@@ -171,6 +171,28 @@ GUIDES: dict[FailureCause, CauseGuide] = {
         "then retry.",
         (RETRY, SKIP),
     ),
+    FailureCause.TAX_UNMAPPED: CauseGuide(
+        "Tax rate not mapped",
+        "The invoice uses a tax rate (or has lines without one) that has no QuickBooks tax code chosen, and "
+        "QuickBooks needs one. Nothing was sent.",
+        "Map the tax rate on the QuickBooks page; the invoices waiting for it go again by themselves.",
+        (RETRY, SKIP),
+    ),
+    FailureCause.TAX_NOT_IN_COMPANY: CauseGuide(
+        "Tax the QuickBooks company cannot take",
+        "The invoice charges tax in a way the QuickBooks company is not set up for (no sales tax there, or "
+        "more than one sales tax rate on one invoice of a US company). Nothing was sent.",
+        "Set sales tax up in QuickBooks Online, or change the invoice's tax rates here, then retry.",
+        (RETRY, SKIP),
+    ),
+    FailureCause.TAX_TOTAL_MISMATCH: CauseGuide(
+        "Total differs in QuickBooks",
+        "QuickBooks booked the invoice with another total than the client was billed, usually because it "
+        "computed the tax itself (automated sales tax, another rate on the tax code, rounding).",
+        "Map the tax rate to a code with the same rates (or correct the code in QuickBooks Online), then "
+        "retry: the invoice is updated in QuickBooks.",
+        (RETRY, SKIP),
+    ),
     FailureCause.CONNECTION: CauseGuide(
         "QuickBooks connection",
         "QuickBooks Online was not connected, or the connection stopped working, when these records were "

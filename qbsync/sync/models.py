@@ -63,6 +63,12 @@ class QuickBooksConnection(models.Model):
     # Customer types and items as last read, for the defaults form (services/connections.py).
     pick_lists = models.JSONField(default=dict, blank=True)
     pick_lists_read_at = models.DateTimeField(null=True, blank=True)
+    # The company's sales tax codes as last read (services/tax.py), and, in a VAT/GST company, the code
+    # lines without a tax rate carry (QBO needs one on every line there).
+    tax_codes = models.JSONField(default=list, blank=True)
+    tax_codes_read_at = models.DateTimeField(null=True, blank=True)
+    untaxed_tax_code_id = models.CharField(max_length=32, blank=True)
+    untaxed_tax_code_name = models.CharField(max_length=100, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -440,6 +446,26 @@ class ServiceItemMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service_id} → item {self.qbo_item_id}"
+
+
+class TaxCodeMapping(models.Model):
+    """Invoice lines with this tax rate go to the firm's QuickBooks company with this tax code (a VAT/GST
+    company: the line's TaxCodeRef; a US company with sales tax by hand: the invoice's TxnTaxCodeRef)."""
+
+    firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="tax_code_mappings")
+    tax_rate = models.OneToOneField(
+        "invoices.TaxRate", on_delete=models.CASCADE, related_name="qbo_tax_code_mapping"
+    )
+    # The company the code is of: a mapping means nothing in another company (the firm started over).
+    realm_id = models.CharField(max_length=32)
+    qbo_tax_code_id = models.CharField(max_length=32)
+    qbo_tax_code_name = models.CharField(max_length=100, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = FirmScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.tax_rate_id} → tax code {self.qbo_tax_code_id}"
 
 
 class BatchPushSlot(models.Model):

@@ -108,3 +108,36 @@ def said_on(text: str, place: str) -> str:
     "in the account's Info tab" where the reader already is. Works on texts stored before too."""
     menu, menu_mid = SYNC_MENU_ON[place]
     return text.replace(SYNC_MENU, menu).replace(SYNC_MENU_MID, menu_mid)
+
+
+# Tax (issue 16): one home for what each tax failure says, whatever record kind meets it.
+TAX_UNMAPPED = (
+    "The QuickBooks company needs a tax code for {what}, and none is chosen, so nothing was sent. Map this "
+    "tax rate on the QuickBooks page (Tax codes); the invoice goes again by itself once it is mapped."
+)
+TAX_UNMAPPED_UNTAXED = "the lines without a tax rate"
+TAX_NO_SALES_TAX_IN_COMPANY = (
+    "This invoice charges {tax} of tax, but the connected QuickBooks Online company has no sales tax set "
+    "up, so QuickBooks would book it without the tax and its total would be {without} instead of {total}. "
+    "Nothing was sent. Turn sales tax on in QuickBooks Online, or remove the tax rate from the invoice "
+    "here; then retry."
+)
+TAX_SEVERAL_RATES_US = (
+    "This invoice charges tax at more than one rate ({rates}), but a US QuickBooks company applies one tax "
+    "code (or group) to all of an invoice's taxable lines, so nothing was sent. Use one rate on the "
+    "invoice (a combined rate for several taxes), then retry."
+)
+TAX_TOTAL_MISMATCH = (
+    "QuickBooks Online booked this invoice for {theirs} (tax {their_tax}), but the client was billed "
+    "{ours} (tax {our_tax}). {cause} The invoice is in QuickBooks; once corrected, retry and it is updated "
+    "there."
+)
+TAX_MISMATCH_CAUSES = {
+    "us_ast": "QuickBooks computed the sales tax itself from the customer's address (automated sales tax) "
+    "and did not take the tax billed here.",
+    "us_manual": "The tax code mapped to the invoice's rate charges another percentage in QuickBooks: map "
+    "a code with the same rate on the QuickBooks page, or correct the code there.",
+    "global": "QuickBooks computed the tax differently (a tax code mapped to a rate with other "
+    "percentages, or rounding): check the mapping on the QuickBooks page.",
+    "us_no_tax": "QuickBooks added or left out an amount (a discount or a shipping line set up there).",
+}

@@ -23,6 +23,7 @@ from ..engine.errors import SyncFailure
 from ..engine.markers import invoice_marker
 from ..models import InvoiceSyncLink, QuickBooksConnection, ServiceItemMapping, SyncOutbox
 from . import transactions as pipeline
+from .invoice_tax import connection_tax_model, invoice_tax_draft, invoice_total_differs
 from .transactions import TransactionKind, account_blocker
 
 DOC_NUMBER_TAKEN = (
@@ -61,17 +62,21 @@ def invoice_draft(invoice: Invoice, customer_id: str, connection: QuickBooksConn
         )
     )
     lines = []
-    for line in invoice.lines.select_related("service"):
+    ours = list(invoice.lines.select_related("service", "tax_rate").prefetch_related("tax_rate__components"))
+    line_taxes, tax = invoice_tax_draft(invoice, ours, connection)
+    for line, line_tax in zip(ours, line_taxes, strict=True):
         item_id = mapped.get(line.service_id) or connection.default_item_id
         if not item_id:
             raise SyncFailure(FailureCause.NO_ITEM, NO_ITEM)
         lines.append(
             qbo_txn.InvoiceLineDraft(
-                amount=line.amount,
+                amount=line.amount if line_tax.net is None else line_tax.net,
                 quantity=line.quantity,
                 unit_price=line.rate,
                 description=line.description or (line.service.name if line.service else ""),
                 item_id=item_id,
+                tax_code_id=line_tax.code_id,
+                tax_inclusive_amount=line_tax.gross,
             )
         )
     try:
@@ -88,7 +93,18 @@ def invoice_draft(invoice: Invoice, customer_id: str, connection: QuickBooksConn
         lines=lines,
         private_note=f"qbsync invoice {invoice.number} ({invoice_marker(invoice)})",
         doc_number=doc_number,
+        tax=tax,
     )
+
+
+def _total_differs(link: InvoiceSyncLink, qbo_invoice: qbo_txn.QboInvoice, version: int):
+    """QuickBooks' total against the billed one, for the version pushed (a newer one is pushed next)."""
+    invoice = Invoice.objects.select_related("firm").get(pk=link.invoice_id)
+    if invoice.content_version != version or invoice.status == Invoice.Status.VOID:
+        return None
+    connection = QuickBooksConnection.objects.filter(firm_id=link.firm_id).first()
+    model = connection_tax_model(connection) if connection is not None else None
+    return invoice_total_differs(invoice, qbo_invoice.total, qbo_invoice.total_tax, model)
 
 
 def _sent_differently(draft: qbo_txn.InvoiceDraft) -> str:
@@ -205,6 +221,7 @@ INVOICE = pipeline.register(
         void=qbo_txn.void_invoice,
         waits_for_deletes=_is_void,
         explain_refusal=_doc_number_taken,
+        written_differs=_total_differs,
         sent_differently=_sent_differently,
         numbered=True,
     )

@@ -90,6 +90,10 @@ def _no_explanation(exc: QboError, record) -> SyncFailure | None:
     return None
 
 
+def _as_written(link, qbo_record, version: int) -> SyncFailure | None:
+    return None
+
+
 def _sent_as_is(draft) -> str:
     return ""
 
@@ -135,6 +139,9 @@ class TransactionKind:
     waits_for_deletes: Callable[[Any], bool] = _never
     # A refusal it explains better than "QBO refused the record" (an invoice number QBO already has: 6140).
     explain_refusal: Callable[[QboError, Any], SyncFailure | None] = _no_explanation
+    # (link, QBO's record, version pushed) -> the failure to report when QBO booked it otherwise than
+    # billed (an invoice's total), or None. The record stays linked to its copy, Failed until fixed.
+    written_differs: Callable[[Any, Any, int], SyncFailure | None] = _as_written
     # What of its draft QBO gets in another form than ours (a description trimmed to QBO's limit), in
     # words for its history; "" when it is sent as it is here.
     sent_differently: Callable[[Any], str] = _sent_as_is
@@ -582,6 +589,20 @@ def link_synced(link: TransactionSyncLink, qbo_record, version: int, tid: str, *
     ``how`` the push got it (CREATED, FOUND or UPDATED; by default created when the link had no QBO Id).
     Returns "synced", or "not-queued" when the link had moved meanwhile."""
     kind = kind_of(link)
+    differs = kind.written_differs(link, qbo_record, version)
+    if differs is not None:
+        # In QBO, but not as billed: linked to its copy (the retry updates it), Failed with both figures.
+        fail(
+            link,
+            differs,
+            **{kind.qbo_id_field: qbo_record.id},
+            qbo_sync_token=qbo_record.sync_token,
+            qbo_customer_id=qbo_record.customer_id,
+            **kind.synced_fields(qbo_record),
+            attempts=0,
+            waiting_reason="",
+        )
+        return "failed"
     with transaction.atomic():
         hold_account(kind.record_of(link).account_id)  # before the link: see hold_account
         how = how or (UPDATED if link.qbo_id else CREATED)
