@@ -54,6 +54,8 @@ POST_ONLY = {
     "quickbooks:defaults",
     "quickbooks:service_items",
     "quickbooks:pick_lists_refresh",
+    "quickbooks:tax_codes_save",
+    "quickbooks:tax_codes_refresh",
     "quickbooks:bulk_preview",
     "quickbooks:bulk_start",
     "changes:invoice_repush",
@@ -104,6 +106,8 @@ QUICKBOOKS_MANAGERS_ONLY = {
     "quickbooks:defaults",
     "quickbooks:service_items",
     "quickbooks:pick_lists_refresh",
+    "quickbooks:tax_codes_save",
+    "quickbooks:tax_codes_refresh",
     "invoices:quickbooks_sync",
     "invoices:quickbooks_skip",
     "invoices:payment_quickbooks_sync",
@@ -527,6 +531,8 @@ def id_less_post_body(name: str, theirs: dict) -> dict:
         return {"name": "Ours now", **TAX_RATE_POST}
     if name == "invoicing:settings":
         return {"region": "CA", "currency": "CAD"}
+    if name == "quickbooks:tax_codes_save":
+        return {f"code_{theirs['tax_rate'].pk}": "1", "untaxed_code": "5"}
     return {}
 
 

@@ -1,4 +1,5 @@
-"""Settings > Integrations > QuickBooks: connect, reconnect, disconnect and the integration defaults."""
+"""Settings > Integrations > QuickBooks: connect, reconnect, disconnect, the integration defaults and the
+tax codes the firm's tax rates map to."""
 
 import secrets
 import time
@@ -7,6 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from qbsync.core.forms import add_service_errors
@@ -17,10 +19,12 @@ from qbsync.firms.permissions import (
     permission_required,
 )
 from qbsync.quickbooks.errors import QboError
+from qbsync.quickbooks.tax import TaxModel
 
 from .engine.connection import is_usable
 from .engine.errors import SyncRequestError
 from .forms import IntegrationDefaultsForm
+from .kinds.invoice_tax import connection_tax_model
 from .models import BulkSyncPlan
 from .selectors import (
     bulk_plan_context,
@@ -40,6 +44,16 @@ from .services.connections import (
     connection_update_defaults,
     service_items_update,
 )
+from .services.tax import (
+    TaxMappingError,
+    connection_tax_codes,
+    tax_code_label,
+    tax_mapping_rows,
+    tax_mapping_save,
+    tax_model_needs_mapping,
+    tax_rate_taxes_text,
+    untaxed_code_suggestion,
+)
 from .work.bulk import bulk_sync_preview_start, bulk_sync_start
 
 OAUTH_SESSION_KEY = "quickbooks_oauth"
@@ -57,15 +71,20 @@ def _pick_lists(connection) -> tuple[PickLists | None, str]:
         return None, f"Could not read customer types and items from QuickBooks Online: {exc.message}"
 
 
-def _settings_page(request: HttpRequest, *, form=None, pick_lists=None, status: int = 200) -> HttpResponse:
+def _settings_page(
+    request: HttpRequest, *, form=None, pick_lists=None, tax_codes: dict | None = None, status: int = 200
+) -> HttpResponse:
     connection = connection_for_firm(firm=request.firm)
     pick_error = ""
-    if form is None and can_manage_quickbooks(request.user):
+    manager = can_manage_quickbooks(request.user)
+    if form is None and manager:
         pick_lists, pick_error = _pick_lists(connection)
         if pick_lists is not None:
             form = IntegrationDefaultsForm(
                 initial=IntegrationDefaultsForm.initial_for(connection), pick_lists=pick_lists
             )
+    if tax_codes is None and manager:
+        tax_codes = _tax_codes_block(connection)
     return render(
         request,
         "sync/quickbooks_settings.html",
@@ -78,6 +97,7 @@ def _settings_page(request: HttpRequest, *, form=None, pick_lists=None, status: 
             "service_items": service_item_rows(firm=request.firm),
             "item_choices": pick_lists.items if pick_lists is not None else [],
             "qbo_calls": qbo_calls_this_month(firm=request.firm),
+            "tax_codes": tax_codes,
         },
         status=status,
     )
@@ -310,3 +330,181 @@ def quickbooks_service_items(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, "Items for services saved.")
     return redirect("quickbooks:settings")
+
+
+# Tax codes -----------------------------------------------------------------------------------------
+
+TAX_MODEL_HOW = {
+    TaxModel.GLOBAL: (
+        "Every invoice line carries a tax code in QuickBooks. Choose for each tax rate the code that charges "
+        "the same taxes (the same percentages, in the same order), so that QuickBooks books each invoice at "
+        "the total the client was billed; only the codes that fit are offered."
+    ),
+    TaxModel.US_MANUAL: (
+        "A US company applies one tax code (or tax group) to an invoice's taxable lines. Choose for each tax "
+        "rate the code that charges the same percentage in all; only the codes that fit are offered."
+    ),
+}
+TAX_NO_MAPPING = {
+    TaxModel.US_NO_TAX: (
+        "Nothing to map: the company has no sales tax set up, so invoices go to QuickBooks without tax. An "
+        "invoice that charges tax here is not sent, and says why: turn sales tax on in QuickBooks Online to "
+        "send it."
+    ),
+    TaxModel.US_AST: (
+        "Nothing to map: QuickBooks works out the sales tax itself from each customer's address (automated "
+        "sales tax). qbsync sends the tax billed here with each invoice, so QuickBooks books the total the "
+        "client was billed."
+    ),
+}
+TAX_MODEL_NOT_READ = (
+    "The company's tax settings have not been read yet. qbsync reads them with the company's preferences "
+    "before it sends the next invoice (reconnecting reads them at once); the tax codes show here then."
+)
+
+TAX_NONE_FITS = (
+    "No QuickBooks tax code charges {taxes}: create one in QuickBooks Online, then read the tax codes again."
+)
+
+
+def _option(code_id: str, label: str, selected: str) -> tuple[str, str, bool]:
+    return code_id, label, code_id == selected
+
+
+def _tax_codes_block(
+    connection, *, posted: dict[int, str] | None = None, untaxed_posted: str | None = None, errors=None
+) -> dict:
+    """The Tax codes block of the QuickBooks page: the company's tax model and, where codes are needed, a
+    row per tax rate with the codes that fit it. The codes are read only when none are kept (or they are a
+    day old); ``posted`` and ``errors`` re-show a refused save."""
+    errors = dict(errors or {})
+    block: dict = {"model": None, "needs_mapping": False, "rows": [], "untaxed": None, "general_errors": []}
+    if not is_usable(connection):
+        return block
+    model = connection_tax_model(connection)
+    block["model"] = model
+    if model is None:
+        block["explanation"] = TAX_MODEL_NOT_READ
+        return block
+    if not tax_model_needs_mapping(model):
+        block["explanation"] = TAX_NO_MAPPING[model]
+        return block
+    block["needs_mapping"] = True
+    block["explanation"] = TAX_MODEL_HOW[model]
+    try:
+        codes = connection_tax_codes(connection=connection)
+    except QboError as exc:
+        block["read_error"] = f"Could not read the tax codes from QuickBooks Online: {exc.message}"
+        return block
+    by_id = {code.id: code for code in codes}
+    for row in tax_mapping_rows(connection=connection, codes=codes):
+        taxes = tax_rate_taxes_text(row.rate)
+        selected = posted.get(row.rate.pk, "") if posted is not None else row.chosen_id
+        fitting = {code.id for code in row.codes}
+        if selected not in fitting:
+            selected = ""  # only the codes that fit are offered
+        stale = ""
+        if row.chosen_id and not row.suggested and row.chosen_id not in fitting:
+            stale = (
+                f"The code chosen before, “{by_id[row.chosen_id].name}”, no longer charges {taxes} in "
+                "QuickBooks: choose another, or correct the code there."
+            )
+        options = [_option("", "Not mapped", selected)] + [
+            _option(
+                code.id,
+                tax_code_label(code) + (" (suggested)" if row.suggested and code.id == row.chosen_id else ""),
+                selected,
+            )
+            for code in row.codes
+        ]
+        block["rows"].append(
+            {
+                "rate": row.rate,
+                "taxes": taxes,
+                "field": f"code_{row.rate.pk}",
+                "options": options,
+                "none_fit": "" if row.codes else TAX_NONE_FITS.format(taxes=taxes),
+                "stale": stale,
+                "error": errors.pop(row.rate.pk, ""),
+            }
+        )
+    if model == TaxModel.GLOBAL:
+        suggestion = untaxed_code_suggestion(connection, codes)
+        untaxed = [code for code in codes if not code.percent]
+        selected = untaxed_posted if untaxed_posted is not None else suggestion
+        if selected not in {code.id for code in untaxed}:
+            selected = ""
+        suggested = not connection.untaxed_tax_code_id
+        block["untaxed"] = {
+            "options": [_option("", "Not chosen", selected)]
+            + [
+                _option(
+                    code.id,
+                    tax_code_label(code) + (" (suggested)" if suggested and code.id == suggestion else ""),
+                    selected,
+                )
+                for code in untaxed
+            ],
+            "error": errors.pop(0, ""),
+        }
+    block["general_errors"] = list(errors.values())
+    return block
+
+
+def _tax_connection(request: HttpRequest):
+    """The firm's connection when its tax codes can be read or saved now; None (with a message) if not."""
+    connection = connection_for_firm(firm=request.firm)
+    if not is_usable(connection):
+        messages.error(request, "Connect QuickBooks Online first.")
+        return None
+    if not tax_model_needs_mapping(connection_tax_model(connection)):
+        messages.error(request, "This QuickBooks company needs no tax codes mapped (see Tax codes).")
+        return None
+    return connection
+
+
+@permission_required(can_manage_quickbooks)
+@require_POST
+def quickbooks_tax_codes_save(request: HttpRequest) -> HttpResponse:
+    """Save the QuickBooks tax code of each of the firm's tax rates (and of lines without one); the invoices
+    that failed for want of them go again."""
+    connection = _tax_connection(request)
+    if connection is None:
+        return redirect("quickbooks:settings")
+    choices = {
+        int(key.removeprefix("code_")): value
+        for key, value in request.POST.items()
+        if key.startswith("code_") and key.removeprefix("code_").isdigit()
+    }
+    untaxed = request.POST.get("untaxed_code", "")
+    try:
+        sent = tax_mapping_save(
+            connection=connection, actor=request.user, choices=choices, untaxed_code_id=untaxed
+        )
+    except TaxMappingError as exc:
+        messages.error(request, "The tax codes were not saved: see below.")
+        block = _tax_codes_block(connection, posted=choices, untaxed_posted=untaxed, errors=exc.errors)
+        return _settings_page(request, tax_codes=block, status=400)
+    again = (
+        f" {sent} invoice{'s' if sent != 1 else ''} that waited for a tax code went to QuickBooks again."
+        if sent
+        else ""
+    )
+    messages.success(request, f"Tax codes saved.{again}")
+    return redirect(f"{reverse('quickbooks:settings')}#tax-codes")
+
+
+@permission_required(can_manage_quickbooks)
+@require_POST
+def quickbooks_tax_codes_refresh(request: HttpRequest) -> HttpResponse:
+    """Read the company's tax codes now (one added in QuickBooks a moment ago); two reads."""
+    connection = _tax_connection(request)
+    if connection is None:
+        return redirect("quickbooks:settings")
+    try:
+        connection_tax_codes(connection=connection, fresh=True)
+    except QboError as exc:
+        messages.error(request, f"Could not read the tax codes from QuickBooks Online: {exc.message}")
+    else:
+        messages.success(request, "The tax codes were read again from QuickBooks Online.")
+    return redirect(f"{reverse('quickbooks:settings')}#tax-codes")

@@ -72,6 +72,16 @@ def _rate_text(rate: TaxRate) -> str:
     return " + ".join(f"{c.name} {_percent(c.percentage)}%" for c in components)
 
 
+def tax_code_label(code: QboTaxCode) -> str:
+    """A code as a pick list shows it: its name and its rates, "GST/PST BC (GST 5% + PST BC 7%)"."""
+    return f"{code.name} ({_parts_text(code)})"
+
+
+def tax_rate_taxes_text(rate: TaxRate) -> str:
+    """A rate's taxes in words, "GST 5% + PST 7%" ("no tax" without any); its components prefetched."""
+    return _rate_text(rate)
+
+
 def tax_code_mismatch(rate: TaxRate, code: QboTaxCode, model: TaxModel) -> str:
     """Why ``code`` cannot stand for ``rate`` (its taxes differ, so the totals would), or ""."""
     components = list(rate.components.all())
