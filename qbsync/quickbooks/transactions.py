@@ -127,15 +127,14 @@ class InvoiceLineDraft:
         # (6070) is unknown: the amount goes alone, with the quantity and rate readable in the description.
         if self.tax_code_id:
             detail["TaxCodeRef"] = {"value": self.tax_code_id}
-        line = {
+        if self.tax_inclusive_amount is not None:
+            detail["TaxInclusiveAmt"] = money(self.tax_inclusive_amount)
+        return {
             "DetailType": "SalesItemLineDetail",
             "Amount": money(self.amount),
             "Description": self._sent_description()[0],
             "SalesItemLineDetail": detail,
         }
-        if self.tax_inclusive_amount is not None:
-            line["TaxInclusiveAmt"] = money(self.tax_inclusive_amount)
-        return line
 
 
 @dataclass(frozen=True)
