@@ -195,6 +195,7 @@ def serve(stop: Stop, processes: dict[str, subprocess.Popen]) -> int:
             else ""
         )
         + "  Sign in as owner / demo-owner-2026, admin / demo-admin-2026 or staff / demo-staff-2026.\n"
+        "  To try VAT: owner-uk / demo-owner-uk-2026 (Demo Firm UK; README, 'Try VAT in the demo').\n"
         "  Press Ctrl-C to stop everything.\n",
         flush=True,
     )

@@ -116,9 +116,10 @@ def secrets_of_the_run() -> dict[str, str]:
 
 
 def client_names() -> dict[str, str]:
-    from qbsync.demo.services import AWKWARD_ACCOUNTS, LONG_NAME, _plain_accounts
+    from qbsync.demo.services import AWKWARD_ACCOUNTS, DEMO_UK_ACCOUNTS, LONG_NAME, _plain_accounts
 
     names = {name for name, _ in [*AWKWARD_ACCOUNTS, *_plain_accounts()]} | {LONG_NAME}
+    names |= {account[0] for account in DEMO_UK_ACCOUNTS}
     return {name: "a demo client's name" for name in names}
 
 

@@ -1,5 +1,8 @@
-"""The demo firm: people, about 60 client accounts with the awkward names real firms have, and their
-invoices and payments. Every record has a natural key, so seeding twice changes nothing."""
+"""The demo firms. The US one: people, about 60 client accounts with the awkward names real firms have, and
+their invoices and payments, without tax (the sandbox's demo company is a US company without sales tax, so
+a taxed invoice would be refused there). The UK one, to try VAT: its owner, a "VAT 20%" rate and a few
+invoices taxed at it (one with a line without VAT), for a UK sandbox company made on the sandbox's consent
+page. Every record has a natural key, so seeding twice changes nothing."""
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -9,17 +12,20 @@ from django.db import transaction
 
 from accounts.models import Account
 from accounts.services import AccountData, account_create
-from invoices.models import Invoice, Payment, Service
+from invoices.models import Invoice, Payment, Service, TaxRate
 from invoices.services import (
     AllocationData,
     InvoiceData,
     InvoiceLineData,
     PaymentData,
+    TaxComponentData,
+    TaxRateData,
     invoice_create,
     invoice_void,
     payment_create,
+    tax_rate_create,
 )
-from qbsync.firms.models import Firm, User
+from qbsync.firms.models import Firm, Region, User
 
 DEMO_FIRM_SLUG = "demo"
 DEMO_FIRM_NAME = "Brightline CPAs (demo)"
@@ -160,12 +166,37 @@ COMPANY_SUFFIXES = [
 PLAIN_ACCOUNT_COUNT = 42
 DEMO_START = date(2025, 12, 1)
 
+# The UK firm, to try VAT against a UK sandbox company (README, "Try VAT in the demo").
+DEMO_UK_FIRM_SLUG = "demo-uk"
+DEMO_UK_FIRM_NAME = "Demo Firm UK"
+DEMO_UK_USERS = [("owner-uk", User.Role.OWNER, "demo-owner-uk-2026", "Harriet", "Owen")]
+DEMO_UK_VAT_RATE = "VAT 20%"
+DEMO_UK_SERVICES = [
+    ("Monthly bookkeeping", "300.00"),
+    ("VAT return", "150.00"),
+    ("Self Assessment tax return", "350.00"),
+    ("Year-end accounts", "950.00"),
+    ("Payroll (per month)", "85.00"),
+]
+# (name, kind, street, town, county, postcode)
+DEMO_UK_ACCOUNTS = [
+    ("Brolly & Sons Ltd", Account.Kind.COMPANY, "12 Mill Lane", "Leeds", "West Yorkshire", "LS1 4AP"),
+    ("Harriet Okonkwo", Account.Kind.INDIVIDUAL, "3 Orchard Row", "York", "North Yorkshire", "YO1 7HH"),
+    ("The Crooked Spoon Café", Account.Kind.COMPANY, "41 Milsom Street", "Bath", "Somerset", "BA1 1DN"),
+    ("Pennine Joinery Ltd", Account.Kind.COMPANY, "7 Dean Clough", "Halifax", "West Yorkshire", "HX3 5AX"),
+]
+DEMO_UK_START = date(2026, 1, 5)
+# A disbursement passed on at cost, outside the scope of VAT: a line without a tax rate.
+DEMO_UK_DISBURSEMENT = ("Companies House confirmation statement fee (disbursement)", Decimal("34.00"))
+
 
 @dataclass
 class DemoSeedResult:
     firm: Firm
+    uk_firm: Firm | None = None
     created: dict[str, int] = field(default_factory=dict)
     passwords: list[tuple[str, str, str]] = field(default_factory=list)
+    uk_passwords: list[tuple[str, str, str]] = field(default_factory=list)
 
     def count(self, kind: str) -> None:
         self.created[kind] = self.created.get(kind, 0) + 1
@@ -189,8 +220,14 @@ def _email_for(name: str, index: int) -> str:
     return f"{local}@example.com"
 
 
-def _seed_users(firm: Firm, result: DemoSeedResult) -> None:
-    for username, role, password, first, last in DEMO_USERS:
+def _seed_users(
+    firm: Firm,
+    result: DemoSeedResult,
+    users=DEMO_USERS,
+    domain: str = "brightline.example",
+    passwords: list | None = None,
+) -> None:
+    for username, role, password, first, last in users:
         user, created = User.objects.get_or_create(
             username=username,
             defaults={
@@ -198,19 +235,21 @@ def _seed_users(firm: Firm, result: DemoSeedResult) -> None:
                 "role": role,
                 "first_name": first,
                 "last_name": last,
-                "email": f"{username}@brightline.example",
+                "email": f"{username}@{domain}",
             },
         )
         if created:
             user.set_password(password)
             user.save(update_fields=["password"])
             result.count("users")
-        result.passwords.append((username, user.get_role_display(), password))
+        (result.passwords if passwords is None else passwords).append(
+            (username, user.get_role_display(), password)
+        )
 
 
-def _seed_services(firm: Firm, result: DemoSeedResult) -> dict[str, Service]:
+def _seed_services(firm: Firm, result: DemoSeedResult, catalogue=DEMO_SERVICES) -> dict[str, Service]:
     services = {}
-    for name, rate in DEMO_SERVICES:
+    for name, rate in catalogue:
         service, created = Service.objects.get_or_create(
             firm=firm, name=name, defaults={"default_rate": rate}
         )
@@ -328,11 +367,126 @@ def _seed_invoices_and_payments(
         result.count("payments")
 
 
+def _seed_uk_vat_rate(firm: Firm, result: DemoSeedResult) -> TaxRate:
+    rate = TaxRate.objects.filter(firm=firm, name=DEMO_UK_VAT_RATE).first()
+    if rate is None:
+        rate = tax_rate_create(
+            firm=firm,
+            data=TaxRateData(
+                name=DEMO_UK_VAT_RATE, components=[TaxComponentData(name="VAT", percentage=Decimal("20"))]
+            ),
+        )
+        result.count("tax rates")
+    return rate
+
+
+def _seed_uk_accounts(firm: Firm, result: DemoSeedResult) -> list[Account]:
+    existing = {a.name: a for a in Account.objects.for_firm(firm)}
+    accounts = []
+    for index, (name, kind, street, town, county, postcode) in enumerate(DEMO_UK_ACCOUNTS):
+        account = existing.get(name)
+        if account is None:
+            account = account_create(
+                firm=firm,
+                data=AccountData(
+                    name=name,
+                    kind=kind,
+                    email=_email_for(name, index),
+                    phone=f"0113 496 0{index:03d}",
+                    address_line1=street,
+                    city=town,
+                    region=county,
+                    postal_code=postcode,
+                    country="United Kingdom",
+                ),
+            )
+            result.count("accounts")
+        accounts.append(account)
+    return accounts
+
+
+def _seed_uk_invoices(
+    firm: Firm, accounts: list[Account], services: dict[str, Service], vat: TaxRate, result: DemoSeedResult
+) -> None:
+    """Four invoices with VAT 20% added, one with a disbursement outside the scope of VAT (a line without a
+    rate); and a payment of the first in full."""
+    brolly, harriet, spoon, joinery = accounts
+
+    def line(service: str, quantity: str = "1", rate: Decimal | None = None) -> InvoiceLineData:
+        chosen = services[service]
+        return InvoiceLineData(
+            service=chosen,
+            description=f"{chosen.name}, January 2026",
+            quantity=Decimal(quantity),
+            rate=rate if rate is not None else chosen.default_rate,
+            tax_rate=vat,
+        )
+
+    description, fee = DEMO_UK_DISBURSEMENT
+    plans = [
+        (brolly, [line("Monthly bookkeeping"), line("VAT return")]),
+        (harriet, [line("Self Assessment tax return")]),
+        (spoon, [line("Payroll (per month)", "3"), InvoiceLineData(description=description, rate=fee)]),
+        (joinery, [line("Year-end accounts")]),
+    ]
+    invoices = []
+    for index, (account, lines) in enumerate(plans, 1):
+        number = f"UK-{index:05d}"
+        invoice = Invoice.objects.for_firm(firm).filter(number=number).first()
+        if invoice is None:
+            issued = DEMO_UK_START + timedelta(days=index * 3)
+            invoice = invoice_create(
+                firm=firm,
+                status=Invoice.Status.SENT,
+                data=InvoiceData(
+                    account=account,
+                    number=number,
+                    issue_date=issued,
+                    due_date=issued + timedelta(days=30),
+                    memo="Thank you for your business.",
+                    lines=lines,
+                ),
+            )
+            result.count("invoices")
+        invoices.append(invoice)
+    reference = "DEMO-UK-PMT-0001"
+    if not Payment.objects.for_firm(firm).filter(reference=reference).exists():
+        first = invoices[0]
+        payment_create(
+            firm=firm,
+            data=PaymentData(
+                account=first.account,
+                date=first.issue_date + timedelta(days=14),
+                amount=first.total,
+                method=Payment.Method.BANK_TRANSFER,
+                reference=reference,
+                allocations=[AllocationData(invoice=first, amount=first.total)],
+            ),
+        )
+        result.count("payments")
+
+
+def _seed_uk_firm(result: DemoSeedResult) -> Firm:
+    firm, created = Firm.objects.get_or_create(
+        slug=DEMO_UK_FIRM_SLUG,
+        defaults={"name": DEMO_UK_FIRM_NAME, "currency": "GBP", "region": Region.UK},
+    )
+    if created:
+        result.count("firms")
+    _seed_users(firm, result, DEMO_UK_USERS, "demo-firm-uk.example", result.uk_passwords)
+    services = _seed_services(firm, result, DEMO_UK_SERVICES)
+    vat = _seed_uk_vat_rate(firm, result)
+    accounts = _seed_uk_accounts(firm, result)
+    _seed_uk_invoices(firm, accounts, services, vat, result)
+    return firm
+
+
 @transaction.atomic
 def demo_seed() -> DemoSeedResult:
-    """Create the demo firm and its data, or leave what already exists untouched."""
+    """Create the demo firms and their data, or leave what already exists untouched."""
+    # The US firm fits the sandbox's demo company: a US company, in dollars, without sales tax (no tax rate).
     firm, created = Firm.objects.get_or_create(
-        slug=DEMO_FIRM_SLUG, defaults={"name": DEMO_FIRM_NAME, "currency": "USD"}
+        slug=DEMO_FIRM_SLUG, defaults={"name": DEMO_FIRM_NAME, "currency": "USD", "region": Region.US}
     )
     result = DemoSeedResult(firm=firm)
     if created:
@@ -341,4 +495,5 @@ def demo_seed() -> DemoSeedResult:
     services = _seed_services(firm, result)
     accounts = _seed_accounts(firm, result)
     _seed_invoices_and_payments(firm, accounts, services, result)
+    result.uk_firm = _seed_uk_firm(result)
     return result
