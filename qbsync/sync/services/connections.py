@@ -110,11 +110,14 @@ def connection_connect(
             )
             company_changed = not created and connection.realm_id != realm_id
             if company_changed:
-                # Ids of customer types and items belong to the old company.
+                # Ids of customer types, items and tax codes belong to the old company (each tax code
+                # mapping names its company, so the old ones are not used in the new one).
                 connection_clear_links(connection=connection)
                 connection.default_customer_type_id = connection.default_customer_type_name = ""
                 connection.default_item_id = connection.default_item_name = ""
                 ServiceItemMapping.objects.filter(firm=firm).delete()
+                connection.tax_codes, connection.tax_codes_read_at = [], None
+                connection.untaxed_tax_code_id = connection.untaxed_tax_code_name = ""
             connection.realm_id = realm_id
             connection.refresh_token_hard_expires_at = None
             store_grant(connection, grant)

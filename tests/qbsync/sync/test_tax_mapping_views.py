@@ -293,3 +293,44 @@ def test_the_errors_page_leads_to_the_tax_codes(firm_admin_client, firm, uk):
 
     group = page[page.index('data-cause="tax_unmapped"') :]
     assert f'<a href="{reverse(SETTINGS)}#tax-codes">Open the tax codes on the QuickBooks page</a>' in group
+
+
+def test_starting_over_with_another_company_reads_its_own_codes(qbo, owner_client, firm, uk):
+    from tests.qbsync.sync.test_connection_flow import consent, follow_back, start_connect
+
+    vat = make_tax_rate(firm, "VAT 20%", "20")
+    owner_client.get(reverse(SETTINGS))
+    owner_client.post(
+        reverse("quickbooks:tax_codes_save"), {f"code_{vat.pk}": STANDARD, "untaxed_code": NO_VAT}
+    )
+    other = qbo.control.create_company(f"Other UK {uuid.uuid4().hex[:6]}", preset="uk")
+    qbo.control.insert(
+        other,
+        "TaxCode",
+        {
+            "Id": "9",
+            "Name": "Standard 20",
+            "Description": "Standard",
+            "Active": True,
+            "SalesTaxRateList": {
+                "TaxRateDetail": [
+                    {"TaxRateRef": {"value": "1"}, "TaxTypeApplicable": "TaxOnAmount", "TaxOrder": 0}
+                ]
+            },
+        },
+    )
+
+    follow_back(
+        owner_client, consent(qbo, start_connect(owner_client, "start_over", confirm="yes"), realm_id=other)
+    )
+
+    connection = QuickBooksConnection.objects.get(firm=firm)
+    assert connection.realm_id == other
+    # The first company's codes and its code for untaxed lines are not this company's.
+    assert (connection.tax_codes, connection.tax_codes_read_at, connection.untaxed_tax_code_id) == (
+        [],
+        None,
+        "",
+    )
+    html = block(owner_client.get(reverse(SETTINGS)).content.decode())
+    assert "Standard 20 (20.0% S 20%)" in options(html, f"code_{vat.pk}")
