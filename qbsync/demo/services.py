@@ -1,8 +1,8 @@
 """The demo firms. The US one: people, about 60 client accounts with the awkward names real firms have, and
 their invoices and payments, without tax (the sandbox's demo company is a US company without sales tax, so
 a taxed invoice would be refused there). The UK one, to try VAT: its owner, a "VAT 20%" rate and a few
-invoices taxed at it (one with a line without VAT), for a UK sandbox company made on the sandbox's consent
-page. Every record has a natural key, so seeding twice changes nothing."""
+invoices taxed at it (one with a line without VAT, one billed including VAT), for a UK sandbox company made
+on the sandbox's consent page. Every record has a natural key, so seeding twice changes nothing."""
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -408,8 +408,8 @@ def _seed_uk_accounts(firm: Firm, result: DemoSeedResult) -> list[Account]:
 def _seed_uk_invoices(
     firm: Firm, accounts: list[Account], services: dict[str, Service], vat: TaxRate, result: DemoSeedResult
 ) -> None:
-    """Four invoices with VAT 20% added, one with a disbursement outside the scope of VAT (a line without a
-    rate); and a payment of the first in full."""
+    """Five invoices at VAT 20%: four with VAT added to their amounts (one with a disbursement outside the
+    scope of VAT: a line without a rate), one billed including VAT; and a payment of the first in full."""
     brolly, harriet, spoon, joinery = accounts
 
     def line(service: str, quantity: str = "1", rate: Decimal | None = None) -> InvoiceLineData:
@@ -423,14 +423,17 @@ def _seed_uk_invoices(
         )
 
     description, fee = DEMO_UK_DISBURSEMENT
+    disbursement = InvoiceLineData(description=description, rate=fee)
     plans = [
-        (brolly, [line("Monthly bookkeeping"), line("VAT return")]),
-        (harriet, [line("Self Assessment tax return")]),
-        (spoon, [line("Payroll (per month)", "3"), InvoiceLineData(description=description, rate=fee)]),
-        (joinery, [line("Year-end accounts")]),
+        (brolly, [line("Monthly bookkeeping"), line("VAT return")], False),
+        (harriet, [line("Self Assessment tax return")], False),
+        (spoon, [line("Payroll (per month)", "3"), disbursement], False),
+        (joinery, [line("Year-end accounts")], False),
+        # 180.00 including VAT: 150.00 net and 30.00 VAT.
+        (joinery, [line("VAT return", rate=Decimal("180.00"))], True),
     ]
     invoices = []
-    for index, (account, lines) in enumerate(plans, 1):
+    for index, (account, lines, including) in enumerate(plans, 1):
         number = f"UK-{index:05d}"
         invoice = Invoice.objects.for_firm(firm).filter(number=number).first()
         if invoice is None:
@@ -445,6 +448,7 @@ def _seed_uk_invoices(
                     due_date=issued + timedelta(days=30),
                     memo="Thank you for your business.",
                     lines=lines,
+                    amounts_include_tax=including,
                 ),
             )
             result.count("invoices")

@@ -93,7 +93,7 @@ def test_the_uk_demo_firm_sends_its_vat_invoices_to_a_uk_company(client, qbo, ca
     links = list(InvoiceSyncLink.objects.filter(firm=firm).select_related("invoice"))
     assert [(link.state, link.error_explanation) for link in links] == [(SyncState.SYNCED, "")] * invoices
     sent = {i["Id"]: i for i in qbo.control.entities(connection.realm_id, "Invoice")}
-    assert len(sent) == invoices == 4
+    assert len(sent) == invoices == 5
     billed = {}
     for link in links:
         theirs = sent[link.qbo_invoice_id]
@@ -106,6 +106,7 @@ def test_the_uk_demo_firm_sends_its_vat_invoices_to_a_uk_company(client, qbo, ca
         "UK-00002": (D("420.00"), D("70.00")),
         "UK-00003": (D("340.00"), D("51.00")),  # 3 x 85.00 at 20 %, and a 34.00 disbursement without VAT
         "UK-00004": (D("1140.00"), D("190.00")),
+        "UK-00005": (D("180.00"), D("30.00")),  # billed including VAT
     }
     [payment] = qbo.control.entities(connection.realm_id, "Payment")
     assert D(str(payment["TotalAmt"])) == D("540.00")

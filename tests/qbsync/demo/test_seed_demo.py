@@ -110,7 +110,9 @@ def test_the_uk_demo_firm_bills_vat_and_its_owner_signs_in(client, capsys):
         "UK-00002": (D("350.00"), D("70.00"), D("420.00")),
         "UK-00003": (D("289.00"), D("51.00"), D("340.00")),
         "UK-00004": (D("950.00"), D("190.00"), D("1140.00")),
+        "UK-00005": (D("150.00"), D("30.00"), D("180.00")),  # billed including VAT
     }
+    assert [n for n, i in invoices.items() if i.amounts_include_tax] == ["UK-00005"]
     # One line goes without a rate (a disbursement outside the scope of VAT): the untaxed code is needed.
     assert InvoiceLine.objects.filter(invoice__firm=firm, tax_rate__isnull=True).count() == 1
     assert invoices["UK-00001"].status == Invoice.Status.PAID
