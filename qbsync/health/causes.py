@@ -171,6 +171,13 @@ GUIDES: dict[FailureCause, CauseGuide] = {
         "then retry.",
         (RETRY, SKIP),
     ),
+    FailureCause.CUSTOMER_OTHER_CURRENCY: CauseGuide(
+        "Customer in another currency",
+        "The QuickBooks customer of this name (or the one picked) keeps another currency than the firm, and "
+        "a customer's currency cannot change in QuickBooks.",
+        "Create a new customer under another name from the account's Sync page, or pick another customer.",
+        (RETRY, SKIP),
+    ),
     FailureCause.TAX_UNMAPPED: CauseGuide(
         "Tax rate not mapped",
         "The invoice uses a tax rate (or has lines without one) that has no QuickBooks tax code chosen, and "

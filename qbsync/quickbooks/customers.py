@@ -74,6 +74,9 @@ class QboCustomer:
     sync_token: str
     display_name: str
     active: bool
+    # CurrencyRef ("" when QBO does not say: a company without multicurrency keeps every customer in its
+    # home currency).
+    currency: str = ""
 
     @property
     def name_key(self) -> str:
@@ -87,6 +90,8 @@ class CustomerDraft:
     phone: str = ""
     customer_type_id: str = ""
     company_name: str = ""
+    # Multicurrency companies: the customer's currency, fixed once set (None: QBO's home currency).
+    currency: str = ""
 
     def payload(self) -> dict[str, Any]:
         # Composed and without invisible characters: one name, one spelling in QBO (no look-alikes).
@@ -99,6 +104,8 @@ class CustomerDraft:
             body["CompanyName"] = without_format_characters(self.company_name)[:100]
         if self.customer_type_id:
             body["CustomerTypeRef"] = {"value": self.customer_type_id}
+        if self.currency:
+            body["CurrencyRef"] = {"value": self.currency}
         return body
 
 
@@ -116,6 +123,7 @@ def customer_from_json(row: dict[str, Any]) -> QboCustomer:
         sync_token=str(row.get("SyncToken", "0")),
         display_name=row.get("DisplayName", ""),
         active=bool(row.get("Active", True)),
+        currency=str((row.get("CurrencyRef") or {}).get("value") or "").upper(),
     )
 
 

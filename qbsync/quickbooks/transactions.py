@@ -336,6 +336,8 @@ class PaymentDraft:
     method_note: str = ""
     applications: tuple[PaymentApplication, ...] = field(default_factory=tuple)
     private_note: str = ""
+    # Multicurrency companies: the payment's currency (its customer's); None leaves it to QBO (home).
+    currency: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "applications", tuple(self.applications))
@@ -381,6 +383,8 @@ class PaymentDraft:
         if self.reference:
             # PaymentRefNum holds at most 21 characters in QBO; the full reference is in PrivateNote.
             body["PaymentRefNum"] = self.reference[:PAYMENT_REF_NUM_MAX_LENGTH]
+        if self.currency:
+            body["CurrencyRef"] = {"value": self.currency}
         return body
 
 

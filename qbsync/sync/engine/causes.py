@@ -41,6 +41,7 @@ class FailureCause(StrEnum):
     REFERENCE_INACTIVE = "reference_inactive"  # a payment's customer or invoice
     CURRENCY_MISMATCH = "currency_mismatch"  # the firm's currency is not the company's home currency
     MOVE_REFUSED = "move_refused"  # QBO would not move its copy to the account's new customer
+    CUSTOMER_OTHER_CURRENCY = "customer_other_currency"  # a namesake (or the pick) in another currency
     TAX_UNMAPPED = "tax_unmapped"  # a tax rate (or lines without one) has no QuickBooks tax code
     TAX_NOT_IN_COMPANY = "tax_not_in_company"  # taxed here, but the company cannot take the tax as billed
     TAX_TOTAL_MISMATCH = "tax_total_mismatch"  # QBO's total after the push is not the billed total

@@ -53,17 +53,35 @@ def preferences_of(client, connection: QuickBooksConnection) -> CompanyPreferenc
         country = str(client.company_info().get("Country") or "")
     value = client.company_preferences(country=country)
     preferences_keep(connection.pk, value)
+    connection.company_preferences = value.as_dict()  # the draft built next reads them from the row
     return value
+
+
+def foreign_currency(preferences: CompanyPreferences | None, firm_currency: str) -> str:
+    """The currency records of this firm carry in this company (CurrencyRef): the firm's, when it is not
+    the company's home currency and the company keeps several currencies; "" when they go in the home
+    currency (QBO's default, sent without a CurrencyRef)."""
+    if preferences is None or not preferences.multi_currency:
+        return ""
+    currency = firm_currency.upper()
+    return currency if preferences.home_currency and currency != preferences.home_currency else ""
+
+
+def kept_foreign_currency(connection: QuickBooksConnection, firm_currency: str) -> str:
+    """foreign_currency from the preferences kept on ``connection`` (no read)."""
+    kept = connection.company_preferences
+    return foreign_currency(CompanyPreferences.from_dict(kept) if kept else None, firm_currency)
 
 
 def currency_refusal(preferences: CompanyPreferences, firm_currency: str) -> SyncFailure | None:
     """Why amounts in the firm's currency cannot go to this company, or None when they can.
 
-    Amounts are sent without a currency, so QBO books them in its home currency: a firm keeping another
-    currency would see 100.00 EUR become 100.00 USD. Until currencies are handled, such records are refused
-    before anything is sent. A company that does not say its home currency is not second-guessed."""
+    Without multicurrency, QBO books every amount in its home currency: a firm keeping another currency
+    would see 100.00 EUR become 100.00 USD, so such records are refused before anything is sent. With
+    multicurrency on they go in the firm's currency (foreign_currency). A company that does not say its
+    home currency is not second-guessed."""
     home = preferences.home_currency
-    if not home or home == firm_currency.upper():
+    if not home or home == firm_currency.upper() or preferences.multi_currency:
         return None
     return SyncFailure(
         FailureCause.CURRENCY_MISMATCH,

@@ -97,9 +97,16 @@ def refused(*, message: str, detail: str, record: str = "customer") -> str:
 CURRENCY_MISMATCH = (
     "This firm keeps its amounts in {firm_currency}, but the connected QuickBooks Online company's home "
     "currency is {home_currency}: QuickBooks would book them as {home_currency}, so nothing was sent. "
-    "Invoices and payments sync once the firm's currency and the company's home currency are the same "
-    "(connect the QuickBooks company kept in {firm_currency}, or ask support to correct the firm's "
-    "currency); then retry."
+    "Invoices and payments sync once the firm's currency and the company's home currency are the same, "
+    "or once multicurrency is turned on in QuickBooks Online (its Advanced settings, Currency; it cannot be "
+    "turned off again), when they go in {firm_currency}; then retry."
+)
+CUSTOMER_OTHER_CURRENCY = (
+    'QuickBooks Online has a customer named "{name}", but its currency is {theirs}, and this firm\'s '
+    "amounts are in {ours}: a customer's currency cannot change in QuickBooks, so it was not linked. "
+    + SYNC_MENU
+    + ' to create a new customer in {ours} under another name (for example "{proposed}"), or to pick '
+    "another customer."
 )
 
 

@@ -39,6 +39,7 @@ from qbsync.quickbooks.requestids import request_id_for
 from ..engine import explanations
 from ..engine.causes import FailureCause
 from ..engine.client import connection_client
+from ..engine.company import kept_foreign_currency
 from ..engine.connection import firm_connection, has_company, is_usable
 from ..engine.enqueue import enqueue_account_push
 from ..engine.errors import SyncFailure, SyncRequestError
@@ -239,6 +240,7 @@ def account_sync_suggestion(link: AccountSyncLink | None) -> str:
 
 CAUSES_NEEDING_ANOTHER_NAME = {
     FailureCause.NAME_USED_BY_OTHER,
+    FailureCause.CUSTOMER_OTHER_CURRENCY,
     FailureCause.DUPLICATE_NAME,
     FailureCause.BAD_CHARACTERS,
     FailureCause.TOO_LONG,
@@ -442,6 +444,25 @@ def account_customer_draft(
         phone=account.phone,
         company_name=name if account.kind == Account.Kind.COMPANY else "",
         customer_type_id=connection.default_customer_type_id,
+        currency=kept_foreign_currency(connection, link.firm.currency),
+    )
+
+
+def _in_firm_currency(link: AccountSyncLink, connection, customer: QboCustomer) -> None:
+    """A customer keeps its currency for ever: one in another currency than the firm's is never linked
+    (a multicurrency company says each customer's; without multicurrency all are in the home currency)."""
+    wanted = kept_foreign_currency(connection, link.firm.currency)
+    if not wanted or customer.currency in ("", wanted):
+        return
+    raise SyncFailure(
+        FailureCause.CUSTOMER_OTHER_CURRENCY,
+        explanations.CUSTOMER_OTHER_CURRENCY.format(
+            name=customer.display_name,
+            theirs=customer.currency,
+            ours=wanted,
+            proposed=f"{link.account.name} ({wanted})",
+        ),
+        proposed_name=f"{link.account.name} ({wanted})",
     )
 
 
@@ -449,7 +470,9 @@ def _link_customer(client, link: AccountSyncLink, connection) -> tuple[QboCustom
     """Find or create the customer for ``link`` as its request asks: (customer, link method, intuit_tid,
     how it was come by, a LINKED_MESSAGES key). Raises SyncFailure when a person must decide."""
     if link.request_mode == Mode.PICK:
-        return _pick(client, link), Method.PICKED, client.last_intuit_tid, Method.PICKED
+        picked = _pick(client, link)
+        _in_firm_currency(link, connection, picked)
+        return picked, Method.PICKED, client.last_intuit_tid, Method.PICKED
     if link.request_mode == Mode.CREATE:
         return _create(client, link, link.requested_display_name, connection)
     if link.qbo_customer_id:
@@ -474,6 +497,7 @@ def _link_customer(client, link: AccountSyncLink, connection) -> tuple[QboCustom
         )
     found = _match(link, qbo_customers.find_customers_named(client, name))
     if found is not None:
+        _in_firm_currency(link, connection, found)
         # Ours, if this request's create was sent before and its answer lost: found, not matched.
         how = "found" if _created_by_us_before(link, [found]) else Method.MATCHED
         return found, Method.MATCHED, client.last_intuit_tid, how

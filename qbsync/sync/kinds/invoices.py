@@ -18,6 +18,7 @@ from qbsync.quickbooks.errors import (
 )
 
 from ..engine.causes import FailureCause
+from ..engine.company import kept_foreign_currency
 from ..engine.enqueue import enqueue_invoice_push
 from ..engine.errors import SyncFailure
 from ..engine.markers import invoice_marker
@@ -94,6 +95,7 @@ def invoice_draft(invoice: Invoice, customer_id: str, connection: QuickBooksConn
         private_note=f"qbsync invoice {invoice.number} ({invoice_marker(invoice)})",
         doc_number=doc_number,
         tax=tax,
+        currency=kept_foreign_currency(connection, invoice.firm.currency) or None,
     )
 
 

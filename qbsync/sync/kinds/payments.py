@@ -15,9 +15,10 @@ from qbsync.quickbooks import transactions as qbo_txn
 from qbsync.quickbooks.errors import QboNotFoundError
 
 from ..engine.causes import FailureCause
+from ..engine.company import kept_foreign_currency
 from ..engine.enqueue import enqueue_payment_push
 from ..engine.markers import payment_marker
-from ..models import InvoiceSyncLink, PaymentSyncLink, SyncOutbox
+from ..models import InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection, SyncOutbox
 from ..states import SyncState
 from . import transactions as pipeline
 from .transactions import TransactionKind, account_blocker
@@ -50,7 +51,9 @@ def payment_blocker(payment: Payment) -> str:
     return WAITING_FOR_INVOICES.format(numbers=numbers)
 
 
-def payment_draft(payment: Payment, customer_id: str) -> qbo_txn.PaymentDraft:
+def payment_draft(
+    payment: Payment, customer_id: str, connection: QuickBooksConnection | None = None
+) -> qbo_txn.PaymentDraft:
     qbo_ids = dict(
         InvoiceSyncLink.objects.filter(invoice__allocations__payment=payment).values_list(
             "invoice_id", "qbo_invoice_id"
@@ -67,6 +70,7 @@ def payment_draft(payment: Payment, customer_id: str) -> qbo_txn.PaymentDraft:
             for a in payment.allocations.all()
         ),
         private_note=f"qbsync payment ({payment_marker(payment)})",
+        currency=(kept_foreign_currency(connection, payment.firm.currency) or None) if connection else None,
     )
 
 
@@ -119,7 +123,9 @@ PAYMENT = pipeline.register(
         find_by_marker=qbo_txn.find_payments_by_marker,
         dated=lambda payment: payment.date,
         blocker=payment_blocker,
-        draft=lambda payment, customer_id, connection, custom_numbers: payment_draft(payment, customer_id),
+        draft=lambda payment, customer_id, connection, custom_numbers: payment_draft(
+            payment, customer_id, connection
+        ),
         create=qbo_txn.create_payment,
         update=qbo_txn.update_payment_sparse,
         read=qbo_txn.read_payment,

@@ -30,6 +30,7 @@ from qbsync.quickbooks.requestids import request_id_for
 from ..engine import explanations
 from ..engine.causes import FailureCause
 from ..engine.client import connection_client
+from ..engine.company import kept_foreign_currency
 from ..engine.connection import firm_connection, is_usable
 from ..engine.enqueue import BULK_SYNC_PREVIEW, BULK_SYNC_RUN, enqueue, enqueue_account_push
 from ..engine.errors import SyncFailure, SyncRequestError
@@ -150,8 +151,9 @@ def bulk_sync_preview(*, plan_id: int) -> BulkSyncPlan:
         .values_list("qbo_customer_id", "account__name")
     )
     items, first_with_name = [], {}
+    currency = kept_foreign_currency(connection, plan.firm.currency)
     for account in bulk_sync_due_accounts(firm=plan.firm, connection=connection):
-        items.append(_decide(plan, account, by_name, blocked, linked, first_with_name))
+        items.append(_decide(plan, account, by_name, blocked, linked, first_with_name, currency))
     with transaction.atomic():
         BulkSyncItem.objects.bulk_create(items)
         BulkSyncPlan.objects.filter(pk=plan.pk).update(
@@ -164,7 +166,7 @@ def bulk_sync_preview(*, plan_id: int) -> BulkSyncPlan:
     return plan
 
 
-def _decide(plan, account, by_name, blocked, linked, first_with_name) -> BulkSyncItem:
+def _decide(plan, account, by_name, blocked, linked, first_with_name, currency="") -> BulkSyncItem:
     item = BulkSyncItem(plan=plan, account=account)
     problem = display_name_problem(account.name)
     if problem is not None and problem.reason in ("characters", "too_long"):
@@ -188,7 +190,15 @@ def _decide(plan, account, by_name, blocked, linked, first_with_name) -> BulkSyn
     first_with_name[key] = account.name
     candidates = by_name.get(key, [])
     free = [c for c in candidates if c.id not in linked]
-    if len(candidates) == 1 and free:
+    if len(candidates) == 1 and free and currency and free[0].currency not in ("", currency):
+        # A customer keeps its currency for ever: one in another currency is never linked (see
+        # kinds/accounts.py: _in_firm_currency).
+        item.decision, item.cause = Decision.CONFLICT, FailureCause.CUSTOMER_OTHER_CURRENCY
+        item.proposed_name = f"{account.name} ({currency})"
+        item.explanation = explanations.CUSTOMER_OTHER_CURRENCY.format(
+            name=free[0].display_name, theirs=free[0].currency, ours=currency, proposed=item.proposed_name
+        )
+    elif len(candidates) == 1 and free:
         item.decision, item.customer_id, item.customer_name = Decision.MATCH, free[0].id, free[0].display_name
     elif len(candidates) > 1:
         item.decision, item.cause = Decision.CONFLICT, "several_matches"
