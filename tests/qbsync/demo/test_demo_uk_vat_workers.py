@@ -86,12 +86,14 @@ def test_the_uk_demo_firm_sends_its_vat_invoices_to_a_uk_company(client, qbo, ca
             paid = PaymentSyncLink.objects.filter(firm=firm, state__in=[SyncState.SYNCED, SyncState.FAILED])
             return done.count() == invoices and paid.count() == 1
 
-        wait_for(settled, 120, "the first sync", worker)
+        wait_for(settled, 180, "the first sync", worker)
     finally:
+        log = worker.log()
         worker.stop()
 
     links = list(InvoiceSyncLink.objects.filter(firm=firm).select_related("invoice"))
-    assert [(link.state, link.error_explanation) for link in links] == [(SyncState.SYNCED, "")] * invoices
+    outcomes = [(link.state, link.error_explanation) for link in links]
+    assert outcomes == [(SyncState.SYNCED, "")] * invoices, log
     sent = {i["Id"]: i for i in qbo.control.entities(connection.realm_id, "Invoice")}
     assert len(sent) == invoices == 5
     billed = {}
