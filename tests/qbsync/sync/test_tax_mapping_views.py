@@ -5,10 +5,12 @@ kept, and nothing of it for staff or another firm."""
 
 import re
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from invoices.services import firm_invoicing_update
 from qbsync.firms.services import FirmSettingsData
@@ -203,6 +205,11 @@ def test_the_codes_are_read_once_then_kept_and_read_again_on_the_button(qbo, own
     assert reads(qbo, uk.realm_id) == before + 4
     owner_client.get(reverse(SETTINGS))
     assert reads(qbo, uk.realm_id) == before + 4
+
+    # Kept a day: older codes are read again when the page is next shown to a manager.
+    QuickBooksConnection.objects.filter(pk=uk.pk).update(tax_codes_read_at=timezone.now() - timedelta(days=2))
+    owner_client.get(reverse(SETTINGS))
+    assert reads(qbo, uk.realm_id) == before + 6
 
 
 def test_the_codes_are_read_for_managers_only(qbo, staff_client, firm, uk):
