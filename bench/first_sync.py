@@ -48,6 +48,11 @@ def main() -> None:
     p.add_argument("--naive-threads", type=int, default=10)
     p.add_argument("--skip-naive", action="store_true")
     p.add_argument(
+        "--taxed",
+        action="store_true",
+        help="a UK firm and company: VAT 20%% on each invoice's first line, mapped to the company's code",
+    )
+    p.add_argument(
         "--naive-accounts",
         type=int,
         default=400,
@@ -55,6 +60,8 @@ def main() -> None:
         "so its time grows linearly; the report projects it to every record)",
     )
     a = p.parse_args()
+    if a.taxed:
+        a.skip_naive = True  # the naive loop sends untaxed bodies, which a UK company refuses (6000)
     fresh_database()
     import django
 
@@ -82,7 +89,9 @@ def main() -> None:
         started = time.monotonic()
         firm = seed(a)
         print(f"seeded in {time.monotonic() - started:.0f} s\n", flush=True)
-        realm = control.create_company("Bench first sync", customer_types=["Individual"])
+        realm = control.create_company(
+            "Bench first sync", customer_types=["Individual"], **({"preset": "uk"} if a.taxed else {})
+        )
         control.insert(
             realm,
             "Customer",
@@ -153,6 +162,16 @@ def seed(a):
 
     firm = Firm.objects.create(name="Bench Firm", slug="bench-first-sync")
     User.objects.create(username="bench-owner", firm=firm, role="owner")
+    vat = None
+    if a.taxed:
+        from invoices.services import TaxComponentData, TaxRateData, firm_invoicing_update, tax_rate_create
+        from qbsync.firms.services import FirmSettingsData
+
+        firm = firm_invoicing_update(firm=firm, data=FirmSettingsData(region="UK", currency="GBP"))
+        vat = tax_rate_create(
+            firm=firm,
+            data=TaxRateData(name="VAT 20%", components=[TaxComponentData(name="VAT", percentage=D("20"))]),
+        )
     per_invoice = a.invoices // a.accounts
     per_payment = a.payments // a.accounts
     start = date(2026, 1, 5)
@@ -172,7 +191,9 @@ def seed(a):
                             issue_date=issued,
                             due_date=issued + timedelta(days=30),
                             lines=[
-                                InvoiceLineData(description="Bookkeeping", rate=D(f"{150 + n % 50}.25")),
+                                InvoiceLineData(
+                                    description="Bookkeeping", rate=D(f"{150 + n % 50}.25"), tax_rate=vat
+                                ),
                                 InvoiceLineData(description="Payroll", rate=D("12.50"), quantity=D("3")),
                             ],
                         ),
@@ -213,6 +234,8 @@ def run_qbsync(firm, realm, control, a) -> float:
     owner = User.objects.get(username="bench-owner")
     connection = connection_for_realm(firm=firm, user=owner, sandbox=sandbox, realm_id=realm)
     connection_apply_first_defaults(connection=connection)
+    if a.taxed:
+        map_vat(firm, owner, connection)
     QuickBooksConnection.objects.filter(pk=connection.pk).update(auto_sync_scope="all")
     reset_governor()
     control.call("DELETE", "/_sandbox/requests")
@@ -252,6 +275,25 @@ def run_qbsync(firm, realm, control, a) -> float:
     if errors:
         raise errors[0]
     return time.monotonic() - started
+
+
+def map_vat(firm, owner, connection) -> None:
+    """As connecting and the QuickBooks page's Tax codes do: the company's settings kept, VAT mapped."""
+    from invoices.models import TaxRate
+    from qbsync.sync.services.connections import connection_check
+    from qbsync.sync.services.tax import connection_tax_codes, tax_mapping_save
+
+    connection_check(connection_id=connection.pk)
+    connection.refresh_from_db()
+    codes = {code.name: code.id for code in connection_tax_codes(connection=connection, fresh=True)}
+    connection.refresh_from_db()
+    vat = TaxRate.objects.get(firm=firm, name="VAT 20%")
+    tax_mapping_save(
+        connection=connection,
+        actor=owner,
+        choices={vat.pk: codes["20.0% S"]},
+        untaxed_code_id=codes["No VAT"],
+    )
 
 
 def run_naive(firm, realm, control, a) -> tuple[float, int]:
