@@ -11,6 +11,7 @@ from accounts.models import Account
 from invoices.models import Service
 from qbsync.firms.models import Firm
 from qbsync.quickbooks.customers import customers_containing
+from qbsync.quickbooks.records import CompanyPreferences
 
 from .display import DISPLAY_ORDER, display_status
 from .engine import metering
@@ -294,3 +295,34 @@ def _calls(*, firm_id: int | None, paused) -> QboCallsThisMonth:
 
 def qbo_calls_this_month(*, firm: Firm) -> QboCallsThisMonth:
     return _calls(firm_id=firm.pk, paused=metering.reads_paused())
+
+
+@dataclass(frozen=True)
+class CurrencyStatus:
+    """The firm's currency against the connected company's, in words for the QuickBooks page."""
+
+    words: str
+    # Invoices and payments cannot sync as things stand: said plainly, as an alert.
+    blocked: bool
+
+
+def connection_currency_status(*, connection, firm: Firm) -> CurrencyStatus | None:
+    """None until the company's preferences were read (at connect)."""
+    if connection is None or not connection.company_preferences:
+        return None
+    preferences = CompanyPreferences.from_dict(connection.company_preferences)
+    ours, home = firm.currency.upper(), preferences.home_currency
+    if not home or home == ours:
+        return CurrencyStatus(f"{ours}, the company's home currency: amounts go as they are.", False)
+    if preferences.multi_currency:
+        return CurrencyStatus(
+            f"The company's home currency is {home} and multicurrency is on: this firm's customers, invoices "
+            f"and payments go in {ours}, at QuickBooks' exchange rate.",
+            False,
+        )
+    return CurrencyStatus(
+        f"The company keeps its books in {home}, and this firm's amounts are in {ours}: invoices and "
+        f"payments do not sync (QuickBooks would book them as {home}) until multicurrency is turned on in "
+        "QuickBooks Online (its Advanced settings, Currency; it cannot be turned off again). Customers sync.",
+        True,
+    )

@@ -28,6 +28,7 @@ from .kinds.invoice_tax import connection_tax_model
 from .models import BulkSyncPlan
 from .selectors import (
     bulk_plan_context,
+    connection_currency_status,
     connection_for_firm,
     first_sync_due_count,
     latest_bulk_plan,
@@ -98,6 +99,7 @@ def _settings_page(
             "item_choices": pick_lists.items if pick_lists is not None else [],
             "qbo_calls": qbo_calls_this_month(firm=request.firm),
             "tax_codes": tax_codes,
+            "currency_status": connection_currency_status(connection=connection, firm=request.firm),
         },
         status=status,
     )

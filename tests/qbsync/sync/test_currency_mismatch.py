@@ -2,6 +2,8 @@
 keeping another currency has its invoices and payments refused before anything is sent, with the reason
 (customers still sync: they carry no amounts). Against the sandbox over HTTP."""
 
+import html
+
 import pytest
 
 from qbsync.health.causes import guide_for
@@ -97,3 +99,28 @@ def test_currency_refusal_compares_codes_and_trusts_a_company_that_does_not_say(
     refusal = currency_refusal(prefs("CAD"), "USD")
     assert refusal is not None
     assert refusal.cause == FailureCause.CURRENCY_MISMATCH
+
+
+@pytest.mark.parametrize(
+    ("multi_currency", "said", "alert"),
+    [
+        (False, "do not sync (QuickBooks would book them as GBP) until multicurrency is turned on", True),
+        (True, "multicurrency is on: this firm's customers, invoices and payments go in USD", False),
+    ],
+)
+def test_the_quickbooks_page_says_what_the_currencies_mean(
+    owner_client, connected, multi_currency, said, alert
+):
+    from django.urls import reverse
+
+    from qbsync.sync.engine.company import preferences_keep
+
+    preferences_keep(
+        connected.pk,
+        CompanyPreferences(
+            custom_txn_numbers=False, home_currency="GBP", multi_currency=multi_currency, country="GB"
+        ),
+    )
+    page = html.unescape(owner_client.get(reverse("quickbooks:settings")).content.decode())
+    assert said in page
+    assert ('class="alert" role="alert" data-testid="currency-status"' in page) is alert
