@@ -78,16 +78,29 @@ def test_a_first_sync_in_batches_is_refused_before_any_batch_is_sent(qbo, gbp_co
     assert qbo.control.entities(gbp_company.realm_id, "Invoice") == []
 
 
-def test_a_firm_in_the_companys_home_currency_syncs(qbo, connected, firm):
-    qbo.control.settings(connected.realm_id, home_currency="EUR")
-    firm.currency = "EUR"
-    firm.save(update_fields=["currency"])
-    account = AccountFactory(firm=firm, name="Euro Client")
+def test_a_firm_in_the_companys_home_currency_syncs(qbo, firm, owner):
+    # A UK company (home currency GBP, VAT codes on every line) and a firm keeping pounds.
+    from invoices.services import firm_invoicing_update
+    from qbsync.firms.services import FirmSettingsData
+    from qbsync.sync.services.connections import connection_apply_first_defaults, connection_check
+    from qbsync.sync.services.tax import connection_tax_codes, tax_mapping_save
+    from tests.factories import connection_for_realm
+
+    firm_invoicing_update(firm=firm, data=FirmSettingsData(region="UK", currency="GBP"))
+    realm = qbo.control.create_company("Pounds Ltd", customer_types=["Individual"], preset="uk")
+    connection = connection_for_realm(firm=firm, user=owner, sandbox=qbo, realm_id=realm)
+    connection_apply_first_defaults(connection=connection)
+    connection_check(connection_id=connection.pk)
+    connection.refresh_from_db()
+    codes = {code.name: code.id for code in connection_tax_codes(connection=connection, fresh=True)}
+    connection.refresh_from_db()
+    tax_mapping_save(connection=connection, actor=owner, choices={}, untaxed_code_id=codes["No VAT"])
+    account = AccountFactory(firm=firm, name="Pound Client")
     assert account_push(link_id=account_sync_request(account=account).pk) == "synced"
     invoice = make_invoice(account=account, amounts=("100.00",))
     assert invoice_push(link_id=InvoiceSyncLink.objects.get(invoice=invoice).pk) == "synced"
-    [created] = qbo.control.entities(connected.realm_id, "Invoice")
-    assert created["CurrencyRef"]["value"] == "EUR"
+    [created] = qbo.control.entities(realm, "Invoice")
+    assert created["CurrencyRef"]["value"] == "GBP"
 
 
 def test_currency_refusal_compares_codes_and_trusts_a_company_that_does_not_say():
