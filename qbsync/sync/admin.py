@@ -12,6 +12,7 @@ from .models import (
     ReadBudgetMonth,
     SyncEvent,
     SyncOutbox,
+    TaxCodeMapping,
 )
 
 
@@ -231,6 +232,22 @@ class ReadBudgetMonthAdmin(admin.ModelAdmin):
     """Read-only: pause and resume reads with `manage.py qbsync_reads`."""
 
     list_display = ["month", "alerts_sent", "paused_at", "pause_reason", "resumed_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TaxCodeMapping)
+class TaxCodeMappingAdmin(admin.ModelAdmin):
+    """Read-only: which QuickBooks tax code each firm's tax rate goes with (owners and admins map them on
+    the QuickBooks page)."""
+
+    list_display = ["firm", "tax_rate", "realm_id", "qbo_tax_code_id", "qbo_tax_code_name", "updated_at"]
+    list_filter = ["firm"]
+    list_select_related = ["firm", "tax_rate"]
 
     def has_add_permission(self, request):
         return False
