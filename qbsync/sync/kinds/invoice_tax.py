@@ -44,6 +44,17 @@ def kept_tax_codes(connection: QuickBooksConnection) -> dict[str, QboTaxCode]:
     return {str(code["id"]): QboTaxCode.from_dict(code) for code in connection.tax_codes or []}
 
 
+def taxes_paired(components, code: QboTaxCode) -> list[tuple] | None:
+    """Each tax of a rate here with the QBO tax rate of ``code`` that charges it, in order, or None when
+    they differ (zero-rate taxes on either side aside: they charge nothing). ``components`` have
+    ``percentage`` and ``compound`` (the model's or invoices/tax.py's)."""
+    ours = [c for c in components if c.percentage or c.compound]
+    theirs = [p for p in code.parts if p.percent or p.compound]
+    if [(c.percentage, c.compound) for c in ours] != [(p.percent, p.compound) for p in theirs]:
+        return None
+    return list(zip(ours, theirs, strict=True))
+
+
 @dataclass(frozen=True)
 class LineTax:
     """What one line sends: its TaxCodeRef ("" none), and for tax-inclusive invoices its net and price."""
@@ -136,10 +147,7 @@ def _global(invoice, tax_lines, summary, connection) -> tuple[list[LineTax], Inv
     # in order): the tax billed goes per rate, so QuickBooks' total is ours.
     qbo_rate_of = {}
     for rate in {line.rate.key: line.rate for line in tax_lines if line.rate is not None}.values():
-        code = codes[mappings[rate.key]]
-        ours = [c for c in rate.components if c.percentage or c.compound]
-        theirs = [p for p in code.parts if p.percent or p.compound]
-        for component, part in zip(ours, theirs, strict=False):
+        for component, part in taxes_paired(rate.components, codes[mappings[rate.key]]) or ():
             qbo_rate_of[(rate.key, component)] = part
     per_rate: dict[str, list] = {}
     for entry in summary.by_component:

@@ -19,12 +19,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from invoices.models import TaxRate
+from invoices.tax import percent_text
 from qbsync.firms.models import User
 from qbsync.quickbooks.tax import QboTaxCode, TaxModel, sales_tax_codes
 
 from ..engine.causes import FailureCause
 from ..engine.client import connection_client
-from ..kinds.invoice_tax import connection_tax_model, kept_tax_codes
+from ..kinds.invoice_tax import connection_tax_model, kept_tax_codes, taxes_paired
 from ..kinds.invoices import invoice_sync_again
 from ..models import InvoiceSyncLink, QuickBooksConnection, TaxCodeMapping
 from ..states import SyncState
@@ -54,22 +55,10 @@ def connection_tax_codes(*, connection: QuickBooksConnection, fresh: bool = Fals
     return codes
 
 
-def _percent(value) -> str:
-    text = f"{value:f}"
-    return (text.rstrip("0").rstrip(".") if "." in text else text) or "0"
-
-
 def _parts_text(code: QboTaxCode) -> str:
     if not code.parts:
         return "no tax"
-    return " + ".join(f"{p.name} {_percent(p.percent)}%" for p in code.parts)
-
-
-def _rate_text(rate: TaxRate) -> str:
-    components = list(rate.components.all())
-    if not components:
-        return "no tax"
-    return " + ".join(f"{c.name} {_percent(c.percentage)}%" for c in components)
+    return " + ".join(f"{p.name} {percent_text(p.percent)}%" for p in code.parts)
 
 
 def tax_code_label(code: QboTaxCode) -> str:
@@ -79,7 +68,8 @@ def tax_code_label(code: QboTaxCode) -> str:
 
 def tax_rate_taxes_text(rate: TaxRate) -> str:
     """A rate's taxes in words, "GST 5% + PST 7%" ("no tax" without any); its components prefetched."""
-    return _rate_text(rate)
+    labels = [component.as_tax_component().label for component in rate.components.all()]
+    return " + ".join(labels) or "no tax"
 
 
 def tax_code_mismatch(rate: TaxRate, code: QboTaxCode, model: TaxModel) -> str:
@@ -89,15 +79,12 @@ def tax_code_mismatch(rate: TaxRate, code: QboTaxCode, model: TaxModel) -> str:
         # QBO applies the code's rates to the TAX lines' total: only the total percentage must agree.
         if sum((c.percentage for c in components), 0) == code.percent:
             return ""
-    else:
-        ours = [(c.percentage, c.compound) for c in components if c.percentage or c.compound]
-        theirs = [(p.percent, p.compound) for p in code.parts if p.percent or p.compound]
-        if ours == theirs:
-            return ""
+    elif taxes_paired(components, code) is not None:
+        return ""
     return (
         f'QuickBooks\' tax code "{code.name}" charges {_parts_text(code)}, but "{rate.name}" here charges '
-        f"{_rate_text(rate)}: invoices would have different totals there. Choose a code with the same "
-        "taxes, or change the rate here."
+        f"{tax_rate_taxes_text(rate)}: invoices would have different totals there. Choose a code with the "
+        "same taxes, or change the rate here."
     )
 
 
