@@ -16,6 +16,7 @@ from qbsync.quickbooks.records import CompanyPreferences
 from .display import DISPLAY_ORDER, display_status
 from .engine import metering
 from .engine.client import connection_client
+from .engine.company import currency_refusal, foreign_currency
 from .engine.connection import is_usable
 from .kinds.account_records import ACCOUNT_UNSYNCED_EVENT
 from .models import (
@@ -312,17 +313,19 @@ def connection_currency_status(*, connection, firm: Firm) -> CurrencyStatus | No
         return None
     preferences = CompanyPreferences.from_dict(connection.company_preferences)
     ours, home = firm.currency.upper(), preferences.home_currency
-    if not home or home == ours:
-        return CurrencyStatus(f"{ours}, the company's home currency: amounts go as they are.", False)
-    if preferences.multi_currency:
+    # The decisions are the push's own (engine/company.py); this only words them.
+    if currency_refusal(preferences, ours) is not None:
+        return CurrencyStatus(
+            f"The company keeps its books in {home}, and this firm's amounts are in {ours}: invoices "
+            f"and payments do not sync (QuickBooks would book them as {home}) until multicurrency is turned "
+            "on in QuickBooks Online (its Advanced settings, Currency; it cannot be turned off again). "
+            "Customers sync.",
+            True,
+        )
+    if foreign_currency(preferences, ours):
         return CurrencyStatus(
             f"The company's home currency is {home} and multicurrency is on: this firm's customers, invoices "
             f"and payments go in {ours}, at QuickBooks' exchange rate.",
             False,
         )
-    return CurrencyStatus(
-        f"The company keeps its books in {home}, and this firm's amounts are in {ours}: invoices and "
-        f"payments do not sync (QuickBooks would book them as {home}) until multicurrency is turned on in "
-        "QuickBooks Online (its Advanced settings, Currency; it cannot be turned off again). Customers sync.",
-        True,
-    )
+    return CurrencyStatus(f"{ours}, the company's home currency: amounts go as they are.", False)
