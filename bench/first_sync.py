@@ -281,19 +281,12 @@ def map_vat(firm, owner, connection) -> None:
     """As connecting and the QuickBooks page's Tax codes do: the company's settings kept, VAT mapped."""
     from invoices.models import TaxRate
     from qbsync.sync.services.connections import connection_check
-    from qbsync.sync.services.tax import connection_tax_codes, tax_mapping_save
+    from tests.factories import map_tax_codes
 
     connection_check(connection_id=connection.pk)
     connection.refresh_from_db()
-    codes = {code.name: code.id for code in connection_tax_codes(connection=connection, fresh=True)}
-    connection.refresh_from_db()
     vat = TaxRate.objects.get(firm=firm, name="VAT 20%")
-    tax_mapping_save(
-        connection=connection,
-        actor=owner,
-        choices={vat.pk: codes["20.0% S"]},
-        untaxed_code_id=codes["No VAT"],
-    )
+    map_tax_codes(connection, owner, {vat: "20.0% S"}, untaxed="No VAT")
 
 
 def run_naive(firm, realm, control, a) -> tuple[float, int]:

@@ -165,6 +165,38 @@ def connection_for_realm(*, firm, user, sandbox, realm_id: str):
     )
 
 
+def connect_to_company(sandbox, firm, owner, preset: str):
+    """The firm connected to a new sandbox company of ``preset`` ("uk", "ca", "us-manual", ...), its
+    defaults applied and its preferences (the country among them) kept, as connecting does."""
+    import uuid
+
+    from qbsync.sync.services.connections import connection_apply_first_defaults, connection_check
+
+    realm = sandbox.control.create_company(
+        f"Tax {preset} {uuid.uuid4().hex[:6]}", customer_types=["Individual"], preset=preset
+    )
+    connection = connection_for_realm(firm=firm, user=owner, sandbox=sandbox, realm_id=realm)
+    connection_apply_first_defaults(connection=connection)
+    connection_check(connection_id=connection.pk)
+    connection.refresh_from_db()
+    return connection
+
+
+def map_tax_codes(connection, owner, rates: dict, untaxed: str = "") -> int:
+    """Map each rate to the company's tax code of that name (``{rate: "20.0% S"}``), and lines without a
+    rate to ``untaxed``, as an admin does on the QuickBooks page (its codes read afresh first)."""
+    from qbsync.sync.services.tax import connection_tax_codes, tax_mapping_save
+
+    codes = {code.name: code.id for code in connection_tax_codes(connection=connection, fresh=True)}
+    connection.refresh_from_db()
+    return tax_mapping_save(
+        connection=connection,
+        actor=owner,
+        choices={rate.pk: codes[name] for rate, name in rates.items()},
+        untaxed_code_id=codes[untaxed] if untaxed else "",
+    )
+
+
 def sandbox_create(sandbox, realm_id: str, entity: str, body: dict) -> dict:
     """Create a record in a sandbox company through its data API, as a QBO user or another app would."""
     import requests

@@ -82,19 +82,12 @@ def test_a_firm_in_the_companys_home_currency_syncs(qbo, firm, owner):
     # A UK company (home currency GBP, VAT codes on every line) and a firm keeping pounds.
     from invoices.services import firm_invoicing_update
     from qbsync.firms.services import FirmSettingsData
-    from qbsync.sync.services.connections import connection_apply_first_defaults, connection_check
-    from qbsync.sync.services.tax import connection_tax_codes, tax_mapping_save
-    from tests.factories import connection_for_realm
+    from tests.factories import connect_to_company, map_tax_codes
 
     firm_invoicing_update(firm=firm, data=FirmSettingsData(region="UK", currency="GBP"))
-    realm = qbo.control.create_company("Pounds Ltd", customer_types=["Individual"], preset="uk")
-    connection = connection_for_realm(firm=firm, user=owner, sandbox=qbo, realm_id=realm)
-    connection_apply_first_defaults(connection=connection)
-    connection_check(connection_id=connection.pk)
-    connection.refresh_from_db()
-    codes = {code.name: code.id for code in connection_tax_codes(connection=connection, fresh=True)}
-    connection.refresh_from_db()
-    tax_mapping_save(connection=connection, actor=owner, choices={}, untaxed_code_id=codes["No VAT"])
+    connection = connect_to_company(qbo, firm, owner, "uk")
+    realm = connection.realm_id
+    map_tax_codes(connection, owner, {}, untaxed="No VAT")
     account = AccountFactory(firm=firm, name="Pound Client")
     assert account_push(link_id=account_sync_request(account=account).pk) == "synced"
     invoice = make_invoice(account=account, amounts=("100.00",))

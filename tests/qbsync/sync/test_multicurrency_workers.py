@@ -13,10 +13,10 @@ from qbsync.sync.engine.causes import FailureCause
 from qbsync.sync.kinds.accounts import account_sync_request
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
 from qbsync.sync.states import SyncState
-from tests.factories import AccountFactory, make_invoice, make_payment, sandbox_create
+from tests.factories import AccountFactory, connect_to_company, make_invoice, make_payment, sandbox_create
 from tests.workers import sandbox_worker
 
-from .test_tax_push_workers import connect, settled
+from .test_tax_push_workers import settled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 D = Decimal
@@ -25,7 +25,7 @@ D = Decimal
 def test_a_euro_firm_in_a_multicurrency_company(qbo, firm, owner):
     firm_invoicing_update(firm=firm, data=FirmSettingsData(region="OTHER", currency="EUR"))
     firm.refresh_from_db()
-    connection = connect(qbo, firm, owner, "us-multicurrency")
+    connection = connect_to_company(qbo, firm, owner, "us-multicurrency")
     realm = connection.realm_id
     qbo.control.settings(realm, exchange_rates={"EUR": 1.10})
     sandbox_create(qbo, realm, "Customer", {"DisplayName": "Dollar Namesake LLC"})  # in USD, the home

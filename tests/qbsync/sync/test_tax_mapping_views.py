@@ -18,9 +18,8 @@ from qbsync.sync.engine.causes import FailureCause
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.models import InvoiceSyncLink, QuickBooksConnection, TaxCodeMapping
-from qbsync.sync.services.connections import connection_apply_first_defaults, connection_check
 from qbsync.sync.states import SyncState
-from tests.factories import AccountFactory, connection_for_realm, make_invoice, make_tax_rate
+from tests.factories import AccountFactory, connect_to_company, make_invoice, make_tax_rate
 
 pytestmark = pytest.mark.django_db
 
@@ -29,24 +28,11 @@ SETTINGS = "quickbooks:settings"
 STANDARD, REDUCED, ZERO, EXEMPT, NO_VAT = "1", "2", "3", "4", "5"
 
 
-def connect(qbo, firm, owner, preset: str) -> QuickBooksConnection:
-    """The firm connected to a new sandbox company of ``preset``, its preferences (country) kept as
-    connecting keeps them."""
-    realm = qbo.control.create_company(
-        f"Tax {preset} {uuid.uuid4().hex[:6]}", customer_types=["Individual"], preset=preset
-    )
-    connection = connection_for_realm(firm=firm, user=owner, sandbox=qbo, realm_id=realm)
-    connection_apply_first_defaults(connection=connection)
-    connection_check(connection_id=connection.pk)
-    connection.refresh_from_db()
-    return connection
-
-
 @pytest.fixture
 def uk(qbo, firm, owner):
     firm_invoicing_update(firm=firm, data=FirmSettingsData(region="UK", currency="GBP"))
     firm.refresh_from_db()
-    return connect(qbo, firm, owner, "uk")
+    return connect_to_company(qbo, firm, owner, "uk")
 
 
 def reads(qbo, realm: str) -> int:
@@ -258,7 +244,7 @@ def test_a_us_company_without_codes_to_map_says_why_and_reads_none(
     qbo, owner_client, firm, owner, preset, label, why
 ):
     make_tax_rate(firm, "Sales tax 8%", "8")
-    connection = connect(qbo, firm, owner, preset)
+    connection = connect_to_company(qbo, firm, owner, preset)
     before = reads(qbo, connection.realm_id)
 
     html = block(owner_client.get(reverse(SETTINGS)).content.decode())
@@ -276,7 +262,7 @@ def test_a_us_company_with_sales_tax_by_hand_maps_a_rate_to_a_code_of_the_same_p
     qbo, owner_client, firm, owner
 ):
     california = make_tax_rate(firm, "California 8%", "8")
-    connection = connect(qbo, firm, owner, "us-manual")
+    connection = connect_to_company(qbo, firm, owner, "us-manual")
 
     html = block(owner_client.get(reverse(SETTINGS)).content.decode())
 

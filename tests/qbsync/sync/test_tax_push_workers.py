@@ -2,7 +2,6 @@
 region and tax model (issue 16): each record in QuickBooks once, its total and tax to the cent, balances
 right; and what cannot go as billed is refused before anything is sent."""
 
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -11,39 +10,21 @@ from invoices.services import firm_invoicing_update
 from qbsync.firms.services import FirmSettingsData
 from qbsync.sync.engine.causes import FailureCause
 from qbsync.sync.models import InvoiceSyncLink, PaymentSyncLink
-from qbsync.sync.services.connections import connection_apply_first_defaults, connection_check
-from qbsync.sync.services.tax import connection_tax_codes, tax_mapping_save
 from qbsync.sync.states import SyncState
-from tests.factories import AccountFactory, connection_for_realm, make_invoice, make_payment, make_tax_rate
+from tests.factories import (
+    AccountFactory,
+    connect_to_company,
+    make_invoice,
+    make_payment,
+    make_tax_rate,
+    map_tax_codes,
+)
 from tests.workers import sandbox_worker
 
 from .test_invoice_sync_workers import wait_settled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 D = Decimal
-
-
-def connect(qbo, firm, owner, preset: str):
-    realm = qbo.control.create_company(
-        f"Tax {preset} {uuid.uuid4().hex[:6]}", customer_types=["Individual"], preset=preset
-    )
-    connection = connection_for_realm(firm=firm, user=owner, sandbox=qbo, realm_id=realm)
-    connection_apply_first_defaults(connection=connection)
-    connection_check(connection_id=connection.pk)  # as connecting does: preferences and country kept
-    connection.refresh_from_db()
-    return connection
-
-
-def map_codes(connection, owner, rates: dict, untaxed: str = "") -> None:
-    """Map each local rate to the QBO code of that name, as an admin does on the QuickBooks page."""
-    codes = {code.name: code.id for code in connection_tax_codes(connection=connection, fresh=True)}
-    connection.refresh_from_db()
-    tax_mapping_save(
-        connection=connection,
-        actor=owner,
-        choices={rate.pk: codes[name] for rate, name in rates.items()},
-        untaxed_code_id=codes[untaxed] if untaxed else "",
-    )
 
 
 def set_region(firm, region: str, currency: str) -> None:
@@ -95,10 +76,10 @@ def assert_in_qbo_as_billed(qbo, realm, firm, expected: dict[str, tuple[str, str
 
 def test_uk_vat_standard_zero_rated_and_untaxed_lines(qbo, firm, owner):
     set_region(firm, "UK", "GBP")
-    connection = connect(qbo, firm, owner, "uk")
+    connection = connect_to_company(qbo, firm, owner, "uk")
     vat = make_tax_rate(firm, "VAT 20%", "20")
     zero = make_tax_rate(firm, "Zero-rated 0%", "0")
-    map_codes(connection, owner, {vat: "20.0% S", zero: "0.0% Z"}, untaxed="No VAT")
+    map_tax_codes(connection, owner, {vat: "20.0% S", zero: "0.0% Z"}, untaxed="No VAT")
     account = AccountFactory(firm=firm, name="Brolly Ltd")
     standard = make_invoice(account=account, number="UK-1", amounts=("100.00", "33.33"), tax_rate=vat)
     make_invoice(account=account, number="UK-2", amounts=("50.00",), tax_rate=zero)
@@ -125,10 +106,10 @@ def test_uk_vat_standard_zero_rated_and_untaxed_lines(qbo, firm, owner):
 
 def test_canada_gst_pst_and_hst(qbo, firm, owner):
     set_region(firm, "CA", "CAD")
-    connection = connect(qbo, firm, owner, "ca")
+    connection = connect_to_company(qbo, firm, owner, "ca")
     bc = make_tax_rate(firm, "GST/PST BC", GST="5", PST="7")
     hst = make_tax_rate(firm, "HST ON 13%", "13")
-    map_codes(connection, owner, {bc: "GST/PST BC", hst: "HST ON"})
+    map_tax_codes(connection, owner, {bc: "GST/PST BC", hst: "HST ON"})
     account = AccountFactory(firm=firm, name="Maple Bookkeeping Inc")
     make_invoice(account=account, number="CA-1", amounts=("99.99",), tax_rate=bc)
     on = make_invoice(account=account, number="CA-2", amounts=("99.99", "0.01"), tax_rate=hst)
@@ -144,9 +125,9 @@ def test_canada_gst_pst_and_hst(qbo, firm, owner):
 
 def test_australia_gst_with_amounts_including_tax(qbo, firm, owner):
     set_region(firm, "AU", "AUD")
-    connection = connect(qbo, firm, owner, "au")
+    connection = connect_to_company(qbo, firm, owner, "au")
     gst = make_tax_rate(firm, "GST 10%", "10")
-    map_codes(connection, owner, {gst: "GST"}, untaxed="GST free")
+    map_tax_codes(connection, owner, {gst: "GST"}, untaxed="GST free")
     account = AccountFactory(firm=firm, name="Wattle Pty Ltd")
     make_invoice(account=account, number="AU-1", amounts=("110.00",), tax_rate=gst, amounts_include_tax=True)
     three = make_invoice(
@@ -169,9 +150,9 @@ def test_australia_gst_with_amounts_including_tax(qbo, firm, owner):
 def test_us_sales_tax_by_hand_and_automated_with_the_override(qbo, firm, owner, other_firm):
     from qbsync.firms.models import User
 
-    connection = connect(qbo, firm, owner, "us-manual")
+    connection = connect_to_company(qbo, firm, owner, "us-manual")
     california = make_tax_rate(firm, "California 8%", "8")
-    map_codes(connection, owner, {california: "California"})
+    map_tax_codes(connection, owner, {california: "California"})
     account = AccountFactory(firm=firm, name="Sunset Dental LLC")
     billed = make_invoice(account=account, number="US-1", amounts=("100.00", "12.34"), tax_rate=california)
     make_invoice(account=account, number="US-2", amounts=("40.00",))
@@ -179,7 +160,7 @@ def test_us_sales_tax_by_hand_and_automated_with_the_override(qbo, firm, owner, 
 
     # Another firm on an AST company: QuickBooks would tax by the customer's address; the billed tax wins.
     ast_owner = User.objects.create(username="ast-owner", firm=other_firm, role="owner")
-    ast = connect(qbo, other_firm, ast_owner, "us-ast")
+    ast = connect_to_company(qbo, other_firm, ast_owner, "us-ast")
     sales_tax = make_tax_rate(other_firm, "Sales tax 8.875%", "8.875")
     ast_account = AccountFactory(firm=other_firm, name="Hudson Books LLC")
     make_invoice(account=ast_account, number="AST-1", amounts=("200.00",), tax_rate=sales_tax)
@@ -200,7 +181,7 @@ def test_us_sales_tax_by_hand_and_automated_with_the_override(qbo, firm, owner, 
 
 
 def test_what_cannot_go_as_billed_is_refused_before_anything_is_sent(qbo, firm, owner):
-    connection = connect(qbo, firm, owner, "us")  # no sales tax in the company
+    connection = connect_to_company(qbo, firm, owner, "us")  # no sales tax in the company
     rate = make_tax_rate(firm, "Sales tax 8%", "8")
     account = AccountFactory(firm=firm, name="Plain Books LLC")
     plain = make_invoice(account=account, number="NT-1", amounts=("75.00",))
@@ -220,7 +201,7 @@ def test_what_cannot_go_as_billed_is_refused_before_anything_is_sent(qbo, firm, 
 
 def test_an_unmapped_rate_waits_failed_and_goes_once_mapped(qbo, firm, owner):
     set_region(firm, "UK", "GBP")
-    connection = connect(qbo, firm, owner, "uk")
+    connection = connect_to_company(qbo, firm, owner, "uk")
     vat = make_tax_rate(firm, "VAT 20%", "20")
     account = AccountFactory(firm=firm, name="Later Ltd")
     invoice = make_invoice(account=account, number="UN-1", amounts=("10.00",), tax_rate=vat)
@@ -233,7 +214,7 @@ def test_an_unmapped_rate_waits_failed_and_goes_once_mapped(qbo, firm, owner):
         assert 'the tax rate "VAT 20%"' in link.error_explanation
         assert qbo.control.entities(connection.realm_id, "Invoice") == []
 
-        map_codes(connection, owner, {vat: "20.0% S"}, untaxed="No VAT")
+        map_tax_codes(connection, owner, {vat: "20.0% S"}, untaxed="No VAT")
         settled(firm)
     finally:
         worker.stop()

@@ -2,7 +2,6 @@
 by two codes goes once per QBO tax rate, compound taxes keep their order, a code with other rates cannot
 be mapped, and QuickBooks' total is checked after the push."""
 
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -13,10 +12,9 @@ from qbsync.sync.engine.causes import FailureCause
 from qbsync.sync.kinds.accounts import account_push, account_sync_request
 from qbsync.sync.kinds.invoices import invoice_push
 from qbsync.sync.models import InvoiceSyncLink
-from qbsync.sync.services.connections import connection_apply_first_defaults, connection_check
 from qbsync.sync.services.tax import TaxMappingError, connection_tax_codes, tax_mapping_save
 from qbsync.sync.states import SyncState
-from tests.factories import AccountFactory, connection_for_realm, make_invoice, make_tax_rate
+from tests.factories import AccountFactory, connect_to_company, make_invoice, make_tax_rate
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -25,13 +23,7 @@ D = Decimal
 @pytest.fixture
 def canada(qbo, firm, owner):
     firm_invoicing_update(firm=firm, data=FirmSettingsData(region="CA", currency="CAD"))
-    realm = qbo.control.create_company(
-        f"Canada {uuid.uuid4().hex[:6]}", customer_types=["Individual"], preset="ca"
-    )
-    connection = connection_for_realm(firm=firm, user=owner, sandbox=qbo, realm_id=realm)
-    connection_apply_first_defaults(connection=connection)
-    connection_check(connection_id=connection.pk)
-    connection.refresh_from_db()
+    connection = connect_to_company(qbo, firm, owner, "ca")
     codes = {code.name: code.id for code in connection_tax_codes(connection=connection, fresh=True)}
     connection.refresh_from_db()
     return connection, codes
