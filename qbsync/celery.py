@@ -31,6 +31,24 @@ def _require_secrets(**kwargs) -> None:
 
 
 # Log context: every line a task logs names its task, firm, realm and record (qbsync.core.logging).
+# Database connections are reused across a worker's tasks. Celery's Django fix-up would close every
+# connection around every task (a fresh PostgreSQL connection per task, whatever CONN_MAX_AGE says) unless
+# CELERY_DB_REUSE_MAX is set; with it set, this does what Django does around each request: a connection
+# past CONN_MAX_AGE, or left unusable by an error, is closed and the next query opens a fresh one.
+@task_prerun.connect
+def _close_old_connections_before(**extra) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
+@task_postrun.connect
+def _close_old_connections_after(**extra) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
 @task_prerun.connect
 def _bind_task_log_context(task_id=None, task=None, args=None, kwargs=None, **extra) -> None:
     import logging

@@ -10,4 +10,14 @@ def ping() -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         (one,) = cursor.fetchone()
-    return {"pong": one == 1, "vendor": connection.vendor, "database": str(connection.settings_dict["NAME"])}
+        # Which database session answered: the same one task after task when connections are reused.
+        session = None
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_backend_pid()")
+            (session,) = cursor.fetchone()
+    return {
+        "pong": one == 1,
+        "vendor": connection.vendor,
+        "database": str(connection.settings_dict["NAME"]),
+        "session": session,
+    }

@@ -203,6 +203,9 @@ CELERY_RESULT_EXPIRES = 60 * 60
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Keep a worker's database connections across tasks (qbsync/celery.py closes those past CONN_MAX_AGE or
+# broken, as Django does per request); the fix-up still closes them every this many tasks.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Around QBO's 120 s server timeout: the soft limit lets a task record its state before the hard kill.
