@@ -25,7 +25,7 @@ from ..engine.markers import invoice_marker
 from ..models import InvoiceSyncLink, QuickBooksConnection, ServiceItemMapping, SyncOutbox
 from . import transactions as pipeline
 from .invoice_tax import connection_tax_model, invoice_tax_draft, invoice_total_differs
-from .transactions import TransactionKind, account_blocker
+from .transactions import TransactionKind, account_blockers
 
 DOC_NUMBER_TAKEN = (
     "QuickBooks Online already has an invoice numbered {number}. Give this invoice another number here, or "
@@ -211,7 +211,7 @@ INVOICE = pipeline.register(
         marker=invoice_marker,
         find_by_marker=qbo_txn.find_invoices_by_marker,
         dated=lambda invoice: invoice.issue_date,
-        blocker=account_blocker,
+        blockers=account_blockers,
         draft=invoice_draft,
         create=qbo_txn.create_invoice,
         update=qbo_txn.update_invoice_sparse,

@@ -8,7 +8,7 @@ What is particular to payments is described in `PAYMENT`; the pipeline (`transac
 
 from __future__ import annotations
 
-from invoices.models import Invoice, Payment
+from invoices.models import Invoice, Payment, PaymentAllocation
 from qbsync.core.money import money_text
 from qbsync.firms.models import Firm
 from qbsync.quickbooks import transactions as qbo_txn
@@ -21,7 +21,7 @@ from ..engine.markers import payment_marker
 from ..models import InvoiceSyncLink, PaymentSyncLink, QuickBooksConnection, SyncOutbox
 from ..states import SyncState
 from . import transactions as pipeline
-from .transactions import TransactionKind, account_blocker
+from .transactions import TransactionKind, account_blockers
 
 WAITING_FOR_INVOICES = "waiting for invoice {numbers} to sync"
 DELETED_IN_QBO = "The payment was deleted in QuickBooks Online; it is not created again by itself."
@@ -31,24 +31,33 @@ REFERENCE_INACTIVE = (
 )
 
 
-def payment_blocker(payment: Payment) -> str:
-    """Why the payment cannot go yet: its account or an invoice it pays is not in QBO. Empty when it can."""
-    waiting_for_account = account_blocker(payment)
-    if waiting_for_account:
-        return waiting_for_account
-    invoice_ids = list(payment.allocations.values_list("invoice_id", flat=True))
+def payment_blockers(payments: list[Payment]) -> dict[int, str]:
+    """Why each of some payments of one account cannot go yet: its account, or an invoice it pays, is not
+    in QBO ("" when it can). Five queries whatever the number of payments."""
+    blockers = account_blockers(payments)
+    ready = [payment.pk for payment in payments if not blockers[payment.pk]]
+    if not ready:
+        return blockers
+    pays = list(
+        PaymentAllocation.objects.filter(payment_id__in=ready).values_list("payment_id", "invoice_id")
+    )
     synced = set(
-        InvoiceSyncLink.objects.filter(invoice_id__in=invoice_ids, state=SyncState.SYNCED)
+        InvoiceSyncLink.objects.filter(invoice_id__in={i for _, i in pays}, state=SyncState.SYNCED)
         .exclude(qbo_invoice_id="")
         .values_list("invoice_id", flat=True)
     )
-    missing = [inv_id for inv_id in invoice_ids if inv_id not in synced]
-    if not missing:
-        return ""
-    numbers = ", ".join(
-        Invoice.objects.filter(pk__in=missing).order_by("number").values_list("number", flat=True)
+    missing: dict[int, set[int]] = {}
+    for payment_id, invoice_id in pays:
+        if invoice_id not in synced:
+            missing.setdefault(payment_id, set()).add(invoice_id)
+    numbers = dict(
+        Invoice.objects.filter(pk__in=set().union(*missing.values())).values_list("pk", "number")
     )
-    return WAITING_FOR_INVOICES.format(numbers=numbers)
+    for payment_id, invoice_ids in missing.items():
+        blockers[payment_id] = WAITING_FOR_INVOICES.format(
+            numbers=", ".join(sorted(numbers[i] for i in invoice_ids))
+        )
+    return blockers
 
 
 def payment_draft(
@@ -122,7 +131,7 @@ PAYMENT = pipeline.register(
         marker=payment_marker,
         find_by_marker=qbo_txn.find_payments_by_marker,
         dated=lambda payment: payment.date,
-        blocker=payment_blocker,
+        blockers=payment_blockers,
         draft=lambda payment, customer_id, connection, custom_numbers: payment_draft(
             payment, customer_id, connection
         ),

@@ -112,8 +112,10 @@ class TransactionKind:
     marker: Callable[[Any], str]
     find_by_marker: Callable[..., list]
     dated: Callable[[Any], date]  # compared with the firm's sync start date
-    # Why it cannot go yet (its account or what it refers to is not in QBO); "" when it can.
-    blocker: Callable[[Any], str]
+    # Why each of some records of one account cannot go yet (its account or what it refers to is not in
+    # QBO), by record id; "" for one that can. Set-based: a fixed number of queries for any number of
+    # records, since an invoice syncing asks it of every record waiting in its account.
+    blockers: Callable[[list], dict[int, str]]
     # (record, customer id, connection, custom numbers) -> the QBO body.
     draft: Callable[[Any, str, QuickBooksConnection, bool], Any]
     create: Callable[..., Any]  # (client, draft, *, request_id)
@@ -150,6 +152,10 @@ class TransactionKind:
     # A first-sync record that must wait keeps its place in the batch (it waits for records of the batch)
     # rather than leaving it (its account's link brings it back).
     waits_in_batch: bool = False
+
+    def blocker(self, record) -> str:
+        """Why ``record`` cannot go yet; "" when it can."""
+        return self.blockers([record])[record.pk]
 
     @property
     def name(self) -> str:
@@ -209,28 +215,28 @@ def hold_account(account_id: int) -> None:
     )
 
 
-def account_blocker(record) -> str:
+def account_blockers(records: list) -> dict[int, str]:
+    """For records of one account: WAITING_FOR_ACCOUNT while the account is not Synced,
+    MOVING_TO_NEW_CUSTOMER for one whose copy in QBO is under another customer than the account's, else "".
+    Two queries whatever the number of records."""
+    if not records:
+        return {}
+    (account_id,) = {record.account_id for record in records}
     customer_id = (
-        AccountSyncLink.objects.filter(account_id=record.account_id, state=SyncState.SYNCED)
+        AccountSyncLink.objects.filter(account_id=account_id, state=SyncState.SYNCED)
         .values_list("qbo_customer_id", flat=True)
         .first()
     )
     if customer_id is None:
-        return WAITING_FOR_ACCOUNT
-    if copy_under_another_customer(record, customer_id):
-        return MOVING_TO_NEW_CUSTOMER
-    return ""
-
-
-def copy_under_another_customer(record, customer_id: str) -> bool:
-    """Whether the record's copy in QBO is under another customer than ``customer_id``."""
-    link_model = type(record).sync_link.related.related_model
-    under = (
-        link_model.objects.filter(**{link_model.RECORD_FIELD: record})
-        .values_list("qbo_customer_id", flat=True)
-        .first()
+        return dict.fromkeys((record.pk for record in records), WAITING_FOR_ACCOUNT)
+    link_model = type(records[0]).sync_link.related.related_model
+    elsewhere = set(
+        link_model.objects.filter(**{f"{link_model.RECORD_FIELD}__in": records})
+        .exclude(qbo_customer_id="")
+        .exclude(qbo_customer_id=customer_id)
+        .values_list(f"{link_model.RECORD_FIELD}_id", flat=True)
     )
-    return bool(under) and under != customer_id
+    return {record.pk: MOVING_TO_NEW_CUSTOMER if record.pk in elsewhere else "" for record in records}
 
 
 def account_stopped(account_id: int) -> bool:
@@ -290,11 +296,13 @@ def release_waiting(kind: TransactionKind, *, account_id: int) -> int:
             .order_by("pk")
         )
         released = to_batch = 0
+        blockers = kind.blockers([kind.record_of(link) for link in waiting])
         for link in waiting:
-            blocker = kind.blocker(kind.record_of(link))
-            kind.link_model.objects.filter(pk=link.pk).update(
-                waiting_reason=blocker, updated_at=timezone.now()
-            )
+            blocker = blockers[kind.record_id_of(link)]
+            if blocker != link.waiting_reason:
+                kind.link_model.objects.filter(pk=link.pk).update(
+                    waiting_reason=blocker, updated_at=timezone.now()
+                )
             if blocker:
                 continue
             released += 1

@@ -171,3 +171,26 @@ def test_history_from_before_the_connection_syncs_once_the_account_links(qbo, qb
     assert push(payment).state == SyncState.SYNCED
     [qbo_inv] = qbo.control.entities(qbo_connection.realm_id, "Invoice")
     assert (D(str(qbo_inv["TotalAmt"])), D(str(qbo_inv["Balance"]))) == (D("300"), D("0"))
+
+
+def _waiting_payments(account, count: int) -> None:
+    for _ in range(count):
+        invoice = make_invoice(account=account, amounts=("10.00",))
+        pay(account, "10.00", (invoice, "10.00"))
+
+
+@pytest.mark.parametrize("count", [3, 30])
+def test_releasing_waiting_payments_costs_the_same_queries_for_any_number(
+    qbo, connected, account, count, django_assert_num_queries
+):
+    """An invoice syncing asks every payment waiting in its account whether it may go now: set-based, so
+    an account with many payments costs no more per invoice than one with few (issue 17)."""
+    from qbsync.sync.kinds.account_records import payments_release_waiting
+
+    _waiting_payments(account, count)
+    assert PaymentSyncLink.objects.exclude(waiting_reason="").count() == count
+    # Its transaction (a savepoint here), the account's lock, the waiting links, the account's customer,
+    # where the copies are, the allocations, which invoices are synced, their numbers; nothing per payment
+    # while none changes.
+    with django_assert_num_queries(9):
+        assert payments_release_waiting(account_id=account.pk) == 0
