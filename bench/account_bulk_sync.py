@@ -94,7 +94,7 @@ def run_bulk(firm) -> None:
     if plan.error:
         raise SystemExit(f"preview failed: {plan.error}")
     bulk_sync_start(plan=plan, actor=None)
-    while bulk_sync_run(plan_id=plan.pk).get("paused"):
+    while (counts := bulk_sync_run(plan_id=plan.pk)).get("paused") or counts.get("sliced"):
         time.sleep(0.05)  # in production the task re-enqueues itself with a countdown
 
 

@@ -3,12 +3,12 @@ loop that makes one call per record.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/qbsync_bench \\
         .venv/bin/python bench/first_sync.py [--accounts 2000] [--invoices 10000] [--payments 8000] \\
-        [--time-scale 5] [--latency-ms 100] [--pushers 3] [--naive-threads 10] [--skip-naive]
+        [--time-scale 5] [--latency-ms 100] [--naive-threads 10] [--skip-naive]
 
 The sandbox runs in its own process with its default limits (500 requests, 40 batch requests a minute and
 10 in flight per company), windows shrunk by --time-scale and --latency-ms added to every request. The
 governor's minute is scaled the same way. qbsync's side runs in this process: the bulk account sync on one
-thread and the firm's batch pushers on --pushers threads, as the worker pool would run them.
+thread and the firm's batch pusher on another, as the worker pool would run them.
 
 Reported: QBO requests, requests per synced record, wall time, records written per QBO minute as a share
 of the batch ceiling (40 batch requests x 30 = 1,200 a minute), 429s, and whether every record is in QBO
@@ -44,7 +44,6 @@ def main() -> None:
     p.add_argument("--payments", type=int, default=8_000)
     p.add_argument("--time-scale", type=float, default=5.0)
     p.add_argument("--latency-ms", type=int, default=100)
-    p.add_argument("--pushers", type=int, default=3)
     p.add_argument("--naive-threads", type=int, default=10)
     p.add_argument("--skip-naive", action="store_true")
     p.add_argument(
@@ -73,7 +72,6 @@ def main() -> None:
     settings.QBO_RATE_WINDOW_SECONDS = 60.0 / a.time_scale
     settings.QBO_TOKEN_REFRESH_MARGIN = int(300 / a.time_scale)
     settings.QBSYNC_RETRY_BACKOFF_SECONDS = 0.05
-    settings.QBSYNC_BATCH_PUSHERS = a.pushers
     settings.QBSYNC_BATCH_LINGER_SECONDS = 2.0 / a.time_scale
     settings.QBO_CLIENT_ID, settings.QBO_CLIENT_SECRET = "qbsync-tests", "any"
 
@@ -83,7 +81,7 @@ def main() -> None:
         settings.QBO_OAUTH_DISCOVERY_URL = f"{base}/.well-known/openid_configuration"
         print(
             f"{a.accounts} accounts, {a.invoices} invoices, {a.payments} payments; sandbox at QBO's limits "
-            f"x{a.time_scale:g} time-scaled, {a.latency_ms} ms per request; {a.pushers} batch pushers\n",
+            f"x{a.time_scale:g} time-scaled, {a.latency_ms} ms per request; one batch pusher\n",
             flush=True,
         )
         started = time.monotonic()
@@ -261,14 +259,18 @@ def run_qbsync(firm, realm, control, a) -> float:
         finally:
             db.close()
 
-    threads = [threading.Thread(target=pusher, name=f"pusher-{i}") for i in range(a.pushers)]
+    threads = [threading.Thread(target=pusher, name="pusher")]
     for thread in threads:
         thread.start()
     plan = bulk_sync_preview_start(firm=firm, actor=owner)
     plan = bulk_sync_preview(plan_id=plan.pk)
     start_plan(plan=plan, actor=owner)
-    while bulk_sync_run(plan_id=plan.pk).get("paused"):
-        time.sleep(0.02)
+    while True:  # each call is one slice, as each task is
+        slice_counts = bulk_sync_run(plan_id=plan.pk)
+        if slice_counts.get("paused"):
+            time.sleep(0.02)
+        elif not slice_counts.get("sliced"):
+            break
     accounts_done.set()
     for thread in threads:
         thread.join()

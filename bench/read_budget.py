@@ -6,7 +6,7 @@ the free tier's 500,000 reads a month serve (issue 15).
         [--time-scale 20] [--days 30] [--skip-unhealthy-month]
 
 Parts, on one firm, one after the other:
- 1. the first sync of its history (bench/first_sync.py's path: the bulk account sync and the batch pushers
+ 1. the first sync of its history (bench/first_sync.py's path: the bulk account sync and the batch pusher
     called in this process, the sandbox time-scaled), then the CDC reads that take back its echoes (the
     sandbox's webhooks are on from the start);
  2. steady state: 100 new invoices, 50 payments, 20 edits, 5 voids, with the sandbox's webhooks on (our own
@@ -61,7 +61,6 @@ def main() -> None:
     p.add_argument("--payments", type=int, default=8_000)
     p.add_argument("--time-scale", type=float, default=20.0)
     p.add_argument("--latency-ms", type=int, default=0)
-    p.add_argument("--pushers", type=int, default=3)
     p.add_argument("--days", type=int, default=30, help="length of each simulated idle month")
     p.add_argument("--beat-stride", type=float, default=300.0)
     p.add_argument("--skip-unhealthy-month", action="store_true")
@@ -76,7 +75,6 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     settings.QBO_RATE_WINDOW_SECONDS = 60.0 / a.time_scale
     settings.QBSYNC_RETRY_BACKOFF_SECONDS = 0.05
-    settings.QBSYNC_BATCH_PUSHERS = a.pushers
     settings.QBSYNC_BATCH_LINGER_SECONDS = 2.0 / a.time_scale
     settings.QBO_CLIENT_ID, settings.QBO_CLIENT_SECRET = APP_CLIENT, "any"
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the webhook view, through Client

@@ -325,11 +325,12 @@ QBO_WEBHOOK_VERIFIER_TOKEN = env("QBO_WEBHOOK_VERIFIER_TOKEN", default="")
 
 # Sync: the first retry of a transient QBO failure waits about this long, doubling (with jitter) after.
 QBSYNC_RETRY_BACKOFF_SECONDS = env.float("QBSYNC_RETRY_BACKOFF_SECONDS", default=2.0)
-# First syncs: how many batch pushers a firm runs side by side, and how long a silent one keeps its slot.
-QBSYNC_BATCH_PUSHERS = env.int("QBSYNC_BATCH_PUSHERS", default=3)
-QBSYNC_BATCH_LEASE_SECONDS = env.float("QBSYNC_BATCH_LEASE_SECONDS", default=120.0)
-# A pusher waits up to this long for a full batch of 30 while more records are on their way.
+# First syncs: a firm's batch pusher, holding a part-filled batch, waits up to this long for a full batch
+# of 30 while more records are on their way (QBO counts batch requests, not their size).
 QBSYNC_BATCH_LINGER_SECONDS = env.float("QBSYNC_BATCH_LINGER_SECONDS", default=2.0)
+# Long work (the bulk first sync, the batch pusher) runs in slices of about this long, each handing the rest
+# to a new message: far under CELERY_TASK_SOFT_TIME_LIMIT (at most a third of it is used).
+QBSYNC_SLICE_SECONDS = env.float("QBSYNC_SLICE_SECONDS", default=30.0)
 # Fair scheduling (qbsync.sync.fairness): how many of one worker process's slots a single company may hold
 # while its other tasks wait their turn; 0 means half the process's pool, at least 2.
 QBSYNC_MAX_WORKERS_PER_REALM = env.int("QBSYNC_MAX_WORKERS_PER_REALM", default=0)

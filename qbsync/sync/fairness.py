@@ -9,9 +9,14 @@ task does its work, `run_fairly` asks two things about the task's realm:
    sync link is not touched: waiting for our own limiter spends none of the record's attempts.
 2. Does the realm already hold its share of worker slots: `QBSYNC_MAX_WORKERS_PER_REALM` of this worker
    process's pool (default half of it, but at least 2), and across every worker no more than the
-   governor's in-flight limit? Then the task steps aside for a short, growing countdown, and the free
-   slots go on down the queue to other companies' tasks. A company on its own still gets its whole share
-   of every worker process, so more processes mean more throughput for it too, up to QBO's limits.
+   governor's in-flight limit? Then the task is parked: its message waits in Redis, in the realm's list,
+   and the free slots go on down the queue to other companies' tasks. The next task of the realm to give
+   its slot back sends the first parked message again, so a task waits once, exactly as long as it must,
+   instead of coming back on a timer to find the slots still held. A company on its own still gets its
+   whole share of every worker process, so more processes mean more throughput for it too, up to QBO's
+   limits.
+
+Every set-aside is counted per realm and reason (`set_asides`), for `qbsync_status`.
 
 Slots are leases in Redis (each realm's keys share a hash tag, like the governor's) that expire after the
 task time limit, so a worker killed mid-task frees its slots by itself. Without REDIS_URL (the one-machine
@@ -20,7 +25,9 @@ demo) there are no shared slots and only step 1 applies.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
 import threading
 import uuid
@@ -29,12 +36,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import redis
+from celery import current_app
 from celery.signals import worker_init
 from django.conf import settings
 
 from qbsync.quickbooks.governor import GOVERNOR_BACKEND_ERRORS, governor_from_settings
 
-from .engine.retry import jittered_doubling
 from .log_context import TASK_RECORDS
 from .models import QuickBooksConnection
 
@@ -47,10 +54,6 @@ T = TypeVar("T")
 
 # A governor wait shorter than this is spent inside permit(); a longer one frees the worker.
 STEP_ASIDE_AFTER_SECONDS = 1.0
-# A task whose realm holds its share comes back after this, doubling each time it steps aside, up to the
-# maximum: short enough that the realm's own slots are refilled at once, long enough not to spin the queue.
-SHARE_RETRY_FIRST_SECONDS = 0.5
-SHARE_RETRY_MAX_SECONDS = 5.0
 # A slot outlives its task only when the worker died holding it.
 SLOT_LEASE_MARGIN_SECONDS = 30.0
 
@@ -59,21 +62,42 @@ Verdict = Literal["ok", "node", "realm"]
 
 # --- Worker slots per realm --------------------------------------------------------------------------------
 
-# KEYS: this worker process's slots for the realm, the realm's slots on every worker.
-# ARGV: slot id, cap per worker process, cap across workers, lease (microseconds).
+# KEYS: this worker process's slots for the realm, the realm's slots on every worker, the realm's parked
+# messages, the realm's set-aside counts.
+# ARGV: slot id, cap per worker process, cap across workers, lease (microseconds), the message to park
+# when a cap is reached ("" parks nothing).
+# Taking a slot and parking are one step: a slot given back in between would find nothing to send.
 _TAKE_SLOT_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 'node' end
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 'realm' end
 local lease_us = tonumber(ARGV[4])
-for _, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now + lease_us, ARGV[1])
-  redis.call('PEXPIRE', key, math.ceil(lease_us / 1000))
+local verdict = 'ok'
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then verdict = 'node'
+elseif redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then verdict = 'realm' end
+if verdict ~= 'ok' then
+  if ARGV[5] ~= '' then
+    redis.call('RPUSH', KEYS[3], ARGV[5])
+    redis.call('PEXPIRE', KEYS[3], math.ceil(lease_us / 1000))
+    redis.call('HINCRBY', KEYS[4], 'share', 1)
+    redis.call('EXPIRE', KEYS[4], 86400)
+  end
+  return verdict
+end
+for i = 1, 2 do
+  redis.call('ZADD', KEYS[i], now + lease_us, ARGV[1])
+  redis.call('PEXPIRE', KEYS[i], math.ceil(lease_us / 1000))
 end
 return 'ok'
+"""
+
+# KEYS: this worker process's slots for the realm, the realm's slots on every worker, its parked messages.
+# ARGV: slot id. Returns the parked message to send again, if any.
+_GIVE_BACK_LUA = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('LPOP', KEYS[3])
 """
 
 # KEYS: the realm's slots on every worker. Returns how many are held now.
@@ -93,32 +117,85 @@ class RealmSlots:
         self._key_prefix = key_prefix
         self._lease_us = max(1, round(lease_seconds * 1_000_000))
         self._take = redis_client.register_script(_TAKE_SLOT_LUA)
+        self._give_back = redis_client.register_script(_GIVE_BACK_LUA)
         self._count = redis_client.register_script(_COUNT_SLOTS_LUA)
 
+    def _base(self, realm_id: str) -> str:
+        return f"{self._key_prefix}:{{{realm_id}}}"
+
     def keys_for(self, realm_id: str, node: str) -> list[str]:
-        base = f"{self._key_prefix}:{{{realm_id}}}"
+        """This node's slots, every node's slots, the parked messages, the set-aside counts."""
+        base = self._base(realm_id)
         # Braces in a node name would move the key out of the realm's hash slot.
         safe_node = node.replace("{", "(").replace("}", ")")
-        return [f"{base}:node:{safe_node}", f"{base}:all"]
+        return [f"{base}:node:{safe_node}", f"{base}:all", f"{base}:parked", f"{base}:asides"]
 
-    def take(self, realm_id: str, *, node: str, node_cap: int, realm_cap: int) -> tuple[Verdict, str]:
-        """("ok", slot id) when a slot was taken; ("node" or "realm", "") when that cap is reached."""
-        slot_id = uuid.uuid4().hex
+    def take(
+        self, realm_id: str, *, node: str, node_cap: int, realm_cap: int, park: str = ""
+    ) -> tuple[Verdict, str]:
+        """("ok", slot id) when a slot was taken; ("node" or "realm", "") when that cap is reached, and
+        then the message ``park`` waits in the realm's list for the next slot given back."""
+        # The taking process's id first: slots of a pool process that died are found by it (reap_dead).
+        slot_id = f"{os.getpid()}:{uuid.uuid4().hex}"
         verdict = self._take(
-            keys=self.keys_for(realm_id, node), args=[slot_id, node_cap, realm_cap, self._lease_us]
+            keys=self.keys_for(realm_id, node), args=[slot_id, node_cap, realm_cap, self._lease_us, park]
         )
         verdict = verdict.decode() if isinstance(verdict, bytes) else verdict
         return verdict, slot_id if verdict == "ok" else ""
 
-    def give_back(self, realm_id: str, *, node: str, slot_id: str) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for key in self.keys_for(realm_id, node):
-            pipe.zrem(key, slot_id)
-        pipe.execute()
+    def give_back(self, realm_id: str, *, node: str, slot_id: str) -> str | None:
+        """Give the slot back; returns the first parked message of the realm, now the caller's to send."""
+        parked = self._give_back(keys=self.keys_for(realm_id, node)[:3], args=[slot_id])
+        return parked.decode() if isinstance(parked, bytes) else parked
+
+    def reap_dead(self, realm_id: str, node: str) -> int:
+        """Free the realm's slots on this node held by pool processes that no longer exist (killed: the OOM
+        killer, a hard time limit), rather than wait out their lease. A node is one worker on one host, so
+        its slots' process ids are this host's. Returns how many were freed."""
+        node_key, all_key = self.keys_for(realm_id, node)[:2]
+        dead = [m for m in self._redis.zrange(node_key, 0, -1) if not _process_alive(m)]
+        if dead:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.zrem(node_key, *dead)
+            pipe.zrem(all_key, *dead)
+            pipe.execute()
+        return len(dead)
 
     def held(self, realm_id: str) -> int:
         """Slots the realm holds now on every worker process."""
-        return int(self._count(keys=self.keys_for(realm_id, "-")[1:]))
+        return int(self._count(keys=self.keys_for(realm_id, "-")[1:2]))
+
+    def count_aside(self, realm_id: str, reason: str) -> None:
+        key = f"{self._base(realm_id)}:asides"
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hincrby(key, reason, 1)
+        pipe.expire(key, 86400)
+        pipe.execute()
+
+    def set_asides(self, realm_id: str) -> dict[str, int]:
+        """The realm's set-asides by reason ("share": parked for a slot, "governor": QBO's limits) since
+        the realm was last idle a whole day, and how many messages are parked now."""
+        base = self._base(realm_id)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(f"{base}:asides")
+        pipe.llen(f"{base}:parked")
+        counts, parked = pipe.execute()
+        out = {"share": 0, "governor": 0} | {k.decode(): int(v) for k, v in counts.items()}
+        return out | {"parked_now": int(parked)}
+
+
+def _process_alive(slot_id: bytes | str) -> bool:
+    slot_id = slot_id.decode() if isinstance(slot_id, bytes) else slot_id
+    pid, _, _ = slot_id.partition(":")
+    if not pid.isdigit():
+        return True  # not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 _slots: RealmSlots | None = None
@@ -209,12 +286,6 @@ class StepAside:
     countdown: float
 
 
-def share_retry_countdown(times_aside: int) -> float:
-    """Doubling from SHARE_RETRY_FIRST_SECONDS up to SHARE_RETRY_MAX_SECONDS, with jitter so that a
-    realm's set-aside tasks do not all come back at once."""
-    return jittered_doubling(times_aside, first=SHARE_RETRY_FIRST_SECONDS, ceiling=SHARE_RETRY_MAX_SECONDS)
-
-
 def governor_step_aside(realm_id: str, *, batch: bool) -> StepAside | None:
     """A StepAside when the realm's governor would hold a request back for more than a moment."""
     wait = governor_from_settings().wait_before_permit(realm_id, batch=batch)
@@ -239,27 +310,71 @@ def run_fairly(task: Task, realm_id: str | None, work: Callable[[], T], *, batch
         # The permit will find the same fault and the service defers the record; fairness never blocks it.
         logger.warning("Fair scheduling skipped for realm %s: Redis unreachable", realm_id, exc_info=True)
         return work()
-    if aside is not None:
-        return _step_aside(task, realm_id, aside)
     slots = slots_from_settings()
+    if aside is not None:
+        _count_aside(slots, realm_id, "governor")
+        return _step_aside(task, realm_id, aside)
     if slots is None:
         return work()
     node = request.hostname or "unknown"
+    caps = {"node": node, "node_cap": node_cap(), "realm_cap": realm_cap()}
     try:
-        verdict, slot_id = slots.take(realm_id, node=node, node_cap=node_cap(), realm_cap=realm_cap())
+        verdict, slot_id = slots.take(realm_id, **caps)
+        if verdict != "ok":
+            # Slots of a killed pool process are freed now, then the task takes one or is parked.
+            slots.reap_dead(realm_id, node)
+            verdict, slot_id = slots.take(realm_id, **caps, park=_parked_message(task))
     except GOVERNOR_BACKEND_ERRORS:
         logger.warning("Fair scheduling skipped for realm %s: Redis unreachable", realm_id, exc_info=True)
         return work()
     if verdict != "ok":
-        share = f"share: {'this worker' if verdict == 'node' else 'all workers'}"
-        return _step_aside(task, realm_id, StepAside(share, share_retry_countdown(request.retries or 0)))
+        logger.info(
+            "Task parked until realm %s gives a worker slot back (its share of %s is taken)",
+            realm_id,
+            "this worker" if verdict == "node" else "all workers",
+            extra={"fair_reason": f"share: {verdict}"},
+        )
+        return "set-aside"
     try:
         return work()
     finally:
         try:
-            slots.give_back(realm_id, node=node, slot_id=slot_id)
+            parked = slots.give_back(realm_id, node=node, slot_id=slot_id)
         except GOVERNOR_BACKEND_ERRORS:
             logger.warning("Could not give back a worker slot of realm %s; its lease expires", realm_id)
+        else:
+            if parked:
+                send_parked(parked)
+
+
+def _parked_message(task: Task) -> str:
+    request = task.request
+    return json.dumps(
+        {
+            "task": task.name,
+            "args": list(request.args or ()),
+            "kwargs": dict(request.kwargs or {}),
+            "retries": (request.retries or 0) + 1,
+        }
+    )
+
+
+def send_parked(message: str) -> None:
+    """Send a parked task's message again, now that its realm gave a slot back. Lost between the pop and
+    here (a worker killed), its record is found by the sweep like any lost message."""
+    parked = json.loads(message)
+    current_app.send_task(
+        parked["task"], args=parked["args"], kwargs=parked["kwargs"], retries=parked["retries"]
+    )
+
+
+def _count_aside(slots: RealmSlots | None, realm_id: str, reason: str) -> None:
+    if slots is None:
+        return
+    try:
+        slots.count_aside(realm_id, reason)
+    except GOVERNOR_BACKEND_ERRORS:
+        logger.warning("Could not count a set-aside of realm %s", realm_id)
 
 
 def _step_aside(task: Task, realm_id: str, aside: StepAside) -> str:

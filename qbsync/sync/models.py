@@ -261,6 +261,10 @@ class BulkSyncPlan(models.Model):
     )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The run carrying the plan out now, a slice at a time: its task id, until its lease ends. A message
+    # redelivered after its worker died carries the same id and takes the run over at once.
+    run_holder = models.CharField(max_length=64, blank=True)
+    run_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -469,12 +473,19 @@ class TaxCodeMapping(models.Model):
 
 
 class BatchPushSlot(models.Model):
-    """One of a firm's few batch pushers: a worker holds a slot (until ``held_until``) while it sends the
-    firm's first-sync invoices and payments, so a handful of batches run side by side and no more."""
+    """A firm's batch pusher (one per firm): the task that holds it (until ``held_until``) sends the firm's
+    first-sync invoices and payments, a slice at a time; ``wake_due_at`` says a message to start it is on
+    its way, so new work wakes it once rather than starting a task per record."""
 
     firm = models.ForeignKey(Firm, on_delete=models.CASCADE, related_name="batch_push_slots")
     number = models.PositiveSmallIntegerField()
     held_until = models.DateTimeField(null=True, blank=True)
+    # The holding task's id: a message redelivered after its worker died takes the pusher over at once.
+    holder = models.CharField(max_length=64, blank=True)
+    # The records of the batch in hand ({"invoice": [link ids], "payment": [...]}), for whoever takes the
+    # pusher over from a task that died with them.
+    claimed = models.JSONField(default=dict, blank=True)
+    wake_due_at = models.DateTimeField(null=True, blank=True)
     batches_sent = models.PositiveIntegerField(default=0)
 
     objects = FirmScopedQuerySet.as_manager()
@@ -483,7 +494,7 @@ class BatchPushSlot(models.Model):
         constraints = [models.UniqueConstraint("firm", "number", name="batch_push_slot_one_per_number")]
 
     def __str__(self) -> str:
-        return f"batch pusher {self.number} of firm {self.firm_id}"
+        return f"batch pusher of firm {self.firm_id}"
 
 
 class QboCallMonth(models.Model):

@@ -19,6 +19,7 @@ from kombu.transport.redis import Channel
 from qbsync.core.heartbeat import stale_after
 from qbsync.core.models import ProcessHeartbeat
 from qbsync.quickbooks.governor import RedisRateGovernor, governor_from_settings
+from qbsync.sync import fairness
 from qbsync.sync.engine import metering
 from qbsync.sync.engine.connection import usable_connections
 from qbsync.sync.engine.leases import BULK_HOLD, QUEUED_GRACE, SYNCING_LEASE
@@ -167,16 +168,18 @@ def stuck_work(now=None) -> dict[str, dict]:
 
 
 def throttle_state() -> dict:
-    """Each connected realm's state in the shared rate governor. Without Redis each worker process counts
-    for itself, so there is nothing shared to read."""
+    """Each connected realm's state in the shared rate governor and in fair scheduling. Without Redis each
+    worker process counts for itself, so there is nothing shared to read."""
     governor = governor_from_settings()
     realms = usable_connections().order_by("firm_id").values_list("firm_id", "realm_id")
     if not isinstance(governor, RedisRateGovernor):
         return {"shared": False, "realms": []}
     limits = governor.limits
+    slots = fairness.slots_from_settings()
     rows = []
     for firm_id, realm_id in realms:
         state = governor.state(realm_id)
+        asides = slots.set_asides(realm_id) if slots else {}
         rows.append(
             {
                 "firm": firm_id,
@@ -187,6 +190,12 @@ def throttle_state() -> dict:
                 "max_per_window": limits.usable(limits.per_minute),
                 "batch_in_window": state.batch_in_window,
                 "paused_for_seconds": round(state.paused_for_seconds, 1),
+                # Fair scheduling (qbsync/sync/fairness.py): worker slots the company holds, and its tasks
+                # set aside for its share of the slots (parked) or for QBO's limits.
+                "slots_held": slots.held(realm_id) if slots else 0,
+                "set_aside_share": asides.get("share", 0),
+                "set_aside_governor": asides.get("governor", 0),
+                "parked_now": asides.get("parked_now", 0),
             }
         )
     return {"shared": True, "window_seconds": limits.window_seconds, "realms": rows}

@@ -63,7 +63,10 @@ def bulk_sync_preview(plan_id: int) -> str:
 @shared_task(name=names.BULK_SYNC_RUN, **FAIR)
 def bulk_sync_run(self, plan_id: int) -> dict | str:
     return run_fairly(
-        self, realm_of_task(self.name, plan_id), lambda: run_bulk_sync(plan_id=plan_id), batch=True
+        self,
+        realm_of_task(self.name, plan_id),
+        lambda: run_bulk_sync(plan_id=plan_id, run_id=self.request.id or ""),
+        batch=True,
     )
 
 
@@ -85,7 +88,10 @@ def payment_push(self, link_id: int) -> str:
 @shared_task(name=names.BATCH_PUSH, **FAIR)
 def transactions_batch_push(self, firm_id: int) -> dict | str:
     return run_fairly(
-        self, realm_of_task(self.name, firm_id), lambda: push_batch(firm_id=firm_id), batch=True
+        self,
+        realm_of_task(self.name, firm_id),
+        lambda: push_batch(firm_id=firm_id, run_id=self.request.id or ""),
+        batch=True,
     )
 
 

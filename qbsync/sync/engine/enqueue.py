@@ -7,14 +7,15 @@ under these names and import the services: so no service imports a task, and que
 deploy as long as the names stay."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 
 from celery import current_app
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from ..models import BatchPushSlot
+from .leases import QUEUED_GRACE
 
 ACCOUNT_PUSH = "qbsync.qbo.account_push"
 INVOICE_PUSH = "qbsync.qbo.invoice_push"
@@ -72,20 +73,25 @@ def enqueue_outbox(row_id: int, countdown: float | None = None) -> None:
     enqueue(OUTBOX_PROCESS, row_id, countdown=countdown)
 
 
-def batch_pushers() -> int:
-    """How many batch pushers a firm may run at once (QBSYNC_BATCH_PUSHERS)."""
-    return max(1, int(getattr(settings, "QBSYNC_BATCH_PUSHERS", 3)))
+def wake_batch_pusher(firm_id: int) -> None:
+    """The firm has first-sync records to batch: after commit, wake its batch pusher."""
+    transaction.on_commit(partial(start_batch_pusher, firm_id))
 
 
-def enqueue_batch_pushers(firm_id: int) -> None:
-    """The firm has first-sync records to batch: after commit, start pushers in its free slots."""
-    transaction.on_commit(partial(start_batch_pushers, firm_id))
-
-
-def start_batch_pushers(firm_id: int, countdown: float | None = None) -> int:
-    """Start a pusher for each of the firm's free slots now; returns how many."""
-    held = BatchPushSlot.objects.filter(firm_id=firm_id, held_until__gt=timezone.now()).count()
-    free = batch_pushers() - held
-    for _ in range(free):
+def start_batch_pusher(firm_id: int, countdown: float | None = None) -> bool:
+    """Send the firm's batch pusher a message, unless it is running (it looks for new work before it
+    stops) or a message to start it is already on its way: new work wakes it once, however many records
+    arrive. True when a message was sent."""
+    now = timezone.now()
+    slot, _ = BatchPushSlot.objects.get_or_create(firm_id=firm_id, number=0)
+    woken = (
+        BatchPushSlot.objects.filter(pk=slot.pk)
+        .exclude(held_until__gt=now)
+        # A message whose time is still to come, or that went out within the grace, is on its way; one
+        # older than the grace was lost (the sweep comes here too).
+        .exclude(wake_due_at__gt=now - QUEUED_GRACE)
+        .update(wake_due_at=now + timedelta(seconds=countdown or 0))
+    )
+    if woken:
         TaskMessage(BATCH_PUSH).send((firm_id,), countdown)
-    return max(free, 0)
+    return bool(woken)

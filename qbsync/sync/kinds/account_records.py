@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import Account
 from invoices.models import Invoice, Payment
 
-from ..engine.enqueue import ACCOUNT_RECORDS_MOVE, enqueue, enqueue_batch_pushers, enqueue_invoice_push
+from ..engine.enqueue import ACCOUNT_RECORDS_MOVE, enqueue, enqueue_invoice_push, wake_batch_pusher
 from ..engine.history import record_event, record_events
 from ..engine.transitions import transition, transition_all
 from ..models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
@@ -129,7 +129,7 @@ def _release_waiting_invoices(account_id: int) -> int:
         waiting_reason="", in_batch=True, updated_at=now
     )
     if first_time:
-        enqueue_batch_pushers(Account.objects.values_list("firm_id", flat=True).get(pk=account_id))
+        wake_batch_pusher(Account.objects.values_list("firm_id", flat=True).get(pk=account_id))
     single = list(
         InvoiceSyncLink.objects.filter(
             invoice__account_id=account_id, state=SyncState.QUEUED, in_batch=False

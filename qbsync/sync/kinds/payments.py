@@ -50,9 +50,7 @@ def payment_blockers(payments: list[Payment]) -> dict[int, str]:
     for payment_id, invoice_id in pays:
         if invoice_id not in synced:
             missing.setdefault(payment_id, set()).add(invoice_id)
-    numbers = dict(
-        Invoice.objects.filter(pk__in=set().union(*missing.values())).values_list("pk", "number")
-    )
+    numbers = dict(Invoice.objects.filter(pk__in=set().union(*missing.values())).values_list("pk", "number"))
     for payment_id, invoice_ids in missing.items():
         blockers[payment_id] = WAITING_FOR_INVOICES.format(
             numbers=", ".join(sorted(numbers[i] for i in invoice_ids))

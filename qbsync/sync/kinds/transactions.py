@@ -36,7 +36,7 @@ from ..engine.causes import FailureCause
 from ..engine.client import connection_client
 from ..engine.company import currency_refusal, preferences_forget, preferences_of
 from ..engine.connection import usable_connection
-from ..engine.enqueue import ACCOUNT_RECORDS_MOVE, enqueue, enqueue_batch_pushers, enqueue_outbox
+from ..engine.enqueue import ACCOUNT_RECORDS_MOVE, enqueue, enqueue_outbox, wake_batch_pusher
 from ..engine.errors import SyncFailure, SyncRequestError
 from ..engine.history import record_event
 from ..engine.leases import SYNCING_LEASE
@@ -311,7 +311,7 @@ def release_waiting(kind: TransactionKind, *, account_id: int) -> int:
             else:
                 kind.enqueue_push(link.pk)
         if to_batch:
-            enqueue_batch_pushers(waiting[0].firm_id)
+            wake_batch_pusher(waiting[0].firm_id)
     return released
 
 
@@ -372,7 +372,7 @@ def _request_sync(kind: TransactionKind, record, connection, via_batch: bool) ->
         if not waited_already:
             record_event(link=link, kind="waiting", trigger="auto", message=f"Syncing: {blocker}.")
     elif in_batch:
-        enqueue_batch_pushers(record.firm_id)
+        wake_batch_pusher(record.firm_id)
     else:
         kind.enqueue_push(link.pk)
     return link

@@ -1,10 +1,12 @@
 """First syncs go out in batches: when an account links, its invoices and payments that QBO has never
 seen are created 30 to a batch request (across the firm's accounts), instead of one request each.
 
-A few batch pushers per firm run side by side (each holds a ``BatchPushSlot`` lease), every request under
-the realm's rate governor, so a firm's history reaches QBO as fast as its limits allow. Order holds per
-account: a record is only batched once its account is Synced, and a payment only once every invoice it
-pays is Synced.
+Each firm has one batch pusher (its ``BatchPushSlot``), every request under the realm's rate governor: QBO
+counts batch requests whatever their size, so one pusher sending full batches reaches the firm's ceiling.
+New work wakes it with one message (`engine/enqueue.start_batch_pusher`), not a task per record; it works
+in slices (`engine/leases.slice_deadline`) and sends a message for the rest itself, and it stops as soon as
+nothing is left to claim, so it never holds a worker slot while idle. Order holds per account: a record is
+only batched once its account is Synced, and a payment only once every invoice it pays is Synced.
 
 Nothing is created twice. A batch item that fails fails only its record. When a batch's outcome is
 unknown (a timeout, a 5xx, a dropped reply, a worker killed mid-request), its records go to the single
@@ -17,12 +19,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from qbsync.quickbooks import transactions as qbo_txn
@@ -43,10 +44,10 @@ from ..engine.causes import FailureCause
 from ..engine.client import connection_client
 from ..engine.company import currency_refusal, preferences_forget, preferences_of
 from ..engine.connection import usable_connection
-from ..engine.enqueue import batch_pushers, enqueue_batch_pushers, start_batch_pushers
+from ..engine.enqueue import start_batch_pusher
 from ..engine.errors import SyncFailure
 from ..engine.history import record_event
-from ..engine.leases import QUEUED_GRACE
+from ..engine.leases import QUEUED_GRACE, run_lease, slice_deadline
 from ..engine.retry import defer, fail
 from ..engine.transitions import transition, transition_all
 from ..kinds.invoices import INVOICE
@@ -82,6 +83,7 @@ HANDED_OVER = (
     "sent on its own if it is not there."
 )
 CHANGED_WHILE_WAITING = "The {record} changed while it waited for its batch; it is sent on its own."
+PUSHER_STOPPED = "its batch pusher stopped mid-batch"
 
 
 def _sent_in_batch(size: int) -> str:
@@ -89,31 +91,48 @@ def _sent_in_batch(size: int) -> str:
     return SENT_IN_BATCH.format(others=others, s="s" if others != 1 else "") if others else SENT_ALONE
 
 
-def _lease() -> timedelta:
-    return timedelta(seconds=float(getattr(settings, "QBSYNC_BATCH_LEASE_SECONDS", 120)))
-
-
-def _acquire_slot(firm_id: int) -> BatchPushSlot | None:
+def _take_pusher(firm_id: int, run_id: str) -> BatchPushSlot | None:
+    """Hold the firm's pusher for this task (``run_id``: its task id), or None while another live task holds
+    it. Taking it over from a task that died (by its own redelivered message, or by anyone once the lease
+    ended), the records of that task's batch in hand are put back first."""
     now = timezone.now()
-    for number in range(batch_pushers()):
-        slot, _ = BatchPushSlot.objects.get_or_create(firm_id=firm_id, number=number)
-        taken = (
-            BatchPushSlot.objects.filter(pk=slot.pk)
-            .exclude(held_until__gt=now)
-            .update(held_until=now + _lease())
+    BatchPushSlot.objects.get_or_create(firm_id=firm_id, number=0)
+    with transaction.atomic():
+        slot = BatchPushSlot.objects.select_for_update().get(firm_id=firm_id, number=0)
+        live = slot.held_until is not None and slot.held_until > now
+        if live and not (run_id and slot.holder == run_id):
+            return None
+        orphans = slot.claimed
+        BatchPushSlot.objects.filter(pk=slot.pk).update(
+            held_until=now + run_lease(), holder=run_id, claimed={}, wake_due_at=None
         )
-        if taken:
-            slot.refresh_from_db()
-            return slot
-    return None
+    if orphans:
+        _put_back_orphans(orphans)
+    return slot
 
 
-def _renew(slot: BatchPushSlot) -> None:
-    BatchPushSlot.objects.filter(pk=slot.pk).update(held_until=timezone.now() + _lease())
+def _put_back_orphans(claimed: dict[str, list[int]]) -> None:
+    """The batch a dead pusher held goes back to the queue; those whose create it may have sent then go
+    to the single push (`_hand_over_sent_before`), which looks each up in QBO first."""
+    for kind in BATCHED:
+        for link in kind.link_model.objects.filter(
+            pk__in=claimed.get(kind.name, []), state=SyncState.SYNCING, in_batch=True
+        ):
+            transition(link, SyncAction.DEFER, next_attempt_at=None)
+
+
+def _hold(slot: BatchPushSlot, links: list) -> None:
+    """Renew the pusher's lease and note the batch in hand."""
+    claimed: dict[str, list[int]] = defaultdict(list)
+    for link in links:
+        claimed[kind_of(link).name].append(link.pk)
+    BatchPushSlot.objects.filter(pk=slot.pk).update(held_until=timezone.now() + run_lease(), claimed=claimed)
 
 
 def _release(slot: BatchPushSlot, batches: int) -> None:
-    BatchPushSlot.objects.filter(pk=slot.pk).update(held_until=None, batches_sent=slot.batches_sent + batches)
+    BatchPushSlot.objects.filter(pk=slot.pk).update(
+        held_until=None, holder="", claimed={}, batches_sent=F("batches_sent") + batches
+    )
 
 
 def _sent_before(model) -> Exists:
@@ -159,16 +178,18 @@ def _claim(model, firm_id: int, limit: int) -> list:
     )
 
 
-def transactions_batch_push(*, firm_id: int) -> dict[str, int]:
-    """Send the firm's first-sync invoices and payments in batches until none is left (or QBO's limits
-    make it wait). Safe to run any number of times at once: pushers beyond the firm's slots return."""
-    handed_over = _hand_over_sent_before(firm_id)
-    slot = _acquire_slot(firm_id)
+def transactions_batch_push(*, firm_id: int, run_id: str = "") -> dict[str, int]:
+    """Send the firm's first-sync invoices and payments in batches for one slice, then hand the rest to a
+    new message (or stop when none is left, or pause when QBO's limits make it wait). Safe to run any
+    number of times at once: while one task holds the firm's pusher, the others return."""
+    slot = _take_pusher(firm_id, run_id)
     if slot is None:
-        return {"busy": 1, "handed_over": handed_over} if handed_over else {"busy": 1}
+        return {"busy": 1}
     counts: dict[str, int] = defaultdict(int)
+    handed_over = _hand_over_sent_before(firm_id)
     if handed_over:
         counts["handed_over"] += handed_over
+    deadline = slice_deadline()
     pause = None
     try:
         connection = usable_connection(firm_id)
@@ -178,10 +199,13 @@ def transactions_batch_push(*, firm_id: int) -> dict[str, int]:
         client = connection_client(connection)
         preferences = None
         while True:
-            _renew(slot)
-            links = _claim_batch(firm_id)
+            if time.monotonic() >= deadline:
+                counts["sliced"] = 1
+                break
+            links = _claim_batch(firm_id, deadline)
             if not links:
                 break
+            _hold(slot, links)
             if preferences is None:
                 try:
                     preferences = preferences_of(client, connection)
@@ -195,17 +219,17 @@ def transactions_batch_push(*, firm_id: int) -> dict[str, int]:
                 pause = outcome
                 break
     except Exception:
-        logger.exception("Batch pusher %s of firm %s stopped", slot.number, firm_id)
+        logger.exception("The batch pusher of firm %s stopped", firm_id)
         raise
     finally:
         _release(slot, counts["batches"])
     if pause is not None:
-        # QBO's limits: what is done stays done; pushers come back when the realm has room.
-        start_batch_pushers(firm_id, countdown=pause)
+        # QBO's limits: what is done stays done; the pusher comes back when the realm has room.
+        start_batch_pusher(firm_id, countdown=pause)
         counts["paused"] = 1
-    elif batch_work_left(firm_id=firm_id):
-        # Work that arrived while this pusher was finishing.
-        start_batch_pushers(firm_id)
+    elif counts.get("sliced") or batch_work_left(firm_id=firm_id):
+        # The rest of the work, or work that arrived while this slice was finishing.
+        start_batch_pusher(firm_id)
     return dict(counts)
 
 
@@ -228,19 +252,21 @@ def _hand_over_sent_before(firm_id: int) -> int:
     return moved
 
 
-def _claim_batch(firm_id: int) -> list:
+def _claim_batch(firm_id: int, slice_ends: float) -> list:
     """Claim up to 30 records, invoices first. QBO allows 40 batch requests a minute whatever their size,
     so a batch of 5 wastes a slot that 30 could use: while more records are on their way (accounts still
-    linking, or another batch in flight whose invoices release payments), top the batch up for a moment,
-    never longer than QBSYNC_BATCH_LINGER_SECONDS."""
-    deadline = time.monotonic() + float(getattr(settings, "QBSYNC_BATCH_LINGER_SECONDS", 2.0))
+    linking, or another batch in flight whose invoices release payments), top a started batch up for a
+    moment, never longer than QBSYNC_BATCH_LINGER_SECONDS. With nothing to claim it returns at once: the
+    pusher stops rather than hold a worker slot, and new work wakes it."""
+    linger = float(getattr(settings, "QBSYNC_BATCH_LINGER_SECONDS", 2.0))
+    deadline = min(time.monotonic() + linger, slice_ends)
     claimed: dict[str, list] = {kind.name: [] for kind in BATCHED}
     while True:
         for kind in BATCHED:
             room = BATCH_MAX_ITEMS - sum(len(links) for links in claimed.values())
             claimed[kind.name] += _claim(kind.link_model, firm_id, room)
         links = [link for kind in BATCHED for link in claimed[kind.name]]
-        if len(links) >= BATCH_MAX_ITEMS or time.monotonic() >= deadline:
+        if not links or len(links) >= BATCH_MAX_ITEMS or time.monotonic() >= deadline:
             return links
         if not _more_coming(firm_id, mine=[link.pk for link in claimed[INVOICE.name]]):
             return links
@@ -422,8 +448,8 @@ def _push_batch(client, connection, links, preferences, counts) -> float | None:
 
 
 def batch_push_resume(*, now=None) -> int:
-    """For the sweep: start pushers for firms whose first-sync records have waited past the grace while a
-    pusher slot is free (a pusher died, or its broker message was lost). Returns how many firms."""
+    """For the sweep: wake the pusher of firms whose first-sync records have waited past the grace (a
+    pusher died, or its broker message was lost). Returns how many were woken."""
     now = now or timezone.now()
     firms = set()
     for kind in BATCHED:
@@ -437,11 +463,7 @@ def batch_push_resume(*, now=None) -> int:
             .values_list("firm_id", flat=True)
             .distinct()
         )
-    started = 0
-    for firm_id in firms:
-        # A dead pusher keeps its slot until the lease runs out; the others may start now.
-        if BatchPushSlot.objects.filter(firm_id=firm_id, held_until__gt=now).count() < batch_pushers():
-            with transaction.atomic():
-                enqueue_batch_pushers(firm_id)
-            started += 1
-    return started
+    # A pusher whose lease has ended by ``now`` died: said in the clock its lease is read in, so it is
+    # taken over. A live pusher takes the records, and a message on its way starts one: both are left alone.
+    BatchPushSlot.objects.filter(firm_id__in=firms, held_until__lte=now).update(held_until=timezone.now())
+    return sum(start_batch_pusher(firm_id) for firm_id in sorted(firms))

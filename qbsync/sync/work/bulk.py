@@ -3,13 +3,15 @@ customer; which created; which conflict and why), then one click runs exactly th
 
 QBO is read a page of 1000 customers at a time, and new customers go out 30 to a batch request, so two
 thousand accounts take tens of requests rather than thousands. The plan's progress lives in the
-database: a worker restart resumes it, and whatever a dead run left half-done falls back to the
+database, and the run goes a slice at a time (`engine/leases.slice_deadline`), each slice sending a message
+for the next: a worker restart resumes it, and whatever a dead run left half-done falls back to the
 single-account sync, which looks names up before creating anything.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 
 from django.db import transaction
@@ -35,7 +37,7 @@ from ..engine.connection import firm_connection, is_usable
 from ..engine.enqueue import BULK_SYNC_PREVIEW, BULK_SYNC_RUN, enqueue, enqueue_account_push
 from ..engine.errors import SyncFailure, SyncRequestError
 from ..engine.history import record_event
-from ..engine.leases import BULK_HOLD
+from ..engine.leases import BULK_HOLD, run_lease, slice_deadline
 from ..engine.retry import fail
 from ..engine.transitions import transition
 from ..kinds.accounts import account_customer_draft, account_link_for, account_link_succeed
@@ -261,48 +263,104 @@ def bulk_sync_start(*, plan: BulkSyncPlan, actor: User | None) -> BulkSyncPlan:
     return locked
 
 
-def bulk_sync_run(*, plan_id: int) -> dict[str, int]:
-    """Carry out the plan's pending items. Safe to run again: only pending items are touched, each link
-    moves by compare-and-set, and a batch of creates carries one requestid."""
+def bulk_sync_run(*, plan_id: int, run_id: str = "") -> dict[str, int]:
+    """Carry out the plan's pending items for one slice, then hand the rest to a new message. Safe to run
+    again: only pending items are touched, each link moves by compare-and-set, a batch of creates carries
+    one requestid, and while one task (``run_id``: its task id) holds the run the others return."""
     plan = BulkSyncPlan.objects.select_related("firm").get(pk=plan_id)
     if plan.state != BulkSyncPlan.State.RUNNING:
         return {}
-    connection = _usable_connection(plan.firm)
-    client = connection_client(connection)
-    pending = list(plan.items.filter(outcome=BulkSyncItem.Outcome.PENDING).select_related("account"))
-    done = defaultdict(int)
+    orphaned = _take_run(plan, run_id)
+    if orphaned is None:
+        return {"busy": 1}
+    done: dict[str, int] = defaultdict(int)
+    deadline = slice_deadline()
     try:
-        current = (
-            {c.id: c for c in qbo_customers.iter_customers(client)}
-            if any(i.decision == Decision.MATCH for i in pending)
-            else {}
-        )
-        for item in [i for i in pending if i.decision == Decision.CONFLICT]:
-            link = AccountSyncLink.objects.get(account=item.account)
-            fail(link, SyncFailure(item.cause, item.explanation, proposed_name=item.proposed_name))
-            _finish(item)
-            done["conflict"] += 1
-        for item in [i for i in pending if i.decision == Decision.MATCH]:
-            done[_run_match(item, current.get(item.customer_id))] += 1
-        creates = [i for i in pending if i.decision == Decision.CREATE]
-        for start in range(0, len(creates), BATCH_MAX_ITEMS):
-            for outcome, n in _run_create_batch(
-                client, plan, creates[start : start + BATCH_MAX_ITEMS], connection
-            ).items():
-                done[outcome] += n
-            # A heartbeat: the sweep resumes only runs that stopped moving.
-            BulkSyncPlan.objects.filter(pk=plan.pk).update(updated_at=timezone.now())
+        if orphaned:
+            done["handed_over"] += _hand_over_in_flight(plan)
+        connection = _usable_connection(plan.firm)
+        _run_slice(plan, connection, deadline, done)
     except QboTransientError as exc:
         # QBO's limits or an outage: what is done stays done; the rest waits for a later run.
         delay = exc.retry_after or 30.0
         logger.info("Bulk sync %s paused for %.0f s: %s", plan.pk, delay, exc)
+        _release_run(plan)
         enqueue(BULK_SYNC_RUN, plan.pk, countdown=delay)
         return dict(done) | {"paused": 1}
+    except BaseException:
+        _release_run(plan)
+        raise
+    _release_run(plan)
     if not plan.items.filter(outcome=BulkSyncItem.Outcome.PENDING).exists():
         BulkSyncPlan.objects.filter(pk=plan.pk).update(
             state=BulkSyncPlan.State.DONE, finished_at=timezone.now(), updated_at=timezone.now()
         )
+    elif done.get("sliced"):
+        enqueue(BULK_SYNC_RUN, plan.pk)
     return dict(done)
+
+
+def _run_slice(plan: BulkSyncPlan, connection, deadline: float, done: dict[str, int]) -> None:
+    client = connection_client(connection)
+    pending = list(plan.items.filter(outcome=BulkSyncItem.Outcome.PENDING).select_related("account"))
+    current = (
+        {c.id: c for c in qbo_customers.iter_customers(client)}
+        if any(i.decision == Decision.MATCH for i in pending)
+        else {}
+    )
+    for item in [i for i in pending if i.decision == Decision.CONFLICT]:
+        link = AccountSyncLink.objects.get(account=item.account)
+        fail(link, SyncFailure(item.cause, item.explanation, proposed_name=item.proposed_name))
+        _finish(item)
+        done["conflict"] += 1
+    for item in [i for i in pending if i.decision == Decision.MATCH]:
+        if time.monotonic() >= deadline:
+            done["sliced"] = 1
+            return
+        done[_run_match(item, current.get(item.customer_id))] += 1
+    creates = [i for i in pending if i.decision == Decision.CREATE]
+    for start in range(0, len(creates), BATCH_MAX_ITEMS):
+        if time.monotonic() >= deadline:
+            done["sliced"] = 1
+            return
+        for outcome, n in _run_create_batch(
+            client, plan, creates[start : start + BATCH_MAX_ITEMS], connection
+        ).items():
+            done[outcome] += n
+        # A heartbeat: the sweep resumes only runs that stopped moving.
+        BulkSyncPlan.objects.filter(pk=plan.pk).update(updated_at=timezone.now())
+
+
+def _take_run(plan: BulkSyncPlan, run_id: str) -> bool | None:
+    """Hold the plan's run for this task: None while another live task holds it, else whether it was
+    taken over from a task that died holding it (by its own redelivered message, or once the lease
+    ended)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = BulkSyncPlan.objects.select_for_update().get(pk=plan.pk)
+        live = locked.run_until is not None and locked.run_until > now
+        if live and not (run_id and locked.run_holder == run_id):
+            return None
+        BulkSyncPlan.objects.filter(pk=plan.pk).update(
+            run_holder=run_id, run_until=now + run_lease(), updated_at=now
+        )
+    return locked.run_until is not None
+
+
+def _release_run(plan: BulkSyncPlan) -> None:
+    BulkSyncPlan.objects.filter(pk=plan.pk).update(run_holder="", run_until=None, updated_at=timezone.now())
+
+
+def _hand_over_in_flight(plan: BulkSyncPlan) -> int:
+    """The accounts a dead run had in hand (Syncing, their item still pending) go to the single-account
+    sync, which looks each name up in QBO before creating anything."""
+    moved = 0
+    for item in plan.items.filter(
+        outcome=BulkSyncItem.Outcome.PENDING, account__sync_link__state=SyncState.SYNCING
+    ).select_related("account"):
+        _hand_over(AccountSyncLink.objects.get(account=item.account), item)
+        moved += 1
+    return moved
 
 
 def _finish(item: BulkSyncItem, outcome: str = BulkSyncItem.Outcome.DONE) -> None:

@@ -151,5 +151,8 @@ def _resume_stalled_bulk_runs(*, now) -> int:
     )
     for pk in stalled:
         BulkSyncPlan.objects.filter(pk=pk).update(updated_at=now)
+        # A run that has not moved for the hold died holding its lease, which has ended by now (the hold
+        # is longer); said in the clock the run's lease is read in, so the resumed run takes it over.
+        BulkSyncPlan.objects.filter(pk=pk, run_until__lte=now).update(run_until=timezone.now())
         enqueue(BULK_SYNC_RUN, pk)
     return len(stalled)

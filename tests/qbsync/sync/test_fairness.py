@@ -16,7 +16,7 @@ from qbsync.quickbooks.governor import (
     reset_governor,
 )
 from qbsync.sync import fairness
-from qbsync.sync.fairness import RealmSlots, node_cap, run_fairly, share_retry_countdown
+from qbsync.sync.fairness import RealmSlots, node_cap, run_fairly
 
 REALM = "9130351111111111"
 OTHER_REALM = "9130351111111112"
@@ -140,11 +140,21 @@ def test_the_cap_per_worker_process_is_half_its_pool_but_two_unless_set(settings
     assert node_cap(8) == 3
 
 
-def test_a_task_set_aside_again_and_again_comes_back_within_the_maximum():
-    for times in range(20):
-        countdown = share_retry_countdown(times)
-        assert 0 < countdown <= fairness.SHARE_RETRY_MAX_SECONDS
-    assert share_retry_countdown(0) <= fairness.SHARE_RETRY_FIRST_SECONDS
+def test_a_message_parked_at_the_cap_comes_back_with_the_next_slot_given_back(redis_client, key_prefix):
+    slots = RealmSlots(redis_client, key_prefix=key_prefix, lease_seconds=30)
+    verdict, slot_id = slots.take(REALM, node="w1@a", node_cap=1, realm_cap=9)
+    assert verdict == "ok"
+    assert slots.take(REALM, node="w1@a", node_cap=1, realm_cap=9, park="first")[0] == "node"
+    assert slots.take(REALM, node="w1@a", node_cap=1, realm_cap=9, park="second")[0] == "node"
+    assert slots.set_asides(REALM) == {"share": 2, "governor": 0, "parked_now": 2}
+    # Each slot given back hands over one parked message, oldest first; none is lost or sent twice.
+    assert slots.give_back(REALM, node="w1@a", slot_id=slot_id) == "first"
+    verdict, slot_id = slots.take(REALM, node="w1@a", node_cap=1, realm_cap=9)
+    assert slots.give_back(REALM, node="w1@a", slot_id=slot_id) == "second"
+    verdict, slot_id = slots.take(REALM, node="w1@a", node_cap=1, realm_cap=9)
+    assert slots.give_back(REALM, node="w1@a", slot_id=slot_id) is None
+    assert slots.set_asides(REALM)["parked_now"] == 0
+    assert slots.set_asides(OTHER_REALM) == {"share": 0, "governor": 0, "parked_now": 0}
 
 
 # --- run_fairly ---------------------------------------------------------------------------------------------
@@ -166,6 +176,7 @@ class StandInTask:
 
     request: StandInRequest = field(default_factory=StandInRequest)
     sent: list = field(default_factory=list)
+    name: str = "qbsync.qbo.invoice_push"
 
     def apply_async(self, **options) -> None:
         self.sent.append(options)
@@ -208,20 +219,26 @@ def test_a_paused_realm_sets_the_task_aside_for_the_pause_without_running_it(sha
     realm, task = fresh_realm(), StandInTask(request=StandInRequest(args=(41,), retries=2))
     governor_from_settings().pause(realm, 4.0)
     assert run_fairly(task, realm, lambda: pytest.fail("the work ran during the pause")) == "set-aside"
+    assert fairness.slots_from_settings().set_asides(realm)["governor"] == 1
     [options] = task.sent
     assert options["args"] == (41,)
     assert options["retries"] == 3
     assert 3.5 < options["countdown"] <= 5.0, "back when the pause ends, give or take the jitter"
 
 
-def test_a_realm_holding_its_share_sets_the_task_aside_and_another_realm_runs(shared_redis):
+def test_a_realm_holding_its_share_sets_the_task_aside_and_another_realm_runs(shared_redis, monkeypatch):
+    resent = []
+    monkeypatch.setattr(
+        fairness.current_app, "send_task", lambda name, **options: resent.append((name, options))
+    )
     realm, other = fresh_realm(), fresh_realm()
     slots = fairness.slots_from_settings()
     for _ in range(2):
         assert slots.take(realm, node="w1@test", node_cap=2, realm_cap=3)[0] == "ok"
-    task = StandInTask()
+    task = StandInTask(request=StandInRequest(args=(77,)))
     assert run_fairly(task, realm, lambda: pytest.fail("over the share")) == "set-aside"
-    assert 0 < task.sent[0]["countdown"] <= fairness.SHARE_RETRY_FIRST_SECONDS
+    assert task.sent == [], "parked in Redis, not sent back to the queue on a timer"
+    assert slots.set_asides(realm) == {"share": 1, "governor": 0, "parked_now": 1}
     assert run_fairly(StandInTask(), other, lambda: "synced") == "synced"
     # On another worker process the realm still has room, up to the cap across all workers (3).
     on_w2 = StandInTask(request=StandInRequest(hostname="w2@test"))
@@ -229,6 +246,30 @@ def test_a_realm_holding_its_share_sets_the_task_aside_and_another_realm_runs(sh
     assert slots.take(realm, node="w2@test", node_cap=2, realm_cap=3)[0] == "ok"
     on_w3 = StandInTask(request=StandInRequest(hostname="w3@test"))
     assert run_fairly(on_w3, realm, lambda: pytest.fail("over the realm's cap")) == "set-aside"
+    # The task on w2 gave its slot back and sent the first parked task again; w3's waits now.
+    assert resent == [("qbsync.qbo.invoice_push", {"args": [77], "kwargs": {}, "retries": 1})]
+    assert slots.set_asides(realm) == {"share": 2, "governor": 0, "parked_now": 1}
+
+
+def test_a_task_giving_its_slot_back_sends_the_first_parked_task_again(shared_redis, monkeypatch):
+    realm = fresh_realm()
+    slots = fairness.slots_from_settings()
+    resent = []
+    monkeypatch.setattr(
+        fairness.current_app, "send_task", lambda name, **options: resent.append((name, options))
+    )
+    assert slots.take(realm, node="w1@test", node_cap=2, realm_cap=3)[0] == "ok"
+    parked = StandInTask(request=StandInRequest(args=(5,), kwargs={"x": 1}, retries=0))
+
+    def work_while_another_waits():
+        assert run_fairly(parked, realm, lambda: pytest.fail("over the share")) == "set-aside"
+        assert resent == []
+        return "synced"
+
+    # The running task ends, gives its slot back and sends the parked one again.
+    assert run_fairly(StandInTask(), realm, work_while_another_waits) == "synced"
+    assert resent == [("qbsync.qbo.invoice_push", {"args": [5], "kwargs": {"x": 1}, "retries": 1})]
+    assert slots.set_asides(realm)["parked_now"] == 0
 
 
 def test_the_slot_is_given_back_when_the_work_fails(shared_redis):
@@ -273,3 +314,21 @@ def test_the_realm_of_each_fair_task_is_found_from_its_id(firm, qbo_connection):
     assert realm_of_task("qbsync.qbo.invoice_push", link.pk) == qbo_connection.realm_id
     assert realm_of_task("qbsync.qbo.transactions_batch_push", firm.pk) == qbo_connection.realm_id
     assert realm_of_task("qbsync.qbo.invoice_push", 10**9) is None
+
+
+def test_slots_of_a_killed_pool_process_are_freed_at_once_not_after_their_lease(redis_client, key_prefix):
+    import subprocess
+    import sys
+
+    slots = RealmSlots(redis_client, key_prefix=key_prefix, lease_seconds=300)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    node_key, all_key = slots.keys_for(REALM, "w1@a")[:2]
+    far = (time.time() + 300) * 1_000_000
+    redis_client.zadd(node_key, {f"{dead.pid}:lost": far})
+    redis_client.zadd(all_key, {f"{dead.pid}:lost": far})
+    assert slots.take(REALM, node="w1@a", node_cap=2, realm_cap=9)[0] == "ok"  # a live one, ours
+    assert slots.take(REALM, node="w1@a", node_cap=2, realm_cap=9)[0] == "node"
+    assert slots.reap_dead(REALM, "w1@a") == 1
+    assert slots.held(REALM) == 1, "the live process's slot stays"
+    assert slots.take(REALM, node="w1@a", node_cap=2, realm_cap=9)[0] == "ok"

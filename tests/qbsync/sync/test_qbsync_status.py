@@ -13,6 +13,7 @@ from django.utils import timezone
 from qbsync.celery import app
 from qbsync.core.models import ProcessHeartbeat
 from qbsync.quickbooks.governor import governor_from_settings, reset_governor
+from qbsync.sync import fairness
 from qbsync.sync.models import AccountSyncLink, BulkSyncPlan, InvoiceSyncLink, SyncOutbox
 from qbsync.sync.states import SyncState
 from tests.factories import AccountFactory, make_invoice
@@ -90,6 +91,11 @@ def test_status_on_postgres_and_redis(
     fresh_governor,
 ):
     before = json.loads(run_status("--json"))["queues"]
+    # One task of the company runs holding its only slot here; another waits parked for it.
+    fairness.reset_slots()
+    slots = fairness.slots_from_settings()
+    assert slots.take(qbo_connection.realm_id, node="w1@a", node_cap=1, realm_cap=9)[0] == "ok"
+    assert slots.take(qbo_connection.realm_id, node="w1@a", node_cap=1, realm_cap=9, park="{}")[0] == "node"
     for _ in range(3):
         app.send_task("qbsync.qbo.account_push", args=[0])
     app.send_task("qbsync.sync_sweep")
@@ -129,6 +135,7 @@ def test_status_on_postgres_and_redis(
     assert realm["in_flight"] == 1
     assert realm["requests_in_window"] == 1
     assert 25 < realm["paused_for_seconds"] <= 30
+    assert (realm["slots_held"], realm["set_aside_share"], realm["parked_now"]) == (1, 1, 1)
     assert report["failures"] == [
         {"firm": firm.pk, "record": "account", "cause": "duplicate_name", "count": 2},
         {"firm": firm.pk, "record": "invoice", "cause": "qbo_6140", "count": 1},
@@ -138,6 +145,7 @@ def test_status_on_postgres_and_redis(
     assert "NOT BEATING" in text
     assert f"realm {qbo_connection.realm_id}" in text
     assert "PAUSED" in text
+    assert "worker slots 1  set aside 1 for its share of slots (1 parked now)" in text
     assert "account syncing past lease" in text
     assert "duplicate_name" in text
 

@@ -209,15 +209,43 @@ def test_two_pushers_never_claim_the_same_record(qbo, connected, firm):
     assert _claim(InvoiceSyncLink, firm.pk, 30) == []
 
 
-def test_pushers_beyond_the_firms_slots_step_aside(qbo, connected, firm, settings):
-    settings.QBSYNC_BATCH_PUSHERS = 2
+def test_a_pusher_while_another_task_holds_the_firms_pusher_returns(qbo, connected, firm):
     history(firm, "Slot Client", invoices=2, payments=0)
-    BatchPushSlot.objects.create(firm=firm, number=0, held_until=timezone.now() + timedelta(minutes=1))
-    BatchPushSlot.objects.create(firm=firm, number=1, held_until=timezone.now() + timedelta(minutes=1))
-    assert transactions_batch_push(firm_id=firm.pk) == {"busy": 1}
-    BatchPushSlot.objects.filter(number=1).update(held_until=timezone.now() - timedelta(seconds=1))
-    assert transactions_batch_push(firm_id=firm.pk)["synced"] == 2
-    assert BatchPushSlot.objects.get(number=1).held_until is None
+    BatchPushSlot.objects.create(
+        firm=firm, number=0, holder="live-task", held_until=timezone.now() + timedelta(minutes=1)
+    )
+    assert transactions_batch_push(firm_id=firm.pk, run_id="another-task") == {"busy": 1}
+    BatchPushSlot.objects.update(held_until=timezone.now() - timedelta(seconds=1))
+    assert transactions_batch_push(firm_id=firm.pk, run_id="another-task")["synced"] == 2
+    slot = BatchPushSlot.objects.get()
+    assert (slot.held_until, slot.holder, slot.claimed) == (None, "", {})
+
+
+@pytest.mark.parametrize("lease_ended", [False, True])
+def test_a_pusher_that_died_mid_batch_is_taken_over_and_its_batch_goes_again(
+    qbo, connected, firm, lease_ended
+):
+    """Its own redelivered message (same task id) takes over at once; anyone does once the lease ended.
+    The claimed records it never sent go in a batch again; the one it sent is looked up first, alone."""
+    history(firm, "Orphan Client", invoices=3, payments=0)
+    claimed = _claim(InvoiceSyncLink, firm.pk, 30)
+    sent = claimed[0]
+    SyncEvent.objects.create(firm=firm, invoice=sent.invoice, kind="create_sent", message="sent")
+    held_until = timezone.now() + (timedelta(seconds=-1) if lease_ended else timedelta(minutes=3))
+    BatchPushSlot.objects.create(
+        firm=firm,
+        number=0,
+        holder="dead-task",
+        held_until=held_until,
+        claimed={"invoice": [link.pk for link in claimed]},
+    )
+    counts = transactions_batch_push(firm_id=firm.pk, run_id="someone-else" if lease_ended else "dead-task")
+    assert counts["handed_over"] == 1
+    assert counts["synced"] == 2
+    handed = InvoiceSyncLink.objects.get(pk=sent.pk)
+    assert (handed.state, handed.in_batch) == (SyncState.QUEUED, False)
+    assert invoice_push(link_id=handed.pk) == "synced"
+    assert_exactly_once_and_correct(qbo, connected.realm_id, firm)
 
 
 def test_without_a_usable_connection_the_records_fail_with_the_reason(qbo, connected, firm):
@@ -251,17 +279,23 @@ def test_the_sweep_hands_a_batch_stuck_mid_request_to_the_single_push(
     assert_exactly_once_and_correct(qbo, connected.realm_id, firm)
 
 
-def test_the_sweep_restarts_pushers_for_waiting_first_syncs(
-    qbo, connected, firm, django_capture_on_commit_callbacks
-):
+def test_the_sweep_wakes_the_pusher_for_waiting_first_syncs_once(qbo, connected, firm, monkeypatch):
+    from qbsync.sync.engine import enqueue
+
+    sent = []
+    monkeypatch.setattr(enqueue.TaskMessage, "send", lambda self, args, countdown=None: sent.append(args))
     history(firm, "Forgotten Client", invoices=2, payments=0)
     later = timezone.now() + timedelta(minutes=2)
-    with django_capture_on_commit_callbacks() as callbacks:
-        assert batch_push_resume(now=later) == 1
-    assert callbacks, "the pushers are started after commit"
-    for number in range(3):  # every pusher slot is held: they will take the records
-        BatchPushSlot.objects.create(firm=firm, number=number, held_until=later + timedelta(minutes=1))
+    assert batch_push_resume(now=later) == 1
+    assert sent == [(firm.pk,)]
+    # The message is on its way: no second one, however often asked.
     assert batch_push_resume(now=later) == 0
+    BatchPushSlot.objects.update(wake_due_at=None, held_until=timezone.now() + timedelta(minutes=1))
+    assert batch_push_resume(now=later) == 0  # a live pusher takes them
+    # A message older than the grace was lost: the pusher is woken again.
+    BatchPushSlot.objects.update(held_until=None, wake_due_at=timezone.now() - timedelta(minutes=2))
+    assert batch_push_resume(now=later) == 1
+    assert sent == [(firm.pk,), (firm.pk,)]
 
 
 def test_the_sweep_releases_a_payment_left_waiting_for_an_invoice_already_synced(

@@ -64,6 +64,11 @@ def text_lines(report: dict) -> list[str]:
             f"{realm['max_in_flight']}  requests {realm['requests_in_window']}/{realm['max_per_window']} "
             f"per {throttle['window_seconds']:.0f} s  batches {realm['batch_in_window']}{paused}"
         )
+        lines.append(
+            f"  {'':<12}worker slots {realm['slots_held']}  set aside {realm['set_aside_share']} for its "
+            f"share of slots ({realm['parked_now']} parked now), {realm['set_aside_governor']} for QBO's "
+            "limits (last day)"
+        )
 
     lines += ["", "Failures by cause"]
     if not report["failures"]:
