@@ -35,7 +35,7 @@ from qbsync.quickbooks.errors import (
     QboReconnectRequiredError,
     QboTransientError,
 )
-from qbsync.quickbooks.governor import RealmThrottled
+from qbsync.quickbooks.governor import RealmThrottled, governor_from_settings
 from qbsync.quickbooks.requestids import BATCH_ID_MAX_LENGTH as BATCH_REQUEST_ID_MAX_LENGTH
 from qbsync.quickbooks.requestids import request_id_for
 
@@ -83,7 +83,13 @@ HANDED_OVER = (
     "sent on its own if it is not there."
 )
 CHANGED_WHILE_WAITING = "The {record} changed while it waited for its batch; it is sent on its own."
-PUSHER_STOPPED = "its batch pusher stopped mid-batch"
+SENT_SINGLY = (
+    "QuickBooks Online's batch requests for this minute are used up: sent on its own, with the minute's "
+    "other requests, rather than wait for the next minute."
+)
+# While the minute's batch requests are spent, about this many records a second go on their own: what one
+# worker slot sends alone at QBO's usual 100-200 ms a request. More would only queue behind the next batch.
+SINGLES_PER_SECOND = 5
 
 
 def _sent_in_batch(size: int) -> str:
@@ -214,17 +220,19 @@ def transactions_batch_push(*, firm_id: int, run_id: str = "") -> dict[str, int]
                     pause = exc.retry_after or settings.QBSYNC_RETRY_BACKOFF_SECONDS
                     break
             outcome = _push_batch(client, connection, links, preferences, counts)
-            counts["batches"] += 1
             if outcome is not None:
                 pause = outcome
                 break
+            counts["batches"] += 1
     except Exception:
         logger.exception("The batch pusher of firm %s stopped", firm_id)
         raise
     finally:
-        _release(slot, counts["batches"])
+        _release(slot, counts.get("batches", 0))
     if pause is not None:
         # QBO's limits: what is done stays done; the pusher comes back when the realm has room.
+        if counts.pop("batch_budget_spent", 0):
+            counts["sent_singly"] = _send_singly(firm_id, connection.realm_id, pause)
         start_batch_pusher(firm_id, countdown=pause)
         counts["paused"] = 1
     elif counts.get("sliced") or batch_work_left(firm_id=firm_id):
@@ -320,12 +328,35 @@ def _busy_said_before(event_id: int) -> bool:
     return before == NOT_SENT_KIND
 
 
-def _to_single_push(link, message: str) -> None:
-    """Leave this record to the one-at-a-time push, which looks it up in QBO before creating it."""
+def _to_single_push(link, message: str, outcome: str = SyncEvent.Outcome.FAILURE) -> None:
+    """Leave this record to the one-at-a-time push, which looks it up in QBO before creating it if its
+    create was ever sent."""
     with transaction.atomic():
         if transition(link, SyncAction.DEFER, in_batch=False, next_attempt_at=None):
-            record_event(link=link, kind="handed_over", outcome=SyncEvent.Outcome.FAILURE, message=message)
+            record_event(link=link, kind="handed_over", outcome=outcome, message=message)
             kind_of(link).enqueue_push(link.pk)
+
+
+def _send_singly(firm_id: int, realm_id: str, seconds: float) -> int:
+    """The minute's batch requests are spent for ``seconds``: hand records that can go now to the single
+    push, as many as the minute's other requests and the workers can take meanwhile (QBO allows 500
+    requests a minute, of which batches use 40). Records handed over before and not sent yet count."""
+    governor = governor_from_settings()
+    limits = governor.limits
+    room = limits.usable(limits.per_minute) - governor.state(realm_id).requests_in_window
+    waiting = sum(
+        kind.link_model.objects.filter(
+            firm_id=firm_id, state=SyncState.QUEUED, in_batch=False, waiting_reason=""
+        ).count()
+        for kind in BATCHED
+    )
+    wanted = min(room, int(seconds * SINGLES_PER_SECOND)) - waiting
+    moved = 0
+    for kind in BATCHED:  # invoices first: a payment goes after the invoices it pays
+        for link in _claim(kind.link_model, firm_id, wanted - moved):
+            _to_single_push(link, SENT_SINGLY, SyncEvent.Outcome.INFO)
+            moved += 1
+    return moved
 
 
 def _drafts(connection, links, preferences, counts) -> list[tuple[str, object, object]]:
@@ -405,6 +436,8 @@ def _push_batch(client, connection, links, preferences, counts) -> float | None:
         # The governor held it back (nothing left us) or QBO answered 429 (nothing applied): send it again.
         _put_back(links, sent_events, exc.message)
         counts["requeued"] += len(links)
+        if isinstance(exc, RealmThrottled) and exc.reason == "batch_per_minute":
+            counts["batch_budget_spent"] = 1
         return exc.retry_after or settings.QBO_RATE_WINDOW_SECONDS
     except QboTransientError as exc:
         for link in links:

@@ -174,7 +174,7 @@ def test_a_throttled_batch_is_sent_again_and_stays_a_batch(qbo, connected, firm)
     history(firm, "Throttled Client", invoices=5, payments=0)
     qbo.control.fault(connected.realm_id, "429", operation="batch", retry_after=1)
     counts = transactions_batch_push(firm_id=firm.pk)
-    assert counts == {"batches": 1, "requeued": 5, "paused": 1}
+    assert counts == {"requeued": 5, "paused": 1}
     links = InvoiceSyncLink.objects.filter(firm=firm)
     assert all(link.state == SyncState.QUEUED and link.in_batch for link in links)
     assert SyncEvent.objects.filter(kind="send_throttled").count() == 5
@@ -290,12 +290,16 @@ def test_the_sweep_wakes_the_pusher_for_waiting_first_syncs_once(qbo, connected,
     assert sent == [(firm.pk,)]
     # The message is on its way: no second one, however often asked.
     assert batch_push_resume(now=later) == 0
-    BatchPushSlot.objects.update(wake_due_at=None, held_until=timezone.now() + timedelta(minutes=1))
+    BatchPushSlot.objects.update(wake_due_at=None, held_until=later + timedelta(minutes=1))
     assert batch_push_resume(now=later) == 0  # a live pusher takes them
+    # One whose lease has ended by the sweep's clock died: it is taken over.
+    BatchPushSlot.objects.update(held_until=later - timedelta(seconds=1))
+    assert batch_push_resume(now=later) == 1
+    BatchPushSlot.objects.update(held_until=None)
     # A message older than the grace was lost: the pusher is woken again.
     BatchPushSlot.objects.update(held_until=None, wake_due_at=timezone.now() - timedelta(minutes=2))
     assert batch_push_resume(now=later) == 1
-    assert sent == [(firm.pk,), (firm.pk,)]
+    assert sent == [(firm.pk,), (firm.pk,), (firm.pk,)]
 
 
 def test_the_sweep_releases_a_payment_left_waiting_for_an_invoice_already_synced(
@@ -342,3 +346,32 @@ def test_a_description_sent_shortened_in_a_batch_is_said_in_the_history(qbo, con
     assert long.sync_events.filter(kind="sent_shortened").count() == 1
     assert "description of line 1 was sent shortened" in long.sync_events.get(kind="sent_shortened").message
     assert not short.sync_events.filter(kind="sent_shortened").exists()
+
+
+def test_while_the_minutes_batch_requests_are_spent_records_go_singly(qbo, connected, firm, settings):
+    """QBO allows 40 batch requests a minute and 500 requests: with the batches spent, records that can go
+    now use the minute's other requests, one each, instead of waiting for the next minute."""
+    from qbsync.quickbooks.governor import reset_governor
+
+    settings.QBO_MAX_BATCH_PER_MINUTE = 1
+    settings.QBO_RATE_HEADROOM = 0.0
+    reset_governor()
+    try:
+        history(firm, "Singles Client", invoices=45, payments=0)
+        counts = transactions_batch_push(firm_id=firm.pk)
+        assert (counts["batches"], counts["synced"], counts["sent_singly"]) == (1, 30, 15)
+        singles = InvoiceSyncLink.objects.filter(firm=firm, state=SyncState.QUEUED, in_batch=False)
+        assert singles.count() == 15
+        event = SyncEvent.objects.filter(invoice=singles[0].invoice, kind="handed_over").get()
+        assert (event.outcome, "batch requests for this minute are used up" in event.message) == (
+            "info",
+            True,
+        )
+        for link in singles:
+            assert invoice_push(link_id=link.pk) == "synced"
+    finally:
+        reset_governor()
+    operations = [r["operation"] for r in qbo.control.requests(connected.realm_id, limit=1000)]
+    # One batch, then one create each: no look-up, since none of them was ever sent before.
+    assert (operations.count("batch"), operations.count("create")) == (1, 15 + 1), operations
+    assert_exactly_once_and_correct(qbo, connected.realm_id, firm)
