@@ -16,7 +16,7 @@ from qbsync.sync.models import BatchPushSlot, BulkSyncPlan
 from qbsync.sync.work.bulk import bulk_sync_preview_start, bulk_sync_start
 from tests.factories import AccountFactory, make_invoice, make_payment
 from tests.faults.conftest import connect_tenant, worker
-from tests.faults.invariants import assert_invariants, moving
+from tests.faults.invariants import assert_invariants, moving, stuck_links
 
 pytestmark = [pytest.mark.faults, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -84,7 +84,7 @@ def test_a_first_sync_killed_mid_slice_carries_on_exactly_once(require_redis, re
         started = time.monotonic()
         while moving([firm.pk]) and time.monotonic() - started < SETTLE_WITHIN_SECONDS:
             time.sleep(0.25)
-        assert moving([firm.pk]) == 0, process.log()
+        assert moving([firm.pk]) == 0, (stuck_links([firm.pk]), process.log())
         assert "WorkerLostError" in process.log_path.read_text(errors="replace")
 
     assert BulkSyncPlan.objects.get(pk=plan.pk).state == "done"

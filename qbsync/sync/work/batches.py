@@ -127,12 +127,10 @@ def _put_back_orphans(claimed: dict[str, list[int]]) -> None:
             transition(link, SyncAction.DEFER, next_attempt_at=None)
 
 
-def _hold(slot: BatchPushSlot, links: list) -> None:
-    """Renew the pusher's lease and note the batch in hand."""
-    claimed: dict[str, list[int]] = defaultdict(list)
-    for link in links:
-        claimed[kind_of(link).name].append(link.pk)
-    BatchPushSlot.objects.filter(pk=slot.pk).update(held_until=timezone.now() + run_lease(), claimed=claimed)
+def _renew(slot: BatchPushSlot) -> None:
+    """Renew the pusher's lease for the next batch, whose records `_claim` notes as it claims them."""
+    slot.claimed = {}
+    BatchPushSlot.objects.filter(pk=slot.pk).update(held_until=timezone.now() + run_lease(), claimed={})
 
 
 def _release(slot: BatchPushSlot, batches: int) -> None:
@@ -165,8 +163,10 @@ def batch_work_left(*, firm_id: int) -> bool:
     return any(_eligible(kind.link_model, firm_id).exists() for kind in BATCHED)
 
 
-def _claim(model, firm_id: int, limit: int) -> list:
-    """Move up to ``limit`` eligible links to Syncing; only rows this call moved are returned."""
+def _claim(model, firm_id: int, limit: int, slot: BatchPushSlot | None = None) -> list:
+    """Move up to ``limit`` eligible links to Syncing; only rows this call moved are returned. With the
+    pusher's ``slot``, the claim is noted on it in the same transaction, so whoever takes over from a
+    pusher killed at any point finds every record it had in hand."""
     if limit <= 0:
         return []
     now = timezone.now()
@@ -177,6 +177,10 @@ def _claim(model, firm_id: int, limit: int) -> list:
         ids = list(candidates.values_list("pk", flat=True)[:limit])
         # The update's timestamp marks this claim: a pusher racing for the same rows gets none of them.
         transition_all(model.objects.filter(pk__in=ids), SyncAction.START, now=now)
+        if slot is not None and ids:
+            name = kind_of_model(model).name
+            slot.claimed = {**slot.claimed, name: [*slot.claimed.get(name, []), *ids]}
+            BatchPushSlot.objects.filter(pk=slot.pk).update(claimed=slot.claimed)
     return list(
         model.objects.filter(pk__in=ids, state=SyncState.SYNCING, state_changed_at=now)
         .select_related(kind_of_model(model).name)
@@ -208,10 +212,10 @@ def transactions_batch_push(*, firm_id: int, run_id: str = "") -> dict[str, int]
             if time.monotonic() >= deadline:
                 counts["sliced"] = 1
                 break
-            links = _claim_batch(firm_id, deadline)
+            _renew(slot)
+            links = _claim_batch(firm_id, deadline, slot)
             if not links:
                 break
-            _hold(slot, links)
             if preferences is None:
                 try:
                     preferences = preferences_of(client, connection)
@@ -224,6 +228,9 @@ def transactions_batch_push(*, firm_id: int, run_id: str = "") -> dict[str, int]
                 pause = outcome
                 break
             counts["batches"] += 1
+        if pause is not None and counts.pop("batch_budget_spent", 0):
+            _renew(slot)
+            counts["sent_singly"] = _send_singly(firm_id, connection.realm_id, pause, slot)
     except Exception:
         logger.exception("The batch pusher of firm %s stopped", firm_id)
         raise
@@ -231,8 +238,6 @@ def transactions_batch_push(*, firm_id: int, run_id: str = "") -> dict[str, int]
         _release(slot, counts.get("batches", 0))
     if pause is not None:
         # QBO's limits: what is done stays done; the pusher comes back when the realm has room.
-        if counts.pop("batch_budget_spent", 0):
-            counts["sent_singly"] = _send_singly(firm_id, connection.realm_id, pause)
         start_batch_pusher(firm_id, countdown=pause)
         counts["paused"] = 1
     elif counts.get("sliced") or batch_work_left(firm_id=firm_id):
@@ -260,7 +265,7 @@ def _hand_over_sent_before(firm_id: int) -> int:
     return moved
 
 
-def _claim_batch(firm_id: int, slice_ends: float) -> list:
+def _claim_batch(firm_id: int, slice_ends: float, slot: BatchPushSlot) -> list:
     """Claim up to 30 records, invoices first. QBO allows 40 batch requests a minute whatever their size,
     so a batch of 5 wastes a slot that 30 could use: while more records are on their way (accounts still
     linking, or another batch in flight whose invoices release payments), top a started batch up for a
@@ -272,7 +277,7 @@ def _claim_batch(firm_id: int, slice_ends: float) -> list:
     while True:
         for kind in BATCHED:
             room = BATCH_MAX_ITEMS - sum(len(links) for links in claimed.values())
-            claimed[kind.name] += _claim(kind.link_model, firm_id, room)
+            claimed[kind.name] += _claim(kind.link_model, firm_id, room, slot)
         links = [link for kind in BATCHED for link in claimed[kind.name]]
         if not links or len(links) >= BATCH_MAX_ITEMS or time.monotonic() >= deadline:
             return links
@@ -337,7 +342,7 @@ def _to_single_push(link, message: str, outcome: str = SyncEvent.Outcome.FAILURE
             kind_of(link).enqueue_push(link.pk)
 
 
-def _send_singly(firm_id: int, realm_id: str, seconds: float) -> int:
+def _send_singly(firm_id: int, realm_id: str, seconds: float, slot: BatchPushSlot) -> int:
     """The minute's batch requests are spent for ``seconds``: hand records that can go now to the single
     push, as many as the minute's other requests and the workers can take meanwhile (QBO allows 500
     requests a minute, of which batches use 40). Records handed over before and not sent yet count."""
@@ -353,7 +358,7 @@ def _send_singly(firm_id: int, realm_id: str, seconds: float) -> int:
     wanted = min(room, int(seconds * SINGLES_PER_SECOND)) - waiting
     moved = 0
     for kind in BATCHED:  # invoices first: a payment goes after the invoices it pays
-        for link in _claim(kind.link_model, firm_id, wanted - moved):
+        for link in _claim(kind.link_model, firm_id, wanted - moved, slot):
             _to_single_push(link, SENT_SINGLY, SyncEvent.Outcome.INFO)
             moved += 1
     return moved
@@ -496,7 +501,8 @@ def batch_push_resume(*, now=None) -> int:
             .values_list("firm_id", flat=True)
             .distinct()
         )
-    # A pusher whose lease has ended by ``now`` died: said in the clock its lease is read in, so it is
-    # taken over. A live pusher takes the records, and a message on its way starts one: both are left alone.
-    BatchPushSlot.objects.filter(firm_id__in=firms, held_until__lte=now).update(held_until=timezone.now())
+    # A pusher whose lease has ended by the sweep's ``now`` died: said in the clock its lease is read in,
+    # so the next wake (now, or when its records stop waiting) takes it over. A live pusher takes the
+    # records, and a message on its way starts one: both are left alone.
+    BatchPushSlot.objects.filter(held_until__lte=now).update(held_until=timezone.now())
     return sum(start_batch_pusher(firm_id) for firm_id in sorted(firms))

@@ -375,3 +375,12 @@ def test_while_the_minutes_batch_requests_are_spent_records_go_singly(qbo, conne
     # One batch, then one create each: no look-up, since none of them was ever sent before.
     assert (operations.count("batch"), operations.count("create")) == (1, 15 + 1), operations
     assert_exactly_once_and_correct(qbo, connected.realm_id, firm)
+
+
+def test_a_claim_is_noted_on_the_pusher_in_its_own_transaction(qbo, connected, firm):
+    """Whoever takes over from a pusher killed right after a claim finds the claimed records."""
+    history(firm, "Noted Client", invoices=3, payments=0)
+    slot = BatchPushSlot.objects.create(firm=firm, number=0, holder="task", claimed={})
+    first = _claim(InvoiceSyncLink, firm.pk, 2, slot)
+    second = _claim(InvoiceSyncLink, firm.pk, 2, slot)
+    assert BatchPushSlot.objects.get().claimed == {"invoice": [link.pk for link in first + second]}
