@@ -133,9 +133,14 @@ def _renew(slot: BatchPushSlot) -> None:
     BatchPushSlot.objects.filter(pk=slot.pk).update(held_until=timezone.now() + run_lease(), claimed={})
 
 
-def _release(slot: BatchPushSlot, batches: int) -> None:
+def _release(slot: BatchPushSlot, batches: int, *, failed: bool = False) -> None:
+    """Let the pusher go. After an error its lease is ended but its batch in hand kept: whoever takes the
+    pusher next puts those records back."""
     BatchPushSlot.objects.filter(pk=slot.pk).update(
-        held_until=None, holder="", claimed={}, batches_sent=F("batches_sent") + batches
+        held_until=timezone.now() if failed else None,
+        holder="",
+        batches_sent=F("batches_sent") + batches,
+        **({} if failed else {"claimed": {}}),
     )
 
 
@@ -205,6 +210,7 @@ def transactions_batch_push(*, firm_id: int, run_id: str = "") -> dict[str, int]
         connection = usable_connection(firm_id)
         if connection is None:
             counts["failed"] += _fail_all_waiting(firm_id)
+            _release(slot, 0)
             return dict(counts)
         client = connection_client(connection)
         preferences = None
@@ -233,9 +239,9 @@ def transactions_batch_push(*, firm_id: int, run_id: str = "") -> dict[str, int]
             counts["sent_singly"] = _send_singly(firm_id, connection.realm_id, pause, slot)
     except Exception:
         logger.exception("The batch pusher of firm %s stopped", firm_id)
+        _release(slot, counts.get("batches", 0), failed=True)
         raise
-    finally:
-        _release(slot, counts.get("batches", 0))
+    _release(slot, counts.get("batches", 0))
     if pause is not None:
         # QBO's limits: what is done stays done; the pusher comes back when the realm has room.
         start_batch_pusher(firm_id, countdown=pause)

@@ -288,7 +288,7 @@ def bulk_sync_run(*, plan_id: int, run_id: str = "") -> dict[str, int]:
         enqueue(BULK_SYNC_RUN, plan.pk, countdown=delay)
         return dict(done) | {"paused": 1}
     except BaseException:
-        _release_run(plan)
+        _release_run(plan, failed=True)
         raise
     _release_run(plan)
     if not plan.items.filter(outcome=BulkSyncItem.Outcome.PENDING).exists():
@@ -347,8 +347,13 @@ def _take_run(plan: BulkSyncPlan, run_id: str) -> bool | None:
     return locked.run_until is not None
 
 
-def _release_run(plan: BulkSyncPlan) -> None:
-    BulkSyncPlan.objects.filter(pk=plan.pk).update(run_holder="", run_until=None, updated_at=timezone.now())
+def _release_run(plan: BulkSyncPlan, *, failed: bool = False) -> None:
+    """Let the run go. After an error its lease is ended, not cleared: the next run takes it over and
+    hands the accounts this one had in hand to the single sync."""
+    now = timezone.now()
+    BulkSyncPlan.objects.filter(pk=plan.pk).update(
+        run_holder="", run_until=now if failed else None, updated_at=now
+    )
 
 
 def _hand_over_in_flight(plan: BulkSyncPlan) -> int:

@@ -384,3 +384,22 @@ def test_a_claim_is_noted_on_the_pusher_in_its_own_transaction(qbo, connected, f
     first = _claim(InvoiceSyncLink, firm.pk, 2, slot)
     second = _claim(InvoiceSyncLink, firm.pk, 2, slot)
     assert BatchPushSlot.objects.get().claimed == {"invoice": [link.pk for link in first + second]}
+
+
+def test_a_pusher_stopped_by_an_error_leaves_its_batch_for_the_next_one(qbo, connected, firm, monkeypatch):
+    from qbsync.sync.work import batches
+
+    history(firm, "Error Client", invoices=3, payments=0)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(batches, "_push_batch", broken)
+    with pytest.raises(RuntimeError):
+        transactions_batch_push(firm_id=firm.pk, run_id="first")
+    slot = BatchPushSlot.objects.get()
+    assert slot.holder == "" and len(slot.claimed["invoice"]) == 3
+    assert InvoiceSyncLink.objects.filter(firm=firm, state=SyncState.SYNCING).count() == 3
+    monkeypatch.undo()
+    assert transactions_batch_push(firm_id=firm.pk, run_id="second")["synced"] == 3
+    assert_exactly_once_and_correct(qbo, connected.realm_id, firm)
