@@ -398,7 +398,7 @@ def test_a_pusher_stopped_by_an_error_leaves_its_batch_for_the_next_one(qbo, con
     with pytest.raises(RuntimeError):
         transactions_batch_push(firm_id=firm.pk, run_id="first")
     slot = BatchPushSlot.objects.get()
-    assert slot.holder == "" and len(slot.claimed["invoice"]) == 3
+    assert (slot.holder, len(slot.claimed["invoice"])) == ("", 3)
     assert InvoiceSyncLink.objects.filter(firm=firm, state=SyncState.SYNCING).count() == 3
     monkeypatch.undo()
     assert transactions_batch_push(firm_id=firm.pk, run_id="second")["synced"] == 3
