@@ -148,18 +148,22 @@ class RealmSlots:
         parked = self._give_back(keys=self.keys_for(realm_id, node)[:3], args=[slot_id])
         return parked.decode() if isinstance(parked, bytes) else parked
 
-    def reap_dead(self, realm_id: str, node: str) -> int:
+    def reap_dead(self, realm_id: str, node: str) -> list[str]:
         """Free the realm's slots on this node held by pool processes that no longer exist (killed: the OOM
         killer, a hard time limit), rather than wait out their lease. A node is one worker on one host, so
-        its slots' process ids are this host's. Returns how many were freed."""
-        node_key, all_key = self.keys_for(realm_id, node)[:2]
+        its slots' process ids are this host's. A dead holder never gives its slot back, so for each slot
+        freed one parked message is handed out instead: returns them, now the caller's to send."""
+        node_key, all_key, parked_key = self.keys_for(realm_id, node)[:3]
         dead = [m for m in self._redis.zrange(node_key, 0, -1) if not _process_alive(m)]
-        if dead:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.zrem(node_key, *dead)
-            pipe.zrem(all_key, *dead)
-            pipe.execute()
-        return len(dead)
+        if not dead:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrem(node_key, *dead)
+        pipe.zrem(all_key, *dead)
+        for _ in dead:
+            pipe.lpop(parked_key)
+        popped = pipe.execute()[2:]
+        return [m.decode() if isinstance(m, bytes) else m for m in popped if m]
 
     def held(self, realm_id: str) -> int:
         """Slots the realm holds now on every worker process."""
@@ -321,8 +325,10 @@ def run_fairly(task: Task, realm_id: str | None, work: Callable[[], T], *, batch
     try:
         verdict, slot_id = slots.take(realm_id, **caps)
         if verdict != "ok":
-            # Slots of a killed pool process are freed now, then the task takes one or is parked.
-            slots.reap_dead(realm_id, node)
+            # Slots of a killed pool process are freed now (with the messages parked behind them), then
+            # the task takes one or is parked.
+            for parked in slots.reap_dead(realm_id, node):
+                send_parked(parked)
             verdict, slot_id = slots.take(realm_id, **caps, park=_parked_message(task))
     except GOVERNOR_BACKEND_ERRORS:
         logger.warning("Fair scheduling skipped for realm %s: Redis unreachable", realm_id, exc_info=True)
