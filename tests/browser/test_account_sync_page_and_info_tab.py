@@ -6,7 +6,7 @@ reader to the Info tab they came from. The Info tab shows its payments' QuickBoo
 tooltip), and its invoice and payment rows follow the account when its QuickBooks section settles."""
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -42,6 +42,11 @@ def staleness(element) -> bool:
         element.is_enabled()
     except StaleElementReferenceException:
         return True
+    except WebDriverException as exc:
+        # Asked mid-navigation, Chromium can answer a gone node with this inspector error instead.
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
     return False
 
 
