@@ -215,26 +215,12 @@ def seed(a):
 
 
 def run_qbsync(firm, realm, control, a) -> float:
-    from qbsync.firms.models import User
     from qbsync.quickbooks.governor import reset_governor
-    from qbsync.sync.models import QuickBooksConnection
-    from qbsync.sync.services.connections import connection_apply_first_defaults
     from qbsync.sync.work.batches import batch_work_left, transactions_batch_push
     from qbsync.sync.work.bulk import bulk_sync_preview, bulk_sync_preview_start, bulk_sync_run
     from qbsync.sync.work.bulk import bulk_sync_start as start_plan
-    from tests.factories import connection_for_realm
 
-    class Sandbox:  # what connection_for_realm needs of a running sandbox
-        pass
-
-    sandbox = Sandbox()
-    sandbox.control = control
-    owner = User.objects.get(username="bench-owner")
-    connection = connection_for_realm(firm=firm, user=owner, sandbox=sandbox, realm_id=realm)
-    connection_apply_first_defaults(connection=connection)
-    if a.taxed:
-        map_vat(firm, owner, connection)
-    QuickBooksConnection.objects.filter(pk=connection.pk).update(auto_sync_scope="all")
+    owner, _connection = connect(firm, realm, control, a.taxed)
     reset_governor()
     control.call("DELETE", "/_sandbox/requests")
     started = time.monotonic()
@@ -277,6 +263,28 @@ def run_qbsync(firm, realm, control, a) -> float:
     if errors:
         raise errors[0]
     return time.monotonic() - started
+
+
+def connect(firm, realm, control, taxed: bool):
+    """The bench firm connected to ``realm`` with its first defaults and every account due (VAT mapped
+    when ``taxed``); returns its owner and the connection."""
+    from qbsync.firms.models import User
+    from qbsync.sync.models import QuickBooksConnection
+    from qbsync.sync.services.connections import connection_apply_first_defaults
+    from tests.factories import connection_for_realm
+
+    class Sandbox:  # what connection_for_realm needs of a running sandbox
+        pass
+
+    sandbox = Sandbox()
+    sandbox.control = control
+    owner = User.objects.get(username="bench-owner")
+    connection = connection_for_realm(firm=firm, user=owner, sandbox=sandbox, realm_id=realm)
+    connection_apply_first_defaults(connection=connection)
+    if taxed:
+        map_vat(firm, owner, connection)
+    QuickBooksConnection.objects.filter(pk=connection.pk).update(auto_sync_scope="all")
+    return owner, connection
 
 
 def map_vat(firm, owner, connection) -> None:

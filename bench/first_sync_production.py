@@ -136,23 +136,11 @@ def main() -> None:
 
 
 def connect(firm, realm, control, taxed: bool):
-    from qbsync.firms.models import User
-    from qbsync.sync.models import QuickBooksConnection
-    from qbsync.sync.services.connections import connection_apply_first_defaults, connection_check
-    from tests.factories import connection_for_realm
+    from qbsync.sync.services.connections import connection_check
 
-    class Sandbox:  # what connection_for_realm needs of a running sandbox
-        pass
-
-    sandbox = Sandbox()
-    sandbox.control = control
-    owner = User.objects.get(username="bench-owner")
-    connection = connection_for_realm(firm=firm, user=owner, sandbox=sandbox, realm_id=realm)
-    connection_apply_first_defaults(connection=connection)
-    connection_check(connection_id=connection.pk)  # as connecting does: the company's preferences kept
-    QuickBooksConnection.objects.filter(pk=connection.pk).update(auto_sync_scope="all")
-    if taxed:
-        first_sync.map_vat(firm, owner, connection)
+    owner, connection = first_sync.connect(firm, realm, control, taxed)
+    if not taxed:  # mapping VAT read them already
+        connection_check(connection_id=connection.pk)  # as connecting does: the company's preferences kept
     return owner
 
 
