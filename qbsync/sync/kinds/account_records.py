@@ -16,7 +16,7 @@ from ..engine.transitions import transition, transition_all
 from ..models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
 from ..states import SyncAction, SyncState
 from . import transactions as pipeline
-from .invoices import invoice_sync_on_change
+from .invoices import INVOICE
 from .payments import PAYMENT, payment_sync_on_change
 from .transactions import (
     ACCOUNT_UNSYNCED,
@@ -76,18 +76,14 @@ def invoices_unsync_for_account(
 def account_history_request(*, account_id: int) -> int:
     """The account is synced now: its issued invoices and its payments that never asked to sync (made
     before the firm connected, say) ask now, as a first sync that goes out in batches. Returns how many."""
-    count = 0
-    for invoice in Invoice.objects.filter(
+    invoices = Invoice.objects.filter(
         account_id=account_id, status__in=Invoice.PAYABLE_STATUSES, sync_link__isnull=True
-    ).order_by("issue_date", "pk"):
-        invoice_sync_on_change(invoice=invoice, via_batch=True)
-        count += 1
-    for payment in Payment.objects.filter(account_id=account_id, sync_link__isnull=True).order_by(
-        "date", "pk"
-    ):
-        payment_sync_on_change(payment=payment, via_batch=True)
-        count += 1
-    return count
+    ).order_by("issue_date", "pk")
+    payments = Payment.objects.filter(account_id=account_id, sync_link__isnull=True).order_by("date", "pk")
+    # Invoices first: the payments' waits are worked out with their invoices already asked.
+    return pipeline.first_sync_request(
+        INVOICE, account_id=account_id, records=invoices
+    ) + pipeline.first_sync_request(PAYMENT, account_id=account_id, records=payments)
 
 
 def invoices_release_waiting(*, account_id: int) -> int:

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from qbsync.quickbooks.errors import (
@@ -38,7 +38,7 @@ from ..engine.company import currency_refusal, preferences_forget, preferences_o
 from ..engine.connection import usable_connection
 from ..engine.enqueue import ACCOUNT_RECORDS_MOVE, enqueue, enqueue_outbox, wake_batch_pusher
 from ..engine.errors import SyncFailure, SyncRequestError
-from ..engine.history import record_event
+from ..engine.history import record_event, record_events
 from ..engine.leases import SYNCING_LEASE
 from ..engine.retry import defer, fail
 from ..engine.transitions import error_fields_cleared, transition, transition_all
@@ -315,6 +315,13 @@ def release_waiting(kind: TransactionKind, *, account_id: int) -> int:
     return released
 
 
+def release_waiting_on(kind: TransactionKind, *, account_ids) -> None:
+    """Records of ``kind`` of these accounts synced: what waits on that kind there may go now."""
+    for waiting in _waiting_on(kind):
+        for account_id in sorted(account_ids):
+            release_waiting(waiting, account_id=account_id)
+
+
 # Asking to sync ----------------------------------------------------------------------------------------
 
 
@@ -327,6 +334,70 @@ def sync_on_change(kind: TransactionKind, record, *, via_batch: bool = False) ->
     with transaction.atomic():
         hold_account(record.account_id)  # before the link: see hold_account
         return _request_sync(kind, record, connection, via_batch)
+
+
+def first_sync_request(kind: TransactionKind, *, account_id: int, records: models.QuerySet) -> int:
+    """The account's ``records`` that never asked to sync (no link yet) ask now, as part of its first
+    sync: what `sync_on_change` with ``via_batch`` does to each, in a fixed number of queries for any
+    number of records (an account's whole history asks at once when it links). Returns how many got a
+    link."""
+    with transaction.atomic():
+        hold_account(account_id)  # before the links: see hold_account
+        # Read under the account's lock: a link made meanwhile (by a change, or a person's skip) stays.
+        asking = [
+            record
+            for record in records.filter(sync_link__isnull=True)
+            if kind.syncs(record) and not kind.voided(record)
+        ]
+        firm_id = asking[0].firm_id if asking else None
+        connection = usable_connection(firm_id) if firm_id else None
+        if connection is None:
+            return 0
+        try:
+            with transaction.atomic():
+                links = _first_sync_links(kind, account_id, asking, connection)
+        except IntegrityError:
+            # A link was made outside the account's lock (a person's skip) just now: one at a time.
+            return sum(_request_sync(kind, r, connection, via_batch=True) is not None for r in asking)
+    if any(link.state == SyncState.QUEUED and not link.waiting_reason for link in links):
+        wake_batch_pusher(firm_id)
+    return len(links)
+
+
+def _first_sync_links(kind: TransactionKind, account_id: int, records: list, connection) -> list:
+    now = timezone.now()
+    start = connection.sync_start_date
+    before_start = BEFORE_START_DATE.format(start=start.isoformat()) if start else ""
+    early = {r.pk for r in records if start and kind.dated(r) < start}
+    blockers = kind.blockers([r for r in records if r.pk not in early])
+    stopped = WAITING_FOR_ACCOUNT in blockers.values() and account_stopped(account_id)
+    links = []
+    for record in records:
+        blocker = blockers.get(record.pk, "")
+        link = kind.link_model(**{kind.name: record}, firm_id=record.firm_id, state_changed_at=now)
+        if record.pk in early:
+            link.state, link.skip_reason = SyncState.SKIPPED, before_start
+        elif blocker == WAITING_FOR_ACCOUNT and stopped:
+            link.state, link.skip_reason = SyncState.SKIPPED, ACCOUNT_UNSYNCED
+        else:
+            link.state = target_of(SyncAction.REQUEST, link.state)
+            link.in_batch, link.request_epoch, link.waiting_reason = True, link.request_epoch + 1, blocker
+        links.append(link)
+    kind.link_model.objects.bulk_create(links, batch_size=500)
+    said: dict[tuple[str, str], list] = {}
+    for link in links:
+        if link.state == SyncState.SKIPPED:
+            message = (
+                ACCOUNT_NOT_SYNCED_EVENT
+                if link.skip_reason == ACCOUNT_UNSYNCED
+                else f"Skipped: {link.skip_reason}."
+            )
+            said.setdefault(("skipped", message), []).append(link)
+        elif link.waiting_reason:
+            said.setdefault(("waiting", f"Syncing: {link.waiting_reason}."), []).append(link)
+    for (event_kind, message), said_of in said.items():
+        record_events(links=said_of, kind=event_kind, message=message, trigger="auto")
+    return links
 
 
 def _request_sync(kind: TransactionKind, record, connection, via_batch: bool) -> TransactionSyncLink | None:
@@ -592,9 +663,12 @@ def link_lost(link: TransactionSyncLink, *, tid: str, message: str, forget: dict
             )
 
 
-def link_synced(link: TransactionSyncLink, qbo_record, version: int, tid: str, *, how: str = "") -> str:
+def link_synced(
+    link: TransactionSyncLink, qbo_record, version: int, tid: str, *, how: str = "", release: bool = True
+) -> str:
     """QBO has ``version`` of the record (pushed alone or in a batch): Synced, and what waited for it goes.
     ``how`` the push got it (CREATED, FOUND or UPDATED; by default created when the link had no QBO Id).
+    ``release`` False: the caller releases what waited (`release_waiting_on`), once for many records.
     Returns "synced", or "not-queued" when the link had moved meanwhile."""
     kind = kind_of(link)
     differs = kind.written_differs(link, qbo_record, version)
@@ -627,8 +701,8 @@ def link_synced(link: TransactionSyncLink, qbo_record, version: int, tid: str, *
             waiting_reason="",
         )
         if done:
-            for waiting in _waiting_on(kind):
-                release_waiting(waiting, account_id=kind.record_of(link).account_id)
+            if release:
+                release_waiting_on(kind, account_ids={kind.record_of(link).account_id})
             record_event(
                 link=link,
                 outcome=SyncEvent.Outcome.SUCCESS,

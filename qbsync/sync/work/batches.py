@@ -54,11 +54,13 @@ from ..kinds.invoices import INVOICE
 from ..kinds.payments import PAYMENT
 from ..kinds.transactions import (
     CREATE_SENT,
+    TransactionKind,
     hold_account,
     kind_of,
     kind_of_model,
     link_synced,
     refused,
+    release_waiting_on,
     say_sent_differently,
     settle_blocked,
 )
@@ -379,22 +381,21 @@ def _drafts(connection, links, preferences, counts) -> list[tuple[str, object, o
             state=SyncState.SYNCED,
         ).values_list("account_id", "qbo_customer_id")
     )
-    ready = []
+    going = []
     for link in links:
         kind = kind_of(link)
         record = kind.record_of(link)  # loaded with the claim
         if not kind.syncs(record) or kind.voided(record):
             _to_single_push(link, CHANGED_WHILE_WAITING.format(record=kind.name))
+        else:
+            going.append(link)
+    blocked = _settle_blocked_in_batch(going, counts)
+    ready = []
+    for link in going:
+        if link.pk in blocked:
             continue
-        with transaction.atomic():
-            hold_account(record.account_id)
-            blocker = kind.blocker(record)
-            if blocker:
-                leave = {} if kind.waits_in_batch else {"in_batch": False}
-                outcome = settle_blocked(link, record, blocker, **leave)
-        if blocker:
-            counts[outcome] += 1
-            continue
+        kind = kind_of(link)
+        record = kind.record_of(link)
         customer_id = (
             customer_of.get(record.account_id)
             or AccountSyncLink.objects.get(account_id=record.account_id).qbo_customer_id
@@ -412,6 +413,29 @@ def _drafts(connection, links, preferences, counts) -> list[tuple[str, object, o
         say_sent_differently(kind, link, record, draft)
         ready.append((f"{kind.batch_id_prefix}{link.pk}", link, draft))
     return ready
+
+
+def _settle_blocked_in_batch(links, counts) -> set[int]:
+    """Work out what each claimed link waits for, a kind of one account at a time (a fixed number of
+    queries for each, under the account's lock: see hold_account); settle those that must wait. Returns
+    the ids of the links settled."""
+    groups: dict[tuple[int, int], list] = defaultdict(list)
+    for link in links:
+        kind = kind_of(link)
+        groups[(kind.record_of(link).account_id, BATCHED.index(kind))].append(link)
+    blocked = set()
+    for (account_id, kind_index), group in sorted(groups.items()):
+        kind = BATCHED[kind_index]
+        with transaction.atomic():
+            hold_account(account_id)
+            blockers = kind.blockers([kind.record_of(link) for link in group])
+            for link in group:
+                blocker = blockers[kind.record_id_of(link)]
+                if blocker:
+                    leave = {} if kind.waits_in_batch else {"in_batch": False}
+                    counts[settle_blocked(link, kind.record_of(link), blocker, **leave)] += 1
+                    blocked.add(link.pk)
+    return blocked
 
 
 def _push_batch(client, connection, links, preferences, counts) -> float | None:
@@ -471,6 +495,7 @@ def _push_batch(client, connection, links, preferences, counts) -> float | None:
         counts["failed"] += len(links)
         return None
     tid = client.last_intuit_tid
+    synced_in: dict[TransactionKind, set[int]] = defaultdict(set)  # accounts whose records synced, by kind
     for bid, link, _draft in ready:
         kind = kind_of(link)
         result = results.get(bid)
@@ -487,7 +512,12 @@ def _push_batch(client, connection, links, preferences, counts) -> float | None:
             fail(link, kind.explain_refusal(result, kind.record_of(link)) or refused(kind, result))
             counts["failed"] += 1
         else:
-            counts[link_synced(link, result, versions[bid], tid)] += 1
+            outcome = link_synced(link, result, versions[bid], tid, release=False)
+            counts[outcome] += 1
+            if outcome == "synced":
+                synced_in[kind].add(kind.record_of(link).account_id)
+    for kind, account_ids in synced_in.items():
+        release_waiting_on(kind, account_ids=account_ids)
     return None
 
 
