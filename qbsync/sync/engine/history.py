@@ -44,15 +44,23 @@ def record_event(
 
 
 def record_events(
-    *, links, kind: str, message: str, actor: User | None = None, trigger: str = "worker"
-) -> int:
+    *,
+    links,
+    kind: str,
+    message: str,
+    actor: User | None = None,
+    trigger: str = "worker",
+    sent: dict | None = None,
+) -> list[SyncEvent]:
     """The same line in the history of each of ``links`` (one insert for all): what one happening did to
-    many records, such as an account's unsync to its invoices."""
+    many records, such as an account's unsync to its invoices, or one batch request sending them."""
     events = [
-        SyncEvent(**_owner_fields(link), kind=kind, message=message, actor=actor, trigger=trigger)
+        SyncEvent(
+            **_owner_fields(link), kind=kind, message=message, actor=actor, trigger=trigger, sent=sent or {}
+        )
         for link in links
     ]
-    return len(SyncEvent.objects.bulk_create(events, batch_size=500))
+    return SyncEvent.objects.bulk_create(events, batch_size=500)
 
 
 def last_event(link) -> SyncEvent | None:

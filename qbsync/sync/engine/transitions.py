@@ -9,7 +9,8 @@ from ..states import TRANSITIONS
 
 def transition(link, action: str, **fields) -> bool:
     """Move ``link`` (an account, invoice or payment link) by ``action`` only if it is still in one of the
-    action's sources, setting ``fields`` with it; the instance is refreshed when it moved."""
+    action's sources, setting ``fields`` with it; the instance is refreshed when it moved (its related
+    records stay as they were loaded)."""
     sources, target = TRANSITIONS[action]
     now = timezone.now()
     updated = (
@@ -18,7 +19,17 @@ def transition(link, action: str, **fields) -> bool:
         .update(state=target, state_changed_at=now, updated_at=now, **fields)
     )
     if updated:
+        # Django forgets the related rows on a refresh; the record a link belongs to never changes, and the
+        # history line that follows most moves needs it: kept, not loaded again (unless the move set it).
+        related = [
+            (field, field.get_cached_value(link))
+            for field in type(link)._meta.concrete_fields
+            if field.is_relation and field.is_cached(link)
+        ]
         link.refresh_from_db()
+        for field, value in related:
+            if getattr(link, field.attname) == getattr(value, "pk", None):
+                field.set_cached_value(link, value)
     return bool(updated)
 
 

@@ -73,6 +73,22 @@ def invoices_unsync_for_account(
     return moved
 
 
+def account_records_on_link(*, link: AccountSyncLink) -> None:
+    """The account just linked (called in the linking transaction): what waited for it goes, what its
+    unsync stopped resumes, its history that never asked asks now, and copies under another customer move.
+    An account none of whose records has a link yet (a first sync) only asks."""
+    has_links = (
+        InvoiceSyncLink.objects.filter(invoice__account_id=link.account_id).exists()
+        or PaymentSyncLink.objects.filter(payment__account_id=link.account_id).exists()
+    )
+    if has_links:
+        invoices_release_waiting(account_id=link.account_id)
+        payments_release_waiting(account_id=link.account_id)
+    account_history_request(account_id=link.account_id)
+    if has_links:
+        records_follow_customer(link=link)
+
+
 def account_history_request(*, account_id: int) -> int:
     """The account is synced now: its issued invoices and its payments that never asked to sync (made
     before the firm connected, say) ask now, as a first sync that goes out in batches. Returns how many."""

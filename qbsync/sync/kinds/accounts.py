@@ -48,13 +48,7 @@ from ..engine.retry import defer, fail
 from ..engine.transitions import error_fields_cleared, transition
 from ..models import AccountSyncLink, QuickBooksConnection, SyncEvent
 from ..states import SyncAction, SyncState, target_of
-from .account_records import (
-    account_history_request,
-    invoices_release_waiting,
-    invoices_unsync_for_account,
-    payments_release_waiting,
-    records_follow_customer,
-)
+from .account_records import account_records_on_link, invoices_unsync_for_account
 
 logger = logging.getLogger(__name__)
 
@@ -387,10 +381,7 @@ def account_link_succeed(
                 **error_fields_cleared(AccountSyncLink),
             )
             if done:
-                invoices_release_waiting(account_id=link.account_id)
-                payments_release_waiting(account_id=link.account_id)
-                account_history_request(account_id=link.account_id)
-                records_follow_customer(link=link)
+                account_records_on_link(link=link)
                 record_event(
                     link=link,
                     kind="found" if how == "found" else method,

@@ -46,7 +46,7 @@ from ..engine.company import currency_refusal, preferences_forget, preferences_o
 from ..engine.connection import usable_connection
 from ..engine.enqueue import start_batch_pusher
 from ..engine.errors import SyncFailure
-from ..engine.history import record_event
+from ..engine.history import record_event, record_events
 from ..engine.leases import QUEUED_GRACE, run_lease, slice_deadline
 from ..engine.retry import defer, fail
 from ..engine.transitions import transition, transition_all
@@ -453,16 +453,16 @@ def _push_batch(client, connection, links, preferences, counts) -> float | None:
         max_length=BATCH_REQUEST_ID_MAX_LENGTH,
     )
     # Recorded before sending: a record whose create may have reached QBO is never batched again.
+    links = [link for _, link, _ in ready]
     sent_events = [
-        record_event(
-            link=link,
+        event.pk
+        for event in record_events(
+            links=links,
             kind=SENT,
             message=_sent_in_batch(len(ready)),
             sent={"request_id": request_id, "batch_size": len(ready)},
-        ).pk
-        for _bid, link, _draft in ready
+        )
     ]
-    links = [link for _, link, _ in ready]
     try:
         results = qbo_txn.batch_create_transactions(
             client, [(bid, draft) for bid, _, draft in ready], request_id=request_id

@@ -34,6 +34,19 @@ def test_a_move_the_table_allows_happens_with_its_fields(links):
         assert (link.state, link.attempts) == (SyncState.QUEUED, 3)  # the instance is refreshed
 
 
+def test_a_move_keeps_the_record_it_belongs_to_but_not_a_relation_it_changed(
+    links, owner, django_assert_num_queries
+):
+    account_link, invoice_link, _ = links
+    invoice = invoice_link.invoice
+    with django_assert_num_queries(2):  # the move and the refresh; the invoice is not read again
+        assert transition(invoice_link, SyncAction.REQUEST)
+        assert invoice_link.invoice is invoice
+    assert account_link.linked_by is None  # read, so Django caches it
+    assert transition(account_link, SyncAction.REQUEST, linked_by=owner)
+    assert account_link.linked_by == owner
+
+
 def test_a_move_from_a_state_the_table_does_not_list_changes_nothing(links):
     for link in links:
         before = link.state_changed_at
