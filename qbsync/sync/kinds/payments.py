@@ -8,6 +8,8 @@ What is particular to payments is described in `PAYMENT`; the pipeline (`transac
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
 from invoices.models import Invoice, Payment, PaymentAllocation
 from qbsync.core.money import money_text
 from qbsync.firms.models import Firm
@@ -56,6 +58,24 @@ def payment_blockers(payments: list[Payment]) -> dict[int, str]:
             numbers=", ".join(sorted(numbers[i] for i in invoice_ids))
         )
     return blockers
+
+
+def payment_waits_over(links: QuerySet[PaymentSyncLink]) -> QuerySet[PaymentSyncLink]:
+    """Of these payment links, those `payment_blockers` would now let go as far as their invoices and
+    account go (the account Synced, every invoice they pay in QBO), and those waiting for anything else:
+    one query, so that the sweep looks again only at waits that may be over, not at every payment of a
+    first sync still waiting for its invoices."""
+    invoice_in_qbo = InvoiceSyncLink.objects.filter(
+        invoice_id=OuterRef("invoice_id"), state=SyncState.SYNCED
+    ).exclude(qbo_invoice_id="")
+    pays_one_not_in_qbo = PaymentAllocation.objects.filter(payment_id=OuterRef("payment_id")).filter(
+        ~Exists(invoice_in_qbo)
+    )
+    for_invoices = Q(waiting_reason__startswith=WAITING_FOR_INVOICES.partition("{")[0])
+    return links.filter(
+        for_invoices & Q(payment__account__sync_link__state=SyncState.SYNCED) & ~Exists(pays_one_not_in_qbo)
+        | ~for_invoices
+    )
 
 
 def payment_draft(

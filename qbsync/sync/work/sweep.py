@@ -26,6 +26,7 @@ from ..kinds.account_records import (
     invoices_release_waiting,
     payments_release_waiting,
 )
+from ..kinds.payments import payment_waits_over
 from ..kinds.transactions import MOVING_TO_NEW_CUSTOMER, WAITING_FOR_ACCOUNT
 from ..models import AccountSyncLink, BulkSyncPlan, InvoiceSyncLink, PaymentSyncLink, SyncOutbox
 from ..states import SyncAction, SyncState
@@ -95,9 +96,11 @@ def _release_lost_waiters(*, now, limit: int) -> int:
         ).values_list("invoice__account_id", flat=True)[:limit]
     )
     for_invoices = set(
-        PaymentSyncLink.objects.filter(state=SyncState.QUEUED, state_changed_at__lt=stale)
-        .exclude(waiting_reason="")
-        .values_list("payment__account_id", flat=True)[:limit]
+        payment_waits_over(
+            PaymentSyncLink.objects.filter(state=SyncState.QUEUED, state_changed_at__lt=stale).exclude(
+                waiting_reason=""
+            )
+        ).values_list("payment__account_id", flat=True)[:limit]
     )
     released = 0
     for account_id in for_account:

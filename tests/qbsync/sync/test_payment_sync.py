@@ -86,6 +86,28 @@ def test_a_payment_waits_for_its_invoices_and_goes_when_they_sync(qbo, connected
     assert push(payment).state == SyncState.SYNCED
 
 
+def test_the_sweep_releases_a_payment_left_waiting_for_an_invoice_already_in_qbo_and_only_that(
+    qbo, connected, account
+):
+    from datetime import timedelta
+
+    from qbsync.sync.kinds.payments import payment_waits_over
+    from qbsync.sync.work.sweep import sync_sweep
+
+    synced, unsynced = make_invoice(account=account, number="DONE-1"), make_invoice(account=account)
+    sync_invoice(synced)
+    lost = pay(account, "10.00", (synced, "10.00"))
+    still = pay(account, "10.00", (synced, "5.00"), (unsynced, "5.00"))
+    # A release that did not see the invoice synced (it committed meanwhile): the wait stays, for nothing.
+    PaymentSyncLink.objects.filter(payment=lost).update(waiting_reason="waiting for invoice DONE-1 to sync")
+    waiting = PaymentSyncLink.objects.filter(state=SyncState.QUEUED).exclude(waiting_reason="")
+    assert list(payment_waits_over(waiting).values_list("payment", flat=True)) == [lost.pk]
+    PaymentSyncLink.objects.update(state_changed_at=timezone.now() - timedelta(minutes=5))
+    assert sync_sweep()["waiters_released"] == 1
+    assert PaymentSyncLink.objects.get(payment=lost).waiting_reason == ""
+    assert PaymentSyncLink.objects.get(payment=still).waiting_reason.startswith("waiting for invoice")
+
+
 def test_a_payment_created_before_its_account_syncs_follows_customer_then_invoice(qbo, connected, firm):
     late = AccountFactory(firm=firm, name="Late Payer")
     invoice = make_invoice(account=late, number="ORDER-1")
