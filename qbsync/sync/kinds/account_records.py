@@ -98,8 +98,8 @@ def account_history_request(*, account_id: int) -> int:
     payments = Payment.objects.filter(account_id=account_id, sync_link__isnull=True).order_by("date", "pk")
     # Invoices first: the payments' waits are worked out with their invoices already asked.
     return pipeline.first_sync_request(
-        INVOICE, account_id=account_id, records=invoices
-    ) + pipeline.first_sync_request(PAYMENT, account_id=account_id, records=payments)
+        account_id=account_id, asking=[(INVOICE, invoices), (PAYMENT, payments)]
+    )
 
 
 def invoices_release_waiting(*, account_id: int) -> int:

@@ -63,6 +63,9 @@ SYNC_THE_ACCOUNT_FIRST = (
     "QuickBooks, on the account's page); its {noun}s follow by themselves."
 )
 ACCOUNT_NOT_SYNCED_EVENT = "Not synced: its account is not synced. It goes once the account is synced."
+# The history line of a record that asked to sync and was skipped, or must wait, and why.
+SKIPPED_EVENT = "Skipped: {reason}."
+WAITING_EVENT = "Syncing: {reason}."
 SKIPPED_BY = "skipped by {who}"
 # The history event saying QBO gets some of the record in a shorter or other form than here (once a version).
 SENT_DIFFERENTLY = "sent_shortened"
@@ -336,32 +339,43 @@ def sync_on_change(kind: TransactionKind, record, *, via_batch: bool = False) ->
         return _request_sync(kind, record, connection, via_batch)
 
 
-def first_sync_request(kind: TransactionKind, *, account_id: int, records: models.QuerySet) -> int:
-    """The account's ``records`` that never asked to sync (no link yet) ask now, as part of its first
-    sync: what `sync_on_change` with ``via_batch`` does to each, in a fixed number of queries for any
-    number of records (an account's whole history asks at once when it links). Returns how many got a
-    link."""
+def first_sync_request(*, account_id: int, asking: list[tuple[TransactionKind, models.QuerySet]]) -> int:
+    """The account's records that never asked to sync (no link yet) ask now, as part of its first sync,
+    kind by kind in the order given (``(kind, records)``; a kind's waits are worked out with the kinds
+    before it already asked): what `sync_on_change` with ``via_batch`` does to each, in a fixed number of
+    queries for any number of records (an account's whole history asks at once when it links). Returns
+    how many got a link."""
+    connection = None
+    asked = 0
+    to_batch = False
     with transaction.atomic():
         hold_account(account_id)  # before the links: see hold_account
-        # Read under the account's lock: a link made meanwhile (by a change, or a person's skip) stays.
-        asking = [
-            record
-            for record in records.filter(sync_link__isnull=True)
-            if kind.syncs(record) and not kind.voided(record)
-        ]
-        firm_id = asking[0].firm_id if asking else None
-        connection = usable_connection(firm_id) if firm_id else None
-        if connection is None:
-            return 0
-        try:
-            with transaction.atomic():
-                links = _first_sync_links(kind, account_id, asking, connection)
-        except IntegrityError:
-            # A link was made outside the account's lock (a person's skip) just now: one at a time.
-            return sum(_request_sync(kind, r, connection, via_batch=True) is not None for r in asking)
-    if any(link.state == SyncState.QUEUED and not link.waiting_reason for link in links):
-        wake_batch_pusher(firm_id)
-    return len(links)
+        for kind, records in asking:
+            # Read under the account's lock: a link made meanwhile (by a change, or a person's skip) stays.
+            unlinked = [
+                record
+                for record in records.filter(sync_link__isnull=True)
+                if kind.syncs(record) and not kind.voided(record)
+            ]
+            if not unlinked:
+                continue
+            connection = connection or usable_connection(unlinked[0].firm_id)
+            if connection is None:
+                return 0
+            try:
+                with transaction.atomic():
+                    links = _first_sync_links(kind, account_id, unlinked, connection)
+            except IntegrityError:
+                # A link was made outside the account's lock (a person's skip) just now: one at a time.
+                asked += sum(_request_sync(kind, r, connection, via_batch=True) is not None for r in unlinked)
+                continue
+            asked += len(links)
+            to_batch = to_batch or any(
+                link.state == SyncState.QUEUED and not link.waiting_reason for link in links
+            )
+    if to_batch:
+        wake_batch_pusher(connection.firm_id)
+    return asked
 
 
 def _first_sync_links(kind: TransactionKind, account_id: int, records: list, connection) -> list:
@@ -390,11 +404,11 @@ def _first_sync_links(kind: TransactionKind, account_id: int, records: list, con
             message = (
                 ACCOUNT_NOT_SYNCED_EVENT
                 if link.skip_reason == ACCOUNT_UNSYNCED
-                else f"Skipped: {link.skip_reason}."
+                else SKIPPED_EVENT.format(reason=link.skip_reason)
             )
             said.setdefault(("skipped", message), []).append(link)
         elif link.waiting_reason:
-            said.setdefault(("waiting", f"Syncing: {link.waiting_reason}."), []).append(link)
+            said.setdefault(("waiting", WAITING_EVENT.format(reason=link.waiting_reason)), []).append(link)
     for (event_kind, message), said_of in said.items():
         record_events(links=said_of, kind=event_kind, message=message, trigger="auto")
     return links
@@ -417,7 +431,12 @@ def _request_sync(kind: TransactionKind, record, connection, via_batch: bool) ->
     start = connection.sync_start_date
     if start and kind.dated(record) < start:
         if transition(link, SyncAction.SKIP, skip_reason=BEFORE_START_DATE.format(start=start.isoformat())):
-            record_event(link=link, kind="skipped", trigger="auto", message=f"Skipped: {link.skip_reason}.")
+            record_event(
+                link=link,
+                kind="skipped",
+                trigger="auto",
+                message=SKIPPED_EVENT.format(reason=link.skip_reason),
+            )
         return link
     if target_of(SyncAction.REQUEST, link.state) is None:
         # A worker holds it now; it compares versions when it finishes and picks the change up.
@@ -441,7 +460,9 @@ def _request_sync(kind: TransactionKind, record, connection, via_batch: bool) ->
     )
     if blocker:
         if not waited_already:
-            record_event(link=link, kind="waiting", trigger="auto", message=f"Syncing: {blocker}.")
+            record_event(
+                link=link, kind="waiting", trigger="auto", message=WAITING_EVENT.format(reason=blocker)
+            )
     elif in_batch:
         wake_batch_pusher(record.firm_id)
     else:

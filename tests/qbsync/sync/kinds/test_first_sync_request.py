@@ -142,7 +142,7 @@ def test_a_link_made_meanwhile_outside_the_lock_is_kept_and_the_rest_ask_one_at_
 
     racing = dataclasses.replace(INVOICE, syncs=syncs_and_a_skip_lands)
     invoices = Invoice.objects.filter(account=account, status__in=Invoice.PAYABLE_STATUSES)
-    assert pipeline.first_sync_request(racing, account_id=account.pk, records=invoices) == 3
+    assert pipeline.first_sync_request(account_id=account.pk, asking=[(racing, invoices)]) == 3
     links = InvoiceSyncLink.objects.filter(invoice__account=account)
     assert links.get(invoice=target).state == SyncState.SKIPPED
     assert links.filter(state=SyncState.QUEUED, in_batch=True, request_epoch=1).count() == 2
