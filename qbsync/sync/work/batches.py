@@ -17,6 +17,7 @@ never batched again.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import defaultdict
 
@@ -89,9 +90,10 @@ SENT_SINGLY = (
     "QuickBooks Online's batch requests for this minute are used up: sent on its own, with the minute's "
     "other requests, rather than wait for the next minute."
 )
-# While the minute's batch requests are spent, about this many records a second go on their own: what one
-# worker slot sends alone at QBO's usual 100-200 ms a request. More would only queue behind the next batch.
-SINGLES_PER_SECOND = 5
+# While the minute's batch requests are all in use, the pusher hands records to the single push after each
+# batch, this many seconds' worth of the minute's other requests ahead: enough to keep the company's other
+# worker slots busy until it looks again, few enough not to queue ahead of its own next message.
+SINGLES_AHEAD_SECONDS = 2.0
 
 
 def _sent_in_batch(size: int) -> str:
@@ -236,9 +238,10 @@ def transactions_batch_push(*, firm_id: int, run_id: str = "") -> dict[str, int]
                 pause = outcome
                 break
             counts["batches"] += 1
+            counts["sent_singly"] += _send_singly(firm_id, connection.realm_id, SINGLES_AHEAD_SECONDS, slot)
         if pause is not None and counts.pop("batch_budget_spent", 0):
             _renew(slot)
-            counts["sent_singly"] = _send_singly(firm_id, connection.realm_id, pause, slot)
+            counts["sent_singly"] += _send_singly(firm_id, connection.realm_id, pause, slot)
     except Exception:
         logger.exception("The batch pusher of firm %s stopped", firm_id)
         _release(slot, counts.get("batches", 0), failed=True)
@@ -351,19 +354,26 @@ def _to_single_push(link, message: str, outcome: str = SyncEvent.Outcome.FAILURE
 
 
 def _send_singly(firm_id: int, realm_id: str, seconds: float, slot: BatchPushSlot) -> int:
-    """The minute's batch requests are spent for ``seconds``: hand records that can go now to the single
-    push, as many as the minute's other requests and the workers can take meanwhile (QBO allows 500
-    requests a minute, of which batches use 40). Records handed over before and not sent yet count."""
+    """While every batch request of the minute is in use, hand records that can go now to the single push,
+    as many as the minute's other requests take in the next ``seconds`` at their even pace (QBO allows 500
+    requests a minute, of which batches use 40) and the window still has room for. Records handed over
+    before and not sent yet count. Returns how many were handed over."""
     governor = governor_from_settings()
     limits = governor.limits
-    room = limits.usable(limits.per_minute) - governor.state(realm_id).requests_in_window
+    state = governor.state(realm_id)
+    batches = limits.usable(limits.batch_per_minute)
+    if state.batch_in_window < batches:
+        return 0  # the next batch carries 30 records for one request: no record goes singly before it
+    singles_a_minute = limits.usable(limits.per_minute) - batches
+    room = limits.usable(limits.per_minute) - state.requests_in_window
+    pace = math.ceil(singles_a_minute * seconds / limits.window_seconds)
     waiting = sum(
         kind.link_model.objects.filter(
             firm_id=firm_id, state=SyncState.QUEUED, in_batch=False, waiting_reason=""
         ).count()
         for kind in BATCHED
     )
-    wanted = min(room, int(seconds * SINGLES_PER_SECOND)) - waiting
+    wanted = min(room, pace) - waiting
     moved = 0
     for kind in BATCHED:  # invoices first: a payment goes after the invoices it pays
         for link in _claim(kind.link_model, firm_id, wanted - moved, slot):
