@@ -1,6 +1,8 @@
 """The only writer of a link's state: compare-and-set moves by the table in `qbsync/sync/states.py`, for
 one link or for a set of links at once. Two clicks, or a click racing a worker, never both win."""
 
+from typing import Any
+
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -41,6 +43,32 @@ def transition_all(links: QuerySet, action: str, *, now=None, **fields) -> int:
     return links.filter(state__in=sources).update(
         state=target, state_changed_at=now, updated_at=now, **fields
     )
+
+
+def transition_each(moves: list[tuple[Any, dict]], action: str) -> list:
+    """Move each link of ``moves`` (links of one model, each with its own ``fields``) by ``action`` if it
+    is still in one of the action's sources, in a fixed number of queries; returns the links moved, their
+    instances carrying the new values. Called in a transaction: the links are locked until it ends."""
+    if not moves:
+        return []
+    sources, target = TRANSITIONS[action]
+    model = type(moves[0][0])
+    now = timezone.now()
+    movable = set(
+        model.objects.select_for_update()
+        .filter(pk__in=[link.pk for link, _ in moves], state__in=sources)
+        .values_list("pk", flat=True)
+    )
+    moved, names = [], {"state", "state_changed_at", "updated_at"}
+    for link, fields in moves:
+        if link.pk not in movable:
+            continue
+        for name, value in {**fields, "state": target, "state_changed_at": now, "updated_at": now}.items():
+            setattr(link, name, value)
+        names |= fields.keys()
+        moved.append(link)
+    model.objects.filter(state__in=sources).bulk_update(moved, sorted(names))
+    return moved
 
 
 def error_fields_cleared(link_model) -> dict:

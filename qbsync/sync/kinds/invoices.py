@@ -99,18 +99,13 @@ def invoice_draft(invoice: Invoice, customer_id: str, connection: QuickBooksConn
     )
 
 
-def _total_differs(link: InvoiceSyncLink, qbo_invoice: qbo_txn.QboInvoice, version: int):
+def _total_differs(invoice: Invoice, qbo_invoice: qbo_txn.QboInvoice, version: int):
     """QuickBooks' total against the billed one, for the version pushed (a newer one is pushed next)."""
-    invoice = (
-        Invoice.objects.select_related("firm")
-        .only("total", "tax_total", "content_version", "status", "firm__currency")
-        .get(pk=link.invoice_id)
-    )
     if invoice.content_version != version or invoice.status == Invoice.Status.VOID:
         return None
     if qbo_invoice.total == invoice.total:
         return None  # the usual case: no need to know the company's tax model
-    connection = QuickBooksConnection.objects.filter(firm_id=link.firm_id).first()
+    connection = QuickBooksConnection.objects.filter(firm_id=invoice.firm_id).first()
     model = connection_tax_model(connection) if connection is not None else None
     return invoice_total_differs(invoice, qbo_invoice.total, qbo_invoice.total_tax, model)
 
@@ -149,12 +144,7 @@ SYNCED_MESSAGES = {
 }
 
 
-def _synced_event(link: InvoiceSyncLink, qbo_invoice: qbo_txn.QboInvoice, how: str) -> dict:
-    invoice = (
-        Invoice.objects.select_related("firm")
-        .only("status", "number", "firm__currency")
-        .get(pk=link.invoice_id)
-    )
+def _synced_event(invoice: Invoice, qbo_invoice: qbo_txn.QboInvoice, how: str) -> dict:
     kind = "voided" if invoice.status == Invoice.Status.VOID else how
     return {
         "kind": kind,

@@ -12,7 +12,6 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from invoices.models import Invoice, Payment, PaymentAllocation
 from qbsync.core.money import money_text
-from qbsync.firms.models import Firm
 from qbsync.quickbooks import transactions as qbo_txn
 from qbsync.quickbooks.errors import QboNotFoundError
 
@@ -109,8 +108,8 @@ SYNCED_MESSAGES = {
 }
 
 
-def _synced_event(link: PaymentSyncLink, qbo_payment: qbo_txn.QboPayment, how: str) -> dict:
-    currency = Firm.objects.values_list("currency", flat=True).get(pk=link.firm_id)
+def _synced_event(payment: Payment, qbo_payment: qbo_txn.QboPayment, how: str) -> dict:
+    currency = payment.firm.currency
     return {
         "kind": how,
         "received": {"Id": qbo_payment.id, "UnappliedAmt": str(qbo_payment.unapplied)},

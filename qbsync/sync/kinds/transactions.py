@@ -38,10 +38,10 @@ from ..engine.company import currency_refusal, preferences_forget, preferences_o
 from ..engine.connection import usable_connection
 from ..engine.enqueue import ACCOUNT_RECORDS_MOVE, enqueue, enqueue_outbox, wake_batch_pusher
 from ..engine.errors import SyncFailure, SyncRequestError
-from ..engine.history import record_event, record_events
+from ..engine.history import record_event, record_events, record_events_each
 from ..engine.leases import SYNCING_LEASE
 from ..engine.retry import defer, fail
-from ..engine.transitions import error_fields_cleared, transition, transition_all
+from ..engine.transitions import error_fields_cleared, transition, transition_all, transition_each
 from ..models import AccountSyncLink, QuickBooksConnection, SyncEvent, SyncOutbox, TransactionSyncLink
 from ..states import SyncAction, SyncState, target_of
 
@@ -93,7 +93,7 @@ def _no_explanation(exc: QboError, record) -> SyncFailure | None:
     return None
 
 
-def _as_written(link, qbo_record, version: int) -> SyncFailure | None:
+def _as_written(record, qbo_record, version: int) -> SyncFailure | None:
     return None
 
 
@@ -132,8 +132,8 @@ class TransactionKind:
     reference_inactive: tuple[str, str]
     # The create_sent event: its message and what it adds to the sent requestid.
     create_sent: Callable[[Any, Any], tuple[str, dict]]
-    # The succeeded event's kind, message and received, from (link, QBO's record, how: CREATED, FOUND or
-    # UPDATED).
+    # The succeeded event's kind, message and received, from (the record as it is now, QBO's record, how:
+    # CREATED, FOUND or UPDATED).
     synced_event: Callable[[Any, Any, str], dict]
     synced_fields: Callable[[Any], dict] = _no_fields  # more link fields from QBO's record
     syncs: Callable[[Any], bool] = _always  # whether the record syncs at all in its status
@@ -144,8 +144,9 @@ class TransactionKind:
     waits_for_deletes: Callable[[Any], bool] = _never
     # A refusal it explains better than "QBO refused the record" (an invoice number QBO already has: 6140).
     explain_refusal: Callable[[QboError, Any], SyncFailure | None] = _no_explanation
-    # (link, QBO's record, version pushed) -> the failure to report when QBO booked it otherwise than
-    # billed (an invoice's total), or None. The record stays linked to its copy, Failed until fixed.
+    # (the record as it is now, QBO's record, version pushed) -> the failure to report when QBO booked it
+    # otherwise than billed (an invoice's total), or None. The record stays linked to its copy, Failed
+    # until fixed.
     written_differs: Callable[[Any, Any, int], SyncFailure | None] = _as_written
     # What of its draft QBO gets in another form than ours (a description trimmed to QBO's limit), in
     # words for its history; "" when it is sent as it is here.
@@ -215,6 +216,17 @@ def hold_account(account_id: int) -> None:
     """
     list(
         AccountSyncLink.objects.select_for_update().filter(account_id=account_id).values_list("pk", flat=True)
+    )
+
+
+def hold_accounts(account_ids: list[int]) -> None:
+    """`hold_account` for several accounts at once, in id order (as every holder of more than one takes
+    them, so two never wait on each other)."""
+    list(
+        AccountSyncLink.objects.select_for_update()
+        .filter(account_id__in=account_ids)
+        .order_by("account_id")
+        .values_list("pk", flat=True)
     )
 
 
@@ -687,59 +699,63 @@ def link_lost(link: TransactionSyncLink, *, tid: str, message: str, forget: dict
 def link_synced(
     link: TransactionSyncLink, qbo_record, version: int, tid: str, *, how: str = "", release: bool = True
 ) -> str:
-    """QBO has ``version`` of the record (pushed alone or in a batch): Synced, and what waited for it goes.
-    ``how`` the push got it (CREATED, FOUND or UPDATED; by default created when the link had no QBO Id).
-    ``release`` False: the caller releases what waited (`release_waiting_on`), once for many records.
-    Returns "synced", or "not-queued" when the link had moved meanwhile."""
-    kind = kind_of(link)
-    differs = kind.written_differs(link, qbo_record, version)
-    if differs is not None:
-        # In QBO, but not as billed: linked to its copy (the retry updates it), Failed with both figures.
-        fail(
-            link,
-            differs,
-            **{kind.qbo_id_field: qbo_record.id},
-            qbo_sync_token=qbo_record.sync_token,
-            qbo_customer_id=qbo_record.customer_id,
+    """QBO has ``version`` of the record (pushed alone): see `links_synced`. Returns "synced", "failed",
+    or "not-queued" when the link had moved meanwhile."""
+    return links_synced(kind_of(link), [(link, qbo_record, version)], tid, how=how, release=release)[0]
+
+
+def links_synced(
+    kind: TransactionKind, synced: list[tuple], tid: str, *, how: str = "", release: bool = True
+) -> list[str]:
+    """QBO has these records of ``kind`` (``(link, QBO's record, version pushed)``: one pushed alone, or
+    a batch's), in a fixed number of queries for any number: each Synced with its history line, and what
+    waited for them goes. ``how`` the push got them (CREATED, FOUND or UPDATED; by default created when a
+    link had no QBO Id). ``release`` False: the caller releases what waited (`release_waiting_on`), once
+    for many records. Returns each one's outcome, in order: "synced", "failed" (QBO booked it otherwise
+    than billed), or "not-queued" (its link moved meanwhile, or the record is gone)."""
+    records = kind.record_model.objects.select_related("firm").in_bulk(
+        [kind.record_id_of(link) for link, _, _ in synced]
+    )
+    outcome: dict[int, str] = {}
+    moves, events = [], {}
+    for link, qbo_record, version in synced:
+        record = records.get(kind.record_id_of(link))
+        if record is None:
+            outcome[link.pk] = "not-queued"
+            continue
+        fields = {
+            kind.qbo_id_field: qbo_record.id,
+            "qbo_sync_token": qbo_record.sync_token,
+            "qbo_customer_id": qbo_record.customer_id,
             **kind.synced_fields(qbo_record),
-            attempts=0,
-            waiting_reason="",
-        )
-        return "failed"
+        }
+        differs = kind.written_differs(record, qbo_record, version)
+        if differs is not None:
+            # In QBO, but not as billed: linked to its copy (the retry updates it), Failed with both figures.
+            fail(link, differs, **fields, attempts=0, waiting_reason="")
+            outcome[link.pk] = "failed"
+            continue
+        events[link.pk] = kind.synced_event(record, qbo_record, how or (UPDATED if link.qbo_id else CREATED))
+        fields.update(pushed_version=version, attempts=0, next_attempt_at=None, waiting_reason="")
+        moves.append((link, fields))
+    account_ids = sorted({records[kind.record_id_of(link)].account_id for link, _ in moves})
     with transaction.atomic():
-        hold_account(kind.record_of(link).account_id)  # before the link: see hold_account
-        how = how or (UPDATED if link.qbo_id else CREATED)
-        done = transition(
-            link,
-            SyncAction.SUCCEED,
-            **{kind.qbo_id_field: qbo_record.id},
-            qbo_sync_token=qbo_record.sync_token,
-            qbo_customer_id=qbo_record.customer_id,
-            **kind.synced_fields(qbo_record),
-            pushed_version=version,
-            attempts=0,
-            next_attempt_at=None,
-            waiting_reason="",
-        )
-        if done:
-            if release:
-                release_waiting_on(kind, account_ids={kind.record_of(link).account_id})
-            record_event(
-                link=link,
-                outcome=SyncEvent.Outcome.SUCCESS,
-                intuit_tid=tid,
-                **kind.synced_event(link, qbo_record, how),
-            )
-            record_id = kind.record_id_of(link)
-            current = (
-                kind.record_model.objects.filter(pk=record_id)
-                .values_list("content_version", flat=True)
-                .first()
-            )
-            if current is not None and current != version:
+        hold_accounts(account_ids)  # before the links: see hold_account
+        moved = transition_each(moves, SyncAction.SUCCEED)
+        if moved and release:
+            release_waiting_on(kind, account_ids=account_ids)
+        line = {"outcome": SyncEvent.Outcome.SUCCESS, "intuit_tid": tid, "trigger": "worker"}
+        record_events_each([(link, line | events[link.pk]) for link in moved])
+        pushed = {kind.record_id_of(link): link.pushed_version for link in moved}
+        for record_id, current in kind.record_model.objects.filter(pk__in=pushed).values_list(
+            "pk", "content_version"
+        ):
+            if current != pushed[record_id]:
                 # Changed while we were pushing: push the newer version too.
                 sync_on_change(kind, kind.record_model.objects.get(pk=record_id))
-    return "synced" if done else "not-queued"
+    for link in moved:
+        outcome[link.pk] = "synced"
+    return [outcome.get(link.pk, "not-queued") for link, _, _ in synced]
 
 
 # Deleting -----------------------------------------------------------------------------------------------

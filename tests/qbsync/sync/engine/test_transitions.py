@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from qbsync.sync.engine.transitions import error_fields_cleared, transition, transition_all
+from qbsync.sync.engine.transitions import error_fields_cleared, transition, transition_all, transition_each
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
 from qbsync.sync.states import SyncAction, SyncState
 from tests.factories import AccountFactory, make_invoice, make_payment
@@ -88,6 +88,26 @@ def test_a_set_moves_only_its_rows_in_a_source_state_stamped_with_the_given_time
     # Another kind of link, and nothing already in the target state, is untouched.
     assert transition_all(InvoiceSyncLink.objects.filter(firm=firm), SyncAction.UNSKIP) == 1
     assert AccountSyncLink.objects.get(pk=account_link.pk).state == SyncState.SYNCED
+
+
+def test_each_link_moves_with_its_own_fields_in_a_fixed_number_of_queries(firm, django_assert_num_queries):
+    account = AccountFactory(firm=firm)
+    links = [
+        InvoiceSyncLink.objects.create(firm=firm, invoice=make_invoice(account=account), state=state)
+        for state in (SyncState.SYNCING, SyncState.SYNCING, SyncState.QUEUED, SyncState.SYNCING)
+    ]
+    moves = [(link, {"qbo_invoice_id": f"Q{n}", "pushed_version": n}) for n, link in enumerate(links)]
+    with django_assert_num_queries(2):  # which may move (locked), then every move in one update
+        moved = transition_each(moves, SyncAction.SUCCEED)
+    assert [link.pk for link in moved] == [links[0].pk, links[1].pk, links[3].pk]  # the Queued one stays
+    stored = {link.pk: link for link in InvoiceSyncLink.objects.filter(firm=firm)}
+    for n, link in enumerate(links):
+        expected = (SyncState.QUEUED, "", 0) if n == 2 else (SyncState.SYNCED, f"Q{n}", n)
+        row = stored[link.pk]
+        assert (row.state, row.qbo_invoice_id, row.pushed_version) == expected
+    first = stored[links[0].pk]
+    assert (moved[0].state, moved[0].state_changed_at) == (SyncState.SYNCED, first.state_changed_at)
+    assert transition_each([], SyncAction.SUCCEED) == []
 
 
 def test_flag_fails_a_synced_link_and_reset_forgets_any(links):

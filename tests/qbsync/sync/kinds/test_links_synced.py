@@ -1,0 +1,111 @@
+"""Records QBO created (a batch's, or one pushed alone) are settled together: each Synced with its history
+line in a fixed number of queries whatever their number, one booked otherwise than billed Failed with
+both figures, one changed while it was pushed queued again, one whose link moved meanwhile left alone."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
+
+from qbsync.quickbooks.transactions import QboInvoice
+from qbsync.sync.kinds import transactions as pipeline
+from qbsync.sync.kinds.invoices import INVOICE
+from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, SyncEvent
+from qbsync.sync.services.connections import connection_apply_first_defaults
+from qbsync.sync.states import SyncState
+from tests.factories import AccountFactory, connection_for_realm, make_invoice
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def connected(firm, owner, qbo, qbo_realm):
+    connection = connection_for_realm(firm=firm, user=owner, sandbox=qbo, realm_id=qbo_realm)
+    connection_apply_first_defaults(connection=connection)
+    return connection
+
+
+def pushed(firm, name: str, invoices: int) -> list[tuple]:
+    """(link, QBO's copy as billed, version pushed) for ``invoices`` invoices of a Synced account, their
+    links Syncing as a batch pusher's claim leaves them."""
+    account = AccountFactory(firm=firm, name=name)
+    AccountSyncLink.objects.create(
+        account=account, firm=firm, state=SyncState.SYNCED, qbo_customer_id=f"C{account.pk}"
+    )
+    synced = []
+    for _ in range(invoices):
+        invoice = make_invoice(account=account)
+        InvoiceSyncLink.objects.update_or_create(
+            invoice=invoice, defaults={"firm": firm, "state": SyncState.SYNCING, "in_batch": True}
+        )
+        link = InvoiceSyncLink.objects.select_related("invoice").get(invoice=invoice)
+        copy = QboInvoice(
+            id=f"Q{invoice.pk}",
+            sync_token="0",
+            doc_number=invoice.number,
+            total=invoice.total,
+            balance=invoice.total,
+            txn_date=invoice.issue_date,
+            customer_id=f"C{account.pk}",
+            private_note="",
+            voided=False,
+        )
+        synced.append((link, copy, invoice.content_version))
+    return synced
+
+
+def settled_in_queries(synced) -> tuple[list[str], int]:
+    with CaptureQueriesContext(db_connection) as queries:
+        outcomes = pipeline.links_synced(INVOICE, synced, "tid-1", release=False)
+    return outcomes, len(queries)
+
+
+def test_a_batchs_records_are_settled_in_the_same_number_of_queries_for_2_and_25(firm, connected):
+    small = settled_in_queries(pushed(firm, "Small Client", 2))
+    large = settled_in_queries(pushed(firm, "Large Client", 25))
+    assert small[0] == ["synced"] * 2
+    assert large[0] == ["synced"] * 25
+    assert small[1] == large[1], (small[1], large[1])
+    for link in InvoiceSyncLink.objects.filter(firm=firm):
+        assert (link.state, link.qbo_invoice_id, link.pushed_version) == (
+            SyncState.SYNCED,
+            f"Q{link.invoice_id}",
+            link.invoice.content_version,
+        )
+        event = SyncEvent.objects.get(invoice_id=link.invoice_id)
+        assert (event.kind, event.outcome, event.intuit_tid, event.trigger) == (
+            "created",
+            "success",
+            "tid-1",
+            "worker",
+        )
+        assert event.message.startswith(f"Created invoice {link.invoice.number} in QuickBooks Online, for ")
+
+
+def test_one_booked_otherwise_one_changed_and_one_moved_are_each_told_apart(firm, connected):
+    synced = pushed(firm, "Mixed Client", 4)
+    (_, differs, _), (changed, _, _), (moved, _, _) = synced[0], synced[1], synced[2]
+    synced[0] = (
+        synced[0][0],
+        QboInvoice(**{**differs.__dict__, "total": differs.total + Decimal("1.00")}),
+        synced[0][2],
+    )
+    type(changed.invoice).objects.filter(pk=changed.invoice_id).update(
+        content_version=changed.invoice.content_version + 1
+    )
+    InvoiceSyncLink.objects.filter(pk=moved.pk).update(state=SyncState.QUEUED)
+
+    outcomes = pipeline.links_synced(INVOICE, synced, "tid-2", release=False)
+
+    assert outcomes == ["failed", "synced", "not-queued", "synced"]
+    stored = {link.pk: link for link in InvoiceSyncLink.objects.filter(firm=firm)}
+    first = stored[synced[0][0].pk]
+    assert (first.state, first.qbo_invoice_id) == (
+        SyncState.FAILED,
+        f"Q{first.invoice_id}",
+    )  # linked to its copy
+    assert stored[changed.pk].state == SyncState.QUEUED  # the newer version goes next
+    assert stored[moved.pk].state == SyncState.QUEUED
+    assert not SyncEvent.objects.filter(invoice_id=moved.invoice_id).exists()
+    assert stored[synced[3][0].pk].state == SyncState.SYNCED
