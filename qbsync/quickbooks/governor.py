@@ -188,7 +188,9 @@ class RateGovernor(ABC):
         """
 
     @abstractmethod
-    def state(self, realm_id: str) -> RealmState: ...
+    def state(self, realm_id: str, *, ahead: float = 0.0) -> RealmState:
+        """The realm's counters now; with ``ahead`` seconds, the window's counts are of the requests it
+        will still hold by then (what has aged out meanwhile no longer counts)."""
 
     @abstractmethod
     def _try_acquire(
@@ -317,13 +319,15 @@ return current
 """
 )
 
-# KEYS: inflight, window, batch, paused_until. ARGV: window_us
+# KEYS: inflight, window, batch, paused_until. ARGV: window_us, ahead_us (count what is still in the
+# window that long from now)
 _STATE_LUA = (
     _LUA_COMMON
     + """
 trim(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[1]))
-return {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]),
-        paused_for(KEYS[4])}
+local since = now - tonumber(ARGV[1]) + tonumber(ARGV[2]) + 1
+return {redis.call('ZCARD', KEYS[1]), redis.call('ZCOUNT', KEYS[2], since, '+inf'),
+        redis.call('ZCOUNT', KEYS[3], since, '+inf'), paused_for(KEYS[4])}
 """
 )
 
@@ -371,10 +375,11 @@ class RedisRateGovernor(RateGovernor):
         logger.warning("QBO realm %s paused for %.1f s", realm_id, in_force / 1_000_000)
         return in_force / 1_000_000
 
-    def state(self, realm_id: str) -> RealmState:
+    def state(self, realm_id: str, *, ahead: float = 0.0) -> RealmState:
         _check_realm_id(realm_id)
         in_flight, in_window, batch_in_window, paused_us = self._state_script(
-            keys=self.keys_for(realm_id), args=[_microseconds(self.limits.window_seconds)]
+            keys=self.keys_for(realm_id),
+            args=[_microseconds(self.limits.window_seconds), round(max(0.0, ahead) * 1_000_000)],
         )
         return RealmState(
             in_flight=int(in_flight),
@@ -470,15 +475,16 @@ class LocalRateGovernor(RateGovernor):
             logger.warning("QBO realm %s paused for %.1f s", realm_id, in_force)
         return in_force
 
-    def state(self, realm_id: str) -> RealmState:
+    def state(self, realm_id: str, *, ahead: float = 0.0) -> RealmState:
         _check_realm_id(realm_id)
         with self._lock:
             now = self._clock()
             realm = self._trimmed(realm_id, now=now)
+            horizon = now - self.limits.window_seconds + max(0.0, ahead)
             return RealmState(
                 in_flight=len(realm.leases),
-                requests_in_window=len(realm.window),
-                batch_in_window=len(realm.batch),
+                requests_in_window=len(realm.window) - bisect.bisect_right(realm.window, horizon),
+                batch_in_window=len(realm.batch) - bisect.bisect_right(realm.batch, horizon),
                 paused_for_seconds=max(0.0, realm.paused_until - now),
             )
 

@@ -288,6 +288,7 @@ class StepAside:
 
     reason: str
     countdown: float
+    throttle: str = ""  # the governor's limit that holds it back ("batch_per_minute"), when one does
 
 
 def governor_step_aside(realm_id: str, *, batch: bool) -> StepAside | None:
@@ -299,7 +300,8 @@ def governor_step_aside(realm_id: str, *, batch: bool) -> StepAside | None:
     if reason == "in_flight" or seconds <= STEP_ASIDE_AFTER_SECONDS:
         return None
     # A little jitter, so the tasks of a paused realm do not all come back in the same instant.
-    return StepAside(f"governor: {reason}", seconds + random.uniform(0, min(1.0, seconds / 4)))
+    jitter = random.uniform(0, min(1.0, seconds / 4))
+    return StepAside(f"governor: {reason}", seconds + jitter, throttle=reason)
 
 
 def run_fairly(task: Task, realm_id: str | None, work: Callable[[], T], *, batch: bool = False) -> T | str:

@@ -36,7 +36,7 @@ from qbsync.quickbooks.errors import (
     QboReconnectRequiredError,
     QboTransientError,
 )
-from qbsync.quickbooks.governor import RealmThrottled, governor_from_settings
+from qbsync.quickbooks.governor import GOVERNOR_BACKEND_ERRORS, RealmThrottled, governor_from_settings
 from qbsync.quickbooks.requestids import BATCH_ID_MAX_LENGTH as BATCH_REQUEST_ID_MAX_LENGTH
 from qbsync.quickbooks.requestids import request_id_for
 
@@ -51,6 +51,7 @@ from ..engine.history import record_event, record_events
 from ..engine.leases import QUEUED_GRACE, run_lease, slice_deadline
 from ..engine.retry import defer, fail
 from ..engine.transitions import transition, transition_all
+from ..fairness import StepAside, governor_step_aside
 from ..kinds.invoices import INVOICE
 from ..kinds.payments import PAYMENT
 from ..kinds.transactions import (
@@ -59,7 +60,7 @@ from ..kinds.transactions import (
     hold_account,
     kind_of,
     kind_of_model,
-    link_synced,
+    links_synced,
     refused,
     release_waiting_on,
     say_sent_differently,
@@ -223,6 +224,12 @@ def transactions_batch_push(*, firm_id: int, run_id: str = "") -> dict[str, int]
                 counts["sliced"] = 1
                 break
             _renew(slot)
+            aside = _batch_held_back(connection.realm_id)
+            if aside is not None:
+                # Not worth claiming a batch that could not go (its records would only go back).
+                pause = aside.countdown
+                counts["batch_budget_spent"] = int(aside.throttle == "batch_per_minute")
+                break
             links = _claim_batch(firm_id, deadline, slot)
             if not links:
                 break
@@ -353,27 +360,40 @@ def _to_single_push(link, message: str, outcome: str = SyncEvent.Outcome.FAILURE
             kind_of(link).enqueue_push(link.pk)
 
 
+def _batch_held_back(realm_id: str) -> StepAside | None:
+    """Whether the realm's governor would hold a batch request back for more than a moment."""
+    try:
+        return governor_step_aside(realm_id, batch=True)
+    except GOVERNOR_BACKEND_ERRORS:
+        return None  # the batch's own permit finds the same fault, and its records go singly
+
+
 def _send_singly(firm_id: int, realm_id: str, seconds: float, slot: BatchPushSlot) -> int:
-    """While every batch request of the minute is in use, hand records that can go now to the single push,
-    as many as the minute's other requests take in the next ``seconds`` at their even pace (QBO allows 500
-    requests a minute, of which batches use 40) and the window still has room for. Records handed over
-    before and not sent yet count. Returns how many were handed over."""
+    """Hand records to the single push when more are ready than the batch requests the minute has left
+    can carry: as many as the minute's other requests take in the next ``seconds`` at their even pace
+    (QBO allows 500 requests a minute, of which batches use 40), within what the window will have room for
+    by then. Records handed over before and not sent yet count. Returns how many were handed over."""
     governor = governor_from_settings()
     limits = governor.limits
-    state = governor.state(realm_id)
-    batches = limits.usable(limits.batch_per_minute)
-    if state.batch_in_window < batches:
-        return 0  # the next batch carries 30 records for one request: no record goes singly before it
-    singles_a_minute = limits.usable(limits.per_minute) - batches
-    room = limits.usable(limits.per_minute) - state.requests_in_window
-    pace = math.ceil(singles_a_minute * seconds / limits.window_seconds)
+    per_minute, batches = limits.usable(limits.per_minute), limits.usable(limits.batch_per_minute)
+    try:
+        then = governor.state(realm_id, ahead=seconds)
+    except GOVERNOR_BACKEND_ERRORS:
+        return 0  # without the shared counters nothing can be paced: the records wait for their batch
+    batches_left = max(0, batches - then.batch_in_window)
+    pace = math.ceil((per_minute - batches) * min(seconds, limits.window_seconds) / limits.window_seconds)
+    carried = batches_left * BATCH_MAX_ITEMS
+    ready = sum(_eligible(kind.link_model, firm_id)[: carried + pace].count() for kind in BATCHED)
+    if ready <= carried:
+        return 0  # the minute's batches take them all, 30 to a request
     waiting = sum(
         kind.link_model.objects.filter(
             firm_id=firm_id, state=SyncState.QUEUED, in_batch=False, waiting_reason=""
         ).count()
         for kind in BATCHED
     )
-    wanted = min(room, pace) - waiting
+    room = per_minute - then.requests_in_window - batches_left
+    wanted = min(room, pace, ready - carried) - waiting
     moved = 0
     for kind in BATCHED:  # invoices first: a payment goes after the invoices it pays
         for link in _claim(kind.link_model, firm_id, wanted - moved, slot):
@@ -505,7 +525,7 @@ def _push_batch(client, connection, links, preferences, counts) -> float | None:
         counts["failed"] += len(links)
         return None
     tid = client.last_intuit_tid
-    synced_in: dict[TransactionKind, set[int]] = defaultdict(set)  # accounts whose records synced, by kind
+    created: dict[TransactionKind, list[tuple]] = defaultdict(list)  # (link, QBO's record, version), by kind
     for bid, link, _draft in ready:
         kind = kind_of(link)
         result = results.get(bid)
@@ -522,12 +542,19 @@ def _push_batch(client, connection, links, preferences, counts) -> float | None:
             fail(link, kind.explain_refusal(result, kind.record_of(link)) or refused(kind, result))
             counts["failed"] += 1
         else:
-            outcome = link_synced(link, result, versions[bid], tid, release=False)
+            created[kind].append((link, result, versions[bid]))
+    for kind, synced in created.items():
+        outcomes = links_synced(kind, synced, tid, release=False)
+        for outcome in outcomes:
             counts[outcome] += 1
-            if outcome == "synced":
-                synced_in[kind].add(kind.record_of(link).account_id)
-    for kind, account_ids in synced_in.items():
-        release_waiting_on(kind, account_ids=account_ids)
+        release_waiting_on(
+            kind,
+            account_ids={
+                kind.record_of(link).account_id
+                for (link, _, _), outcome in zip(synced, outcomes, strict=True)
+                if outcome == "synced"
+            },
+        )
     return None
 
 

@@ -225,6 +225,17 @@ def test_per_minute_limit_counts_a_sliding_window(harness):
     assert _throttled(governor).reason == "per_minute"
 
 
+def test_state_ahead_counts_only_what_the_window_still_holds_by_then(harness):
+    governor = harness.make(LIMITS)
+    _use(governor, 2)
+    harness.advance(0.5)
+    _use(governor, 2, batch=True)
+    now, later = governor.state(REALM), governor.state(REALM, ahead=0.7)
+    assert (now.requests_in_window, now.batch_in_window) == (4, 2)
+    # 0.7 s from now the first two are 1.2 s old, out of the 1 s window; the batches are 0.7 s old.
+    assert (later.requests_in_window, later.batch_in_window) == (2, 2)
+
+
 def test_per_minute_wait_within_max_wait_sleeps_then_grants(harness):
     governor = harness.make(LIMITS)
     _use(governor, 5)

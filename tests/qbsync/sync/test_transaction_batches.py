@@ -377,7 +377,7 @@ def test_while_the_minutes_batch_requests_are_spent_records_go_singly(qbo, conne
     assert_exactly_once_and_correct(qbo, connected.realm_id, firm)
 
 
-def test_no_record_goes_singly_while_the_minute_has_batch_requests_left(qbo, connected, firm):
+def test_no_record_goes_singly_while_the_minutes_batch_requests_can_carry_them_all(qbo, connected, firm):
     history(firm, "Batches Only Client", invoices=45, payments=0)
     counts = transactions_batch_push(firm_id=firm.pk)
     assert (counts["batches"], counts["synced"], counts["sent_singly"]) == (2, 45, 0)
@@ -387,7 +387,7 @@ def test_no_record_goes_singly_while_the_minute_has_batch_requests_left(qbo, con
 def test_singles_go_at_the_pace_of_the_minutes_other_requests_and_within_its_room(
     qbo, connected, firm, settings
 ):
-    """With every batch request of the minute in use, the records handed to the single push are what the
+    """Beyond what the minute's batch requests carry, records go to the single push as many as the
     minute's other requests take in the time asked for at their even pace (here 59 a minute: 10 in 10 s),
     counting those handed over before and not sent yet, and never more than the window has room for."""
     from qbsync.quickbooks.governor import governor_from_settings, reset_governor
@@ -400,19 +400,21 @@ def test_singles_go_at_the_pace_of_the_minutes_other_requests_and_within_its_roo
     try:
         history(firm, "Paced Client", invoices=80, payments=0)
         slot = BatchPushSlot.objects.create(firm=firm, number=0, holder="task", claimed={})
-        assert _send_singly(firm.pk, connected.realm_id, 10, slot) == 0  # the minute's batch is unused
-        with governor_from_settings().permit(connected.realm_id, batch=True):
-            pass
+        # The minute's one batch takes 30 of the 80: the other 50 may go singly, 10 in 10 s.
         assert _send_singly(firm.pk, connected.realm_id, 10, slot) == 10
         assert _send_singly(firm.pk, connected.realm_id, 10, slot) == 0  # the 10 are still to go
-        # The window's room: 60 requests, less those it holds (the batch, the account's look-up and create).
-        room = 60 - governor_from_settings().state(connected.realm_id).requests_in_window
-        assert room < 59
-        assert _send_singly(firm.pk, connected.realm_id, 120, slot) == room - 10
+        governor = governor_from_settings()
+        with governor.permit(connected.realm_id, batch=True):
+            pass
+        while governor.state(connected.realm_id).requests_in_window < 45:
+            with governor.permit(connected.realm_id):
+                pass
+        # 30 s at the pace would be 30, but the window has room for 15 more, of which the 10 are to go.
+        assert _send_singly(firm.pk, connected.realm_id, 30, slot) == 5
     finally:
         reset_governor()
     singles = InvoiceSyncLink.objects.filter(firm=firm, state=SyncState.QUEUED, in_batch=False)
-    assert singles.count() == room
+    assert singles.count() == 15
     assert [link.invoice.issue_date for link in singles.order_by("pk")] == sorted(
         link.invoice.issue_date for link in singles
     )
