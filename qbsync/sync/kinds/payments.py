@@ -8,7 +8,7 @@ What is particular to payments is described in `PAYMENT`; the pipeline (`transac
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 
 from invoices.models import Invoice, Payment, PaymentAllocation
 from qbsync.core.money import money_text
@@ -77,14 +77,20 @@ def payment_waits_over(links: QuerySet[PaymentSyncLink]) -> QuerySet[PaymentSync
     )
 
 
+def payments_read_for_drafts(payments: list[Payment]) -> None:
+    """Read what the drafts of ``payments`` use (their firm; their allocations, each with its invoice's
+    link), in a fixed number of queries however many: a batch's at once."""
+    prefetch_related_objects(
+        payments,
+        "firm",
+        Prefetch("allocations", queryset=PaymentAllocation.objects.select_related("invoice__sync_link")),
+    )
+
+
 def payment_draft(
     payment: Payment, customer_id: str, connection: QuickBooksConnection | None = None
 ) -> qbo_txn.PaymentDraft:
-    qbo_ids = dict(
-        InvoiceSyncLink.objects.filter(invoice__allocations__payment=payment).values_list(
-            "invoice_id", "qbo_invoice_id"
-        )
-    )
+    payments_read_for_drafts([payment])  # reads nothing when a batch read them already
     return qbo_txn.PaymentDraft(
         customer_id=customer_id,
         txn_date=payment.date,
@@ -92,7 +98,7 @@ def payment_draft(
         reference=payment.reference,
         method_note=payment.get_method_display(),
         applications=tuple(
-            qbo_txn.PaymentApplication(invoice_id=qbo_ids[a.invoice_id], amount=a.amount)
+            qbo_txn.PaymentApplication(invoice_id=a.invoice.sync_link.qbo_invoice_id, amount=a.amount)
             for a in payment.allocations.all()
         ),
         private_note=f"qbsync payment ({payment_marker(payment)})",
@@ -152,6 +158,7 @@ PAYMENT = pipeline.register(
         draft=lambda payment, customer_id, connection, custom_numbers: payment_draft(
             payment, customer_id, connection
         ),
+        read_for_drafts=payments_read_for_drafts,
         create=qbo_txn.create_payment,
         update=qbo_txn.update_payment_sparse,
         read=qbo_txn.read_payment,

@@ -101,6 +101,10 @@ def _sent_as_is(draft) -> str:
     return ""
 
 
+def _read_nothing(records: list) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class TransactionKind:
     """What the pipeline needs to know of one kind of record pushed to QBO."""
@@ -151,6 +155,9 @@ class TransactionKind:
     # What of its draft QBO gets in another form than ours (a description trimmed to QBO's limit), in
     # words for its history; "" when it is sent as it is here.
     sent_differently: Callable[[Any], str] = _sent_as_is
+    # Reads what the drafts of many records use in a fixed number of queries (a batch's), so that drafting
+    # each reads nothing more.
+    read_for_drafts: Callable[[list], None] = _read_nothing
     numbered: bool = False  # its draft carries our number when the company numbers its own
     waits_on: tuple[str, ...] = ()  # the kinds whose sync may release its records' waits
     # A first-sync record that must wait keeps its place in the batch (it waits for records of the batch)

@@ -420,6 +420,8 @@ def _drafts(connection, links, preferences, counts) -> list[tuple[str, object, o
         else:
             going.append(link)
     blocked = _settle_blocked_in_batch(going, counts)
+    for kind in BATCHED:
+        kind.read_for_drafts([kind.record_of(link) for link in going if kind_of(link) is kind])
     ready = []
     for link in going:
         if link.pk in blocked:
