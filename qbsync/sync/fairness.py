@@ -42,7 +42,7 @@ from django.conf import settings
 
 from qbsync.quickbooks.governor import GOVERNOR_BACKEND_ERRORS, governor_from_settings
 
-from .log_context import TASK_RECORDS
+from .log_context import TASK_RECORDS, realm_read_at_start
 from .models import QuickBooksConnection
 
 if TYPE_CHECKING:
@@ -271,6 +271,9 @@ def realm_of_task(task_name: str, record_id: int) -> str | None:
         return (
             QuickBooksConnection.objects.filter(firm_id=record_id).values_list("realm_id", flat=True).first()
         )
+    read, realm_id = realm_read_at_start(task_name, record_id)
+    if read:
+        return realm_id or None
     model, firm, _label, _record = TASK_RECORDS[task_name]
     return (
         model.objects.filter(pk=record_id)

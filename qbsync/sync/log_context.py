@@ -25,8 +25,15 @@ TASK_RECORDS = {
 }
 
 
+# The realm read for the log lines of the task that started last in this process, by (task name, id): its
+# fair scheduling asks the same right after (`fairness.realm_of_task`), and need not read it again.
+_realm_read: tuple[str, int, str | None] | None = None
+
+
 def task_log_context(task_name: str, args: tuple | list, kwargs: dict) -> dict:
     """Fields for the log context of a task run: firm, realm and record when the task names one."""
+    global _realm_read
+    _realm_read = None
     known = TASK_RECORDS.get(task_name)
     ids = [*(args or ()), *(kwargs or {}).values()]
     if known is None or not ids or not isinstance(ids[0], int):
@@ -37,7 +44,16 @@ def task_log_context(task_name: str, args: tuple | list, kwargs: dict) -> dict:
         .values_list(f"{firm}_id", f"{firm}__quickbooks_connection__realm_id", record_id)
         .first()
     )
+    _realm_read = (task_name, ids[0], row[1] if row else None)
     if row is None:
         return {}
     firm_id, realm_id, pk = row
     return {"firm": firm_id, "realm": realm_id, "record": f"{label}:{pk}"}
+
+
+def realm_read_at_start(task_name: str, record_id: int) -> tuple[bool, str | None]:
+    """(True, the realm) when the start of this task read it for its log lines; (False, None) otherwise."""
+    read = _realm_read
+    if read is not None and read[:2] == (task_name, record_id):
+        return True, read[2]
+    return False, None

@@ -47,13 +47,23 @@ def transition_all(links: QuerySet, action: str, *, now=None, **fields) -> int:
 
 def transition_each(moves: list[tuple[Any, dict]], action: str) -> list:
     """Move each link of ``moves`` (links of one model, each with its own ``fields``) by ``action`` if it
-    is still in one of the action's sources, in a fixed number of queries; returns the links moved, their
-    instances carrying the new values. Called in a transaction: the links are locked until it ends."""
+    is still in one of the action's sources, in a fixed number of queries (one for one link); returns the
+    links moved, their instances carrying the new values. Called in a transaction: the links are locked
+    until it ends."""
     if not moves:
         return []
     sources, target = TRANSITIONS[action]
     model = type(moves[0][0])
     now = timezone.now()
+    if len(moves) == 1:
+        # One link (a record pushed alone): one compare-and-set, without bulk_update's CASE per field.
+        link, fields = moves[0]
+        values = {**fields, "state": target, "state_changed_at": now, "updated_at": now}
+        if not model.objects.filter(pk=link.pk, state__in=sources).update(**values):
+            return []
+        for name, value in values.items():
+            setattr(link, name, value)
+        return [link]
     movable = set(
         model.objects.select_for_update()
         .filter(pk__in=[link.pk for link, _ in moves], state__in=sources)

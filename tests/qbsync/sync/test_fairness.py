@@ -316,6 +316,24 @@ def test_the_realm_of_each_fair_task_is_found_from_its_id(firm, qbo_connection):
     assert realm_of_task("qbsync.qbo.invoice_push", 10**9) is None
 
 
+def test_the_realm_read_for_a_tasks_log_lines_is_not_read_again(
+    firm, qbo_connection, django_assert_num_queries
+):
+    from qbsync.sync.fairness import realm_of_task
+    from qbsync.sync.log_context import task_log_context
+    from qbsync.sync.models import InvoiceSyncLink
+    from tests.factories import AccountFactory, make_invoice
+
+    links = [
+        InvoiceSyncLink.objects.get(invoice=make_invoice(account=AccountFactory(firm=firm))) for _ in range(2)
+    ]
+    with django_assert_num_queries(1):
+        task_log_context("qbsync.qbo.invoice_push", [links[0].pk], {})
+        assert realm_of_task("qbsync.qbo.invoice_push", links[0].pk) == qbo_connection.realm_id
+    with django_assert_num_queries(1):  # another record than the task's start read: read
+        assert realm_of_task("qbsync.qbo.invoice_push", links[1].pk) == qbo_connection.realm_id
+
+
 def test_slots_of_a_killed_pool_process_are_freed_at_once_not_after_their_lease(redis_client, key_prefix):
     import subprocess
     import sys

@@ -110,6 +110,25 @@ def test_each_link_moves_with_its_own_fields_in_a_fixed_number_of_queries(firm, 
     assert transition_each([], SyncAction.SUCCEED) == []
 
 
+def test_one_link_moves_with_its_fields_in_one_query(links, django_assert_num_queries):
+    invoice_link = links[1]
+    transition(invoice_link, SyncAction.REQUEST)
+    transition(invoice_link, SyncAction.START)
+    with django_assert_num_queries(1):
+        moved = transition_each([(invoice_link, {"qbo_invoice_id": "Q1"})], SyncAction.SUCCEED)
+    assert moved == [invoice_link]
+    assert invoice_link.state == SyncState.SYNCED
+    stored = InvoiceSyncLink.objects.get(pk=invoice_link.pk)
+    assert (stored.state, stored.qbo_invoice_id, stored.state_changed_at) == (
+        SyncState.SYNCED,
+        "Q1",
+        invoice_link.state_changed_at,
+    )
+    # No longer Syncing: nothing moves.
+    assert transition_each([(invoice_link, {"qbo_invoice_id": "Q2"})], SyncAction.SUCCEED) == []
+    assert InvoiceSyncLink.objects.get(pk=invoice_link.pk).qbo_invoice_id == "Q1"
+
+
 def test_flag_fails_a_synced_link_and_reset_forgets_any(links):
     account_link, invoice_link, _ = links
     assert transition(invoice_link, SyncAction.FLAG)
