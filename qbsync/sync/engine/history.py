@@ -50,6 +50,7 @@ def record_events(
     links,
     kind: str,
     message: str,
+    outcome: str = SyncEvent.Outcome.INFO,
     actor: User | None = None,
     trigger: str = "worker",
     sent: dict | None = None,
@@ -58,7 +59,13 @@ def record_events(
     many records, such as an account's unsync to its invoices, or one batch request sending them."""
     events = [
         SyncEvent(
-            **_owner_fields(link), kind=kind, message=message, actor=actor, trigger=trigger, sent=sent or {}
+            **_owner_fields(link),
+            kind=kind,
+            outcome=outcome,
+            message=message,
+            actor=actor,
+            trigger=trigger,
+            sent=sent or {},
         )
         for link in links
     ]

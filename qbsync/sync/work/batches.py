@@ -354,10 +354,26 @@ def _busy_said_before(event_id: int) -> bool:
 def _to_single_push(link, message: str, outcome: str = SyncEvent.Outcome.FAILURE) -> None:
     """Leave this record to the one-at-a-time push, which looks it up in QBO before creating it if its
     create was ever sent."""
+    _all_to_single_push(kind_of(link), [link], message, outcome)
+
+
+def _all_to_single_push(kind: TransactionKind, links: list, message: str, outcome: str) -> int:
+    """`_to_single_push` for records of one kind this pusher holds, in a fixed number of queries however
+    many. Returns how many were handed over."""
+    if not links:
+        return 0
+    now = timezone.now()
+    ids = [link.pk for link in links]
     with transaction.atomic():
-        if transition(link, SyncAction.DEFER, in_batch=False, next_attempt_at=None):
-            record_event(link=link, kind="handed_over", outcome=outcome, message=message)
-            kind_of(link).enqueue_push(link.pk)
+        # The move's timestamp marks the rows this call moved, as a claim's does.
+        rows = kind.link_model.objects.filter(pk__in=ids)
+        transition_all(rows, SyncAction.DEFER, now=now, in_batch=False, next_attempt_at=None)
+        moved = set(rows.filter(state=SyncState.QUEUED, state_changed_at=now).values_list("pk", flat=True))
+        handed = [link for link in links if link.pk in moved]
+        record_events(links=handed, kind="handed_over", message=message, outcome=outcome)
+        for link in handed:
+            kind.enqueue_push(link.pk)
+    return len(handed)
 
 
 def _batch_held_back(realm_id: str) -> StepAside | None:
@@ -396,9 +412,8 @@ def _send_singly(firm_id: int, realm_id: str, seconds: float, slot: BatchPushSlo
     wanted = min(room, pace, ready - carried) - waiting
     moved = 0
     for kind in BATCHED:  # invoices first: a payment goes after the invoices it pays
-        for link in _claim(kind.link_model, firm_id, wanted - moved, slot):
-            _to_single_push(link, SENT_SINGLY, SyncEvent.Outcome.INFO)
-            moved += 1
+        claimed = _claim(kind.link_model, firm_id, wanted - moved, slot)
+        moved += _all_to_single_push(kind, claimed, SENT_SINGLY, SyncEvent.Outcome.INFO)
     return moved
 
 
