@@ -38,6 +38,8 @@ ThrottleReason = Literal["paused", "in_flight", "per_minute", "per_second", "bat
 # come back later is given this rather than the oldest lease's expiry, which only matters for crashed holders.
 IN_FLIGHT_POLL_SECONDS = 0.02
 IN_FLIGHT_RETRY_AFTER_SECONDS = 1.0
+# A wait this short is spent inside permit(); a longer one is better spent on other work.
+MOMENT_SECONDS = 1.0
 # Sleeping less than this when a window slot is due would only spin on rounding between the two clocks.
 MIN_SLEEP_SECONDS = 0.001
 
@@ -179,6 +181,14 @@ class RateGovernor(ABC):
         if outcome.reason == "in_flight":
             return "in_flight", min(outcome.wait_seconds, IN_FLIGHT_RETRY_AFTER_SECONDS)
         return outcome.reason, outcome.wait_seconds
+
+    def holds_back(self, realm_id: str, *, batch: bool = False) -> tuple[ThrottleReason, float] | None:
+        """`wait_before_permit` when the wait is worth doing other work meanwhile: longer than a moment
+        (`MOMENT_SECONDS`, which permit() spends waiting) and not for an in-flight slot (freed any time)."""
+        wait = self.wait_before_permit(realm_id, batch=batch)
+        if wait is None or wait[0] == "in_flight" or wait[1] <= MOMENT_SECONDS:
+            return None
+        return wait
 
     @abstractmethod
     def pause(self, realm_id: str, seconds: float | None = None) -> float:

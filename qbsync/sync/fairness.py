@@ -52,8 +52,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# A governor wait shorter than this is spent inside permit(); a longer one frees the worker.
-STEP_ASIDE_AFTER_SECONDS = 1.0
 # A slot outlives its task only when the worker died holding it.
 SLOT_LEASE_MARGIN_SECONDS = 30.0
 
@@ -291,20 +289,16 @@ class StepAside:
 
     reason: str
     countdown: float
-    throttle: str = ""  # the governor's limit that holds it back ("batch_per_minute"), when one does
 
 
 def governor_step_aside(realm_id: str, *, batch: bool) -> StepAside | None:
     """A StepAside when the realm's governor would hold a request back for more than a moment."""
-    wait = governor_from_settings().wait_before_permit(realm_id, batch=batch)
-    if wait is None:
+    held = governor_from_settings().holds_back(realm_id, batch=batch)
+    if held is None:
         return None
-    reason, seconds = wait
-    if reason == "in_flight" or seconds <= STEP_ASIDE_AFTER_SECONDS:
-        return None
+    reason, seconds = held
     # A little jitter, so the tasks of a paused realm do not all come back in the same instant.
-    jitter = random.uniform(0, min(1.0, seconds / 4))
-    return StepAside(f"governor: {reason}", seconds + jitter, throttle=reason)
+    return StepAside(f"governor: {reason}", seconds + random.uniform(0, min(1.0, seconds / 4)))
 
 
 def run_fairly(task: Task, realm_id: str | None, work: Callable[[], T], *, batch: bool = False) -> T | str:

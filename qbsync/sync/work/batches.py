@@ -51,7 +51,6 @@ from ..engine.history import record_event, record_events
 from ..engine.leases import QUEUED_GRACE, run_lease, slice_deadline
 from ..engine.retry import defer, fail
 from ..engine.transitions import transition, transition_all
-from ..fairness import StepAside, governor_step_aside
 from ..kinds.invoices import INVOICE
 from ..kinds.payments import PAYMENT
 from ..kinds.transactions import (
@@ -224,11 +223,11 @@ def transactions_batch_push(*, firm_id: int, run_id: str = "") -> dict[str, int]
                 counts["sliced"] = 1
                 break
             _renew(slot)
-            aside = _batch_held_back(connection.realm_id)
-            if aside is not None:
+            held = _batch_held_back(connection.realm_id)
+            if held is not None:
                 # Not worth claiming a batch that could not go (its records would only go back).
-                pause = aside.countdown
-                counts["batch_budget_spent"] = int(aside.throttle == "batch_per_minute")
+                reason, pause = held
+                counts["batch_budget_spent"] = int(reason == "batch_per_minute")
                 break
             links = _claim_batch(firm_id, deadline, slot)
             if not links:
@@ -248,7 +247,8 @@ def transactions_batch_push(*, firm_id: int, run_id: str = "") -> dict[str, int]
             counts["sent_singly"] += _send_singly(firm_id, connection.realm_id, SINGLES_AHEAD_SECONDS, slot)
         if pause is not None and counts.pop("batch_budget_spent", 0):
             _renew(slot)
-            counts["sent_singly"] += _send_singly(firm_id, connection.realm_id, pause, slot)
+            realm_id = connection.realm_id
+            counts["sent_singly"] += _send_singly(firm_id, realm_id, pause, slot, batches_paused=True)
     except Exception:
         logger.exception("The batch pusher of firm %s stopped", firm_id)
         _release(slot, counts.get("batches", 0), failed=True)
@@ -376,19 +376,23 @@ def _all_to_single_push(kind: TransactionKind, links: list, message: str, outcom
     return len(handed)
 
 
-def _batch_held_back(realm_id: str) -> StepAside | None:
-    """Whether the realm's governor would hold a batch request back for more than a moment."""
+def _batch_held_back(realm_id: str) -> tuple[str, float] | None:
+    """(the limit, seconds) when the realm's governor would hold a batch request back for more than a
+    moment."""
     try:
-        return governor_step_aside(realm_id, batch=True)
+        return governor_from_settings().holds_back(realm_id, batch=True)
     except GOVERNOR_BACKEND_ERRORS:
         return None  # the batch's own permit finds the same fault, and its records go singly
 
 
-def _send_singly(firm_id: int, realm_id: str, seconds: float, slot: BatchPushSlot) -> int:
+def _send_singly(
+    firm_id: int, realm_id: str, seconds: float, slot: BatchPushSlot, *, batches_paused: bool = False
+) -> int:
     """Hand records to the single push when more are ready than the batch requests the minute has left
-    can carry: as many as the minute's other requests take in the next ``seconds`` at their even pace
-    (QBO allows 500 requests a minute, of which batches use 40), within what the window will have room for
-    by then. Records handed over before and not sent yet count. Returns how many were handed over."""
+    can carry in the next ``seconds`` (none while ``batches_paused``: the minute's are spent for that
+    long): as many as the minute's other requests take meanwhile at their even pace (QBO allows 500
+    requests a minute, of which batches use 40), within what the window will have room for by then.
+    Records handed over before and not sent yet count. Returns how many were handed over."""
     governor = governor_from_settings()
     limits = governor.limits
     per_minute, batches = limits.usable(limits.per_minute), limits.usable(limits.batch_per_minute)
@@ -396,7 +400,7 @@ def _send_singly(firm_id: int, realm_id: str, seconds: float, slot: BatchPushSlo
         then = governor.state(realm_id, ahead=seconds)
     except GOVERNOR_BACKEND_ERRORS:
         return 0  # without the shared counters nothing can be paced: the records wait for their batch
-    batches_left = max(0, batches - then.batch_in_window)
+    batches_left = 0 if batches_paused else max(0, batches - then.batch_in_window)
     pace = math.ceil((per_minute - batches) * min(seconds, limits.window_seconds) / limits.window_seconds)
     carried = batches_left * BATCH_MAX_ITEMS
     ready = sum(_eligible(kind.link_model, firm_id)[: carried + pace].count() for kind in BATCHED)

@@ -420,6 +420,37 @@ def test_singles_go_at_the_pace_of_the_minutes_other_requests_and_within_its_roo
     )
 
 
+def test_with_the_minutes_batch_requests_spent_the_pusher_claims_no_batch_and_sends_singly(
+    qbo, connected, firm, settings
+):
+    """The pusher asks the governor before it claims: no batch is drafted only to be put back, and the
+    records that can go use the minute's other requests."""
+    from qbsync.quickbooks.governor import governor_from_settings, reset_governor
+
+    settings.QBO_MAX_BATCH_PER_MINUTE = 1
+    settings.QBO_RATE_HEADROOM = 0.0
+    reset_governor()
+    try:
+        history(firm, "Spent Client", invoices=10, payments=0)
+        with governor_from_settings().permit(connected.realm_id, batch=True):
+            pass
+        counts = transactions_batch_push(firm_id=firm.pk)
+    finally:
+        reset_governor()
+    assert (counts.get("batches", 0), counts.get("requeued", 0), counts["sent_singly"], counts["paused"]) == (
+        0,
+        0,
+        10,
+        1,
+    )
+    assert (
+        not SyncEvent.objects.filter(firm=firm, kind__in=["send_throttled", "create_sent"])
+        .exclude(invoice=None)
+        .exists()
+    )
+    assert [r["operation"] for r in api_requests(qbo, connected.realm_id)].count("batch") == 0
+
+
 def test_a_claim_is_noted_on_the_pusher_in_its_own_transaction(qbo, connected, firm):
     """Whoever takes over from a pusher killed right after a claim finds the claimed records."""
     history(firm, "Noted Client", invoices=3, payments=0)
