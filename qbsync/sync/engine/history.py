@@ -57,19 +57,8 @@ def record_events(
 ) -> list[SyncEvent]:
     """The same line in the history of each of ``links`` (one insert for all): what one happening did to
     many records, such as an account's unsync to its invoices, or one batch request sending them."""
-    events = [
-        SyncEvent(
-            **_owner_fields(link),
-            kind=kind,
-            outcome=outcome,
-            message=message,
-            actor=actor,
-            trigger=trigger,
-            sent=sent or {},
-        )
-        for link in links
-    ]
-    return SyncEvent.objects.bulk_create(events, batch_size=500)
+    line = {"kind": kind, "outcome": outcome, "message": message, "actor": actor, "trigger": trigger}
+    return record_events_each([(link, line | {"sent": sent or {}}) for link in links])
 
 
 def record_events_each(events: list[tuple[Any, dict]]) -> list[SyncEvent]:

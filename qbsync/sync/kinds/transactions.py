@@ -221,9 +221,7 @@ def hold_account(account_id: int) -> None:
     what waits on it. So a record either sees what committed before it, or commits its wait before the
     release looks; it never waits for something that has already happened (until the sweep noticed).
     """
-    list(
-        AccountSyncLink.objects.select_for_update().filter(account_id=account_id).values_list("pk", flat=True)
-    )
+    hold_accounts([account_id])
 
 
 def hold_accounts(account_ids: list[int]) -> None:

@@ -90,8 +90,8 @@ SENT_SINGLY = (
     "QuickBooks Online's batch requests for this minute are used up: sent on its own, with the minute's "
     "other requests, rather than wait for the next minute."
 )
-# While the minute's batch requests are all in use, the pusher hands records to the single push after each
-# batch, this many seconds' worth of the minute's other requests ahead: enough to keep the company's other
+# After each batch, what its minute's remaining batch requests cannot carry goes to the single push, this
+# many seconds' worth of the minute's other requests ahead: enough to keep the company's other
 # worker slots busy until it looks again, few enough not to queue ahead of its own next message.
 SINGLES_AHEAD_SECONDS = 2.0
 
