@@ -11,7 +11,7 @@ from accounts.models import Account
 from invoices.models import Invoice, Payment
 
 from ..engine.enqueue import ACCOUNT_RECORDS_MOVE, enqueue, enqueue_invoice_push, wake_batch_pusher
-from ..engine.history import record_event, record_events
+from ..engine.history import record_events
 from ..engine.transitions import transition, transition_all
 from ..models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
 from ..states import SyncAction, SyncState
@@ -20,7 +20,6 @@ from .invoices import INVOICE
 from .payments import PAYMENT, payment_sync_on_change
 from .transactions import (
     ACCOUNT_UNSYNCED,
-    MOVING_TO_NEW_CUSTOMER,
     WAITING_FOR_ACCOUNT,
     WAITING_FOR_DELETES,
     hold_account,
@@ -181,11 +180,6 @@ def invoices_release_after_deletes(*, account_id: int | None = None, before=None
 
 # The account's customer changed ----------------------------------------------------------------------
 
-MOVING_EVENT = (
-    "Its account is now linked to another QuickBooks customer: the invoice or payment QuickBooks has is "
-    "being moved there (not created again)."
-)
-
 
 def records_follow_customer(*, link: AccountSyncLink) -> int:
     """The account was just linked to ``link.qbo_customer_id``: its invoices and payments whose copies in QBO
@@ -199,18 +193,9 @@ def records_follow_customer(*, link: AccountSyncLink) -> int:
             .exclude(qbo_customer_id="")
             .exclude(qbo_customer_id=link.qbo_customer_id)
         )
-        for moved in links.filter(state__in=[SyncState.SYNCED, SyncState.FAILED, SyncState.QUEUED]):
-            if transition(
-                moved,
-                SyncAction.REQUEST,
-                waiting_reason=MOVING_TO_NEW_CUSTOMER,
-                pushed_version=0,  # the update after the move sends the whole record again
-                in_batch=False,
-                next_attempt_at=None,
-                request_epoch=moved.request_epoch + 1,
-            ):
-                record_event(link=moved, kind="moving", trigger="auto", message=MOVING_EVENT)
-                moving += 1
+        moving += pipeline.start_moving(
+            links.filter(state__in=[SyncState.SYNCED, SyncState.FAILED, SyncState.QUEUED])
+        )
         # Unsynced with their account (their copies' Ids forgotten) wait by themselves once asked again:
         # their blocker sees the customer. Records a person skipped are left where they are.
         moving += links.filter(state=SyncState.SKIPPED, skip_reason=ACCOUNT_UNSYNCED).count()

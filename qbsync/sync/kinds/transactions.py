@@ -51,6 +51,10 @@ T = TypeVar("T")
 WAITING_FOR_ACCOUNT = "waiting for the account to sync"
 # Its copy in QBO is under a customer the account is no longer linked to: it is moved, not made again.
 MOVING_TO_NEW_CUSTOMER = "moving to the account's new QuickBooks customer"
+MOVING_EVENT = (
+    "Its account is now linked to another QuickBooks customer: the invoice or payment QuickBooks has is "
+    "being moved there (not created again)."
+)
 # The history event written (and committed) just before a create is sent: after it, QBO may have the record.
 CREATE_SENT = "create_sent"
 # Beyond the read timeout, for a create sent just before its worker died to land in QBO.
@@ -202,6 +206,10 @@ def kind_of_model(link_model: type[TransactionSyncLink]) -> TransactionKind:
     return _KINDS[link_model.RECORD_FIELD]
 
 
+def kind_named(name: str) -> TransactionKind:
+    return _KINDS[name]
+
+
 def kind_of_entity(entity: str) -> TransactionKind:
     return next(kind for kind in _KINDS.values() if kind.outbox_entity == entity)
 
@@ -224,15 +232,17 @@ def hold_account(account_id: int) -> None:
     hold_accounts([account_id])
 
 
-def hold_accounts(account_ids: list[int]) -> None:
+def hold_accounts(account_ids: list[int]) -> dict[int, tuple[int, str]]:
     """`hold_account` for several accounts at once, in id order (as every holder of more than one takes
-    them, so two never wait on each other)."""
-    list(
-        AccountSyncLink.objects.select_for_update()
+    them, so two never wait on each other). Returns the Synced ones' link ids and customers, by account."""
+    return {
+        account_id: (link_id, customer_id)
+        for account_id, link_id, state, customer_id in AccountSyncLink.objects.select_for_update()
         .filter(account_id__in=account_ids)
         .order_by("account_id")
-        .values_list("pk", flat=True)
-    )
+        .values_list("account_id", "pk", "state", "qbo_customer_id")
+        if state == SyncState.SYNCED
+    }
 
 
 def account_blockers(records: list) -> dict[int, str]:
@@ -282,6 +292,26 @@ def settle_blocked(link: TransactionSyncLink, record, blocker: str, **defer_fiel
         )
         enqueue(ACCOUNT_RECORDS_MOVE, account_link.get())
     return "waiting"
+
+
+def start_moving(links) -> int:
+    """These links' copies in QBO are under a customer their account has left: each stops showing Synced
+    and waits while `work/relink.py` moves its copy (the caller sends that job), after which the whole
+    record is sent again. Returns how many moved."""
+    moving = 0
+    for link in links:
+        if transition(
+            link,
+            SyncAction.REQUEST,
+            waiting_reason=MOVING_TO_NEW_CUSTOMER,
+            pushed_version=0,  # the update after the move sends the whole record again
+            in_batch=False,
+            next_attempt_at=None,
+            request_epoch=link.request_epoch + 1,
+        ):
+            record_event(link=link, kind="moving", trigger="auto", message=MOVING_EVENT)
+            moving += 1
+    return moving
 
 
 def _stop_with_account(link: TransactionSyncLink) -> bool:
@@ -496,7 +526,8 @@ class VoidedBeforeSync(Exception):
 
 def push(kind: TransactionKind, *, link_id: int) -> str:
     """Create, update or void the record in QBO. Returns "synced", "waiting", "deferred", "failed",
-    "lost", "not-synced" (voided before QBO had it) or "not-queued"."""
+    "lost", "not-synced" (voided before QBO had it), "moving" (made under a customer its account left
+    meanwhile) or "not-queued"."""
     link = kind.link_model.objects.select_related(kind.name).filter(pk=link_id).first()
     if link is None or (
         link.next_attempt_at and link.next_attempt_at > timezone.now() + timedelta(seconds=1)
@@ -705,7 +736,7 @@ def link_synced(
     link: TransactionSyncLink, qbo_record, version: int, tid: str, *, how: str = "", release: bool = True
 ) -> str:
     """QBO has ``version`` of the record (pushed alone): see `links_synced`. Returns "synced", "failed",
-    or "not-queued" when the link had moved meanwhile."""
+    "moving", or "not-queued" when the link had moved meanwhile."""
     return links_synced(kind_of(link), [(link, qbo_record, version)], tid, how=how, release=release)[0]
 
 
@@ -717,7 +748,8 @@ def links_synced(
     waited for them goes. ``how`` the push got them (CREATED, FOUND or UPDATED; by default created when a
     link had no QBO Id). ``release`` False: the caller releases what waited (`release_waiting_on`), once
     for many records. Returns each one's outcome, in order: "synced", "failed" (QBO booked it otherwise
-    than billed), or "not-queued" (its link moved meanwhile, or the record is gone)."""
+    than billed), "moving" (made under a customer its account has left since: see `_left_customer`), or
+    "not-queued" (its link moved meanwhile, or the record is gone)."""
     records = kind.record_model.objects.select_related("firm").in_bulk(
         [kind.record_id_of(link) for link, _, _ in synced]
     )
@@ -745,13 +777,15 @@ def links_synced(
         moves.append((link, fields))
     account_ids = sorted({records[kind.record_id_of(link)].account_id for link, _ in moves})
     with transaction.atomic():
-        hold_accounts(account_ids)  # before the links: see hold_account
+        accounts = hold_accounts(account_ids)  # before the links: see hold_account
         moved = transition_each(moves, SyncAction.SUCCEED)
-        if moved and release:
-            release_waiting_on(kind, account_ids=account_ids)
         line = {"outcome": SyncEvent.Outcome.SUCCESS, "intuit_tid": tid, "trigger": "worker"}
         record_events_each([(link, line | events[link.pk]) for link in moved])
-        pushed = {kind.record_id_of(link): link.pushed_version for link in moved}
+        account_of = {link.pk: records[kind.record_id_of(link)].account_id for link in moved}
+        left = _left_customer(moved, account_of, accounts)
+        if moved and release:
+            release_waiting_on(kind, account_ids=account_ids)
+        pushed = {kind.record_id_of(link): link.pushed_version for link in moved if link.pk not in left}
         for record_id, current in kind.record_model.objects.filter(pk__in=pushed).values_list(
             "pk", "content_version"
         ):
@@ -759,8 +793,28 @@ def links_synced(
                 # Changed while we were pushing: push the newer version too.
                 sync_on_change(kind, kind.record_model.objects.get(pk=record_id))
     for link in moved:
-        outcome[link.pk] = "synced"
+        outcome[link.pk] = "moving" if link.pk in left else "synced"
     return [outcome.get(link.pk, "not-queued") for link, _, _ in synced]
+
+
+def _left_customer(links: list, account_of: dict[int, int], accounts: dict[int, tuple[int, str]]) -> set[int]:
+    """Of links just Synced (``account_of`` each one's account id; ``accounts`` the Synced ones' link ids
+    and customers, held), those whose copy QBO made under a customer the account has left since (linked
+    to another while the create was under way, after the account's other records were set moving) move
+    too, so none shows Synced under it. Returns their ids."""
+    left = [
+        link
+        for link in links
+        if link.qbo_customer_id
+        and account_of[link.pk] in accounts
+        and link.qbo_customer_id != accounts[account_of[link.pk]][1]
+    ]
+    if not left:
+        return set()
+    start_moving(left)
+    for account_link_id in sorted({accounts[account_of[link.pk]][0] for link in left}):
+        enqueue(ACCOUNT_RECORDS_MOVE, account_link_id)
+    return {link.pk for link in left}
 
 
 # Deleting -----------------------------------------------------------------------------------------------

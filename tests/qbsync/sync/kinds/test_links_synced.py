@@ -109,3 +109,34 @@ def test_one_booked_otherwise_one_changed_and_one_moved_are_each_told_apart(firm
     assert stored[moved.pk].state == SyncState.QUEUED
     assert not SyncEvent.objects.filter(invoice_id=moved.invoice_id).exists()
     assert stored[synced[3][0].pk].state == SyncState.SYNCED
+
+
+def test_records_made_under_a_customer_their_account_has_left_are_set_moving_not_synced(
+    firm, connected, django_capture_on_commit_callbacks
+):
+    staying = pushed(firm, "Staying Client", 2)
+    leaving = pushed(firm, "Leaving Client", 2)
+    leaving_account = leaving[0][0].invoice.account_id
+    # Linked to another customer while the batch was in flight (its other records were set moving then).
+    account_link = AccountSyncLink.objects.get(account_id=leaving_account)
+    AccountSyncLink.objects.filter(pk=account_link.pk).update(qbo_customer_id="C-new")
+
+    with django_capture_on_commit_callbacks() as sent:
+        outcomes = pipeline.links_synced(INVOICE, staying + leaving, "tid-3", release=False)
+
+    assert outcomes == ["synced", "synced", "moving", "moving"]
+    for link, _, _ in leaving:
+        link.refresh_from_db()
+        assert (link.state, link.waiting_reason, link.pushed_version, link.qbo_customer_id) == (
+            SyncState.QUEUED,
+            pipeline.MOVING_TO_NEW_CUSTOMER,
+            0,
+            f"C{leaving_account}",  # where its copy is: the move starts from there
+        )
+        kinds = list(SyncEvent.objects.filter(invoice_id=link.invoice_id).order_by("pk").values_list("kind"))
+        assert kinds == [("created",), ("moving",)]
+    moves = [call.args for call in sent if call.func.__self__.name == pipeline.ACCOUNT_RECORDS_MOVE]
+    assert moves == [((account_link.pk,), None)]  # one move job for the account
+    for link, _, _ in staying:
+        link.refresh_from_db()
+        assert link.state == SyncState.SYNCED

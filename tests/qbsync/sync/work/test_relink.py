@@ -4,14 +4,16 @@ moved there (payments unapplied first, then invoices, then applied again), none 
 is under the old customer, and nothing is created twice. Against the sandbox over HTTP; the last test
 through a real worker."""
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from qbsync.sync.display import invoice_badge
 from qbsync.sync.engine.causes import FailureCause
+from qbsync.sync.kinds import transactions as pipeline
 from qbsync.sync.kinds.accounts import account_link_mark_lost, account_push, account_sync_request
-from qbsync.sync.kinds.invoices import invoice_push
+from qbsync.sync.kinds.invoices import INVOICE, invoice_push
 from qbsync.sync.kinds.payments import payment_push
 from qbsync.sync.kinds.transactions import MOVING_TO_NEW_CUSTOMER
 from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink
@@ -155,6 +157,41 @@ def test_a_payment_entered_in_qbo_on_our_invoice_stops_only_that_invoice_with_th
     _push_all(account)
     _push_all(account)
     assert InvoiceSyncLink.objects.get(invoice=paid).state == SyncState.SYNCED
+
+
+@pytest.mark.django_db
+def test_an_invoice_created_while_its_account_moved_to_another_customer_moves_too(
+    qbo, connected, firm, owner
+):
+    account, _, _ = _history(firm, "Racing Client")
+    old = AccountSyncLink.objects.get(account=account).qbo_customer_id
+    other = sandbox_create(qbo, connected.realm_id, "Customer", {"DisplayName": "Racing Client Ltd"})
+    late = make_invoice(account=account, amounts=("80.00",))
+    create = INVOICE.create
+
+    def relinked_meanwhile(client, draft, **kwargs):
+        # A person picks another customer after the push read the old one and before QBO answers: the
+        # account's other records are set moving then, this one is not Synced yet.
+        link = account_sync_request(account=account, actor=owner, mode=Mode.PICK, customer_id=other["Id"])
+        assert account_push(link_id=link.pk) == "synced"
+        return create(client, draft, **kwargs)
+
+    late_link = InvoiceSyncLink.objects.get(invoice=late)
+    assert pipeline.push(replace(INVOICE, create=relinked_meanwhile), link_id=late_link.pk) == "moving"
+    late_link.refresh_from_db()
+    assert (late_link.state, late_link.waiting_reason) == (SyncState.QUEUED, MOVING_TO_NEW_CUSTOMER)
+    assert invoice_badge(late, connected=True).label == "Syncing"
+    assert list(late.sync_events.order_by("pk").values_list("kind", flat=True))[-2:] == ["created", "moving"]
+
+    link = AccountSyncLink.objects.get(account=account)
+    assert account_records_move(link_id=link.pk)["moved"] == 5
+    _push_all(account)
+    _push_all(account)
+    after = _copies_by_customer(qbo, connected.realm_id)
+    assert after.get(old, set()) == set()
+    assert len(after[other["Id"]]) == 5
+    assert InvoiceSyncLink.objects.get(invoice=late).state == SyncState.SYNCED
+    assert_invariants(qbo, {firm: connected.realm_id}, strict=False)
 
 
 @pytest.mark.worker
