@@ -94,8 +94,11 @@ class WorkerProcess:
         self._log.close()
 
 
-def sandbox_worker(sandbox, *, name: str, concurrency: int = 2, queues: str = "default,qbo") -> WorkerProcess:
-    """A ready worker process whose settings point at ``sandbox``, as the test process's do (conftest.qbo)."""
+def sandbox_worker(
+    sandbox, *, name: str, concurrency: int = 2, queues: str = "default,qbo", env: dict | None = None
+) -> WorkerProcess:
+    """A ready worker process whose settings point at ``sandbox``, as the test process's do (conftest.qbo),
+    with ``env``'s settings on top."""
     from tests.conftest import QBO_TEST_CLIENT_ID, QBO_TEST_CLIENT_SECRET, QBO_TEST_REDIRECT_URI
 
     process = WorkerProcess(
@@ -108,7 +111,8 @@ def sandbox_worker(sandbox, *, name: str, concurrency: int = 2, queues: str = "d
             "QBO_CLIENT_ID": QBO_TEST_CLIENT_ID,
             "QBO_CLIENT_SECRET": QBO_TEST_CLIENT_SECRET,
             "QBO_REDIRECT_URI": QBO_TEST_REDIRECT_URI,
-        },
+        }
+        | (env or {}),
     )
     try:
         process.wait_ready()

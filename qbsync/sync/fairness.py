@@ -42,6 +42,7 @@ from django.conf import settings
 
 from qbsync.quickbooks.governor import GOVERNOR_BACKEND_ERRORS, governor_from_settings
 
+from .engine.enqueue import BATCH_PUSH, SINGLES_PUSH
 from .log_context import TASK_RECORDS, realm_read_at_start
 from .models import QuickBooksConnection
 
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# The sync tasks whose id is their firm's (a firm's batch pusher, its records pushed singly).
+FIRM_TASKS = (BATCH_PUSH, SINGLES_PUSH)
 
 # A slot outlives its task only when the worker died holding it.
 SLOT_LEASE_MARGIN_SECONDS = 30.0
@@ -265,7 +269,7 @@ def realm_cap() -> int:
 
 def realm_of_task(task_name: str, record_id: int) -> str | None:
     """The realm a sync task's record belongs to, in one small query; None without a connection."""
-    if task_name == "qbsync.qbo.transactions_batch_push":
+    if task_name in FIRM_TASKS:
         return (
             QuickBooksConnection.objects.filter(firm_id=record_id).values_list("realm_id", flat=True).first()
         )

@@ -25,6 +25,7 @@ from .work.bulk import bulk_sync_run as run_bulk_sync
 from .work.outbox import outbox_process as process_outbox
 from .work.read_budget import read_budget_check as check_read_budget
 from .work.relink import account_records_move as move_account_records
+from .work.singles import transactions_singles_push as push_singles
 from .work.sweep import sync_sweep as sweep
 
 # Set-aside tasks come back as new messages; they are not retries of failed work, so there is no limit.
@@ -92,6 +93,13 @@ def transactions_batch_push(self, firm_id: int) -> dict | str:
         realm_of_task(self.name, firm_id),
         lambda: push_batch(firm_id=firm_id, run_id=self.request.id or ""),
         batch=True,
+    )
+
+
+@shared_task(name=names.SINGLES_PUSH, **FAIR)
+def transactions_singles_push(self, firm_id: int, link_ids: dict[str, list[int]]) -> dict | str:
+    return run_fairly(
+        self, realm_of_task(self.name, firm_id), lambda: push_singles(firm_id=firm_id, link_ids=link_ids)
     )
 
 

@@ -22,6 +22,7 @@ INVOICE_PUSH = "qbsync.qbo.invoice_push"
 PAYMENT_PUSH = "qbsync.qbo.payment_push"
 OUTBOX_PROCESS = "qbsync.qbo.outbox_process"
 BATCH_PUSH = "qbsync.qbo.transactions_batch_push"
+SINGLES_PUSH = "qbsync.qbo.transactions_singles_push"
 BULK_SYNC_PREVIEW = "qbsync.qbo.bulk_sync_preview"
 BULK_SYNC_RUN = "qbsync.qbo.bulk_sync_run"
 ACCOUNT_RECORDS_MOVE = "qbsync.qbo.account_records_move"
@@ -71,6 +72,12 @@ def enqueue_payment_push(link_id: int, countdown: float | None = None) -> None:
 
 def enqueue_outbox(row_id: int, countdown: float | None = None) -> None:
     enqueue(OUTBOX_PROCESS, row_id, countdown=countdown)
+
+
+def enqueue_singles(firm_id: int, link_ids: dict[str, list[int]], countdown: float | None = None) -> None:
+    """Push these first-sync records of the firm one at a time, in one task (``link_ids``: by record
+    kind's name, in the order they go)."""
+    enqueue(SINGLES_PUSH, firm_id, link_ids, countdown=countdown)
 
 
 def wake_batch_pusher(firm_id: int) -> None:

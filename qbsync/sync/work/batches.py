@@ -67,6 +67,7 @@ from ..kinds.transactions import (
 )
 from ..models import AccountSyncLink, BatchPushSlot, SyncEvent
 from ..states import SyncAction, SyncState
+from .singles import send_singly
 
 logger = logging.getLogger(__name__)
 
@@ -357,11 +358,13 @@ def _to_single_push(link, message: str, outcome: str = SyncEvent.Outcome.FAILURE
     _all_to_single_push(kind_of(link), [link], message, outcome)
 
 
-def _all_to_single_push(kind: TransactionKind, links: list, message: str, outcome: str) -> int:
+def _all_to_single_push(
+    kind: TransactionKind, links: list, message: str, outcome: str, *, enqueue: bool = True
+) -> list:
     """`_to_single_push` for records of one kind this pusher holds, in a fixed number of queries however
-    many. Returns how many were handed over."""
+    many. Returns those handed over; ``enqueue`` False: the caller sends their pushes."""
     if not links:
-        return 0
+        return []
     now = timezone.now()
     ids = [link.pk for link in links]
     with transaction.atomic():
@@ -371,9 +374,9 @@ def _all_to_single_push(kind: TransactionKind, links: list, message: str, outcom
         moved = set(rows.filter(state=SyncState.QUEUED, state_changed_at=now).values_list("pk", flat=True))
         handed = [link for link in links if link.pk in moved]
         record_events(links=handed, kind="handed_over", message=message, outcome=outcome)
-        for link in handed:
+        for link in handed if enqueue else ():
             kind.enqueue_push(link.pk)
-    return len(handed)
+    return handed
 
 
 def _batch_held_back(realm_id: str) -> tuple[str, float] | None:
@@ -413,12 +416,14 @@ def _send_singly(
         for kind in BATCHED
     )
     room = per_minute - then.requests_in_window - batches_left
-    wanted = min(room, pace, ready - carried) - waiting
-    moved = 0
+    # Those handed over before take their share of the pace and the room; the rest may go now.
+    wanted = min(min(room, pace) - waiting, ready - carried)
+    handed: list = []
     for kind in BATCHED:  # invoices first: a payment goes after the invoices it pays
-        claimed = _claim(kind.link_model, firm_id, wanted - moved, slot)
-        moved += _all_to_single_push(kind, claimed, SENT_SINGLY, SyncEvent.Outcome.INFO)
-    return moved
+        claimed = _claim(kind.link_model, firm_id, wanted - len(handed), slot)
+        handed += _all_to_single_push(kind, claimed, SENT_SINGLY, SyncEvent.Outcome.INFO, enqueue=False)
+    send_singly(firm_id, handed)
+    return len(handed)
 
 
 def _drafts(connection, links, preferences, counts) -> list[tuple[str, object, object]]:
