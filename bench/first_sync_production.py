@@ -252,6 +252,9 @@ def report(result, control, realm, firm, worker_log: Path, a) -> None:
     per_minute = result["records"] / qbo_minutes
     text = worker_log.read_text(errors="replace")
     ran = Counter(re.findall(r"Task (qbsync\.[\w.]+)\[[^\]]+\] succeeded", text))
+    # A run that only set its task aside (parked for a slot, or stepped aside for QBO's limits) did no work.
+    aside_runs = Counter(re.findall(r"Task (qbsync\.[\w.]+)\[[^\]]+\] succeeded in [^:]+: 'set-aside'", text))
+    worked = ran - aside_runs
     parked = len(re.findall(r"Task parked until realm", text))
     stepped = len(re.findall(r"Task set aside for", text))
     asides = fairness.slots_from_settings().set_asides(realm)
@@ -268,7 +271,8 @@ def report(result, control, realm, firm, worker_log: Path, a) -> None:
     print(f"  reads                {reads}, {reads / records:.4f} per record")
     for label, cpu in (("worker CPU", result["worker_cpu"]), ("PostgreSQL CPU", result["postgres_cpu"])):
         print(f"  {label:<20} {cpu:.1f} s = {cpu / records * 1000:.1f} ms/record")
-    print(f"  tasks run            {sum(ran.values())}: {dict(ran.most_common())}")
+    print(f"  tasks that worked    {sum(worked.values())}: {dict(worked.most_common())}")
+    print(f"  runs only set aside  {sum(aside_runs.values())}: {dict(aside_runs.most_common())}")
     print(f"  set aside            {parked} parked for a slot, {stepped} for QBO's limits; counters {asides}")
     print(f"  longest gap          {gap:.1f} s with nothing sent to QBO, {gap_at:.0f} s after Start")
     print(json.dumps({"per_minute": round(per_minute), "ceiling": ceiling, "elapsed": round(wall, 1)}))

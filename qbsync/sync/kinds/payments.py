@@ -175,7 +175,7 @@ PAYMENT = pipeline.register(
         synced_event=_synced_event,
         # A deleted payment gives its invoices their balance back in QBO only once its delete gets there.
         waits_for_deletes=lambda payment: payment.allocations.exists(),
-        waits_on=("invoice",),
+        waits_on={"invoice": "allocations__invoice_id"},
         waits_in_batch=True,
     )
 )

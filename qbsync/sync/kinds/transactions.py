@@ -13,7 +13,7 @@ with its event in the history.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -163,7 +163,9 @@ class TransactionKind:
     # each reads nothing more.
     read_for_drafts: Callable[[list], None] = _read_nothing
     numbered: bool = False  # its draft carries our number when the company numbers its own
-    waits_on: tuple[str, ...] = ()  # the kinds whose sync may release its records' waits
+    # The kinds whose sync may release its records' waits, each with the path from one of its records to
+    # the ids of the records of that kind it waits for (a payment: the invoices it pays).
+    waits_on: dict[str, str] = field(default_factory=dict, compare=False)
     # A first-sync record that must wait keeps its place in the batch (it waits for records of the batch)
     # rather than leaving it (its account's link brings it back).
     waits_in_batch: bool = False
@@ -365,10 +367,27 @@ def release_waiting(kind: TransactionKind, *, account_id: int) -> int:
     return released
 
 
-def release_waiting_on(kind: TransactionKind, *, account_ids) -> None:
-    """Records of ``kind`` of these accounts synced: what waits on that kind there may go now."""
+def release_waiting_on(kind: TransactionKind, *, account_ids, record_ids=None) -> None:
+    """Records of ``kind`` of these accounts synced (``record_ids``: which, when known): what waits on that
+    kind there may go now. Given the records, only accounts where something waits for one of them are
+    looked at: a wait on other records has not changed (nor has what it says)."""
     for waiting in _waiting_on(kind):
-        for account_id in sorted(account_ids):
+        accounts = sorted(account_ids)
+        if record_ids is not None:
+            referring = waiting.record_model.objects.filter(
+                **{f"{waiting.waits_on[kind.name]}__in": record_ids}
+            ).values("pk")
+            accounts = sorted(
+                set(
+                    waiting.link_model.objects.filter(
+                        **{f"{waiting.name}_id__in": referring, f"{waiting.name}__account_id__in": accounts},
+                        state=SyncState.QUEUED,
+                    )
+                    .exclude(waiting_reason="")
+                    .values_list(f"{waiting.name}__account_id", flat=True)
+                )
+            )
+        for account_id in accounts:
             release_waiting(waiting, account_id=account_id)
 
 
@@ -784,7 +803,8 @@ def links_synced(
         account_of = {link.pk: records[kind.record_id_of(link)].account_id for link in moved}
         left = _left_customer(moved, account_of, accounts)
         if moved and release:
-            release_waiting_on(kind, account_ids=account_ids)
+            released = [kind.record_id_of(link) for link in moved if link.pk not in left]
+            release_waiting_on(kind, account_ids=account_ids, record_ids=released)
         pushed = {kind.record_id_of(link): link.pushed_version for link in moved if link.pk not in left}
         for record_id, current in kind.record_model.objects.filter(pk__in=pushed).values_list(
             "pk", "content_version"

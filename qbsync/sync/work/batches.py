@@ -573,13 +573,13 @@ def _push_batch(client, connection, links, preferences, counts) -> float | None:
         outcomes = links_synced(kind, synced, tid, release=False)
         for outcome in outcomes:
             counts[outcome] += 1
+        released = [
+            link for (link, _, _), outcome in zip(synced, outcomes, strict=True) if outcome == "synced"
+        ]
         release_waiting_on(
             kind,
-            account_ids={
-                kind.record_of(link).account_id
-                for (link, _, _), outcome in zip(synced, outcomes, strict=True)
-                if outcome == "synced"
-            },
+            account_ids={kind.record_of(link).account_id for link in released},
+            record_ids=[kind.record_id_of(link) for link in released],
         )
     return None
 

@@ -96,15 +96,20 @@ def test_each_link_moves_with_its_own_fields_in_a_fixed_number_of_queries(firm, 
         InvoiceSyncLink.objects.create(firm=firm, invoice=make_invoice(account=account), state=state)
         for state in (SyncState.SYNCING, SyncState.SYNCING, SyncState.QUEUED, SyncState.SYNCING)
     ]
-    moves = [(link, {"qbo_invoice_id": f"Q{n}", "pushed_version": n}) for n, link in enumerate(links)]
-    with django_assert_num_queries(2):  # which may move (locked), then every move in one update
+    moves = [
+        (link, {"qbo_invoice_id": f"Q{n}", "pushed_version": n, "qbo_customer_id": "C1"})
+        for n, link in enumerate(links)
+    ]
+    # Which may move (locked); the fields each link has its own value of, in one update; the fields all
+    # share, with the state, in another.
+    with django_assert_num_queries(3):
         moved = transition_each(moves, SyncAction.SUCCEED)
     assert [link.pk for link in moved] == [links[0].pk, links[1].pk, links[3].pk]  # the Queued one stays
     stored = {link.pk: link for link in InvoiceSyncLink.objects.filter(firm=firm)}
     for n, link in enumerate(links):
-        expected = (SyncState.QUEUED, "", 0) if n == 2 else (SyncState.SYNCED, f"Q{n}", n)
+        expected = (SyncState.QUEUED, "", 0, "") if n == 2 else (SyncState.SYNCED, f"Q{n}", n, "C1")
         row = stored[link.pk]
-        assert (row.state, row.qbo_invoice_id, row.pushed_version) == expected
+        assert (row.state, row.qbo_invoice_id, row.pushed_version, row.qbo_customer_id) == expected
     first = stored[links[0].pk]
     assert (moved[0].state, moved[0].state_changed_at) == (SyncState.SYNCED, first.state_changed_at)
     assert transition_each([], SyncAction.SUCCEED) == []

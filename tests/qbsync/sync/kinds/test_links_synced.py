@@ -9,12 +9,13 @@ from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
 from qbsync.quickbooks.transactions import QboInvoice
+from qbsync.sync.engine.enqueue import PAYMENT_PUSH
 from qbsync.sync.kinds import transactions as pipeline
 from qbsync.sync.kinds.invoices import INVOICE
-from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, SyncEvent
+from qbsync.sync.models import AccountSyncLink, InvoiceSyncLink, PaymentSyncLink, SyncEvent
 from qbsync.sync.services.connections import connection_apply_first_defaults
 from qbsync.sync.states import SyncState
-from tests.factories import AccountFactory, connection_for_realm, make_invoice
+from tests.factories import AccountFactory, connection_for_realm, make_invoice, make_payment
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +141,33 @@ def test_records_made_under_a_customer_their_account_has_left_are_set_moving_not
     for link, _, _ in staying:
         link.refresh_from_db()
         assert link.state == SyncState.SYNCED
+
+
+def test_what_waits_is_looked_at_only_when_it_waits_for_a_record_just_synced(
+    firm, connected, django_capture_on_commit_callbacks
+):
+    first, second = pushed(firm, "Waiting Client", 2)
+    payment = make_payment(
+        account=first[0].invoice.account, amount="50.00", allocations={second[0].invoice: "50.00"}
+    )
+    waiting = f"waiting for invoice {second[0].invoice.number} to sync"
+    PaymentSyncLink.objects.update_or_create(
+        payment=payment,
+        defaults={"firm": firm, "state": SyncState.QUEUED, "in_batch": False, "waiting_reason": waiting},
+    )
+    unreleased = pushed(firm, "Other Client", 1)
+
+    with CaptureQueriesContext(db_connection) as kept:
+        pipeline.links_synced(INVOICE, unreleased, "tid-4", release=False)
+    with CaptureQueriesContext(db_connection) as looked, django_capture_on_commit_callbacks() as sent:
+        assert pipeline.links_synced(INVOICE, [first], "tid-4") == ["synced"]
+    # One look for what waits on the invoice synced; nothing does, so no account's waits are worked out.
+    assert len(looked) == len(kept) + 1
+    assert PaymentSyncLink.objects.get(payment=payment).waiting_reason == waiting
+    assert not sent
+
+    with django_capture_on_commit_callbacks() as sent:
+        assert pipeline.links_synced(INVOICE, [second], "tid-4") == ["synced"]
+    link = PaymentSyncLink.objects.get(payment=payment)
+    assert (link.state, link.waiting_reason) == (SyncState.QUEUED, "")
+    assert [call.args[0] for call in sent if call.func.__self__.name == PAYMENT_PUSH] == [(link.pk,)]
