@@ -35,7 +35,7 @@ from qbsync.sync.models import QuickBooksConnection, SyncEvent
 from .. import explanations
 from ..models import ChangePoll, QboChange, WebhookEndpoint
 from ..selectors import cdc_polls_due, month_of
-from .reactions import react
+from .reactions import own_echoes, react
 
 logger = logging.getLogger(__name__)
 
@@ -396,15 +396,23 @@ def changes_poll_all() -> int:
 # Reacting ------------------------------------------------------------------------------------------
 
 
-def _claim(change_id: int) -> bool:
+def _claimable(change_ids: list[int]):
     now = timezone.now()
-    return bool(
-        QboChange.objects.filter(pk=change_id)
-        .filter(
-            Q(state=QboChange.State.PENDING)
-            | Q(state=QboChange.State.PROCESSING, claimed_at__lt=now - CLAIM_LEASE)
-        )
-        .update(state=QboChange.State.PROCESSING, claimed_at=now)
+    return QboChange.objects.filter(pk__in=change_ids).filter(
+        Q(state=QboChange.State.PENDING)
+        | Q(state=QboChange.State.PROCESSING, claimed_at__lt=now - CLAIM_LEASE)
+    )
+
+
+def _claim(change_id: int) -> bool:
+    return bool(_claimable([change_id]).update(state=QboChange.State.PROCESSING, claimed_at=timezone.now()))
+
+
+def _settle_unclaimed(change_ids: list[int], state: str, outcome: str) -> int:
+    """Claim and settle these changes at once, those nobody holds; returns how many."""
+    now = timezone.now()
+    return _claimable(change_ids).update(
+        state=state, outcome=outcome[:2000], claimed_at=now, processed_at=now
     )
 
 
@@ -459,8 +467,17 @@ def changes_process(*, connection_id: int, limit: int = PROCESS_BATCH) -> dict[s
 def _react_in_order(connection: QuickBooksConnection, limit: int, counts: dict[str, int]):
     """Up to ``limit`` pending changes, oldest first: (stopped for reconnect, pause before the next run)."""
     client = connection_client(connection)
-    pending = list(_unprocessed(connection).order_by("id").values_list("pk", flat=True)[:limit])
-    for change_id in pending:
+    pending = list(_unprocessed(connection).order_by("id")[:limit])
+    # The echoes of our own writes first, together: reacting to them changes nothing, so the order of the
+    # others holds.
+    echoes = own_echoes(connection.firm_id, pending)
+    for outcome in set(echoes.values()):
+        counts["ignored"] += _settle_unclaimed(
+            [change_id for change_id, said in echoes.items() if said == outcome],
+            QboChange.State.IGNORED,
+            outcome,
+        )
+    for change_id in [change.pk for change in pending if change.pk not in echoes]:
         if not _claim(change_id):
             continue
         change = QboChange.objects.get(pk=change_id)

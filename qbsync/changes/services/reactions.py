@@ -49,6 +49,9 @@ RETIRED_MARKER = "qbsync-retired-inv-"
 
 
 GONE = object()  # what a read of a deleted record gives
+# The echoes of our own writes (`own_echoes` settles them many at a time).
+OUR_OWN_CHANGE = "ignored: our own change"
+OUR_OWN_PAYMENT = "ignored: our own payment"
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,8 @@ class Fact:
     row_stub: dict | None = None  # CDC's stub of a deleted record
 
 
-def react(change: QboChange, client) -> str:
-    """React to ``change``; returns what happened, in words for the change's outcome."""
-    fact = Fact(
+def _fact_of(change: QboChange) -> Fact:
+    return Fact(
         realm_id=change.realm_id,
         entity=change.entity,
         entity_id=change.entity_id,
@@ -75,6 +77,37 @@ def react(change: QboChange, client) -> str:
         row=_row_from_payload(change.payload),
         row_stub=change.payload if change.payload and is_deleted(change.payload) else None,
     )
+
+
+def own_echoes(firm_id: int, changes: list[QboChange]) -> dict[int, str]:
+    """Of some of the firm's changes, those `react` would settle as plainly ours without reading anything
+    (an invoice at the version we wrote last, any payment we linked), by change id with that outcome. Two
+    queries whatever their number: a first sync's thousands of echoes are settled together."""
+    invoices = [change for change in changes if change.entity == "Invoice"]
+    payments = [change for change in changes if change.entity == "Payment"]
+    echoes: dict[int, str] = {}
+    if invoices:
+        tokens = dict(
+            InvoiceSyncLink.objects.filter(
+                firm_id=firm_id, qbo_invoice_id__in={change.entity_id for change in invoices}
+            ).values_list("qbo_invoice_id", "qbo_sync_token")
+        )
+        for change in invoices:
+            if change.entity_id in tokens and _our_version(_fact_of(change), tokens[change.entity_id]):
+                echoes[change.pk] = OUR_OWN_CHANGE
+    if payments:
+        ours = set(
+            PaymentSyncLink.objects.filter(
+                firm_id=firm_id, qbo_payment_id__in={change.entity_id for change in payments}
+            ).values_list("qbo_payment_id", flat=True)
+        )
+        echoes.update({change.pk: OUR_OWN_PAYMENT for change in payments if change.entity_id in ours})
+    return echoes
+
+
+def react(change: QboChange, client) -> str:
+    """React to ``change``; returns what happened, in words for the change's outcome."""
+    fact = _fact_of(change)
     if change.entity == "Customer":
         return _customer_changed(change.firm_id, fact, client)
     if change.entity == "Invoice":
@@ -420,7 +453,7 @@ def _invoice_changed(firm_id: int, fact: Fact, client) -> str:
         # Ours are deleted in QBO only after the local invoice (and its link) is gone.
         return "ignored: invoice not linked"
     if _our_version(fact, link.qbo_sync_token):
-        return "ignored: our own change"
+        return OUR_OWN_CHANGE
     if link.state != SyncState.SYNCED:
         # A push is on its way (it sees QBO's state itself) or a person already decides about it.
         return f"ignored: invoice link is {link.state}"
@@ -495,7 +528,7 @@ def _invoice_changed_in_qbo(link: InvoiceSyncLink, kind: str, invoice, client) -
 def _payment_changed(firm_id: int, fact: Fact, client) -> str:
     # Ours, whatever its version: an echo of our write, or QBO's side of our own void or delete.
     if PaymentSyncLink.objects.filter(firm_id=firm_id, qbo_payment_id=fact.entity_id).exists():
-        return "ignored: our own payment"
+        return OUR_OWN_PAYMENT
     known = QboPaymentOnInvoice.objects.filter(firm_id=firm_id, qbo_payment_id=fact.entity_id)
     if fact.operation == "Create" and fact.row is None and known.exists():
         return "ignored: payment already recorded"
@@ -504,7 +537,7 @@ def _payment_changed(firm_id: int, fact: Fact, client) -> str:
         return _payment_removed(known)
     payment = qbo_txn.payment_from_json(row)
     if PAYMENT_MARKER_PREFIX in payment.private_note:
-        return "ignored: our own payment"
+        return OUR_OWN_PAYMENT
     if payment.total == 0 and payment.private_note.startswith("Voided"):
         return _payment_removed(known)
     applied: dict[str, Decimal] = {}

@@ -21,7 +21,7 @@ from qbsync.quickbooks.errors import QboReconnectRequiredError
 from qbsync.quickbooks.governor import governor_from_settings
 
 from ..models import QuickBooksConnection
-from .connection import NOT_CONNECTED
+from .connection import NOT_CONNECTED, usable_connection
 from .metering import FirmMeter
 
 logger = logging.getLogger(__name__)
@@ -199,3 +199,18 @@ def client_for_token(*, realm_id: str, token_source, firm_id: int | None) -> Qbo
 def connection_client(connection: QuickBooksConnection, *, past_read_pause: bool = False) -> ConnectionClient:
     """The firm's client. ``past_read_pause``: its reads go out while reads are paused (the probe only)."""
     return ConnectionClient(connection, past_read_pause=past_read_pause)
+
+
+class FirmClients:
+    """Each firm's usable connection and its client, looked up once for records pushed one after another
+    in one task (`work/singles.py`): one query, and one HTTP session kept alive, for all of them."""
+
+    def __init__(self) -> None:
+        self._by_firm: dict[int, tuple[QuickBooksConnection | None, ConnectionClient | None]] = {}
+
+    def of(self, firm_id: int) -> tuple[QuickBooksConnection | None, ConnectionClient | None]:
+        """(the connection, its client), or (None, None) when calls may not go out on it."""
+        if firm_id not in self._by_firm:
+            connection = usable_connection(firm_id)
+            self._by_firm[firm_id] = (connection, connection_client(connection) if connection else None)
+        return self._by_firm[firm_id]

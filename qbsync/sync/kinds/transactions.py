@@ -33,7 +33,7 @@ from qbsync.quickbooks.requestids import request_id_for
 
 from ..engine import explanations
 from ..engine.causes import FailureCause
-from ..engine.client import connection_client
+from ..engine.client import FirmClients
 from ..engine.company import currency_refusal, preferences_forget, preferences_of
 from ..engine.connection import usable_connection
 from ..engine.enqueue import ACCOUNT_RECORDS_MOVE, enqueue, enqueue_outbox, wake_batch_pusher
@@ -543,10 +543,11 @@ class VoidedBeforeSync(Exception):
     """The record was voided here before QBO ever had it: there is nothing to void there."""
 
 
-def push(kind: TransactionKind, *, link_id: int) -> str:
-    """Create, update or void the record in QBO. Returns "synced", "waiting", "deferred", "failed",
-    "lost", "not-synced" (voided before QBO had it), "moving" (made under a customer its account left
-    meanwhile) or "not-queued"."""
+def push(kind: TransactionKind, *, link_id: int, clients: FirmClients | None = None) -> str:
+    """Create, update or void the record in QBO (``clients``: the firm's client, kept by a caller pushing
+    several records in a row). Returns "synced", "waiting", "deferred", "failed", "lost", "not-synced"
+    (voided before QBO had it), "moving" (made under a customer its account left meanwhile) or
+    "not-queued"."""
     link = kind.link_model.objects.select_related(kind.name).filter(pk=link_id).first()
     if link is None or (
         link.next_attempt_at and link.next_attempt_at > timezone.now() + timedelta(seconds=1)
@@ -562,12 +563,11 @@ def push(kind: TransactionKind, *, link_id: int) -> str:
             blocker = WAITING_FOR_DELETES
         if blocker:
             return settle_blocked(link, record, blocker)
-    connection = usable_connection(record.firm_id)
+    connection, client = (clients or FirmClients()).of(record.firm_id)
     if connection is None:
         fail(link, SyncFailure(FailureCause.CONNECTION, explanations.CONNECTION))
         return "failed"
     customer_id = AccountSyncLink.objects.get(account_id=record.account_id).qbo_customer_id
-    client = connection_client(connection)
     version = record.content_version
 
     def work():

@@ -16,6 +16,7 @@ from collections import defaultdict
 
 from qbsync.quickbooks.governor import GOVERNOR_BACKEND_ERRORS, governor_from_settings
 
+from ..engine.client import FirmClients
 from ..engine.enqueue import enqueue_singles
 from ..engine.leases import slice_deadline
 from ..kinds.transactions import kind_named, kind_of, push
@@ -48,6 +49,7 @@ def transactions_singles_push(*, firm_id: int, link_ids: dict[str, list[int]]) -
     queue = [(kind_named(name), link_id) for name, ids in link_ids.items() for link_id in ids]
     realm_id = QuickBooksConnection.objects.filter(firm_id=firm_id).values_list("realm_id", flat=True).first()
     deadline = slice_deadline()
+    clients = FirmClients()
     for index, (kind, link_id) in enumerate(queue):
         wait = 0.0 if time.monotonic() >= deadline else _held_back(realm_id)
         if wait is not None:
@@ -57,7 +59,7 @@ def transactions_singles_push(*, firm_id: int, link_ids: dict[str, list[int]]) -
             enqueue_singles(firm_id, dict(rest), countdown=wait or None)
             counts["handed_on"] = len(queue) - index
             break
-        counts[push(kind, link_id=link_id)] += 1
+        counts[push(kind, link_id=link_id, clients=clients)] += 1
     return dict(counts)
 
 

@@ -148,3 +148,39 @@ def test_a_customer_we_created_comes_back_unchanged_without_a_read(qbo, connecte
 
     assert calls.reads() == ["GET cdc"]
     assert QboChange.objects.get(entity="Customer").outcome == "ignored: customer unchanged"
+
+
+def test_echoes_are_settled_together_in_the_same_queries_for_few_and_many(qbo, connected, firm):
+    """The inbox rows are written here as a CDC poll writes them (a poll's window would add the customer's
+    row or not, by the second its balance changed in)."""
+    from django.db import connection as db_connection
+    from django.test.utils import CaptureQueriesContext
+
+    account = AccountFactory(firm=firm, name="Many Echoes LLC")
+    sync_account(account)
+    changes_process(connection_id=connected.pk)  # the connection's first run makes its inbox's turn row
+    queries = []
+    for count in (2, 12):
+        links = [
+            push_invoice(make_invoice(account=account, number=f"ME-{count}-{i}", amounts=("80.00",)))
+            for i in range(count)
+        ]
+        for link in links:
+            QboChange.objects.create(
+                firm=firm,
+                realm_id=connected.realm_id,
+                event_id=f"cdc-echo-{link.qbo_invoice_id}",
+                source=QboChange.Source.CDC,
+                entity="Invoice",
+                entity_id=link.qbo_invoice_id,
+                operation="Update",
+                payload={"Id": link.qbo_invoice_id, "SyncToken": link.qbo_sync_token},
+            )
+        with CaptureQueriesContext(db_connection) as captured:
+            counts = changes_process(connection_id=connected.pk)
+        assert counts == {"done": 0, "ignored": count, "failed": 0, "later": 0}
+        queries.append(len(captured))
+    assert queries[0] == queries[1], queries
+    assert set(QboChange.objects.values_list("state", "outcome")) == {
+        (QboChange.State.IGNORED, "ignored: our own change")
+    }

@@ -96,6 +96,28 @@ def test_a_payment_in_the_same_task_as_the_invoice_it_pays_goes_after_it(
 
 
 @pytest.mark.django_db
+def test_a_task_looks_its_firms_connection_up_once_for_all_its_records(qbo, connected, firm, monkeypatch):
+    from qbsync.sync.engine import client as engine_client
+
+    account = history(firm, "Kept Client", invoices=3, payments=0)
+    made = []
+    real = engine_client.connection_client
+    monkeypatch.setattr(
+        engine_client, "connection_client", lambda c, **kw: made.append(c.pk) or real(c, **kw)
+    )
+    link_ids = {
+        "invoice": list(
+            InvoiceSyncLink.objects.filter(invoice__account=account)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+    }
+    assert transactions_singles_push(firm_id=firm.pk, link_ids=link_ids) == {"synced": 3}
+    assert made == [connected.pk]
+    assert_invariants(qbo, {firm: connected.realm_id}, strict=False)
+
+
+@pytest.mark.django_db
 def test_while_the_governor_holds_requests_back_the_rest_goes_on_in_one_message(
     qbo, connected, firm, settings, django_capture_on_commit_callbacks
 ):
