@@ -121,11 +121,11 @@ def test_a_task_looks_its_firms_connection_up_once_for_all_its_records(qbo, conn
 def test_while_the_governor_holds_requests_back_the_rest_goes_on_in_one_message(
     qbo, connected, firm, settings, django_capture_on_commit_callbacks
 ):
+    account = history(firm, "Held Client", invoices=4, payments=0)
     settings.QBO_MAX_PER_MINUTE = 3
     settings.QBO_RATE_HEADROOM = 0.0
     reset_governor()
     try:
-        account = history(firm, "Held Client", invoices=4, payments=0)
         governor = governor_from_settings()
         while governor.holds_back(connected.realm_id) is None:
             with governor.permit(connected.realm_id):
