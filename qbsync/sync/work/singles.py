@@ -20,7 +20,6 @@ from ..engine.client import FirmClients
 from ..engine.enqueue import enqueue_singles
 from ..engine.leases import slice_deadline
 from ..kinds.transactions import kind_named, kind_of, push
-from ..models import QuickBooksConnection
 
 # A few records a task: enough that the per-task costs are shared, few enough that two tasks of a company
 # run side by side while its batch requests are paused (each takes a worker slot of its own).
@@ -31,13 +30,16 @@ def send_singly(firm_id: int, links: list) -> None:
     """Have ``links`` (Queued, taken out of their batch) pushed one at a time, in their order, in tasks
     of SINGLES_PER_TASK."""
     for start in range(0, len(links), SINGLES_PER_TASK):
-        enqueue_singles(firm_id, _by_kind(links[start : start + SINGLES_PER_TASK]))
+        enqueue_singles(
+            firm_id, _by_kind([(kind_of(link), link.pk) for link in links[start : start + SINGLES_PER_TASK]])
+        )
 
 
-def _by_kind(links: list) -> dict[str, list[int]]:
+def _by_kind(pairs: list[tuple]) -> dict[str, list[int]]:
+    """(kind, link id) pairs as a message carries them: ids by kind's name, in their order."""
     grouped: dict[str, list[int]] = defaultdict(list)
-    for link in links:
-        grouped[kind_of(link).name].append(link.pk)
+    for kind, link_id in pairs:
+        grouped[kind.name].append(link_id)
     return dict(grouped)
 
 
@@ -47,16 +49,14 @@ def transactions_singles_push(*, firm_id: int, link_ids: dict[str, list[int]]) -
     to a later message."""
     counts: dict[str, int] = defaultdict(int)
     queue = [(kind_named(name), link_id) for name, ids in link_ids.items() for link_id in ids]
-    realm_id = QuickBooksConnection.objects.filter(firm_id=firm_id).values_list("realm_id", flat=True).first()
-    deadline = slice_deadline()
     clients = FirmClients()
+    connection, _ = clients.of(firm_id)
+    realm_id = connection.realm_id if connection else None
+    deadline = slice_deadline()
     for index, (kind, link_id) in enumerate(queue):
         wait = 0.0 if time.monotonic() >= deadline else _held_back(realm_id)
         if wait is not None:
-            rest: dict[str, list[int]] = defaultdict(list)
-            for later, later_id in queue[index:]:
-                rest[later.name].append(later_id)
-            enqueue_singles(firm_id, dict(rest), countdown=wait or None)
+            enqueue_singles(firm_id, _by_kind(queue[index:]), countdown=wait or None)
             counts["handed_on"] = len(queue) - index
             break
         counts[push(kind, link_id=link_id, clients=clients)] += 1
