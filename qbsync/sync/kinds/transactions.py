@@ -223,15 +223,16 @@ def _waiting_on(kind: TransactionKind) -> list[TransactionKind]:
 # What a record waits for -------------------------------------------------------------------------------
 
 
-def hold_account(account_id: int) -> None:
-    """Lock the account's link row for the rest of the transaction.
+def hold_account(account_id: int) -> tuple[int, str] | None:
+    """Lock the account's link row for the rest of the transaction; returns its id and customer when the
+    account is Synced.
 
     Every decision about what an account's records wait for takes this lock first: a record deciding it
     must wait (its account or invoice not synced yet), and the account or an invoice syncing and releasing
     what waits on it. So a record either sees what committed before it, or commits its wait before the
     release looks; it never waits for something that has already happened (until the sweep noticed).
     """
-    hold_accounts([account_id])
+    return hold_accounts([account_id]).get(account_id)
 
 
 def hold_accounts(account_ids: list[int]) -> dict[int, tuple[int, str]]:
@@ -557,17 +558,17 @@ def push(kind: TransactionKind, *, link_id: int, clients: FirmClients | None = N
         return "not-queued"
     record = kind.record_model.objects.select_related("account", "firm").get(pk=kind.record_id_of(link))
     with transaction.atomic():
-        hold_account(record.account_id)
+        account = hold_account(record.account_id)
         blocker = kind.blocker(record)
         if not blocker and kind.waits_for_deletes(record) and payment_deletes_pending(record.account_id):
             blocker = WAITING_FOR_DELETES
         if blocker:
             return settle_blocked(link, record, blocker)
+    _, customer_id = account  # not blocked: the account is Synced (every kind's blockers say so first)
     connection, client = (clients or FirmClients()).of(record.firm_id)
     if connection is None:
         fail(link, SyncFailure(FailureCause.CONNECTION, explanations.CONNECTION))
         return "failed"
-    customer_id = AccountSyncLink.objects.get(account_id=record.account_id).qbo_customer_id
     version = record.content_version
 
     def work():
@@ -751,12 +752,10 @@ def link_lost(link: TransactionSyncLink, *, tid: str, message: str, forget: dict
             )
 
 
-def link_synced(
-    link: TransactionSyncLink, qbo_record, version: int, tid: str, *, how: str = "", release: bool = True
-) -> str:
+def link_synced(link: TransactionSyncLink, qbo_record, version: int, tid: str, *, how: str = "") -> str:
     """QBO has ``version`` of the record (pushed alone): see `links_synced`. Returns "synced", "failed",
     "moving", or "not-queued" when the link had moved meanwhile."""
-    return links_synced(kind_of(link), [(link, qbo_record, version)], tid, how=how, release=release)[0]
+    return links_synced(kind_of(link), [(link, qbo_record, version)], tid, how=how)[0]
 
 
 def links_synced(
@@ -765,8 +764,8 @@ def links_synced(
     """QBO has these records of ``kind`` (``(link, QBO's record, version pushed)``: one pushed alone, or
     a batch's), in a fixed number of queries for any number: each Synced with its history line, and what
     waited for them goes. ``how`` the push got them (CREATED, FOUND or UPDATED; by default created when a
-    link had no QBO Id). ``release`` False: the caller releases what waited (`release_waiting_on`), once
-    for many records. Returns each one's outcome, in order: "synced", "failed" (QBO booked it otherwise
+    link had no QBO Id). ``release`` False: what waited is left waiting (for measuring the settling
+    alone). Returns each one's outcome, in order: "synced", "failed" (QBO booked it otherwise
     than billed), "moving" (made under a customer its account has left since: see `_left_customer`), or
     "not-queued" (its link moved meanwhile, or the record is gone)."""
     records = kind.record_model.objects.select_related("firm").in_bulk(

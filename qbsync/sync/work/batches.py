@@ -61,7 +61,6 @@ from ..kinds.transactions import (
     kind_of_model,
     links_synced,
     refused,
-    release_waiting_on,
     say_sent_differently,
     settle_blocked,
 )
@@ -570,17 +569,8 @@ def _push_batch(client, connection, links, preferences, counts) -> float | None:
         else:
             created[kind].append((link, result, versions[bid]))
     for kind, synced in created.items():
-        outcomes = links_synced(kind, synced, tid, release=False)
-        for outcome in outcomes:
+        for outcome in links_synced(kind, synced, tid):
             counts[outcome] += 1
-        released = [
-            link for (link, _, _), outcome in zip(synced, outcomes, strict=True) if outcome == "synced"
-        ]
-        release_waiting_on(
-            kind,
-            account_ids={kind.record_of(link).account_id for link in released},
-            record_ids=[kind.record_id_of(link) for link in released],
-        )
     return None
 
 

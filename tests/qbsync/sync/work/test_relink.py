@@ -48,6 +48,13 @@ def _history(firm, name: str):
     return account, paid, unpaid
 
 
+def _link_to(account, owner, customer: dict) -> AccountSyncLink:
+    """A person picks another QBO customer for the synced account, and the link goes through."""
+    link = account_sync_request(account=account, actor=owner, mode=Mode.PICK, customer_id=customer["Id"])
+    assert account_push(link_id=link.pk) == "synced"
+    return link
+
+
 def _copies_by_customer(qbo, realm) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for entity in ("Invoice", "Payment"):
@@ -66,8 +73,7 @@ def test_picking_another_customer_moves_every_record_and_nothing_shows_synced_me
     before = _copies_by_customer(qbo, connected.realm_id)
     assert len(before[old]) == 4
 
-    link = account_sync_request(account=account, actor=owner, mode=Mode.PICK, customer_id=other["Id"])
-    assert account_push(link_id=link.pk) == "synced"
+    link = _link_to(account, owner, other)
     for model in (InvoiceSyncLink, PaymentSyncLink):
         states = set(model.objects.filter(firm=firm).values_list("state", "waiting_reason"))
         assert states == {(SyncState.QUEUED, MOVING_TO_NEW_CUSTOMER)}
@@ -147,8 +153,7 @@ def test_a_payment_entered_in_qbo_on_our_invoice_stops_only_that_invoice_with_th
         },
     )
     other = sandbox_create(qbo, connected.realm_id, "Customer", {"DisplayName": "Mixed Client Ltd"})
-    link = account_sync_request(account=account, actor=owner, mode=Mode.PICK, customer_id=other["Id"])
-    assert account_push(link_id=link.pk) == "synced"
+    link = _link_to(account, owner, other)
     counts = account_records_move(link_id=link.pk)
     assert (counts["moved"], counts["refused"]) == (3, 1)
     stuck = InvoiceSyncLink.objects.get(invoice=unpaid)
@@ -172,8 +177,7 @@ def test_an_invoice_created_while_its_account_moved_to_another_customer_moves_to
     def relinked_meanwhile(client, draft, **kwargs):
         # A person picks another customer after the push read the old one and before QBO answers: the
         # account's other records are set moving then, this one is not Synced yet.
-        link = account_sync_request(account=account, actor=owner, mode=Mode.PICK, customer_id=other["Id"])
-        assert account_push(link_id=link.pk) == "synced"
+        _link_to(account, owner, other)
         return create(client, draft, **kwargs)
 
     late_link = InvoiceSyncLink.objects.get(invoice=late)
